@@ -105,7 +105,9 @@ class Cursor {
   }
   register(): Reg {
     const token = this.peek();
-    if (!this.isRegister()) this.fail(`expected a register${this.found()}`);
+    if (!this.isRegister()) {
+      this.fail(/^[rRwW]\d+$/.test(token.text) ? `bad register '${token.text}' (r0-r10, w0-w10)` : `expected a register${this.found()}`);
+    }
     this.next();
     return { n: Number(token.text.slice(1)) as Register, wide: /^[rR]/.test(token.text), token };
   }
@@ -469,6 +471,7 @@ class Parser {
         this.checkWidth(c, dst, type.size);
         return { opcode: Class.STX | Mode.ATOMIC | type.size, dst: dst.n, src: base, off, imm: AtomicOp.LOAD_ACQ };
       }
+      if (/^[rRwW]\d+$/.test(t.text) && !c.isRegister()) c.fail(`bad register '${t.text}' (r0-r10, w0-w10)`, t);
       if (!c.isRegister()) {
         // dst = symbol ll: a 64-bit load of a symbol's address (a map, or data), relocated later.
         c.next();
@@ -521,8 +524,15 @@ class Parser {
       if (type.signed || type.size === Size.DW) c.fail("packet loads are u8, u16 or u32", type.token);
       let ins: Instruction;
       if (c.isRegister()) {
-        const { base, off } = this.address(c, false);
-        ins = { opcode: Class.LD | Mode.IND | type.size, dst: 0, src: base, off: 0, imm: off };
+        const base = c.register();
+        if (!base.wide) c.fail("a packet offset register must be an r register", base.token);
+        let imm = 0;
+        if (c.is("+") || c.is("-")) {
+          const minus = c.next().text === "-";
+          imm = this.imm32(c, "a packet offset");
+          if (minus) imm = Number(BigInt.asIntN(32, -BigInt(imm)));
+        }
+        ins = { opcode: Class.LD | Mode.IND | type.size, dst: 0, src: base.n, off: 0, imm };
       } else {
         ins = { opcode: Class.LD | Mode.ABS | type.size, dst: 0, src: 0, off: 0, imm: this.imm32(c, "a packet offset") };
       }
