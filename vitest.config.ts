@@ -6,6 +6,7 @@ import { defineConfig } from "vitest/config";
 //   kernel    real kernel: needs root; skips with a reason elsewhere, fails when skipped in CI
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/reporters/summary.ts"],
     projects: [
       {
         extends: true,

@@ -1,0 +1,73 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { tsebpf } from "./run.js";
+
+const dir = mkdtempSync(join(tmpdir(), "tsebpf-cli-"));
+const file = (name: string, content: string | Uint8Array) => {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
+
+describe("tsebpf asm / disasm", () => {
+  const src = file("prog.s", "r0 = 2\nif r1 > 3 goto out\nr1 = 0x100000000 ll\nout:\nexit\n");
+
+  it("asm --hex prints each instruction's encoding", async () => {
+    const r = await tsebpf("asm", src, "--hex");
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(r.stdout).toBe(
+      "b7 00 00 00 02 00 00 00\n25 01 02 00 03 00 00 00\n18 01 00 00 00 00 00 00 00 00 00 00 01 00 00 00\n95 00 00 00 00 00 00 00\n",
+    );
+  });
+
+  it("asm -o writes raw bytes that disasm reads back, in both byte orders", async () => {
+    for (const order of ["little", "big"]) {
+      const out = join(dir, `prog-${order}.bin`);
+      expect((await tsebpf("asm", src, "-o", out, "--order", order)).code).toBe(0);
+      expect(readFileSync(out).length).toBe(40);
+      const r = await tsebpf("disasm", out, "--order", order);
+      expect(r.stdout).toBe("       0:\tr0 = 0x2\n       1:\tif r1 > 0x3 goto +0x2\n       2:\tr1 = 0x100000000 ll\n       4:\texit\n");
+    }
+  });
+
+  it("disasm reads hex text and prints decimal on request", async () => {
+    const hex = file("prog.hex", "0xb7,0x00,0x00,0x00,0xff,0xff,0xff,0xff # r0 = -1\n95 00 00 00 00 00 00 00\n");
+    const r = await tsebpf("disasm", hex, "--decimal");
+    expect(r.stdout).toBe("       0:\tr0 = -1\n       1:\texit\n");
+  });
+
+  it("bad input gives one clear line and exit code 1", async () => {
+    const cases: [string[], RegExp][] = [
+      [["asm", file("bad.s", "r0 = 1\n  r0 += w1\n")], /^tsebpf: .*bad\.s:2:9: both registers of an ALU operation must be r or both w\n$/],
+      [["asm", join(dir, "missing.s")], /^tsebpf: .*missing\.s: no such file\n$/],
+      [["disasm", file("bad.bin", Buffer.from("9500000000000000ff00000000000000", "hex"))], /^tsebpf: at byte offset 8: unknown opcode 0xff\n$/],
+      [["disasm", file("short.bin", Buffer.from("950000", "hex"))], /^tsebpf: .*short\.bin: 3 bytes is not a whole number of 8-byte instructions\n$/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await tsebpf(...argv);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it("disasm --lenient prints <unknown> like llvm-objdump", async () => {
+    const bin = file("lenient.bin", Buffer.from("ff000000000000009500000000000000", "hex"));
+    const r = await tsebpf("disasm", bin, "--lenient");
+    expect(r.stdout).toBe("       0:\t<unknown>\n       1:\texit\n");
+  });
+
+  it("helpers lists the helper table", async () => {
+    const r = await tsebpf("helpers", "bpf_map_lookup_elem", "--json");
+    expect(JSON.parse(r.stdout)).toEqual([
+      { id: 1, name: "bpf_map_lookup_elem", prototype: "void *bpf_map_lookup_elem(void *map, const void *key)" },
+    ]);
+  });
+
+  it("--help names every command", async () => {
+    const r = await tsebpf("--help");
+    for (const cmd of ["asm", "disasm", "helpers"]) expect(r.stdout).toContain(cmd);
+  });
+});
