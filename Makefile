@@ -2,7 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo helpers check-helpers clean
+.PHONY: help setup build typecheck test test-unit test-kernel demo helpers check-helpers fixtures clean
+
+CLANG ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+# Debian keeps asm/types.h under the multiarch directory, which -target bpf does not search.
+MULTIARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
+# Reproducible objects: relative paths in BTF line info, no DWARF (BTF carries what tsebpf needs).
+BPF_CFLAGS := -O2 -g -mcpu=v3 -Wall -Wno-unused-function -I$(MULTIARCH_INCLUDE) -fdebug-prefix-map=$(CURDIR)=.
+FIXTURE_SRC := $(wildcard test/fixtures/*.bpf.c)
+FIXTURES := $(FIXTURE_SRC:.bpf.c=.bpfel.o) $(FIXTURE_SRC:.bpf.c=.bpfeb.o)
 
 help:
 	@echo "make setup        install what this machine lacks (apt as root: clang-19, llvm-19, libbpf-dev, bpftool, iproute2; npm ci)"
@@ -12,6 +21,7 @@ help:
 	@echo "make test-kernel  kernel tests only (root)"
 	@echo "make demo         a short tour of what tsebpf does on this machine"
 	@echo "make helpers      regenerate the helper table from this kernel's BTF"
+	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
 
 setup:
 	@scripts/setup.sh
@@ -40,6 +50,16 @@ helpers: setup
 
 check-helpers:
 	node scripts/gen-helpers.mjs --check
+
+fixtures: $(FIXTURES)
+
+test/fixtures/%.bpfel.o: test/fixtures/%.bpf.c test/fixtures/common.h
+	cd test/fixtures && $(CLANG) -target bpfel $(BPF_CFLAGS) -c $*.bpf.c -o $*.bpfel.o
+	$(LLVM_STRIP) -g $@
+
+test/fixtures/%.bpfeb.o: test/fixtures/%.bpf.c test/fixtures/common.h
+	cd test/fixtures && $(CLANG) -target bpfeb $(BPF_CFLAGS) -c $*.bpf.c -o $*.bpfeb.o
+	$(LLVM_STRIP) -g $@
 
 clean:
 	rm -rf dist dist-check
