@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo helpers check-helpers fixtures clean
+.PHONY: help setup build typecheck test test-unit test-kernel demo abi check-abi fixtures clean
 
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -20,7 +20,7 @@ help:
 	@echo "make test-unit    unit and property tests only (no root needed)"
 	@echo "make test-kernel  kernel tests only (root)"
 	@echo "make demo         a short tour of what tsebpf does on this machine"
-	@echo "make helpers      regenerate the helper table from this kernel's BTF"
+	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"
 	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
 
 setup:
@@ -45,11 +45,11 @@ test-kernel: setup
 demo: build
 	@scripts/demo.sh
 
-helpers: setup
-	node scripts/gen-helpers.mjs
+abi: setup
+	node scripts/gen-abi.mjs
 
-check-helpers:
-	node scripts/gen-helpers.mjs --check
+check-abi:
+	node scripts/gen-abi.mjs --check
 
 fixtures: $(FIXTURES)
 
