@@ -164,6 +164,12 @@ export class Btf {
     return p;
   }
 
+  /** Byte offset of type `id`'s record in the blob, for patching a copy of it in place. */
+  recordPosition(id: number): number {
+    if (id < this.firstId) throw new BtfError(`type ${id} belongs to the base BTF`);
+    return this.typeSectionOffset + this.recordOffset(id);
+  }
+
   /** Type `id`; `undefined` for void (id 0). Throws BtfError for an id out of range. */
   type(id: number): BtfType | undefined {
     if (id === 0) return undefined;

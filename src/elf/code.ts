@@ -1,0 +1,231 @@
+/**
+ * Code sections: decoding, functions, and relocations turned into symbolic references.
+ *
+ * After this step every instruction that points elsewhere carries `reference`: a map name
+ * (`src` MAP_FD), a data section (`src` MAP_VALUE, offset in `imm2`), a function (bpf-to-bpf call
+ * or callback), or an extern (kconfig value, ksym, kfunc). Linking then needs no ELF.
+ */
+import {
+  Class,
+  InstructionError,
+  JmpOp,
+  LD_IMM64,
+  PseudoCall,
+  PseudoLd,
+  decodeAt,
+  slotCount,
+  type Instruction,
+} from "../asm/index.js";
+import { SHN, STT } from "./constants.js";
+import { isDataSection } from "./data.js";
+import { ParseError } from "./errors.js";
+import type { ElfFile, ElfRelocation, ElfSection } from "./reader.js";
+import type { ExternSpec } from "./spec.js";
+
+/** A function (program or subprogram) in a code section. */
+export interface CodeFunction {
+  readonly name: string;
+  readonly section: string;
+  /** First slot within the section. */
+  readonly start: number;
+  /** Slots after the last instruction. */
+  readonly end: number;
+  readonly global: boolean;
+}
+
+/** A decoded code section: instructions by slot, and its functions. */
+export interface CodeSection {
+  readonly section: ElfSection;
+  /** Instructions, with the slot each starts at. */
+  readonly instructions: Instruction[];
+  readonly slots: number[];
+  readonly functions: CodeFunction[];
+}
+
+const isCall = (ins: Instruction) => ins.opcode === (Class.JMP | JmpOp.CALL);
+
+/** True for sections that hold code: executable PROGBITS with contents. */
+export const isCodeSection = (s: ElfSection): boolean => (s.flags & 0x4) !== 0 && s.type === 1 && s.size > 0;
+
+function decodeSection(elf: ElfFile, section: ElfSection): { instructions: Instruction[]; slots: number[] } {
+  const data = section.data;
+  if (data.byteLength % 8 !== 0) throw new ParseError(`code size ${data.byteLength} is not a multiple of 8`, { section: section.name, offset: section.offset });
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const instructions: Instruction[] = [];
+  const slots: number[] = [];
+  for (let pos = 0; pos < data.byteLength; ) {
+    try {
+      const { instruction, size } = decodeAt(view, pos, elf.byteOrder);
+      instructions.push(instruction);
+      slots.push(pos / 8);
+      pos += size;
+    } catch (e) {
+      if (e instanceof InstructionError) throw new ParseError(`instruction ${pos / 8}: ${e.message.replace(/^at byte offset \d+: /, "")}`, { section: section.name, offset: section.offset + pos });
+      throw e;
+    }
+  }
+  return { instructions, slots };
+}
+
+/** Decodes every code section and finds its functions (STT_FUNC symbols). */
+export function readCodeSections(elf: ElfFile): Map<number, CodeSection> {
+  const out = new Map<number, CodeSection>();
+  for (const section of elf.sections) {
+    if (!isCodeSection(section)) continue;
+    const { instructions, slots } = decodeSection(elf, section);
+    const total = section.size / 8;
+    const starts = elf.symbols
+      .filter((s) => s.sectionIndex === section.index && s.type === STT.FUNC)
+      .sort((a, b) => a.value - b.value);
+    const functions: CodeFunction[] = starts.map((s, i) => {
+      if (s.value % 8 !== 0 || s.value >= section.size) throw new ParseError(`function ${s.name} starts at ${s.value}, not at an instruction`, { section: section.name });
+      const next = starts[i + 1];
+      const end = s.size > 0 ? (s.value + s.size) / 8 : next ? next.value / 8 : total;
+      if (!Number.isInteger(end) || end > total) throw new ParseError(`function ${s.name} (size ${s.size}) runs past the section`, { section: section.name });
+      return { name: s.name, section: section.name, start: s.value / 8, end, global: s.bind !== 0 };
+    });
+    // Name each function's first instruction.
+    for (const fn of functions) {
+      const i = slots.indexOf(fn.start);
+      if (i < 0) throw new ParseError(`function ${fn.name} starts inside an instruction`, { section: section.name });
+      instructions[i] = { ...(instructions[i] as Instruction), symbol: fn.name };
+    }
+    out.set(section.index, { section, instructions, slots, functions });
+  }
+  return out;
+}
+
+/** The function of `code` that contains `slot`. */
+export function functionAt(code: CodeSection, slot: number): CodeFunction | undefined {
+  return code.functions.find((f) => slot >= f.start && slot < f.end);
+}
+
+/** Everything relocation resolution needs to know besides the code itself. */
+export interface RelocationContext {
+  readonly elf: ElfFile;
+  readonly code: Map<number, CodeSection>;
+  /** Map name of a symbol in `.maps` / `maps`, by section name and offset. */
+  readonly mapAt: (section: string, offset: number) => string | undefined;
+  readonly externs: ReadonlyMap<string, ExternSpec>;
+}
+
+/** Applies the relocations of every code section, and names the targets of local calls. */
+export function resolveRelocations(ctx: RelocationContext): void {
+  for (const code of ctx.code.values()) {
+    const where = new Map<number, number>(code.slots.map((slot, i) => [slot, i]));
+    const relocated = new Set<number>();
+    for (const r of ctx.elf.relocationsFor(code.section)) {
+      const i = where.get(r.offset / 8);
+      if (r.offset % 8 !== 0 || i === undefined) {
+        throw new ParseError(`relocation ${r.index} at ${r.offset} does not point at an instruction`, { section: code.section.name, offset: code.section.offset + r.offset });
+      }
+      code.instructions[i] = relocate(ctx, code, code.instructions[i] as Instruction, r);
+      relocated.add(i);
+    }
+    // Calls within the section need no relocation: name their target function.
+    code.instructions.forEach((ins, i) => {
+      if (relocated.has(i) || !isCall(ins) || ins.src !== PseudoCall.CALL) return;
+      const target = (code.slots[i] as number) + ins.imm + 1;
+      const fn = code.functions.find((f) => f.start === target);
+      if (!fn) throw new ParseError(`call at instruction ${code.slots[i]} targets slot ${target}, which starts no function`, { section: code.section.name });
+      code.instructions[i] = { ...ins, reference: fn.name };
+    });
+  }
+}
+
+function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r: ElfRelocation): Instruction {
+  const sym = r.symbol;
+  const loc = { section: code.section.name, offset: code.section.offset + r.offset };
+  const fail = (why: string): never => {
+    throw new ParseError(`relocation ${r.index} (symbol ${sym.name || `#${r.symbolIndex}`}): ${why}`, loc);
+  };
+  const lddw = ins.opcode === LD_IMM64;
+  if (sym.sectionIndex === SHN.UNDEF) {
+    const ext = ctx.externs.get(sym.name);
+    if (!ext) fail("an undefined symbol that is neither a .kconfig nor a .ksyms extern");
+    const e = ext as ExternSpec;
+    if (e.kind === "kfunc") {
+      if (!isCall(ins)) fail("a kernel function used other than by a call");
+      return { ...ins, src: PseudoCall.KFUNC, imm: 0, off: 0, reference: e.name };
+    }
+    if (!lddw) fail("an extern variable used other than by a 64-bit load");
+    if (e.kind === "kconfig") return { ...ins, src: PseudoLd.MAP_VALUE, imm: 0, imm2: e.offset + ins.imm, reference: ".kconfig" };
+    return { ...ins, src: e.typeless ? PseudoLd.NONE : PseudoLd.BTF_ID, imm: 0, imm2: 0, reference: e.name };
+  }
+  const target = ctx.elf.sections[sym.sectionIndex];
+  if (!target) return fail(`symbol in section ${sym.sectionIndex}, which does not exist`);
+  if (target.name === ".maps" || target.name === "maps") {
+    if (!lddw) fail("a map used other than by a 64-bit load");
+    const offset = sym.type === STT.SECTION ? ins.imm : sym.value;
+    const name = ctx.mapAt(target.name, offset);
+    if (name === undefined) fail(`no map at offset ${offset} of ${target.name}`);
+    return { ...ins, src: PseudoLd.MAP_FD, imm: 0, imm2: 0, reference: name as string };
+  }
+  if (isDataSection(target.name)) {
+    if (!lddw) fail("global data used other than by a 64-bit load");
+    const offset = (sym.type === STT.SECTION ? 0 : sym.value) + ins.imm;
+    return { ...ins, src: PseudoLd.MAP_VALUE, imm: 0, imm2: offset, reference: target.name };
+  }
+  const targetCode = ctx.code.get(target.index);
+  if (targetCode) {
+    // Calls: slot = symbol slot + imm + 1. Callbacks (lddw): byte offset = symbol value + imm.
+    const slot = lddw ? (sym.value + ins.imm) / 8 : sym.value / 8 + ins.imm + 1;
+    const fn = targetCode.functions.find((f) => f.start === slot);
+    if (!fn) fail(`target slot ${slot} of ${target.name} starts no function`);
+    const name = (fn as CodeFunction).name;
+    if (lddw) return { ...ins, src: PseudoLd.FUNC, imm: 0, imm2: 0, reference: name };
+    if (!isCall(ins) || ins.src !== PseudoCall.CALL) fail("a function used other than by a call or a 64-bit load");
+    return { ...ins, reference: name };
+  }
+  return fail(`points into section ${target.name}, which tsebpf cannot relocate against`);
+}
+
+/** A function placed in a linked program: where its instructions start. */
+export interface Placement {
+  readonly fn: CodeFunction;
+  readonly code: CodeSection;
+  /** Slot in the linked program where the function starts. */
+  readonly at: number;
+}
+
+/** The instructions of one function. */
+function functionInstructions(code: CodeSection, fn: CodeFunction): Instruction[] {
+  const out: Instruction[] = [];
+  code.instructions.forEach((ins, i) => {
+    const slot = code.slots[i] as number;
+    if (slot >= fn.start && slot < fn.end) out.push(ins);
+  });
+  return out;
+}
+
+/**
+ * The program's instructions followed by every function it reaches through calls and
+ * callbacks, each once; returns them unresolved, with where each function was placed.
+ */
+export function gatherProgram(
+  entry: CodeFunction,
+  functions: ReadonlyMap<string, { fn: CodeFunction; code: CodeSection }>,
+): { instructions: Instruction[]; placements: Placement[] } {
+  const instructions: Instruction[] = [];
+  const placements: Placement[] = [];
+  const queue = [entry.name];
+  const seen = new Set(queue);
+  let at = 0;
+  while (queue.length > 0) {
+    const name = queue.shift() as string;
+    const found = functions.get(name);
+    if (!found) throw new ParseError(`program ${entry.name} calls ${name}, which the object does not define`, { section: entry.section });
+    const body = functionInstructions(found.code, found.fn);
+    placements.push({ fn: found.fn, code: found.code, at });
+    for (const ins of body) {
+      instructions.push(ins);
+      at += slotCount(ins);
+      const isFunctionRef = (isCall(ins) && ins.src === PseudoCall.CALL) || (ins.opcode === LD_IMM64 && ins.src === PseudoLd.FUNC);
+      if (isFunctionRef && ins.reference !== undefined && !seen.has(ins.reference)) {
+        seen.add(ins.reference);
+        queue.push(ins.reference);
+      }
+    }
+  }
+  return { instructions, placements };
+}

@@ -1,0 +1,200 @@
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { LD_IMM64, PseudoCall, PseudoLd, symbolOffsets, type Instruction } from "../../src/asm/index.js";
+import { MapType, ProgramType } from "../../src/abi/index.js";
+import { readCollectionSpec } from "../../src/elf/collection.js";
+import { getVariable, getVariableInteger, setVariable, VariableError } from "../../src/elf/variables.js";
+import type { CollectionSpec, ProgramSpec } from "../../src/elf/spec.js";
+import { llvmObjdump } from "../helpers/llvm.js";
+
+const fixture = (name: string, order: "el" | "eb" = "el") => `test/fixtures/${name}.bpf${order}.o`;
+const spec = (name: string, order: "el" | "eb" = "el") => readCollectionSpec(readFileSync(fixture(name, order)));
+const prog = (s: CollectionSpec, name: string) => s.programs.get(name) as ProgramSpec;
+
+/** Slot of every instruction. */
+const slots = (ins: readonly Instruction[]) => {
+  const out: number[] = [];
+  let slot = 0;
+  for (const i of ins) {
+    out.push(slot);
+    slot += i.opcode === LD_IMM64 ? 2 : 1;
+  }
+  return out;
+};
+
+describe("CollectionSpec from clang objects", () => {
+  it("reads BTF-defined maps with every attribute, inner maps and initial values", () => {
+    const s = spec("maps");
+    const m = (n: string) => s.maps.get(n);
+    expect(m("hash_typed")).toMatchObject({ type: MapType.HASH, keySize: 4, valueSize: 16, maxEntries: 1024, flags: 2 });
+    expect(m("array_sized")).toMatchObject({ type: MapType.ARRAY, keySize: 4, valueSize: 16, maxEntries: 8 });
+    expect(m("pinned_percpu")).toMatchObject({ type: MapType.PERCPU_HASH, keySize: 8, valueSize: 8, pinning: "by_name", numaNode: 0 });
+    expect(m("lpm")).toMatchObject({ type: MapType.LPM_TRIE, keySize: 8, flags: 1 });
+    expect(m("events")).toMatchObject({ type: MapType.RINGBUF, maxEntries: 4096, keySize: 0, valueSize: 0 });
+    expect(m("bloom")).toMatchObject({ type: MapType.BLOOM_FILTER, mapExtra: 3n, valueSize: 4 });
+    expect(m("jump_table")?.contents).toEqual([{ key: 0, value: "tail_a" }, { key: 2, value: "tail_b" }]);
+    expect(m("outer")?.contents).toEqual([{ key: 0, value: "inner_b" }, { key: 1, value: "inner_a" }]);
+    expect(m("outer")?.innerMap).toMatchObject({ type: MapType.ARRAY, maxEntries: 1, keySize: 4, valueSize: 4 });
+    expect(m("outer_hash")?.innerMap).toMatchObject({ type: MapType.HASH, maxEntries: 8, keySize: 4, valueSize: 8 });
+    expect(s.btf?.nameOf(m("hash_typed")?.valueType as number)).toBe("value");
+  });
+
+  it("reads the legacy maps section", () => {
+    const s = spec("legacy");
+    expect(s.maps.get("legacy_hash")).toMatchObject({ type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: 16, section: "maps" });
+    expect(s.maps.get("legacy_array")).toMatchObject({ type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 4 });
+    const refs = prog(s, "legacy").instructions.filter((i) => i.src === PseudoLd.MAP_FD && i.opcode === LD_IMM64).map((i) => i.reference);
+    expect(refs).toEqual(["legacy_hash", "legacy_array"]);
+  });
+
+  it("turns global data into maps and variables, readable and settable before load", () => {
+    for (const order of ["el", "eb"] as const) {
+      const s = spec("globals", order);
+      expect(s.maps.get(".rodata")).toMatchObject({ readOnly: true, flags: 0x80, maxEntries: 1, keySize: 4 });
+      expect(s.maps.get(".bss")?.data).toEqual(new Uint8Array(24));
+      expect([...s.maps.keys()].sort()).toEqual([".bss", ".data", ".data.custom", ".rodata", ".rodata.custom"]);
+      expect(getVariableInteger(s, "counter")).toBe(42n);
+      expect(getVariableInteger(s, "threshold")).toBe(7n);
+      expect(getVariableInteger(s, "custom_data")).toBe(0xabcdn);
+      expect(Buffer.from(getVariable(s, "banner")).toString("latin1")).toBe("tsebpf\0\0");
+      expect(s.variables.get("file_local")).toMatchObject({ linkage: "static", map: ".data", offset: 8, size: 4 });
+      expect(s.variables.get("cfg")).toMatchObject({ map: ".rodata", size: 16, readOnly: true });
+      setVariable(s, "threshold", 99);
+      expect(getVariableInteger(s, "threshold")).toBe(99n);
+      expect(() => setVariable(s, "threshold", 1n << 40n)).toThrow(VariableError);
+      expect(() => setVariable(s, "nope", 1)).toThrow(/no variable nope/);
+      // Data sections' DATASEC sizes and offsets are filled in for the kernel.
+      const ds = s.btf?.type(s.btf.find(".data", "datasec") as number);
+      expect(ds).toMatchObject({ size: 12 });
+    }
+  });
+
+  it("references maps and data by name from lddw", () => {
+    const p = prog(spec("globals"), "globals");
+    const data = p.instructions.filter((i) => i.opcode === LD_IMM64 && i.src === PseudoLd.MAP_VALUE);
+    expect(data.map((i) => i.reference).sort()).toEqual([".bss", ".bss", ".data", ".data", ".data.custom", ".rodata", ".rodata", ".rodata", ".rodata.custom"].sort());
+    // Each data reference's offset is the variable's offset (or inside it).
+    for (const i of data) expect(i.imm2).toBeLessThan(24);
+  });
+
+  it("links only the subprograms each program reaches, with calls and callbacks resolved", () => {
+    const s = spec("subprogs");
+    expect(prog(s, "first").subprograms).toEqual(["add_index", "square"]);
+    expect(prog(s, "second").subprograms).toEqual(["global_add", "square"]);
+    expect(prog(s, "third").subprograms).toEqual(["square"]);
+    for (const p of s.programs.values()) {
+      const at = slots(p.instructions);
+      const symbols = symbolOffsets(p.instructions);
+      p.instructions.forEach((ins, k) => {
+        const isCall = ins.opcode === 0x85 && ins.src === PseudoCall.CALL;
+        const isCallback = ins.opcode === LD_IMM64 && ins.src === PseudoLd.FUNC;
+        if (!isCall && !isCallback) return;
+        expect(ins.imm + (at[k] as number) + 1).toBe(symbols.get(ins.reference as string));
+      });
+      // func_info: one record per placed function, at its first instruction.
+      expect(p.funcInfo.map((f) => f.slot)).toEqual([0, ...p.subprograms.map((n) => symbols.get(n))]);
+      expect(p.btfFunc).toBe(p.funcInfo[0]?.typeId);
+    }
+    expect(prog(s, "third").programType).toBe(ProgramType.SOCKET_FILTER);
+  });
+
+  it("records CO-RE relocations at the instructions they patch", () => {
+    const s = spec("core");
+    const p = prog(s, "core_reads");
+    expect(p.coreRelos.length).toBeGreaterThanOrEqual(13);
+    const at = new Set(slots(p.instructions));
+    for (const r of p.coreRelos) expect(at.has(r.slot)).toBe(true);
+    const kinds = new Set([...s.programs.values()].flatMap((x) => x.coreRelos.map((r) => r.relo.kind)));
+    expect(kinds.size).toBeGreaterThanOrEqual(10);
+  });
+
+  it("records kconfig, ksym and kfunc externs for the loader", () => {
+    const s = spec("externs");
+    const e = (n: string) => s.externs.get(n);
+    expect(e("LINUX_KERNEL_VERSION")).toMatchObject({ kind: "kconfig", offset: 0, size: 4, weak: false });
+    expect(e("CONFIG_DEFAULT_HOSTNAME")).toMatchObject({ kind: "kconfig", size: 64 });
+    expect(e("CONFIG_TSEBPF_DOES_NOT_EXIST")).toMatchObject({ kind: "kconfig", weak: true });
+    expect(e("bpf_prog_active")).toMatchObject({ kind: "ksym", typeless: true });
+    expect(e("bpf_fixture_missing")).toMatchObject({ kind: "ksym", typeless: false, weak: true });
+    expect(e("bpf_task_acquire")).toMatchObject({ kind: "kfunc" });
+    expect(s.maps.get(".kconfig")).toMatchObject({ readOnly: true, valueSize: 80 });
+    const ins = prog(s, "externs").instructions;
+    const kfuncs = ins.filter((i) => i.opcode === 0x85 && i.src === PseudoCall.KFUNC).map((i) => i.reference);
+    expect(kfuncs).toEqual(["bpf_rcu_read_lock", "bpf_task_acquire", "bpf_task_release", "bpf_rcu_read_unlock"]);
+    const ksyms = ins.filter((i) => i.opcode === LD_IMM64 && (i.reference === "bpf_prog_active" || i.reference === "bpf_fixture_missing"));
+    expect(ksyms.map((i) => i.src)).toEqual([PseudoLd.NONE, PseudoLd.BTF_ID]);
+    const kconfig = ins.filter((i) => i.reference === ".kconfig").map((i) => i.imm2);
+    expect(kconfig).toContain(e("CONFIG_HZ")?.offset);
+  });
+
+  it("finds one program per function, with types from section names", () => {
+    const s = spec("sections");
+    expect(s.programs.size).toBe(46);
+    expect(prog(s, "s_optional")).toMatchObject({ autoload: false, programType: ProgramType.SCHED_CLS });
+    expect(prog(s, "s_tracepoint")).toMatchObject({ programType: ProgramType.TRACEPOINT, attachTarget: "sock/inet_sock_set_state" });
+    expect(prog(s, "s_lsm")).toMatchObject({ programType: ProgramType.LSM, attachTarget: "path_chroot" });
+    expect(s.license).toBe("GPL");
+  });
+
+  it("gives the same spec for both byte orders", () => {
+    for (const name of ["maps", "globals", "subprogs", "legacy", "core", "externs", "sections"]) {
+      const el = spec(name, "el");
+      const eb = spec(name, "eb");
+      expect(eb.byteOrder).toBe("big");
+      expect([...eb.programs.keys()]).toEqual([...el.programs.keys()]);
+      for (const [n, p] of el.programs) {
+        const q = eb.programs.get(n) as ProgramSpec;
+        // Bitfield reads compile to different code for each byte order; all else is the same.
+        if (name !== "core") expect(q.instructions, `${name}/${n}`).toEqual(p.instructions);
+        expect(q.subprograms).toEqual(p.subprograms);
+        if (name !== "core") expect(q.coreRelos.map((r) => [r.slot, r.relo.kind, r.relo.accessStr])).toEqual(p.coreRelos.map((r) => [r.slot, r.relo.kind, r.relo.accessStr]));
+      }
+      for (const [n, m] of el.maps) {
+        const { data: _a, keyType: _b, valueType: _c, innerMap: _d, ...rest } = m;
+        expect(eb.maps.get(n), `${name}/${n}`).toMatchObject(rest);
+      }
+      expect([...eb.variables.values()]).toEqual([...el.variables.values()]);
+    }
+  });
+
+  it.skipIf(!llvmObjdump)("puts every map and data reference where llvm-objdump shows the relocation", () => {
+    let checked = 0;
+    for (const name of ["maps", "globals", "legacy", "subprogs", "externs"]) {
+      const s = spec(name);
+      const out = spawnSync(llvmObjdump as string, ["-dr", "--no-show-raw-insn", fixture(name)], { encoding: "utf8" }).stdout;
+      let fn = "";
+      let base = 0;
+      for (const line of out.split("\n")) {
+        const header = /^([0-9a-f]{16}) <(\w+)>:$/.exec(line);
+        if (header) {
+          fn = header[2] as string;
+          base = parseInt(header[1] as string, 16) / 8;
+          continue;
+        }
+        const reloc = /^\t\t([0-9a-f]+):\s+R_BPF_64_64\t(\S+)$/.exec(line);
+        const p = s.programs.get(fn);
+        if (!reloc || !p) continue;
+        const slot = parseInt(reloc[1] as string, 16) / 8 - base;
+        const k = slots(p.instructions).indexOf(slot);
+        const ins = p.instructions[k] as Instruction;
+        const sym = reloc[2] as string;
+        const variable = s.variables.get(sym);
+        if (s.maps.has(sym) && !sym.startsWith(".")) {
+          expect(ins).toMatchObject({ src: PseudoLd.MAP_FD, reference: sym });
+        } else if (variable) {
+          expect(ins).toMatchObject({ src: PseudoLd.MAP_VALUE, reference: variable.map });
+          expect(ins.imm2).toBeGreaterThanOrEqual(variable.offset);
+        } else if (s.maps.has(sym)) {
+          expect(ins).toMatchObject({ src: PseudoLd.MAP_VALUE, reference: sym });
+        } else if (s.externs.has(sym)) {
+          expect(ins.reference).toBe(s.externs.get(sym)?.kind === "kconfig" ? ".kconfig" : sym);
+        } else {
+          expect(ins).toMatchObject({ src: PseudoLd.FUNC });
+        }
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+});
