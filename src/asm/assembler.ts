@@ -8,7 +8,7 @@
  * are kept on the instruction (`reference`) for the object writer or loader.
  */
 import { AsmSyntaxError, LinkError } from "./errors.js";
-import { type Instruction, type Register, splitConstant } from "./instruction.js";
+import { slotCount, type Instruction, type Register, splitConstant } from "./instruction.js";
 import { tokenize, type Statement, type Token } from "./lexer.js";
 import { resolveReferences } from "./link.js";
 import {
@@ -29,9 +29,45 @@ import { ALU_SYMBOLS, ATOMIC_SYMBOLS, JMP_SYMBOLS } from "./format.js";
 export interface AsmSection {
   readonly name: string;
   readonly instructions: Instruction[];
+  /** Data of a data section (`.byte`, `.long`, `.asciz`, …), in order; empty for code. */
+  readonly data: DataItem[];
+  /** Every label: its slot (code sections) or byte offset (data sections). */
+  readonly symbols: Map<string, number>;
   /** Symbols declared global (`.globl`). */
   readonly globals: Set<string>;
 }
+
+/** One data directive's worth of bytes: an integer of 1-8 bytes (byte order applied later) or raw bytes. */
+export type DataItem = { readonly size: 1 | 2 | 4 | 8; readonly value: bigint } | { readonly bytes: Uint8Array };
+
+/** The bytes of a data section in a byte order. */
+export function encodeData(items: readonly DataItem[], order: "little" | "big"): Uint8Array {
+  const size = items.reduce((n, i) => n + ("bytes" in i ? i.bytes.byteLength : i.size), 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let pos = 0;
+  for (const item of items) {
+    if ("bytes" in item) {
+      out.set(item.bytes, pos);
+      pos += item.bytes.byteLength;
+      continue;
+    }
+    const v = BigInt.asUintN(item.size * 8, item.value);
+    const le = order === "little";
+    if (item.size === 1) view.setUint8(pos, Number(v));
+    else if (item.size === 2) view.setUint16(pos, Number(v), le);
+    else if (item.size === 4) view.setUint32(pos, Number(v), le);
+    else view.setBigUint64(pos, v, le);
+    pos += item.size;
+  }
+  return out;
+}
+
+const dataSize = (items: readonly DataItem[]): number => items.reduce((n, i) => n + ("bytes" in i ? i.bytes.byteLength : i.size), 0);
+
+const DATA_DIRECTIVES: Record<string, 1 | 2 | 4 | 8> = {
+  ".byte": 1, ".short": 2, ".half": 2, ".2byte": 2, ".long": 4, ".word": 4, ".int": 4, ".4byte": 4, ".quad": 8, ".8byte": 8,
+};
 
 export interface AssembleOptions {
   /** File name used in error messages. */
@@ -154,7 +190,7 @@ class Parser {
     this.flushSymbols();
     let s = this.sections.get(name);
     if (!s) {
-      s = { name, instructions: [], globals: new Set() };
+      s = { name, instructions: [], data: [], symbols: new Map(), globals: new Set() };
       this.sections.set(name, s);
     }
     this.section = s;
@@ -170,7 +206,7 @@ class Parser {
     for (const statement of tokenize(text, this.source)) this.statement(new Cursor(statement, this.source));
     this.flushSymbols();
     for (const section of this.sections.values()) this.link(section);
-    return { sections: [...this.sections.values()].filter((s) => s.instructions.length > 0 || s.globals.size > 0) };
+    return { sections: [...this.sections.values()].filter((s) => s.instructions.length > 0 || s.data.length > 0 || s.globals.size > 0) };
   }
 
   private link(section: AsmSection): void {
@@ -196,6 +232,10 @@ class Parser {
 
   private emit(c: Cursor, first: Token, ins: Instruction): void {
     c.end();
+    if (this.section.data.length > 0) c.fail(`section ${this.section.name} holds data: instructions cannot follow`, first);
+    const slot = this.nextSlot.get(this.section) ?? 0;
+    this.nextSlot.set(this.section, slot + slotCount(ins));
+    for (const name of this.pendingSymbols) this.defineSymbol(name, slot, first);
     let out = ins;
     if (this.pendingSymbols.length > 0) {
       // Several labels on one instruction: the first names it, the rest alias it.
@@ -208,6 +248,48 @@ class Parser {
     this.origin.set(out, first);
   }
   private readonly aliases = new Map<string, string>();
+  private readonly nextSlot = new Map<AsmSection, number>();
+  private readonly symbolNames = new Set<string>();
+
+  private defineSymbol(name: string, at: number, token: Token): void {
+    if (this.symbolNames.has(name)) throw new AsmSyntaxError(`symbol ${name} is defined twice`, token.line, token.column, this.source);
+    this.symbolNames.add(name);
+    this.section.symbols.set(name, at);
+  }
+
+  private dataDirective(c: Cursor, d: Token): void {
+    if (this.section.instructions.length > 0) c.fail(`section ${this.section.name} holds code: data cannot follow`, d);
+    const offset = dataSize(this.section.data);
+    for (const name of this.pendingSymbols) this.defineSymbol(name, offset, d);
+    this.pendingSymbols = [];
+    const items = this.section.data;
+    const width = DATA_DIRECTIVES[d.text];
+    if (width !== undefined) {
+      do {
+        const at = c.peek();
+        const v = c.integer("a value");
+        if (!fits(v, width * 8)) c.fail(`value ${v} does not fit in ${width} bytes`, at);
+        items.push({ size: width, value: v });
+      } while (c.accept(","));
+      return c.end();
+    }
+    if (d.text === ".zero" || d.text === ".space" || d.text === ".skip") {
+      const at = c.peek();
+      const n = c.integer("a size");
+      if (n < 0n || n > 1n << 24n) c.fail(`size ${n} is out of range`, at);
+      items.push({ bytes: new Uint8Array(Number(n)) });
+      return c.end();
+    }
+    // .ascii / .asciz / .string: one or more string literals.
+    do {
+      const t = c.next();
+      if (t.kind !== "ident" || !t.text.startsWith('"')) c.fail("expected a string literal", t);
+      const text = JSON.parse(t.text.replace(/\\([0-7]{1,3})/g, (_m, o: string) => `\\u${parseInt(o, 8).toString(16).padStart(4, "0")}`)) as string;
+      const bytes = Buffer.from(text, "latin1");
+      items.push({ bytes: d.text === ".ascii" ? Uint8Array.from(bytes) : Uint8Array.from([...bytes, 0]) });
+    } while (c.accept(","));
+    return c.end();
+  }
 
   private statement(c: Cursor): void {
     const first = c.peek();
@@ -219,7 +301,7 @@ class Parser {
       if (c.peek().kind !== "end") this.statement(c);
       return;
     }
-    if (first.kind === "directive") return this.directive(c);
+    if (first.kind === "directive" || (first.kind === "ident" && first.text.startsWith("."))) return this.directive(c);
     if (c.is("*")) return this.emit(c, first, this.store(c));
     if (first.kind !== "ident") c.fail(`expected an instruction, found '${first.text}'`);
     const word = first.text.toLowerCase();
@@ -264,9 +346,9 @@ class Parser {
   private directive(c: Cursor): void {
     const d = c.next();
     const name = d.text;
-    if (name === ".text") {
-      this.switchTo(".text");
-      return;
+    if (name === ".text" || name === ".data" || name === ".bss" || name === ".rodata") {
+      this.switchTo(name);
+      return c.end();
     }
     if (name === ".section") {
       const t = c.next();
@@ -282,6 +364,7 @@ class Parser {
       } while (c.accept(","));
       return c.end();
     }
+    if (name in DATA_DIRECTIVES || [".zero", ".space", ".skip", ".ascii", ".asciz", ".string"].includes(name)) return this.dataDirective(c, d);
     if (IGNORED_DIRECTIVES.has(name)) return;
     c.fail(`unsupported directive '${name}'`, d);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AsmSyntaxError, assemble, assembleInstructions, disassemble, encode, PseudoCall } from "../../src/asm/index.js";
+import { AsmSyntaxError, assemble, assembleInstructions, disassemble, encode, encodeData, PseudoCall } from "../../src/asm/index.js";
 
 const hexOf = (text: string) => Buffer.from(encode(assembleInstructions(text))).toString("hex");
 
@@ -35,6 +35,16 @@ describe("assembler", () => {
     expect(disassemble(assembleInstructions(text)).map((l) => l.text).join("\n")).toBe(text);
   });
 
+  it("reads data directives into data sections, with labels at byte offsets", () => {
+    const { sections } = assemble('.section license,"aw"\n.asciz "GPL"\n.section .data\nx: .long 1, 2\ny: .quad -1\n.zero 3\n.byte 0x7f');
+    const data = sections.find((s) => s.name === ".data");
+    expect(Buffer.from(encodeData(data?.data ?? [], "big")).toString("hex")).toBe("0000000100000002ffffffffffffffff0000007f");
+    expect([...(data?.symbols ?? [])]).toEqual([["x", 0], ["y", 8]]);
+    expect(Buffer.from(encodeData(sections.find((s) => s.name === "license")?.data ?? [], "little")).toString()).toBe("GPL\0");
+    expect(() => assemble(".data\n.long 1\nexit")).toThrow(/holds data/);
+    expect(() => assemble("a: exit\na: exit")).toThrow(/defined twice/);
+  });
+
   it("keeps sections apart", () => {
     const { sections } = assemble(".section xdp\nr0 = 2\nexit\n.text\n.globl f\nf:\nexit");
     expect(sections.map((s) => [s.name, s.instructions.length])).toEqual([
@@ -56,7 +66,7 @@ describe("assembler", () => {
     ["a bad type", "r0 = *(u33 *)(r1 + 0)", 1, 8, /expected a type like u32/],
     ["an unterminated comment", "r0 = 1 /* oops", 1, 8, /unterminated comment/],
     ["a stray character", "r0 = 1 ?", 1, 8, /unexpected character/],
-    ["an unsupported directive", ".quad 1", 1, 1, /unsupported directive '.quad'/],
+    ["an unsupported directive", ".frobnicate 1", 1, 1, /unsupported directive '.frobnicate'/],
     ["a jump out of range", `goto far\n${"r0 = 0\n".repeat(40000)}far: exit`, 1, 1, /out of range for goto/],
   ];
   for (const [what, text, line, column, message] of errors) {
