@@ -1,5 +1,8 @@
 /** tsebpf: a pure-TypeScript eBPF toolchain. */
 export * as asm from "./asm/index.js";
+export * as btf from "./btf/index.js";
+export * as elf from "./elf/index.js";
+export * as abi from "./abi/index.js";
 export {
   InstructionError,
   AsmSyntaxError,
@@ -13,3 +16,18 @@ export {
   disassembleBytes,
   formatInstruction,
 } from "./asm/index.js";
+export { Btf, BtfError, parseBtf } from "./btf/index.js";
+export {
+  ParseError,
+  readElf,
+  readCollectionSpec,
+  assembleObject,
+  getVariable,
+  setVariable,
+  VariableError,
+  type CollectionSpec,
+  type ProgramSpec,
+  type MapSpec,
+  type VariableSpec,
+  type ExternSpec,
+} from "./elf/index.js";

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { readCollectionSpec } from "../../src/elf/index.js";
 import { tsebpf } from "./run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tsebpf-cli-"));
@@ -22,14 +23,23 @@ describe("tsebpf asm / disasm", () => {
     );
   });
 
-  it("asm -o writes raw bytes that disasm reads back, in both byte orders", async () => {
+  it("asm -o --raw writes raw bytes that disasm reads back, in both byte orders", async () => {
     for (const order of ["little", "big"]) {
       const out = join(dir, `prog-${order}.bin`);
-      expect((await tsebpf("asm", src, "-o", out, "--order", order)).code).toBe(0);
+      expect((await tsebpf("asm", src, "-o", out, "--raw", "--order", order)).code).toBe(0);
       expect(readFileSync(out).length).toBe(40);
       const r = await tsebpf("disasm", out, "--order", order);
       expect(r.stdout).toBe("       0:\tr0 = 0x2\n       1:\tif r1 > 0x3 goto +0x2\n       2:\tr1 = 0x100000000 ll\n       4:\texit\n");
     }
+  });
+
+  it("asm -o writes an ELF object with the program", async () => {
+    const out = join(dir, "prog.o");
+    const xdp = file("xdp.s", '.section xdp,"ax"\nprog:\n r0 = 2\n exit\n.section license,"aw"\n.asciz "GPL"\n');
+    expect((await tsebpf("asm", xdp, "-o", out)).code).toBe(0);
+    const spec = readCollectionSpec(readFileSync(out));
+    expect([...spec.programs.keys()]).toEqual(["prog"]);
+    expect(spec.license).toBe("GPL");
   });
 
   it("disasm reads hex text and prints decimal on request", async () => {

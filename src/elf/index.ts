@@ -1,0 +1,24 @@
+/**
+ * ELF64 objects of BPF programs, either byte order: a robust reader of sections, symbols and
+ * relocations, and the ELF constants. Pure: takes the file's bytes, does no I/O.
+ */
+export * from "./constants.js";
+export * from "./errors.js";
+export {
+  readElf,
+  StringTable,
+  type ElfByteOrder,
+  type ElfFile,
+  type ElfHeader,
+  type ElfRelocation,
+  type ElfSection,
+  type ElfSymbol,
+} from "./reader.js";
+export * from "./section-names.js";
+export * from "./spec.js";
+export { readCollectionSpec } from "./collection.js";
+export { getVariable, getVariableInteger, setVariable, VariableError } from "./variables.js";
+export { isDataSection, BPF_F_RDONLY_PROG } from "./data.js";
+export { mapTypeName } from "./maps.js";
+export { writeElf, type WriteObject, type WriteSection, type WriteSymbol, type WriteRelocation } from "./writer.js";
+export { assembleObject } from "./asm-object.js";
