@@ -88,22 +88,55 @@ export function alignOf(btf: Btf, id: number): number {
   }
 }
 
-/** A readable name for messages: `struct task_struct`, `int`, `(anon union)`. */
-export function describeType(btf: Btf, id: number): string {
+/**
+ * A C-like name of a type for messages and listings: `struct task_struct`, `const volatile
+ * __u32`, `char[16]`, `struct sock *`, `int (*)(void *)`.
+ */
+export function describeType(btf: Btf, id: number, depth = 0): string {
+  if (depth > MAX_CHAIN) return "...";
   const t: BtfType | undefined = btf.type(id);
   if (!t) return "void";
   const name = t.name || "(anon)";
   switch (t.kind) {
     case "struct":
     case "union":
+      return `${t.kind} ${name}`;
     case "enum":
     case "enum64":
-      return `${t.kind === "enum64" ? "enum" : t.kind} ${name}`;
+      return `enum ${name}`;
     case "fwd":
-      return `${t.union ? "union" : "struct"} ${name} (forward)`;
-    case "ptr":
-      return `${describeType(btf, t.type)} *`;
+      return `${t.union ? "union" : "struct"} ${name}`;
+    case "const":
+    case "volatile":
+    case "restrict":
+      return `${t.kind} ${describeType(btf, t.type, depth + 1)}`;
+    case "type_tag":
+      return describeType(btf, t.type, depth + 1);
+    case "ptr": {
+      const target = btf.type(t.type);
+      if (target?.kind === "func_proto") return describeProto(btf, target.returnType, target.params.map((p) => p.type), "(*)", depth);
+      return `${describeType(btf, t.type, depth + 1)} *`;
+    }
+    case "array": {
+      let dims = `[${t.nelems}]`;
+      let elem = t.type;
+      for (let inner = btf.type(elem); inner?.kind === "array"; inner = btf.type(elem)) {
+        dims += `[${inner.nelems}]`;
+        elem = inner.type;
+      }
+      return `${describeType(btf, elem, depth + 1)}${dims}`;
+    }
+    case "func_proto":
+      return describeProto(btf, t.returnType, t.params.map((p) => p.type), "", depth);
+    case "func":
+    case "var":
+      return `${t.kind} ${name}`;
     default:
-      return t.name ? t.name : `(anon ${t.kind})`;
+      return name;
   }
+}
+
+function describeProto(btf: Btf, ret: number, params: number[], inner: string, depth: number): string {
+  const args = params.length === 0 ? "void" : params.map((p) => (p === 0 ? "..." : describeType(btf, p, depth + 1))).join(", ");
+  return `${describeType(btf, ret, depth + 1)} ${inner}(${args})`.replace(" (", inner ? " (" : "(");
 }

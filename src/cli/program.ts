@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { registerAsm } from "./commands/asm.js";
 import { registerDisasm } from "./commands/disasm.js";
 import { registerHelpers } from "./commands/helpers.js";
+import { registerInspect } from "./commands/inspect.js";
 import { CliError, processOutput, type Output } from "./io.js";
 
 const version = (): string => {
@@ -20,6 +21,7 @@ export function createProgram(io: Output = processOutput): Command {
     .exitOverride();
   registerAsm(program, io);
   registerDisasm(program, io);
+  registerInspect(program, io);
   registerHelpers(program, io);
   return program;
 }

@@ -2,7 +2,7 @@
  * `readCollectionSpec(bytes)`: an object file to a CollectionSpec — programs (linked with the
  * subprograms they reach), maps, global variables, externs and BTF. Pure and deterministic.
  */
-import { resolveReferences, LinkError } from "../asm/index.js";
+import { InstructionError, resolveReferences, LinkError } from "../asm/index.js";
 import { Btf, BtfError, parseBtfExt, type BtfExt } from "../btf/index.js";
 import { SHN, STB, STT } from "./constants.js";
 import { gatherProgram, readCodeSections, resolveRelocations, type CodeFunction, type CodeSection, type Placement } from "./code.js";
@@ -31,6 +31,17 @@ function cString(bytes: Uint8Array): string {
 
 /** Reads an object file into a CollectionSpec. Throws ParseError for anything malformed. */
 export function readCollectionSpec(bytes: Uint8Array): CollectionSpec {
+  try {
+    return read(bytes);
+  } catch (e) {
+    // BTF is read lazily, so its errors can surface anywhere: they are all about .BTF.
+    if (e instanceof BtfError) throw new ParseError(e.message, { section: ".BTF" });
+    if (e instanceof LinkError || e instanceof InstructionError) throw new ParseError(e.message, {});
+    throw e;
+  }
+}
+
+function read(bytes: Uint8Array): CollectionSpec {
   const elf = readElf(bytes);
   const btfSection = elf.sectionByName(".BTF");
   let btf = btfSection ? inSection(".BTF", () => new Btf(btfSection.data)) : undefined;

@@ -18,8 +18,12 @@ export const isDataSection = (name: string): boolean =>
 
 export const isReadOnlySection = (name: string): boolean => name === ".rodata" || name.startsWith(".rodata.");
 
+/** Largest data section tsebpf allocates for (.bss has no bytes in the file to bound it). */
+export const MAX_DATA_SECTION = 64 << 20;
+
 /** The array map that holds a data section. */
 export function dataMapSpec(section: string, size: number, bytes: Uint8Array | undefined, btf: Btf | undefined): MapSpec {
+  if (size > MAX_DATA_SECTION) throw new ParseError(`${size} bytes of global data, more than ${MAX_DATA_SECTION}`, { section });
   const spec = emptyMapSpec(section, section);
   spec.type = MapType.ARRAY;
   spec.typeName = mapTypeName(spec.type);
@@ -75,6 +79,7 @@ export function layoutKconfig(btf: Btf): { externs: ExternSpec[]; size: number }
     if (variable?.kind !== "var") throw new ParseError(`.kconfig entry ${btf.nameOf(v.type)} is not a variable`, { section: ".kconfig" });
     const size = sizeOf(btf, variable.type);
     const align = alignOf(btf, variable.type);
+    if (size > MAX_DATA_SECTION || offset > MAX_DATA_SECTION) throw new ParseError(`.kconfig extern ${variable.name} is ${size} bytes: too large`, { section: ".kconfig" });
     offset = Math.ceil(offset / align) * align;
     externs.push({ name: variable.name, kind: "kconfig", type: v.type, weak: false, offset, size, typeless: false });
     offset += size;

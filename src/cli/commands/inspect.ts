@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import { asm, btf as btfNs, readCollectionSpec, type CollectionSpec } from "../../index.js";
+import { readInput, type Output } from "../io.js";
+
+/** Counts of the references in every program, by kind. */
+function relocationCounts(spec: CollectionSpec) {
+  const counts = { maps: 0, data: 0, calls: 0, callbacks: 0, kfuncs: 0, ksyms: 0, kconfig: 0, core: 0 };
+  for (const p of spec.programs.values()) {
+    counts.core += p.coreRelos.length;
+    for (const i of p.instructions) {
+      if (i.reference === undefined || asm.isJump(i)) continue;
+      if (i.opcode === asm.LD_IMM64) {
+        if (i.reference === ".kconfig") counts.kconfig++;
+        else if (i.src === asm.PseudoLd.MAP_FD) counts.maps++;
+        else if (i.src === asm.PseudoLd.MAP_VALUE) counts.data++;
+        else if (i.src === asm.PseudoLd.FUNC) counts.callbacks++;
+        else counts.ksyms++;
+      } else if (i.src === asm.PseudoCall.KFUNC) counts.kfuncs++;
+      else counts.calls++;
+    }
+  }
+  return counts;
+}
+
+/** The inspection as plain data: what --json prints. */
+export function inspection(spec: CollectionSpec) {
+  const btf = spec.btf;
+  const kinds: Record<string, number> = {};
+  if (btf) for (const id of btf.ids()) kinds[btf.kindOf(id)] = (kinds[btf.kindOf(id)] ?? 0) + 1;
+  return {
+    byteOrder: spec.byteOrder,
+    license: spec.license,
+    programs: [...spec.programs.values()].map((p) => ({
+      name: p.name,
+      section: p.sectionName,
+      type: p.kind.programTypeName.toLowerCase(),
+      attachType: p.kind.attachTypeName?.toLowerCase() ?? null,
+      attachTarget: p.attachTarget || null,
+      autoload: p.autoload,
+      instructions: p.instructions.length,
+      subprograms: p.subprograms,
+    })),
+    maps: [...spec.maps.values()].map((m) => ({
+      name: m.name,
+      type: m.typeName.toLowerCase(),
+      keySize: m.keySize,
+      valueSize: m.valueSize,
+      maxEntries: m.maxEntries,
+      flags: m.flags,
+      pinning: m.pinning,
+      ...(m.innerMap ? { innerMap: { type: m.innerMap.typeName.toLowerCase(), keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } } : {}),
+      ...(m.contents.length ? { contents: m.contents } : {}),
+    })),
+    variables: [...spec.variables.values()].map((v) => ({
+      name: v.name,
+      map: v.map,
+      offset: v.offset,
+      size: v.size,
+      type: btf && v.type ? btfNs.describeType(btf, v.type) : null,
+      linkage: v.linkage,
+      readOnly: v.readOnly,
+    })),
+    externs: [...spec.externs.values()].map((e) => ({ name: e.name, kind: e.kind, weak: e.weak })),
+    btf: btf ? { types: btf.typeCount, kinds } : null,
+    relocations: relocationCounts(spec),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+  return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ").trimEnd()}\n`).join("");
+}
+
+export function registerInspect(program: Command, io: Output): void {
+  program
+    .command("inspect")
+    .description("show what a BPF object file holds: programs, maps, variables, externs, BTF, relocations")
+    .argument("<object>", "a clang-built BPF object (either byte order)")
+    .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations)")
+    .action((file: string, opts: { json?: boolean }) => {
+      const spec = readCollectionSpec(readInput(file));
+      const info = inspection(spec);
+      if (opts.json) {
+        io.out(`${JSON.stringify(info, null, 2)}\n`);
+        return;
+      }
+      io.out(`${file}: ${info.byteOrder} endian, license ${JSON.stringify(info.license)}\n\nprograms:\n`);
+      io.out(table([["NAME", "SECTION", "TYPE", "ATTACH", "INSNS", "SUBPROGRAMS"], ...info.programs.map((p) => [
+        p.autoload ? p.name : `${p.name} (not autoloaded)`, p.section, p.type, [p.attachType, p.attachTarget].filter(Boolean).join(" ") || "-", String(p.instructions), p.subprograms.join(",") || "-",
+      ])]));
+      io.out("\nmaps:\n");
+      io.out(table([["NAME", "TYPE", "KEY", "VALUE", "MAX", "FLAGS", "PIN"], ...info.maps.map((m) => [
+        m.name, m.type, String(m.keySize), String(m.valueSize), String(m.maxEntries), `0x${m.flags.toString(16)}`, m.pinning,
+      ])]));
+      if (info.variables.length) {
+        io.out("\nvariables:\n");
+        io.out(table([["NAME", "MAP", "OFFSET", "SIZE", "TYPE"], ...info.variables.map((v) => [v.name, v.map, String(v.offset), String(v.size), v.type ?? "-"])]));
+      }
+      if (info.externs.length) {
+        io.out("\nexterns:\n");
+        io.out(table([["NAME", "KIND", "WEAK"], ...info.externs.map((e) => [e.name, e.kind, e.weak ? "yes" : "no"])]));
+      }
+      io.out(`\nbtf: ${info.btf ? `${info.btf.types} types (${Object.entries(info.btf.kinds).map(([k, n]) => `${n} ${k}`).join(", ")})` : "none"}\n`);
+      io.out(`relocations: ${Object.entries(info.relocations).map(([k, n]) => `${n} ${k}`).join(", ")}\n`);
+    });
+}
