@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo abi check-abi fixtures clean
+.PHONY: help setup build typecheck test test-unit test-kernel demo bench abi check-abi fixtures clean
 
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -20,6 +20,7 @@ help:
 	@echo "make test-unit    unit and property tests only (no root needed)"
 	@echo "make test-kernel  kernel tests only (root)"
 	@echo "make demo         a short tour of what tsebpf does on this machine"
+	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
 	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"
 	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
 
@@ -41,6 +42,9 @@ test-unit: setup
 
 test-kernel: setup
 	npx vitest run --project kernel
+
+bench: setup
+	npm run bench
 
 demo: build
 	@scripts/demo.sh

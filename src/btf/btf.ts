@@ -62,7 +62,8 @@ export class Btf {
   /** Offset of this blob's strings in the combined (base + own) string space. */
   private readonly stringBase: number;
   private readonly decoded: (BtfType | undefined)[];
-  private nameIndex: Map<string, number[]> | undefined;
+  /** name -> id, or ids when several types share the name (a single id needs no array). */
+  private nameIndex: Map<string, number | number[]> | undefined;
   private readonly typeSectionOffset: number;
 
   constructor(bytes: Uint8Array, options: BtfOptions = {}) {
@@ -303,23 +304,23 @@ export class Btf {
   /** Ids of every named type of this blob (not the base's) with this name, in id order. */
   idsByName(name: string): readonly number[] {
     if (!this.nameIndex) this.nameIndex = this.buildNameIndex();
-    return this.nameIndex.get(name) ?? [];
+    const ids = this.nameIndex.get(name);
+    return ids === undefined ? [] : typeof ids === "number" ? [ids] : ids;
   }
 
-  private buildNameIndex(): Map<string, number[]> {
-    const index = new Map<string, number[]>();
-    const byOffset = new Map<number, string>();
+  private buildNameIndex(): Map<string, number | number[]> {
+    const index = new Map<string, number | number[]>();
+    const data = this.stringData;
     for (let i = 0; i < this.offsets.length; i++) {
       const off = this.view.getUint32(this.offsets[i] as number, this.le);
       if (off === 0) continue;
-      let name = byOffset.get(off);
-      if (name === undefined) {
-        name = this.string(off);
-        byOffset.set(off, name);
-      }
-      const ids = index.get(name);
-      if (ids) ids.push(this.firstId + i);
-      else index.set(name, [this.firstId + i]);
+      const start = off - this.stringBase;
+      const name = start >= 0 && start < data.byteLength ? data.toString("utf8", start, data.indexOf(0, start)) : this.string(off);
+      const id = this.firstId + i;
+      const known = index.get(name);
+      if (known === undefined) index.set(name, id);
+      else if (typeof known === "number") index.set(name, [known, id]);
+      else known.push(id);
     }
     return index;
   }

@@ -1,0 +1,18 @@
+/** `npm run bench`: every benchmark, one table. Figures are ratios against peers measured now. */
+import { btfIndex } from "./btf-index.js";
+import type { Figure } from "./lib.js";
+
+const figures: Figure[] = [];
+for (const bench of [btfIndex]) {
+  try {
+    figures.push(...bench());
+  } catch (e) {
+    figures.push({ id: bench.name, figure: bench.name, tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: (e as Error).message });
+  }
+}
+const rows = [["#", "figure", "tsebpf", "peer", "ratio", "target", "ok"], ...figures.map((f) => [
+  f.id, f.figure, f.tsebpf, f.peer, f.ratio === undefined ? "-" : `${f.ratio.toFixed(2)}x`, f.target, f.pass === undefined ? "?" : f.pass ? "yes" : "NO",
+])];
+const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  "));
+for (const f of figures) if (f.note) console.log(`note #${f.id}: ${f.note}`);
