@@ -8,3 +8,6 @@ export * from "./btf.js";
 export * from "./marshal.js";
 export * from "./ext.js";
 export * from "./query.js";
+export * from "./dump-raw.js";
+export * from "./dump-json.js";
+export * from "./dump-c.js";

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { registerAsm } from "./commands/asm.js";
 import { registerDisasm } from "./commands/disasm.js";
+import { registerBtf } from "./commands/btf.js";
 import { registerHelpers } from "./commands/helpers.js";
 import { registerInspect } from "./commands/inspect.js";
 import { CliError, processOutput, type Output } from "./io.js";
@@ -22,6 +23,7 @@ export function createProgram(io: Output = processOutput): Command {
   registerAsm(program, io);
   registerDisasm(program, io);
   registerInspect(program, io);
+  registerBtf(program, io);
   registerHelpers(program, io);
   return program;
 }

@@ -4,58 +4,11 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Btf, marshalBtf, sizeOf, skipModifiers, type BtfType } from "../../src/btf/index.js";
+import { Btf, marshalBtf, sizeOf, skipModifiers, typeJson, type BtfType } from "../../src/btf/index.js";
 import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
 
 const VMLINUX = "/sys/kernel/btf/vmlinux";
 const missing = existsSync(VMLINUX) ? undefined : `${VMLINUX} is missing`;
-
-/** Our type in bpftool's JSON shape. */
-function asBpftool(id: number, t: BtfType): Record<string, unknown> {
-  const name = t.name || "(anon)";
-  const base = { id, kind: t.kind.toUpperCase(), name };
-  switch (t.kind) {
-    case "int":
-      return { ...base, size: t.size, bits_offset: t.bitOffset, nr_bits: t.bits, encoding: t.signed ? "SIGNED" : t.char ? "CHAR" : t.bool ? "BOOL" : "(none)" };
-    case "ptr":
-    case "typedef":
-    case "volatile":
-    case "const":
-    case "restrict":
-    case "type_tag":
-      return { ...base, type_id: t.type };
-    case "array":
-      return { ...base, type_id: t.type, index_type_id: t.indexType, nr_elems: t.nelems };
-    case "struct":
-    case "union":
-      return {
-        ...base, size: t.size, vlen: t.members.length,
-        members: t.members.map((m) => ({
-          name: m.name || "(anon)", type_id: m.type, bits_offset: m.bitOffset, ...(t.bitfields && m.bitSize ? { bitfield_size: m.bitSize } : {}),
-        })),
-      };
-    case "enum":
-    case "enum64":
-      return {
-        ...base, encoding: t.signed ? "SIGNED" : "UNSIGNED", size: t.size, vlen: t.values.length,
-        values: t.values.map((v) => ({ name: v.name, val: String(v.value) })),
-      };
-    case "fwd":
-      return { ...base, fwd_kind: t.union ? "union" : "struct" };
-    case "func":
-      return { ...base, type_id: t.type, linkage: t.linkage };
-    case "func_proto":
-      return { ...base, ret_type_id: t.returnType, vlen: t.params.length, params: t.params.map((p) => ({ name: p.name || "(anon)", type_id: p.type })) };
-    case "var":
-      return { ...base, type_id: t.type, linkage: t.linkage };
-    case "datasec":
-      return { ...base, size: t.size, vlen: t.vars.length, vars: t.vars.map((v) => ({ type_id: v.type, offset: v.offset, size: v.size })) };
-    case "float":
-      return { ...base, size: t.size };
-    case "decl_tag":
-      return { ...base, type_id: t.type, component_idx: t.componentIdx };
-  }
-}
 
 describe.skipIf(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`, () => {
   const bytes = missing ? new Uint8Array() : readFileSync(VMLINUX);
@@ -67,7 +20,8 @@ describe.skipIf(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`,
     let compared = 0;
     for (const expected of theirs) {
       const id = expected.id as number;
-      const ours = asBpftool(id, btf.type(id) as BtfType);
+      const ours = typeJson(id, btf.type(id) as BtfType);
+      if (ours.values) ours.values = (ours.values as { name: string; val: unknown }[]).map((v) => ({ name: v.name, val: String(v.val) }));
       if (expected.kind === "ENUM" || expected.kind === "ENUM64") {
         // bpftool sign-extends unsigned 32-bit enumerators before printing them as u64: undo that.
         const mask = (v: unknown) => (expected.kind === "ENUM" && expected.encoding === "UNSIGNED" ? BigInt.asUintN(32, BigInt(v as string)) : BigInt(v as string)).toString();

@@ -1,0 +1,497 @@
+/**
+ * BTF → C header: what `bpftool btf dump file /sys/kernel/btf/vmlinux format c` prints (a
+ * vmlinux.h), made for clang's BPF target. Pure: BTF in, text out.
+ *
+ * Order. Every named struct, union, enum and typedef is printed once, at the first point where
+ * it can be: a definition comes after the definitions of everything it holds by value and after
+ * a declaration (`struct foo;`) of everything it only points to, so pointer cycles are broken
+ * by forward declarations. Anonymous records and enums are printed inline where they are used;
+ * anonymous enums that nothing uses are printed on their own, for their constants.
+ *
+ * Names. struct, union and enum share C's tag namespace, typedefs and enumerators the ordinary
+ * one; a second, different type with a name already taken gets `name___2` (then `___3`...), as
+ * bpftool does. Clang's builtin typedefs (`__builtin_va_list`...) are renamed the same way, so
+ * their BTF layout is kept.
+ *
+ * Layout. Offsets and sizes of the C match the BTF: see dump-c-layout.ts for when padding,
+ * `packed` and `aligned(N)` are printed.
+ */
+import type { Btf } from "./btf.js";
+import { CLayout, enumLayout, enumLiteral, floatName, intName, integerOfSize, memberPlacement } from "./dump-c-layout.js";
+import { skipModifiers } from "./query.js";
+import type { BtfComposite, BtfEnum, BtfEnum64, BtfFuncProto, BtfRef, BtfType } from "./types.js";
+
+export interface DumpCOptions {
+  /** Include-guard macro; `__VMLINUX_H__` by default. */
+  readonly guard?: string;
+  /** Print only these types and what they need (by default: every type). */
+  readonly types?: readonly number[];
+}
+
+/** Prints BTF as a C header that clang compiles for `-target bpf`. */
+export function dumpC(btf: Btf, options: DumpCOptions = {}): string {
+  const guard = options.guard ?? "__VMLINUX_H__";
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(guard)) throw new RangeError(`include guard ${JSON.stringify(guard)} is not a C identifier`);
+  const printer = new CPrinter(btf);
+  if (options.types) for (const id of options.types) printer.root(id);
+  else printer.all();
+  // The pragma only where it applies to something: clang warns about a region without records.
+  const pragma = printer.printsRecords;
+  const head = [`#ifndef ${guard}`, `#define ${guard}`, ""];
+  if (pragma) {
+    head.push(
+      "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX",
+      "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)",
+      "#endif",
+      "",
+    );
+  }
+  if (printer.usesTypeTags) {
+    head.push(
+      "#ifdef __has_attribute",
+      `#if __has_attribute(btf_type_tag) && !defined(BPF_NO_TYPE_TAGS)`,
+      `#define ${TYPE_TAG}(x) __attribute__((btf_type_tag(x)))`,
+      "#endif",
+      "#endif",
+      `#ifndef ${TYPE_TAG}`,
+      `#define ${TYPE_TAG}(x)`,
+      "#endif",
+      "",
+    );
+  }
+  const tail = pragma ? ["#ifndef BPF_NO_PRESERVE_ACCESS_INDEX", "#pragma clang attribute pop", "#endif", ""] : [];
+  if (printer.usesTypeTags) tail.push(`#undef ${TYPE_TAG}`, "");
+  tail.push(`#endif /* ${guard} */`, "");
+  return `${head.join("\n")}\n${printer.text()}${tail.join("\n")}`;
+}
+
+/** The macro that type tags are printed with (defined empty where clang lacks btf_type_tag). */
+const TYPE_TAG = "__tsebpf_type_tag";
+
+/** Typedef names clang predefines: a BTF typedef with one of these names is renamed. */
+const BUILTIN_TYPEDEFS = new Set(["__int128_t", "__uint128_t", "__NSConstantString", "__builtin_va_list", "__builtin_ms_va_list"]);
+
+const BUSY = 1;
+const DONE = 2;
+const MAX_HOPS = 4096;
+
+const tabs = (n: number): string => "\t".repeat(n);
+
+/** `name` as a C identifier (BTF from elsewhere than C may hold anything). */
+function identifier(name: string, fallback: string): string {
+  if (name === "") return fallback;
+  const s = name.replace(/[^A-Za-z0-9_]/g, "_");
+  return /^[0-9]/.test(s) ? `_${s}` : s;
+}
+
+type Tag = "struct" | "union" | "enum";
+
+class CPrinter {
+  usesTypeTags = false;
+  printsRecords = false;
+  private readonly chunks: string[] = [];
+  private readonly layout: CLayout;
+  /** BUSY/DONE per type id: definitions (and inline records' needs) in progress or printed. */
+  private readonly state: Uint8Array;
+  private readonly tagNameOf = new Map<number, string>();
+  private readonly tags = new Map<string, { kind: Tag; defined: boolean }>();
+  private readonly identNameOf = new Map<string, string>();
+  private readonly idents = new Set<string>();
+  /** `struct foo` for every tag declared or defined so far. */
+  private readonly declared = new Set<string>();
+  /** Anonymous enums whose constants are printed already (printing them twice would redefine them). */
+  private readonly enumsPrinted = new Set<number>();
+
+  constructor(private readonly btf: Btf) {
+    this.layout = new CLayout(btf);
+    this.state = new Uint8Array(btf.typeCount + 1);
+  }
+
+  text(): string {
+    return this.chunks.join("");
+  }
+
+  /** Every type, in id order. */
+  all(): void {
+    const used = this.usedAnonymousEnums();
+    for (let id = 1; id <= this.btf.typeCount; id++) {
+      const t = this.btf.mustType(id);
+      switch (t.kind) {
+        case "struct":
+        case "union":
+          if (t.name) this.defineRecord(id);
+          break;
+        case "enum":
+        case "enum64":
+          if (t.name) this.defineEnum(id, t);
+          else if (!used.has(id)) this.standaloneEnum(id, t);
+          break;
+        case "typedef":
+          this.need(id, true);
+          break;
+        case "fwd":
+          this.declare(id);
+          break;
+        default:
+      }
+    }
+    // Anonymous enums used only by what is not printed (functions, variables).
+    for (const id of used) this.standaloneEnum(id, this.btf.mustType(id) as BtfEnum | BtfEnum64);
+  }
+
+  /** One type asked for, and what it needs. */
+  root(id: number): void {
+    const t = this.btf.mustType(id);
+    switch (t.kind) {
+      case "struct":
+      case "union":
+        if (t.name) this.defineRecord(id);
+        else this.need(id, true);
+        return;
+      case "enum":
+      case "enum64":
+        if (t.name) this.defineEnum(id, t);
+        else this.standaloneEnum(id, t);
+        return;
+      case "typedef":
+        this.need(id, true);
+        return;
+      case "func":
+        this.need(t.type, false);
+        return;
+      case "var":
+      case "decl_tag":
+        this.need(t.type, true);
+        return;
+      case "datasec":
+        for (const v of t.vars) this.root(v.type);
+        return;
+      default:
+        this.need(id, true);
+    }
+  }
+
+  /** Anonymous enums that some printable type refers to (they are printed inline there). */
+  private usedAnonymousEnums(): Set<number> {
+    const used = new Set<number>();
+    const note = (id: number) => {
+      const k = this.btf.kindOf(id);
+      if ((k === "enum" || k === "enum64") && this.btf.nameOf(id) === "") used.add(id);
+    };
+    for (let id = 1; id <= this.btf.typeCount; id++) {
+      const t = this.btf.mustType(id);
+      switch (t.kind) {
+        case "struct":
+        case "union":
+          for (const m of t.members) note(m.type);
+          break;
+        case "func_proto":
+          note(t.returnType);
+          for (const p of t.params) note(p.type);
+          break;
+        case "ptr":
+        case "array":
+        case "typedef":
+        case "const":
+        case "volatile":
+        case "restrict":
+        case "type_tag":
+          note(t.type);
+          break;
+        default:
+      }
+    }
+    return used;
+  }
+
+  // ---- what a type needs printed before it ----
+
+  /**
+   * Prints what a use of `id` needs first: `strong` (by value) needs complete types; a pointer
+   * needs nothing, as the first mention of `struct foo` at file scope declares it, except in a
+   * function's parameter list (`inParameters`), where it would only be visible in that list.
+   */
+  private need(id: number, strong: boolean, inParameters = false): void {
+    for (let hops = 0; hops < MAX_HOPS; hops++) {
+      const t = this.btf.type(id);
+      if (!t) return;
+      switch (t.kind) {
+        case "ptr":
+          id = t.type;
+          strong = false;
+          continue;
+        case "array":
+          id = t.type;
+          strong = true;
+          continue;
+        case "const":
+        case "volatile":
+        case "restrict":
+        case "type_tag":
+          id = t.type;
+          continue;
+        case "typedef":
+          // By value: the target complete first, so that the typedef follows its definition.
+          if (strong) this.need(t.type, true);
+          this.defineTypedef(id, t);
+          return;
+        case "struct":
+        case "union":
+          if (!t.name) this.needMembers(id, t);
+          else if (strong) this.defineRecord(id);
+          else if (inParameters) this.declare(id);
+          return;
+        case "enum":
+        case "enum64":
+          if (t.name) this.defineEnum(id, t);
+          return;
+        case "fwd":
+          if (strong || inParameters) this.declare(id);
+          return;
+        case "func_proto":
+          this.need(t.returnType, false, inParameters);
+          for (const p of t.params) this.need(p.type, false, true);
+          return;
+        default:
+          return;
+      }
+    }
+  }
+
+  /** An anonymous record is printed inline: what its members need, once. */
+  private needMembers(id: number, t: BtfComposite): void {
+    if (this.state[id]) return;
+    this.state[id] = BUSY;
+    for (const m of t.members) this.need(m.type, true);
+    this.state[id] = DONE;
+  }
+
+  // ---- top-level declarations ----
+
+  private emit(s: string): void {
+    this.chunks.push(s);
+  }
+
+  /** `struct foo;` unless foo is declared or defined already. */
+  private declare(id: number): void {
+    const spelled = this.tagged(id);
+    if (this.declared.has(spelled)) return;
+    this.declared.add(spelled);
+    this.emit(`${spelled};\n\n`);
+  }
+
+  private defineRecord(id: number): void {
+    if (this.state[id]) return;
+    this.state[id] = BUSY;
+    const t = this.btf.mustType(id) as BtfComposite;
+    for (const m of t.members) this.need(m.type, true);
+    const spelled = this.tagged(id);
+    const body = this.members(id, t, 1);
+    this.emit(`${spelled} {${body ? `\n${body}` : ""}}${this.recordAttributes(id)};\n\n`);
+    this.declared.add(spelled);
+    this.state[id] = DONE;
+  }
+
+  private defineEnum(id: number, t: BtfEnum | BtfEnum64): void {
+    if (this.state[id]) return;
+    this.state[id] = DONE;
+    this.emit(t.values.length === 0 ? `${this.tagged(id)};\n\n` : `${this.enumBody(id, t, 0)};\n\n`);
+  }
+
+  private standaloneEnum(id: number, t: BtfEnum | BtfEnum64): void {
+    if (this.enumsPrinted.has(id) || t.values.length === 0) return;
+    this.emit(`${this.enumBody(id, t, 0)};\n\n`);
+  }
+
+  private defineTypedef(id: number, t: BtfRef): void {
+    if (this.state[id]) return;
+    this.state[id] = BUSY;
+    this.need(t.type, false);
+    this.emit(`typedef ${this.declaration(t.type, this.typedefName(id, t), 0)};\n\n`);
+    this.state[id] = DONE;
+  }
+
+  // ---- names ----
+
+  /** `struct foo`, `union bar___2`, `enum baz`. */
+  private tagged(id: number): string {
+    const t = this.btf.mustType(id);
+    const kind: Tag = t.kind === "fwd" ? (t.union ? "union" : "struct") : t.kind === "enum64" ? "enum" : (t.kind as Tag);
+    let name = this.tagNameOf.get(id);
+    if (name === undefined) {
+      const declarationOnly = t.kind === "fwd" || ((t.kind === "enum" || t.kind === "enum64") && t.values.length === 0);
+      const base = identifier(t.name, `__anon_${id}`);
+      for (let n = 1; ; n++) {
+        const candidate = n === 1 ? base : `${base}___${n}`;
+        const taken = this.tags.get(candidate);
+        if (!taken) {
+          this.tags.set(candidate, { kind, defined: !declarationOnly });
+        } else if (taken.kind !== kind || (taken.defined && !declarationOnly)) {
+          continue;
+        } else if (!declarationOnly) {
+          taken.defined = true; // the definition of what a forward declaration named
+        }
+        name = candidate;
+        break;
+      }
+      this.tagNameOf.set(id, name);
+    }
+    return `${kind} ${name}`;
+  }
+
+  private typedefName(id: number, t: BtfRef): string {
+    return this.identName(`t${id}`, identifier(t.name, `__anon_typedef_${id}`));
+  }
+
+  private identName(key: string, base: string): string {
+    let name = this.identNameOf.get(key);
+    if (name !== undefined) return name;
+    for (let n = 1; ; n++) {
+      const candidate = n === 1 ? base : `${base}___${n}`;
+      if (this.idents.has(candidate) || (n === 1 && (BUILTIN_TYPEDEFS.has(base) || base.startsWith("__builtin_")))) continue;
+      name = candidate;
+      break;
+    }
+    this.idents.add(name);
+    this.identNameOf.set(key, name);
+    return name;
+  }
+
+  // ---- bodies ----
+
+  private members(id: number, t: BtfComposite, indent: number): string {
+    this.printsRecords = true;
+    const layout = this.layout.composite(id);
+    const pad = tabs(indent);
+    let s = "";
+    t.members.forEach((m, i) => {
+      for (const p of layout.before[i] ?? []) s += `${pad}${p.type}: ${p.bits};\n`;
+      const { bits } = memberPlacement(this.btf, t, m);
+      const name = m.name === "" ? "" : identifier(m.name, "");
+      s += `${pad}${this.declaration(m.type, name, indent)}${bits ? `: ${bits}` : ""};\n`;
+    });
+    for (const p of layout.after) s += `${pad}${p.type}: ${p.bits};\n`;
+    return s;
+  }
+
+  private recordAttributes(id: number): string {
+    const l = this.layout.composite(id);
+    const attrs = [l.packed ? "packed" : "", l.aligned ? `aligned(${l.aligned})` : ""].filter((a) => a !== "");
+    return attrs.length ? ` __attribute__((${attrs.join(", ")}))` : "";
+  }
+
+  private enumBody(id: number, t: BtfEnum | BtfEnum64, indent: number): string {
+    if (!t.name) this.enumsPrinted.add(id);
+    const head = t.name ? `${this.tagged(id)} ` : "enum ";
+    const lines = t.values.map(
+      (v, i) => `${tabs(indent + 1)}${this.identName(`e${id}.${i}`, identifier(v.name, `__anon_enum_${id}_${i}`))} = ${enumLiteral(BigInt(v.value), !t.signed)},\n`,
+    );
+    const attribute = enumLayout(t).attribute;
+    return `${head}{\n${lines.join("")}${tabs(indent)}}${attribute ? ` __attribute__((${attribute}))` : ""}`;
+  }
+
+  // ---- declarations: `const char *(*name[3])(int, ...)` ----
+
+  /** C declaration of `name` (may be empty: an abstract declarator) of type `id`. */
+  private declaration(id: number, name: string, indent: number): string {
+    let d = name;
+    let afterPointer = false;
+    let quals: string[] = [];
+    for (let hops = 0; hops < MAX_HOPS; hops++) {
+      const t = this.btf.type(id);
+      if (!t) return this.withBase("void", quals, d);
+      switch (t.kind) {
+        case "ptr":
+          d = quals.length ? `* ${unique(quals).join(" ")} ${d}` : `*${d}`;
+          quals = [];
+          afterPointer = true;
+          id = t.type;
+          continue;
+        case "const":
+        case "volatile":
+          quals.push(t.kind);
+          id = t.type;
+          continue;
+        case "restrict":
+          if (this.isPointer(t.type)) quals.push("restrict");
+          id = t.type;
+          continue;
+        case "type_tag":
+          this.usesTypeTags = true;
+          quals.push(`${TYPE_TAG}(${JSON.stringify(t.name)})`);
+          id = t.type;
+          continue;
+        case "array":
+          // Qualifiers of an array qualify its elements: they stay pending.
+          d = `${afterPointer ? `(${d})` : d}[${t.nelems}]`;
+          afterPointer = false;
+          id = t.type;
+          continue;
+        case "func_proto":
+          d = `${afterPointer ? `(${d})` : d}(${this.parameters(t, indent)})`;
+          afterPointer = false;
+          quals = []; // a qualified function type means nothing
+          id = t.returnType;
+          continue;
+        default:
+          return this.withBase(this.base(id, t, indent), quals, d);
+      }
+    }
+    return this.withBase("void", [], d);
+  }
+
+  private withBase(base: string, quals: string[], d: string): string {
+    const q = unique(quals);
+    const spec = [...q.filter((x) => !x.startsWith(TYPE_TAG)), base, ...q.filter((x) => x.startsWith(TYPE_TAG))].join(" ");
+    return d === "" ? spec : `${spec} ${d}`.trimEnd();
+  }
+
+  private isPointer(id: number): boolean {
+    try {
+      return this.btf.kindOf(skipModifiers(this.btf, id)) === "ptr";
+    } catch {
+      return false;
+    }
+  }
+
+  private parameters(t: BtfFuncProto, indent: number): string {
+    const out: string[] = [];
+    t.params.forEach((p, i) => {
+      if (p.type === 0 && i === t.params.length - 1) {
+        if (i > 0) out.push("...");
+      } else out.push(this.declaration(p.type, "", indent));
+    });
+    return out.length ? out.join(", ") : "void";
+  }
+
+  /** The type specifier a declarator hangs on: a name, or an anonymous record or enum in full. */
+  private base(id: number, t: BtfType, indent: number): string {
+    switch (t.kind) {
+      case "int":
+        return intName(t);
+      case "float":
+        return floatName(t);
+      case "struct":
+      case "union":
+        if (t.name) return this.tagged(id);
+        return `${t.kind} {\n${this.members(id, t, indent + 1)}${tabs(indent)}}${this.recordAttributes(id)}`;
+      case "enum":
+      case "enum64": {
+        if (t.name) return this.tagged(id);
+        if (this.enumsPrinted.has(id) || t.values.length === 0) {
+          const l = enumLayout(t);
+          return integerOfSize(l.size, l.signed);
+        }
+        return this.enumBody(id, t, indent);
+      }
+      case "fwd":
+        return this.tagged(id);
+      case "typedef":
+        return this.typedefName(id, t);
+      default:
+        return "void";
+    }
+  }
+}
+
+const unique = (xs: string[]): string[] => [...new Set(xs)];
