@@ -8,7 +8,7 @@ import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 const raw = (file: string) => spawnSync(bpftool as string, ["btf", "dump", "file", file, "format", "raw"], { encoding: "utf8", maxBuffer: 256 << 20 }).stdout;
 
 describe.skipIf(bpftoolMissing)(`BTF raw dump${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, () => {
-  it.skipIf(!existsSync("/sys/kernel/btf/vmlinux"))("prints the kernel's BTF exactly as bpftool does", () => {
+  it.skipIf(!existsSync("/sys/kernel/btf/vmlinux"))("prints the kernel's BTF exactly as bpftool does", { timeout: 60_000 }, () => {
     const ours = dumpRaw(new Btf(readFileSync("/sys/kernel/btf/vmlinux"))).split("\n");
     const theirs = raw("/sys/kernel/btf/vmlinux").split("\n");
     // bpftool sign-extends unsigned 32-bit enumerators past 2^31; compare those as 32-bit.
@@ -17,7 +17,7 @@ describe.skipIf(bpftoolMissing)(`BTF raw dump${bpftoolMissing ? ` (skipped: ${bp
     for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) expect(norm(ours[i] as string)).toBe(norm(theirs[i] as string));
   });
 
-  it("prints every fixture's BTF exactly as bpftool does", () => {
+  it("prints every fixture's BTF exactly as bpftool does", { timeout: 30_000 }, () => {
     for (const f of readdirSync("test/fixtures").filter((x) => x.endsWith(".o"))) {
       const section = readElf(readFileSync(`test/fixtures/${f}`)).sectionByName(".BTF");
       if (!section) continue;

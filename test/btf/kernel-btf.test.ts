@@ -13,7 +13,7 @@ const missing = existsSync(VMLINUX) ? undefined : `${VMLINUX} is missing`;
 describe.skipIf(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`, () => {
   const bytes = missing ? new Uint8Array() : readFileSync(VMLINUX);
 
-  it.skipIf(bpftoolMissing)("reads every type as bpftool does", () => {
+  it.skipIf(bpftoolMissing)("reads every type as bpftool does", { timeout: 60_000 }, () => {
     const btf = new Btf(bytes);
     const theirs = bpftoolJson<{ types: Record<string, unknown>[] }>("btf", "dump", "file", VMLINUX).types;
     expect(btf.typeCount).toBe(theirs.length);
@@ -44,7 +44,7 @@ describe.skipIf(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`,
   });
 
   for (const order of ["little", "big"] as const) {
-    it(`marshals every type back, ${order} endian, and reads the same types`, () => {
+    it(`marshals every type back, ${order} endian, and reads the same types`, { timeout: 30_000 }, () => {
       const btf = new Btf(bytes);
       const types = btf.types();
       const again = new Btf(marshalBtf(types, { order }));
