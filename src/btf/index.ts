@@ -11,3 +11,4 @@ export * from "./query.js";
 export * from "./dump-raw.js";
 export * from "./dump-json.js";
 export * from "./dump-c.js";
+export * as core from "./core/index.js";

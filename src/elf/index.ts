@@ -6,7 +6,6 @@ export * from "./constants.js";
 export * from "./errors.js";
 export {
   readElf,
-  StringTable,
   type ElfByteOrder,
   type ElfFile,
   type ElfHeader,
@@ -14,6 +13,7 @@ export {
   type ElfSection,
   type ElfSymbol,
 } from "./reader.js";
+export { StringTable } from "./string-table.js";
 export * from "./section-names.js";
 export * from "./spec.js";
 export { readCollectionSpec } from "./collection.js";
