@@ -22,3 +22,4 @@ export { isDataSection, BPF_F_RDONLY_PROG } from "./data.js";
 export { mapTypeName } from "./maps.js";
 export { writeElf, type WriteObject, type WriteSection, type WriteSymbol, type WriteRelocation } from "./writer.js";
 export { assembleObject } from "./asm-object.js";
+export { relocateProgram } from "./core.js";
