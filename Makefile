@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo bench abi check-abi fixtures clean
+.PHONY: help setup build typecheck test test-unit test-kernel demo bench vmlinux abi check-abi fixtures clean
 
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -23,6 +23,7 @@ help:
 	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
 	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"
 	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
+	@echo "make vmlinux      write out/vmlinux.h from this kernel's BTF with tsebpf btf dump"
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +55,14 @@ abi: setup
 
 check-abi:
 	node scripts/gen-abi.mjs --check
+
+# The running kernel's types as a C header, written by tsebpf itself (no bpftool needed); the
+# BPF programs under src/programs/ include it.
+VMLINUX_H := out/vmlinux.h
+vmlinux: $(VMLINUX_H)
+$(VMLINUX_H): build
+	mkdir -p out
+	node dist/cli/main.js btf dump --format c > $@.tmp && mv $@.tmp $@
 
 fixtures: $(FIXTURES)
 
