@@ -51,10 +51,10 @@ demo: build
 	@scripts/demo.sh
 
 abi: setup
-	node scripts/gen-abi.mjs
+	npm run -s gen:abi
 
-check-abi:
-	node scripts/gen-abi.mjs --check
+check-abi: setup
+	npm run -s gen:abi -- --check
 
 # The running kernel's types as a C header, written by tsebpf itself (no bpftool needed); the
 # BPF programs under src/programs/ include it.

@@ -3,3 +3,4 @@
  * and link types. Newer kernels only add members, so these numbers hold for older ones too.
  */
 export * from "./enums.generated.js";
+export * from "./layouts.generated.js";
