@@ -182,7 +182,7 @@ export class CLayout {
       if (!t) return { size: 0, align: 1 };
       switch (t.kind) {
         case "int": {
-          const size = t.bool ? 1 : spelledIntSize(intName(t)) ?? t.size;
+          const size = spelledIntSize(intName(t)) ?? t.size;
           return { size: multiplier * size, align: Math.min(16, size) };
         }
         case "float": {

@@ -8,16 +8,15 @@
  * by forward declarations. Anonymous records and enums are printed inline where they are used;
  * anonymous enums that nothing uses are printed on their own, for their constants.
  *
- * Names. struct, union and enum share C's tag namespace, typedefs and enumerators the ordinary
- * one; a second, different type with a name already taken gets `name___2` (then `___3`...), as
- * bpftool does. Clang's builtin typedefs (`__builtin_va_list`...) are renamed the same way, so
- * their BTF layout is kept.
+ * Names. A second, different type with a name already taken gets `name___2`, as bpftool does:
+ * see dump-c-names.ts.
  *
  * Layout. Offsets and sizes of the C match the BTF: see dump-c-layout.ts for when padding,
  * `packed` and `aligned(N)` are printed.
  */
 import type { Btf } from "./btf.js";
 import { CLayout, enumLayout, enumLiteral, floatName, intName, integerOfSize, memberPlacement } from "./dump-c-layout.js";
+import { CNames, identifier } from "./dump-c-names.js";
 import { skipModifiers } from "./query.js";
 import type { BtfComposite, BtfEnum, BtfEnum64, BtfFuncProto, BtfRef, BtfType } from "./types.js";
 
@@ -68,23 +67,11 @@ export function dumpC(btf: Btf, options: DumpCOptions = {}): string {
 /** The macro that type tags are printed with (defined empty where clang lacks btf_type_tag). */
 const TYPE_TAG = "__tsebpf_type_tag";
 
-/** Typedef names clang predefines: a BTF typedef with one of these names is renamed. */
-const BUILTIN_TYPEDEFS = new Set(["__int128_t", "__uint128_t", "__NSConstantString", "__builtin_va_list", "__builtin_ms_va_list"]);
-
 const BUSY = 1;
 const DONE = 2;
 const MAX_HOPS = 4096;
 
 const tabs = (n: number): string => "\t".repeat(n);
-
-/** `name` as a C identifier (BTF from elsewhere than C may hold anything). */
-function identifier(name: string, fallback: string): string {
-  if (name === "") return fallback;
-  const s = name.replace(/[^A-Za-z0-9_]/g, "_");
-  return /^[0-9]/.test(s) ? `_${s}` : s;
-}
-
-type Tag = "struct" | "union" | "enum";
 
 class CPrinter {
   usesTypeTags = false;
@@ -93,10 +80,7 @@ class CPrinter {
   private readonly layout: CLayout;
   /** BUSY/DONE per type id: definitions (and inline records' needs) in progress or printed. */
   private readonly state: Uint8Array;
-  private readonly tagNameOf = new Map<number, string>();
-  private readonly tags = new Map<string, { kind: Tag; defined: boolean }>();
-  private readonly identNameOf = new Map<string, string>();
-  private readonly idents = new Set<string>();
+  private readonly names: CNames;
   /** `struct foo` for every tag declared or defined so far. */
   private readonly declared = new Set<string>();
   /** Anonymous enums whose constants are printed already (printing them twice would redefine them). */
@@ -104,6 +88,7 @@ class CPrinter {
 
   constructor(private readonly btf: Btf) {
     this.layout = new CLayout(btf);
+    this.names = new CNames(btf);
     this.state = new Uint8Array(btf.typeCount + 1);
   }
 
@@ -274,7 +259,7 @@ class CPrinter {
 
   /** `struct foo;` unless foo is declared or defined already. */
   private declare(id: number): void {
-    const spelled = this.tagged(id);
+    const spelled = this.names.tagged(id);
     if (this.declared.has(spelled)) return;
     this.declared.add(spelled);
     this.emit(`${spelled};\n\n`);
@@ -285,9 +270,8 @@ class CPrinter {
     this.state[id] = BUSY;
     const t = this.btf.mustType(id) as BtfComposite;
     for (const m of t.members) this.need(m.type, true);
-    const spelled = this.tagged(id);
-    const body = this.members(id, t, 1);
-    this.emit(`${spelled} {${body ? `\n${body}` : ""}}${this.recordAttributes(id)};\n\n`);
+    const spelled = this.names.tagged(id);
+    this.emit(`${this.record(spelled, id, t, 0)};\n\n`);
     this.declared.add(spelled);
     this.state[id] = DONE;
   }
@@ -295,7 +279,7 @@ class CPrinter {
   private defineEnum(id: number, t: BtfEnum | BtfEnum64): void {
     if (this.state[id]) return;
     this.state[id] = DONE;
-    this.emit(t.values.length === 0 ? `${this.tagged(id)};\n\n` : `${this.enumBody(id, t, 0)};\n\n`);
+    this.emit(t.values.length === 0 ? `${this.names.tagged(id)};\n\n` : `${this.enumBody(id, t, 0)};\n\n`);
   }
 
   private standaloneEnum(id: number, t: BtfEnum | BtfEnum64): void {
@@ -307,54 +291,8 @@ class CPrinter {
     if (this.state[id]) return;
     this.state[id] = BUSY;
     this.need(t.type, false);
-    this.emit(`typedef ${this.declaration(t.type, this.typedefName(id, t), 0)};\n\n`);
+    this.emit(`typedef ${this.declaration(t.type, this.names.typedef(id), 0)};\n\n`);
     this.state[id] = DONE;
-  }
-
-  // ---- names ----
-
-  /** `struct foo`, `union bar___2`, `enum baz`. */
-  private tagged(id: number): string {
-    const t = this.btf.mustType(id);
-    const kind: Tag = t.kind === "fwd" ? (t.union ? "union" : "struct") : t.kind === "enum64" ? "enum" : (t.kind as Tag);
-    let name = this.tagNameOf.get(id);
-    if (name === undefined) {
-      const declarationOnly = t.kind === "fwd" || ((t.kind === "enum" || t.kind === "enum64") && t.values.length === 0);
-      const base = identifier(t.name, `__anon_${id}`);
-      for (let n = 1; ; n++) {
-        const candidate = n === 1 ? base : `${base}___${n}`;
-        const taken = this.tags.get(candidate);
-        if (!taken) {
-          this.tags.set(candidate, { kind, defined: !declarationOnly });
-        } else if (taken.kind !== kind || (taken.defined && !declarationOnly)) {
-          continue;
-        } else if (!declarationOnly) {
-          taken.defined = true; // the definition of what a forward declaration named
-        }
-        name = candidate;
-        break;
-      }
-      this.tagNameOf.set(id, name);
-    }
-    return `${kind} ${name}`;
-  }
-
-  private typedefName(id: number, t: BtfRef): string {
-    return this.identName(`t${id}`, identifier(t.name, `__anon_typedef_${id}`));
-  }
-
-  private identName(key: string, base: string): string {
-    let name = this.identNameOf.get(key);
-    if (name !== undefined) return name;
-    for (let n = 1; ; n++) {
-      const candidate = n === 1 ? base : `${base}___${n}`;
-      if (this.idents.has(candidate) || (n === 1 && (BUILTIN_TYPEDEFS.has(base) || base.startsWith("__builtin_")))) continue;
-      name = candidate;
-      break;
-    }
-    this.idents.add(name);
-    this.identNameOf.set(key, name);
-    return name;
   }
 
   // ---- bodies ----
@@ -363,7 +301,7 @@ class CPrinter {
     this.printsRecords = true;
     const layout = this.layout.composite(id);
     const pad = tabs(indent);
-    let s = "";
+    let s = layout.exact ? "" : `${pad}/* no C layout gives this record the offsets and size BTF says it has */\n`;
     t.members.forEach((m, i) => {
       for (const p of layout.before[i] ?? []) s += `${pad}${p.type}: ${p.bits};\n`;
       const { bits } = memberPlacement(this.btf, t, m);
@@ -374,17 +312,19 @@ class CPrinter {
     return s;
   }
 
-  private recordAttributes(id: number): string {
+  /** `struct foo {...} __attribute__((packed))`: a definition, its closing brace at `indent`. */
+  private record(head: string, id: number, t: BtfComposite, indent: number): string {
+    const body = this.members(id, t, indent + 1);
     const l = this.layout.composite(id);
     const attrs = [l.packed ? "packed" : "", l.aligned ? `aligned(${l.aligned})` : ""].filter((a) => a !== "");
-    return attrs.length ? ` __attribute__((${attrs.join(", ")}))` : "";
+    return `${head} {${body ? `\n${body}${tabs(indent)}` : ""}}${attrs.length ? ` __attribute__((${attrs.join(", ")}))` : ""}`;
   }
 
   private enumBody(id: number, t: BtfEnum | BtfEnum64, indent: number): string {
     if (!t.name) this.enumsPrinted.add(id);
-    const head = t.name ? `${this.tagged(id)} ` : "enum ";
+    const head = t.name ? `${this.names.tagged(id)} ` : "enum ";
     const lines = t.values.map(
-      (v, i) => `${tabs(indent + 1)}${this.identName(`e${id}.${i}`, identifier(v.name, `__anon_enum_${id}_${i}`))} = ${enumLiteral(BigInt(v.value), !t.signed)},\n`,
+      (v, i) => `${tabs(indent + 1)}${this.names.enumerator(id, i, v.name)} = ${enumLiteral(BigInt(v.value), !t.signed)},\n`,
     );
     const attribute = enumLayout(t).attribute;
     return `${head}{\n${lines.join("")}${tabs(indent)}}${attribute ? ` __attribute__((${attribute}))` : ""}`;
@@ -473,11 +413,10 @@ class CPrinter {
         return floatName(t);
       case "struct":
       case "union":
-        if (t.name) return this.tagged(id);
-        return `${t.kind} {\n${this.members(id, t, indent + 1)}${tabs(indent)}}${this.recordAttributes(id)}`;
+        return t.name ? this.names.tagged(id) : this.record(t.kind, id, t, indent);
       case "enum":
       case "enum64": {
-        if (t.name) return this.tagged(id);
+        if (t.name) return this.names.tagged(id);
         if (this.enumsPrinted.has(id) || t.values.length === 0) {
           const l = enumLayout(t);
           return integerOfSize(l.size, l.signed);
@@ -485,9 +424,9 @@ class CPrinter {
         return this.enumBody(id, t, indent);
       }
       case "fwd":
-        return this.tagged(id);
+        return this.names.tagged(id);
       case "typedef":
-        return this.typedefName(id, t);
+        return this.names.typedef(id);
       default:
         return "void";
     }
