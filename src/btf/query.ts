@@ -68,7 +68,8 @@ export function alignOf(btf: Btf, id: number): number {
   const t = btf.type(real);
   if (!t) return 1;
   switch (t.kind) {
-    case "int":
+    case "int": // clang aligns __int128 to 16 on BPF
+      return Math.min(16, Math.max(1, t.size));
     case "enum":
     case "enum64":
     case "float":
