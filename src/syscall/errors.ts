@@ -1,0 +1,71 @@
+/** Errors of the kernel boundary: every failed system call, with its errno name and context. */
+import { constants } from "node:os";
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+// Kernel-internal codes that bpf(2) leaks to user space.
+ERRNO_NAMES.set(524, "ENOTSUPP");
+ERRNO_NAMES.set(512, "ERESTARTSYS");
+
+/** `EPERM` for 1, `errno 999` for a number with no name. */
+export const errnoName = (errno: number): string => ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+
+/** The number of an errno name (`EPERM` -> 1). */
+export const errnoNumber = (name: string): number | undefined => (constants.errno as Record<string, number>)[name] ?? (name === "ENOTSUPP" ? 524 : undefined);
+
+export interface SyscallErrorContext {
+  /** The system call: `bpf`, `perf_event_open`, `ioctl`, `sendmsg` … */
+  readonly syscall: string;
+  /** For bpf(2): the command, `BPF_PROG_LOAD`. */
+  readonly command?: string;
+  /** What it was about: `program "xdp_filter"`, `map "events"`. */
+  readonly object?: string;
+  /** What to do about it, when there is something to say. */
+  readonly hint?: string;
+}
+
+/**
+ * A failed system call, like Node's SystemError: `code` (`EPERM`), `errno` (1), `syscall`, plus
+ * the bpf command and the object. Message: `BPF_PROG_LOAD program "xdp_filter": EPERM (…): hint`.
+ */
+export class SyscallError extends Error {
+  override readonly name = "SyscallError";
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly command: string | undefined;
+  readonly object: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(errno: number, context: SyscallErrorContext) {
+    const code = errnoName(errno);
+    const what = [context.command ?? context.syscall, context.object].filter(Boolean).join(" ");
+    super(`${what}: ${code}${context.hint ? `: ${context.hint}` : ""}`);
+    this.code = code;
+    this.errno = errno;
+    this.syscall = context.syscall;
+    this.command = context.command;
+    this.object = context.object;
+    this.hint = context.hint;
+  }
+}
+
+/** A hint for common bpf(2) failures. */
+export function bpfHint(errno: number, command: string): string | undefined {
+  switch (errnoName(errno)) {
+    case "EPERM":
+      return "needs root or CAP_BPF (plus CAP_NET_ADMIN for network programs, CAP_PERFMON for tracing); also check kernel.unprivileged_bpf_disabled and lockdown";
+    case "ENOSYS":
+      return "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL)";
+    case "E2BIG":
+      return command === "BPF_PROG_LOAD" ? "the program is too large for this kernel" : "a size or count is larger than this kernel accepts";
+    case "ENOMEM":
+      return "out of memory or over RLIMIT_MEMLOCK (kernels before 5.11 charge BPF memory to it)";
+    case "EINVAL":
+      return command === "BPF_PROG_LOAD" ? undefined : "the kernel rejected an attribute (an unsupported type or flag on this kernel?)";
+    case "ENOTSUPP":
+    case "EOPNOTSUPP":
+      return "not supported by this kernel or program type";
+    default:
+      return undefined;
+  }
+}

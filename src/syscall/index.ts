@@ -1,0 +1,8 @@
+/**
+ * The kernel boundary: the only layer that talks to the kernel (through koffi, in ffi.ts).
+ * Every call passes through the `Kernel` seam (kernel.ts), which tests can replace.
+ */
+export * from "./errors.js";
+export * from "./kernel.js";
+export * from "./attr.js";
+export * from "./bpf.js";

@@ -1,0 +1,101 @@
+/**
+ * The seam through which every system call passes. The real implementation calls libc through
+ * ffi.ts; tests install a fake (`useKernel`) to exercise loader logic — error paths included —
+ * without a kernel.
+ *
+ * Calls return what the kernel returns: a non-negative result, or `-errno`. Callers turn
+ * failures into SyscallErrors with their context.
+ */
+import { readFileSync } from "node:fs";
+import { addressOf, errno, libc, viewOf } from "./ffi.js";
+
+export interface Kernel {
+  /** bpf(2): `cmd` with `size` bytes of `attr`. */
+  bpf(cmd: number, attr: Uint8Array, size: number): number;
+  /** Address to put in an attr for a buffer; the buffer must stay alive during the call. */
+  address(buf: Uint8Array): bigint;
+  close(fd: number): number;
+  /** perf_event_open(2). */
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  /** ioctl(2) with a pointer argument (or null), or an integer argument. */
+  ioctl(fd: number, request: number, arg: Uint8Array | number | null): number;
+  /** mmap(2): the mapping's address, or -errno. */
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): bigint;
+  munmap(address: bigint, length: number): number;
+  /** The memory of a mapping, without copying. */
+  view(address: bigint, length: number): ArrayBuffer;
+  setns(fd: number, nstype: number): number;
+  getrlimit(resource: number, out: Uint8Array): number;
+  setrlimit(resource: number, value: Uint8Array): number;
+  /** Number of possible CPUs (for per-CPU maps). */
+  possibleCpus(): number;
+}
+
+const fail = (r: number | bigint): number => (Number(r) < 0 ? -errno() : Number(r));
+
+/** The real kernel, through libc. */
+export const realKernel: Kernel = {
+  bpf(cmd, attr, size) {
+    const c = libc();
+    return fail(c.syscall3(c.nr.bpf, cmd, attr, size) as number);
+  },
+  address: addressOf,
+  close: (fd) => fail(libc().close(fd) as number),
+  perfEventOpen(attr, pid, cpu, groupFd, flags) {
+    const c = libc();
+    return fail(c.syscallPerf(c.nr.perfEventOpen, attr, pid, cpu, groupFd, flags) as number);
+  },
+  ioctl(fd, request, arg) {
+    const c = libc();
+    return fail((typeof arg === "number" ? c.ioctlInt(fd, request, arg) : c.ioctlPtr(fd, request, arg)) as number);
+  },
+  mmap(length, prot, flags, fd, offset) {
+    const p = libc().mmap(null, length, prot, flags, fd, offset) as bigint;
+    // MAP_FAILED is (void *)-1.
+    return p === 0xffffffffffffffffn || p === -1n ? BigInt(-errno()) : p;
+  },
+  munmap: (address, length) => fail(libc().munmap(address, length) as number),
+  view: viewOf,
+  setns: (fd, nstype) => fail(libc().setns(fd, nstype) as number),
+  getrlimit: (resource, out) => fail(libc().getrlimit(resource, out) as number),
+  setrlimit: (resource, value) => fail(libc().setrlimit(resource, value) as number),
+  possibleCpus: () => possibleCpusFromSysfs(),
+};
+
+let possible: number | undefined;
+function possibleCpusFromSysfs(): number {
+  if (possible !== undefined) return possible;
+  // "0-3" or "0,2-5": the highest CPU number plus one, as the kernel sizes per-CPU values.
+  let text = "0";
+  try {
+    text = readFileSync("/sys/devices/system/cpu/possible", "utf8");
+  } catch {
+    text = "0";
+  }
+  possible = parsePossibleCpus(text);
+  return possible;
+}
+
+/** `0-3,5` -> 6: the number of per-CPU slots. */
+export function parsePossibleCpus(text: string): number {
+  let max = 0;
+  for (const part of text.trim().split(",")) {
+    const [, hi] = part.split("-");
+    max = Math.max(max, Number(hi ?? part));
+  }
+  return Number.isFinite(max) ? max + 1 : 1;
+}
+
+let current: Kernel = realKernel;
+
+/** The kernel every call goes to. */
+export const kernel = (): Kernel => current;
+
+/** Installs another kernel (a fake, in tests); returns a function that restores the previous one. */
+export function useKernel(k: Kernel): () => void {
+  const previous = current;
+  current = k;
+  return () => {
+    current = previous;
+  };
+}
