@@ -49,6 +49,8 @@ export interface BtfOptions {
 }
 
 export class Btf {
+  /** The blob this was parsed from (not copied). */
+  readonly bytes: Uint8Array;
   readonly byteOrder: "little" | "big";
   readonly base: Btf | undefined;
   /** The id of this blob's first type: 1, or one past the base's last id for split BTF. */
@@ -67,6 +69,7 @@ export class Btf {
   private readonly typeSectionOffset: number;
 
   constructor(bytes: Uint8Array, options: BtfOptions = {}) {
+    this.bytes = bytes;
     if (bytes.byteLength < HEADER_SIZE) throw new BtfError(`truncated header: ${bytes.byteLength} bytes`, 0);
     const probe = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (probe.getUint16(0, true) === BTF_MAGIC) this.le = true;

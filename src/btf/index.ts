@@ -12,3 +12,4 @@ export * from "./dump-raw.js";
 export * from "./dump-json.js";
 export * from "./dump-c.js";
 export * as core from "./core/index.js";
+export * from "./sanitize.js";
