@@ -121,13 +121,13 @@ export class Program {
         log = Buffer.alloc(Math.min(maxLog, Math.max(log.byteLength * 4, logTrueSize + 1)));
         continue;
       }
-      if (!log && (errno === 13 /* EACCES */ || errno === 22 /* EINVAL */)) {
-        // The verifier said no without a log: ask again with one.
+      if (!log && errno !== 1 /* EPERM */) {
+        // Refused without a log: ask again with one, to say why.
         logLevel = LOG_LEVEL.BASIC;
         log = Buffer.alloc(options.logSize ?? 1 << 20);
         continue;
       }
-      if (errno === 13 || errno === 22 || (text.length > 0 && errno !== 1)) throw new VerifierError(options.name, errno, text, cut);
+      if (text.trim().length > 0 && errno !== 1) throw new VerifierError(options.name, errno, text, cut);
       // EPERM, E2BIG, ENOMEM …: not the verifier's verdict.
       throw loadError(errno, options.name);
     }

@@ -27,7 +27,7 @@ describe("CollectionSpec from clang objects", () => {
   it("reads BTF-defined maps with every attribute, inner maps and initial values", () => {
     const s = spec("maps");
     const m = (n: string) => s.maps.get(n);
-    expect(m("hash_typed")).toMatchObject({ type: MapType.HASH, keySize: 4, valueSize: 16, maxEntries: 1024, flags: 2 });
+    expect(m("hash_typed")).toMatchObject({ type: MapType.HASH, keySize: 4, valueSize: 16, maxEntries: 1024, flags: 1 });
     expect(m("array_sized")).toMatchObject({ type: MapType.ARRAY, keySize: 4, valueSize: 16, maxEntries: 8 });
     expect(m("pinned_percpu")).toMatchObject({ type: MapType.PERCPU_HASH, keySize: 8, valueSize: 8, pinning: "by_name", numaNode: 0 });
     expect(m("lpm")).toMatchObject({ type: MapType.LPM_TRIE, keySize: 8, flags: 1 });
@@ -116,7 +116,7 @@ describe("CollectionSpec from clang objects", () => {
     expect(e("CONFIG_DEFAULT_HOSTNAME")).toMatchObject({ kind: "kconfig", size: 64 });
     expect(e("CONFIG_TSEBPF_DOES_NOT_EXIST")).toMatchObject({ kind: "kconfig", weak: true });
     expect(e("_stext")).toMatchObject({ kind: "ksym", typeless: true });
-    expect(e("bpf_prog_active")).toMatchObject({ kind: "ksym", typeless: false });
+    expect(e("bpf_prog_active")).toMatchObject({ kind: "ksym", typeless: false, weak: true });
     expect(e("bpf_fixture_missing")).toMatchObject({ kind: "ksym", typeless: false, weak: true });
     expect(e("bpf_task_acquire")).toMatchObject({ kind: "kfunc" });
     expect(s.maps.get(".kconfig")).toMatchObject({ readOnly: true, valueSize: 80 });

@@ -1,0 +1,197 @@
+/**
+ * Loading a CollectionSpec into the kernel: object BTF, maps (with pins, inner maps and
+ * initial data, read-only ones frozen), externs resolved, CO-RE applied against the kernel's
+ * BTF (or another), programs loaded with their BTF func/line info, then prog arrays and
+ * map-in-map filled. On any failure everything created so far is closed and unpinned: a failed
+ * load leaves nothing in the kernel.
+ */
+import { rmSync } from "node:fs";
+import { encode } from "../asm/index.js";
+import { Btf, sanitizeForKernel } from "../btf/index.js";
+import { relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
+import { SyscallError, btfLoad } from "../syscall/index.js";
+import { NotSupportedError } from "./errors.js";
+import { OwnedFd } from "./fd.js";
+import { kconfigValues } from "./kconfig-values.js";
+import { kernelBtf } from "./kernel-btf.js";
+import { attachBtfId, needsTrampoline, resolveProgramReferences } from "./link-program.js";
+import { loadMap } from "./load-maps.js";
+import type { BpfMap } from "./map.js";
+import { HOST_ORDER, Program } from "./program.js";
+
+export interface CollectionOptions {
+  /** bpffs directory for maps declared with `pinning: by_name` (e.g. /sys/fs/bpf/myapp). */
+  readonly pinPath?: string;
+  /** Verifier log level for successful loads (failures always come with a log). */
+  readonly logLevel?: number;
+  /** max_entries overrides, by map name. */
+  readonly maxEntries?: Readonly<Record<string, number>>;
+  /** Initial values of global variables, by name (see setVariable). */
+  readonly variables?: Readonly<Record<string, Uint8Array | number | bigint | boolean>>;
+  /** Target BTF for CO-RE and kernel symbols; defaults to /sys/kernel/btf/vmlinux. */
+  readonly targetBtf?: Btf;
+  /** Which programs to load; defaults to every program whose section is not `?`-prefixed. */
+  readonly programs?: readonly string[];
+  /** Overrides of kernel config values for `.kconfig` externs (`CONFIG_HZ: "250"`). */
+  readonly kconfig?: Readonly<Record<string, string>>;
+}
+
+/** A spec copy that the load may change without touching the caller's. */
+function copySpec(spec: CollectionSpec, options: CollectionOptions): CollectionSpec {
+  const maps = new Map<string, MapSpec>();
+  for (const [name, m] of spec.maps) maps.set(name, { ...m, data: m.data ? Uint8Array.from(m.data) : undefined, contents: [...m.contents] });
+  for (const [name, n] of Object.entries(options.maxEntries ?? {})) {
+    const m = maps.get(name);
+    if (!m) throw new Error(`maxEntries: no map ${name} in this object`);
+    m.maxEntries = n;
+  }
+  const copy: CollectionSpec = { ...spec, maps };
+  for (const [name, value] of Object.entries(options.variables ?? {})) setVariable(copy, name, value);
+  return copy;
+}
+
+export class Collection {
+  private constructor(
+    readonly maps: ReadonlyMap<string, BpfMap>,
+    readonly programs: ReadonlyMap<string, Program>,
+    private readonly btf: OwnedFd | undefined,
+    /** Paths this collection pinned. */
+    readonly pins: readonly string[],
+  ) {}
+
+  /** Loads every map and (auto-loaded) program of the spec. */
+  static load(spec: CollectionSpec, options: CollectionOptions = {}): Collection {
+    if (spec.byteOrder !== HOST_ORDER) {
+      throw new NotSupportedError(`loading a ${spec.byteOrder}-endian object on this ${HOST_ORDER}-endian machine`);
+    }
+    const s = copySpec(spec, options);
+    const maps = new Map<string, BpfMap>();
+    const programs = new Map<string, Program>();
+    const pinned: string[] = [];
+    let btfFd: OwnedFd | undefined;
+    const target = () => options.targetBtf ?? kernelBtf();
+    try {
+      btfFd = loadObjectBtf(s);
+      const kconfigMap = s.maps.get(".kconfig");
+      if (kconfigMap?.data) kconfigValues(s, kconfigMap.data, options.kconfig ?? {});
+      for (const m of s.maps.values()) {
+        const map = loadMap(m, { btfFd: btfFd?.fd, pinPath: options.pinPath, pinned });
+        maps.set(m.name, map);
+        if (m.readOnly && m.data) map.freeze();
+      }
+      const wanted = options.programs ?? [...s.programs.values()].filter((p) => p.autoload).map((p) => p.name);
+      for (const name of wanted) {
+        const p = s.programs.get(name);
+        if (!p) throw new Error(`no program ${name} in this object (programs: ${[...s.programs.keys()].join(", ")})`);
+        programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0 }));
+      }
+      fillContents(s, maps, programs);
+      return new Collection(maps, programs, btfFd, pinned);
+    } catch (e) {
+      for (const p of programs.values()) p.close();
+      for (const m of maps.values()) m.close();
+      btfFd?.close();
+      for (const path of pinned) rmSync(path, { force: true });
+      throw e;
+    }
+  }
+
+  /** The map of this name; throws naming the maps there are. */
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`no map ${name} in this collection (maps: ${[...this.maps.keys()].join(", ")})`);
+    return m;
+  }
+
+  /** The program of this name; throws naming the programs there are. */
+  program(name: string): Program {
+    const p = this.programs.get(name);
+    if (!p) throw new Error(`no program ${name} in this collection (programs: ${[...this.programs.keys()].join(", ")})`);
+    return p;
+  }
+
+  /** Closes every map and program (pins stay: they are how a collection outlives its process). */
+  close(): void {
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.close();
+    this.btf?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Loads the object's BTF, sanitized for the kernel; undefined when it has none or the kernel refuses it. */
+function loadObjectBtf(spec: CollectionSpec): OwnedFd | undefined {
+  if (!spec.btf) return undefined;
+  const blob = sanitizeForKernel(spec.btf.bytes, spec.btf);
+  const { result } = btfLoad(blob);
+  // Without BTF, programs still load (without source lines in verifier logs), like libbpf.
+  return result >= 0 ? new OwnedFd(result) : undefined;
+}
+
+interface ProgramLoadContext {
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  readonly btfFd: number | undefined;
+  readonly target: () => Btf;
+  readonly logLevel: number;
+}
+
+function loadProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadContext): Program {
+  const relocated = relocateProgram(spec, p, ctx.target()).instructions;
+  const instructions = resolveProgramReferences(p, relocated, { mapFd: (n) => ctx.maps.get(n)?.fd, externs: spec.externs, kernelBtf: ctx.target });
+  const funcInfo = Buffer.alloc(p.funcInfo.length * 8);
+  p.funcInfo.forEach((f, i) => {
+    funcInfo.writeUInt32LE(f.slot, i * 8);
+    funcInfo.writeUInt32LE(f.typeId, i * 8 + 4);
+  });
+  const lineInfo = Buffer.alloc(p.lineInfo.length * 16);
+  p.lineInfo.forEach((l, i) => {
+    lineInfo.writeUInt32LE(l.slot, i * 16);
+    lineInfo.writeUInt32LE(l.fileNameOff, i * 16 + 4);
+    lineInfo.writeUInt32LE(l.lineOff, i * 16 + 8);
+    lineInfo.writeUInt32LE(((l.lineNumber << 10) | l.column) >>> 0, i * 16 + 12);
+  });
+  const withBtf = ctx.btfFd !== undefined && p.funcInfo.length > 0;
+  try {
+    return Program.load({
+      name: p.name,
+      type: p.programType,
+      instructions: encode(instructions, HOST_ORDER),
+      license: p.license || spec.license,
+      kernelVersion: p.kernelVersion,
+      flags: (p.kind.sleepable ? 1 << 4 : 0) | (p.kind.xdpFrags ? 1 << 5 : 0),
+      ...(p.attachType !== undefined ? { expectedAttachType: p.attachType } : {}),
+      attachBtfId: attachBtfId(p, ctx.target),
+      ...(withBtf ? { btfFd: ctx.btfFd, funcInfo, funcInfoCount: p.funcInfo.length, lineInfo, lineInfoCount: p.lineInfo.length } : {}),
+      logLevel: ctx.logLevel,
+    });
+  } catch (e) {
+    if (e instanceof SyscallError && e.code === "EPERM" && needsTrampoline(p)) {
+      throw new NotSupportedError(
+        `program "${p.name}" (${p.sectionName}): a program that needs a BPF trampoline`,
+        undefined,
+        "this kernel refuses every fentry/fexit/fmod_ret/freplace/LSM program (BPF_PROG_LOAD: EPERM with an empty verifier log)",
+      );
+    }
+    throw e;
+  }
+}
+
+/** Prog arrays and map-in-map: their initial entries, now that everything has an fd. */
+function fillContents(spec: CollectionSpec, maps: ReadonlyMap<string, BpfMap>, programs: ReadonlyMap<string, Program>): void {
+  for (const m of spec.maps.values()) {
+    if (m.contents.length === 0) continue;
+    const map = maps.get(m.name) as BpfMap;
+    for (const c of m.contents) {
+      const fd = (programs.get(c.value) ?? maps.get(c.value))?.fd;
+      if (fd === undefined) continue; // a program not loaded (not autoloaded): leave its slot empty
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(c.key);
+      const value = Buffer.alloc(4);
+      value.writeUInt32LE(fd);
+      map.update(key, value);
+    }
+  }
+}

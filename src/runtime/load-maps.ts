@@ -1,0 +1,92 @@
+/** Creating a collection's maps: BTF types, inner-map templates, pinning by name, initial data. */
+import { existsSync } from "node:fs";
+import { MapType } from "../abi/index.js";
+import type { MapSpec } from "../elf/index.js";
+import { SyscallError, kernel } from "../syscall/index.js";
+import { BpfMap, type MapInfo } from "./map.js";
+
+export interface MapLoadContext {
+  /** fd of the object's BTF in the kernel, when it loaded. */
+  readonly btfFd: number | undefined;
+  /** Directory (on bpffs) for maps with `pinning: by_name`. */
+  readonly pinPath: string | undefined;
+  /** Paths pinned during this load, to remove if the load fails. */
+  readonly pinned: string[];
+}
+
+const WITHOUT_BTF_VALUE: ReadonlySet<number> = new Set([MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.STACK_TRACE, MapType.CGROUP_ARRAY, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH]);
+
+function create(spec: MapSpec, ctx: MapLoadContext, innerMapFd?: number): BpfMap {
+  const maxEntries = spec.type === MapType.PERF_EVENT_ARRAY && spec.maxEntries === 0 ? kernel().possibleCpus() : spec.maxEntries;
+  const base = {
+    name: spec.name,
+    type: spec.type,
+    keySize: spec.keySize,
+    valueSize: spec.valueSize,
+    maxEntries,
+    flags: spec.flags,
+    numaNode: spec.numaNode,
+    mapExtra: spec.mapExtra,
+    ...(innerMapFd === undefined ? {} : { innerMapFd }),
+  };
+  const typed = ctx.btfFd !== undefined && spec.valueType !== undefined && !WITHOUT_BTF_VALUE.has(spec.type);
+  if (!typed) return BpfMap.create(base);
+  try {
+    return BpfMap.create({ ...base, btfFd: ctx.btfFd, btfKeyTypeId: spec.keyType ?? 0, btfValueTypeId: spec.valueType ?? 0 });
+  } catch (e) {
+    // Some kernels refuse BTF for some map types or values: like libbpf, try once without.
+    if (e instanceof SyscallError && e.code === "EINVAL") return BpfMap.create(base);
+    throw e;
+  }
+}
+
+/** What must match between a pinned map and its spec. */
+function incompatibility(info: MapInfo, spec: MapSpec): string | undefined {
+  const maxEntries = spec.type === MapType.PERF_EVENT_ARRAY && spec.maxEntries === 0 ? kernel().possibleCpus() : spec.maxEntries;
+  const checks: [string, number, number][] = [
+    ["type", info.type, spec.type],
+    ["key size", info.keySize, spec.keySize],
+    ["value size", info.valueSize, spec.valueSize],
+    ["max entries", info.maxEntries, maxEntries],
+    ["flags", info.flags, spec.flags],
+  ];
+  for (const [what, pinned, wanted] of checks) if (pinned !== wanted) return `${what} is ${pinned}, the object wants ${wanted}`;
+  return undefined;
+}
+
+/** Thrown when a pinned map exists but does not fit the spec. */
+export class PinMismatchError extends Error {
+  override readonly name = "PinMismatchError";
+}
+
+/** Creates (or opens, when pinned by name and present) one map of a collection. */
+export function loadMap(spec: MapSpec, ctx: MapLoadContext): BpfMap {
+  const path = spec.pinning === "by_name" && ctx.pinPath ? `${ctx.pinPath}/${spec.name}` : undefined;
+  if (path && existsSync(path)) {
+    const pinned = BpfMap.fromPin(path);
+    const why = incompatibility(pinned.info(), spec);
+    if (why) {
+      pinned.close();
+      throw new PinMismatchError(`map "${spec.name}": the map pinned at ${path} does not match: ${why}`);
+    }
+    return pinned;
+  }
+  let inner: BpfMap | undefined;
+  if (spec.innerMap) inner = create(spec.innerMap, ctx);
+  try {
+    const map = create(spec, ctx, inner?.fd);
+    try {
+      if (spec.data) map.update(Buffer.alloc(4), spec.data);
+      if (path) {
+        map.pin(path);
+        ctx.pinned.push(path);
+      }
+    } catch (e) {
+      map.close();
+      throw e;
+    }
+    return map;
+  } finally {
+    inner?.close();
+  }
+}
