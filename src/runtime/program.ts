@@ -2,6 +2,7 @@
  * A BPF program in the kernel: load (with the verifier log grown as needed), test run, info,
  * pin, and the translated instructions read back.
  */
+import { ProgramType } from "../abi/index.js";
 import { decode, type Instruction } from "../asm/index.js";
 import { Struct, SyscallError, bpfCall, bpfHint, fdById, kernel, objGet, objInfo, objPin, progLoad, type ProgLoadOptions } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
@@ -63,7 +64,7 @@ export interface TestRunOptions {
   /** Context in (e.g. `struct __sk_buff`, `struct xdp_md`). */
   readonly context?: Uint8Array;
   readonly contextOutSize?: number;
-  /** Runs the program this many times (the duration is the mean). */
+  /** Runs the program this many times (the duration is the mean); 0 or absent: once. */
   readonly repeat?: number;
   readonly flags?: number;
   readonly cpu?: number;
@@ -162,9 +163,10 @@ export class Program {
     const dataIn = options.data;
     const dataOut = Buffer.alloc(options.dataOutSize ?? (dataIn ? dataIn.byteLength + 256 : 0));
     const ctxIn = options.context;
-    const ctxOut = Buffer.alloc(options.contextOutSize ?? (ctxIn ? ctxIn.byteLength : 0));
+    // Syscall programs take a context but give none back (the kernel refuses ctx_out for them).
+    const ctxOut = Buffer.alloc(options.contextOutSize ?? (ctxIn && this.type !== ProgramType.SYSCALL ? ctxIn.byteLength : 0));
     const k = kernel();
-    a.set("prog_fd", this.fd).set("repeat", options.repeat ?? 1).set("flags", options.flags ?? 0).set("cpu", options.cpu ?? 0);
+    a.set("prog_fd", this.fd).set("repeat", options.repeat ?? 0).set("flags", options.flags ?? 0).set("cpu", options.cpu ?? 0);
     if (dataIn && dataIn.byteLength) a.set("data_in", k.address(dataIn)).set("data_size_in", dataIn.byteLength);
     if (dataOut.byteLength) a.set("data_out", k.address(dataOut)).set("data_size_out", dataOut.byteLength);
     if (ctxIn && ctxIn.byteLength) a.set("ctx_in", k.address(ctxIn)).set("ctx_size_in", ctxIn.byteLength);

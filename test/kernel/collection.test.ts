@@ -1,0 +1,141 @@
+import { readFileSync, readdirSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { afterAll, expect, it } from "vitest";
+import * as asm from "../../src/asm/index.js";
+import { ProgramType } from "../../src/abi/index.js";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { Collection } from "../../src/runtime/collection.js";
+import { NotSupportedError } from "../../src/runtime/errors.js";
+import { Program } from "../../src/runtime/program.js";
+import { VerifierError } from "../../src/runtime/verifier-error.js";
+import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
+import { describeKernel } from "../helpers/kernel.js";
+
+const fixture = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
+const openFds = () => readdirSync("/proc/self/fd").length;
+const PIN_DIR = `/sys/fs/bpf/tsebpf-test-${process.pid}`;
+
+describeKernel("Collection.load", () => {
+  afterAll(() => rmSync(PIN_DIR, { recursive: true, force: true }));
+
+  it("loads every fixture; trampoline programs are refused with NotSupportedError", () => {
+    for (const f of readdirSync("test/fixtures").filter((x) => x.endsWith(".bpfel.o"))) {
+      const spec = readCollectionSpec(readFileSync(`test/fixtures/${f}`));
+      const trampoline = [...spec.programs.values()].filter((p) => /^(fentry|fexit|fmod_ret|freplace|lsm)/.test(p.kind.pattern));
+      const others = [...spec.programs.values()].filter((p) => !trampoline.includes(p) && p.kind.programTypeName !== "STRUCT_OPS").map((p) => p.name);
+      using c = Collection.load(spec, { programs: others });
+      expect([...c.programs.keys()].sort(), f).toEqual([...others].sort());
+      expect([...c.maps.keys()].sort(), f).toEqual([...spec.maps.keys()].sort());
+      for (const p of trampoline) {
+        expect(() => Collection.load(spec, { programs: [p.name] }), p.name).toThrow(NotSupportedError);
+      }
+    }
+  });
+
+  it.skipIf(bpftoolMissing)("shows bpftool exactly what tsebpf reports (names, types, contents)", () => {
+    using c = Collection.load(fixture("maps"));
+    const progs = bpftoolJson<{ id: number; name: string; type: string }[]>("prog", "show");
+    for (const [name, p] of c.programs) {
+      const info = p.info();
+      const theirs = progs.find((x) => x.id === info.id);
+      expect(theirs?.name).toBe(name.slice(0, 15));
+      expect(theirs?.type).toBe("xdp");
+      expect(info.type).toBe(ProgramType.XDP);
+    }
+    const hash = c.map("hash_typed");
+    const key = Buffer.from([1, 0, 0, 0]);
+    hash.update(key, Buffer.alloc(16, 7));
+    const dump = bpftoolJson<{ key: string[]; value: unknown }[]>("map", "dump", "id", String(hash.info().id));
+    expect(dump).toHaveLength(1);
+    const maps = bpftoolJson<{ id: number; name: string; type: string; bytes_key: number; bytes_value: number; max_entries: number }[]>("map", "show");
+    for (const [name, m] of c.maps) {
+      const info = m.info();
+      const theirs = maps.find((x) => x.id === info.id);
+      expect(theirs, name).toMatchObject({ name: name.slice(0, 15), bytes_key: info.keySize, bytes_value: info.valueSize, max_entries: info.maxEntries });
+    }
+  });
+
+  it("reads the running kernel's task_struct through CO-RE, run by BPF_PROG_TEST_RUN", () => {
+    using c = Collection.load(fixture("core_run"));
+    c.program("core_run").testRun({ context: Buffer.alloc(8) });
+    const v = c.map(".bss").lookup(Buffer.alloc(4)) as Buffer;
+    expect(v.readInt32LE(0)).toBe(process.pid);
+    expect(v.readInt32LE(4)).toBe(process.pid);
+    expect(v.readUInt32LE(8)).toBe(0); // the initial PID namespace
+    expect(v.readUInt32LE(12)).toBe(16);
+    const comm = readFileSync("/proc/thread-self/comm", "utf8").trim();
+    expect(v.toString("latin1", 16, 32).replace(/\0.*$/s, "")).toBe(comm);
+    expect(v.readUInt32LE(32)).toBe(1);
+    expect(v.readUInt32LE(36)).toBe(0);
+  });
+
+  it("sets variables before load and runs the program with them", () => {
+    const packet = Buffer.alloc(64);
+    {
+      using c = Collection.load(fixture("globals"));
+      expect(c.program("globals").testRun({ data: packet }).returnValue).toBe(2); // XDP_PASS: cfg.port is 80
+    }
+    const spec = fixture("globals");
+    const cfg = Buffer.alloc(16);
+    cfg.writeUInt32LE(81, 0);
+    using c = Collection.load(spec, { variables: { cfg } });
+    expect(c.program("globals").testRun({ data: packet }).returnValue).toBe(1); // XDP_DROP
+    // .rodata is frozen: user space can no longer write it.
+    expect(() => c.map(".rodata").update(Buffer.alloc(4), Buffer.alloc(24))).toThrow(/EPERM/);
+  });
+
+  it("fills prog arrays and map-in-map with their initial values", () => {
+    using c = Collection.load(fixture("maps"));
+    const key = (k: number) => Buffer.from([k, 0, 0, 0]);
+    const id = (buf: Buffer | undefined) => buf?.readUInt32LE(0);
+    expect(id(c.map("jump_table").lookup(key(0)))).toBe(c.program("tail_a").info().id);
+    expect(id(c.map("jump_table").lookup(key(2)))).toBe(c.program("tail_b").info().id);
+    expect(c.map("jump_table").lookup(key(1))).toBeUndefined();
+    expect(id(c.map("outer").lookup(key(0)))).toBe(c.map("inner_b").info().id);
+  });
+
+  it("pins maps by name and reuses a compatible pin, refuses an incompatible one", () => {
+    mkdirSync(PIN_DIR, { recursive: true });
+    {
+      using c = Collection.load(fixture("maps"), { pinPath: PIN_DIR });
+      c.map("pinned_percpu").update(Buffer.alloc(8), Buffer.alloc(c.map("pinned_percpu").userValueSize, 1));
+    }
+    expect(existsSync(`${PIN_DIR}/pinned_percpu`)).toBe(true);
+    {
+      using again = Collection.load(fixture("maps"), { pinPath: PIN_DIR });
+      expect(again.map("pinned_percpu").lookup(Buffer.alloc(8))?.[0]).toBe(1);
+    }
+    expect(() => Collection.load(fixture("maps"), { pinPath: PIN_DIR, maxEntries: { pinned_percpu: 65 } })).toThrow(/pinned at .* does not match: max entries is 64, the object wants 65/);
+    rmSync(`${PIN_DIR}/pinned_percpu`);
+  });
+
+  it("rejects a bad program with a VerifierError that names the instruction, keeping the whole log", () => {
+    const bad = asm.encode([asm.ldx("dw", asm.R0, asm.R2, 0), asm.exit()]); // r2 is not initialized
+    let err: unknown;
+    try {
+      Program.load({ name: "bad", type: ProgramType.SOCKET_FILTER, instructions: bad, license: "GPL" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VerifierError);
+    const v = err as VerifierError;
+    expect(v.summary.reason).toMatch(/R2 !read_ok/);
+    expect(v.summary.instruction).toMatch(/^0: \(79\) r0 = \*\(u64 \*\)\(r2 \+0\)/);
+    expect(v.message).toMatch(/program "bad": verifier rejected it \(EACCES\) at 0: .*R2 !read_ok/);
+    expect(v.log).toContain("processed");
+  });
+
+  it("leaves the process's open fd count unchanged after 1,000 load/close cycles", () => {
+    const spec = fixture("legacy");
+    Collection.load(spec).close();
+    const before = openFds();
+    for (let i = 0; i < 1000; i++) Collection.load(spec).close();
+    expect(openFds()).toBe(before);
+  });
+
+  it("gives one clear error for a pin path outside bpffs and leaves nothing behind", () => {
+    const before = openFds();
+    expect(() => Collection.load(fixture("maps"), { pinPath: "/tmp" })).toThrow(/BPF_OBJ_PIN map "pinned_percpu" at \/tmp\/pinned_percpu: EPERM/);
+    expect(openFds()).toBe(before);
+    expect(existsSync("/tmp/pinned_percpu")).toBe(false);
+  });
+});
