@@ -16,6 +16,7 @@ import { kconfigValues } from "./kconfig-values.js";
 import { kernelBtf } from "./kernel-btf.js";
 import { attachBtfId, needsTrampoline, resolveProgramReferences } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
+import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { HOST_ORDER, Program } from "./program.js";
 
@@ -64,6 +65,7 @@ export class Collection {
     if (spec.byteOrder !== HOST_ORDER) {
       throw new NotSupportedError(`loading a ${spec.byteOrder}-endian object on this ${HOST_ORDER}-endian machine`);
     }
+    raiseMemlock();
     const s = copySpec(spec, options);
     const maps = new Map<string, BpfMap>();
     const programs = new Map<string, Program>();
