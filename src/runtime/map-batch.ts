@@ -1,0 +1,73 @@
+/**
+ * Batch operations on maps (kernel 5.6): many entries per system call. Keys and values are
+ * packed back to back, `keySize` / `userValueSize` bytes each.
+ */
+import { Struct, bpfCall, bpfTry, kernel } from "../syscall/index.js";
+import type { BpfMap } from "./map.js";
+
+const ENOENT = 2;
+
+/** Packed keys and values. */
+export interface Entries {
+  readonly keys: Buffer;
+  readonly values: Buffer;
+  readonly count: number;
+}
+
+function run(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_BATCH", chunk: number): Entries {
+  const keys: Buffer[] = [];
+  const values: Buffer[] = [];
+  let total = 0;
+  const token = Buffer.alloc(Math.max(8, map.keySize));
+  const next = Buffer.alloc(Math.max(8, map.keySize));
+  const k = Buffer.alloc(chunk * map.keySize);
+  const v = Buffer.alloc(chunk * map.userValueSize);
+  const a = new Struct("AttrBatch");
+  const K = kernel();
+  let first = true;
+  for (;;) {
+    a.set("in_batch", first ? 0n : K.address(token)).set("out_batch", K.address(next)).set("keys", K.address(k)).set("values", K.address(v));
+    a.set("count", chunk).set("map_fd", map.fd).set("elem_flags", 0).set("flags", 0);
+    const r = bpfTry(command, a, a.end("flags"));
+    const n = a.getU32("count");
+    if (r < 0 && -r !== ENOENT) bpfCall(command, a, a.end("flags"), `map "${map.name}"`);
+    if (n > 0) {
+      keys.push(Buffer.from(k.subarray(0, n * map.keySize)));
+      values.push(Buffer.from(v.subarray(0, n * map.userValueSize)));
+      total += n;
+    }
+    if (r < 0) break; // ENOENT: that was the last batch
+    next.copy(token);
+    first = false;
+  }
+  return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: total };
+}
+
+/** Every entry, read `chunk` at a time. */
+export const lookupBatch = (map: BpfMap, chunk = 4096): Entries => run(map, "MAP_LOOKUP_BATCH", chunk);
+
+/** Every entry, read and deleted `chunk` at a time. */
+export const lookupAndDeleteBatch = (map: BpfMap, chunk = 4096): Entries => run(map, "MAP_LOOKUP_AND_DELETE_BATCH", chunk);
+
+/** Writes `count` entries in one call; returns how many the kernel wrote. */
+export function updateBatch(map: BpfMap, keys: Uint8Array, values: Uint8Array, flags = 0): number {
+  const count = keys.byteLength / map.keySize;
+  if (!Number.isInteger(count) || values.byteLength !== count * map.userValueSize) {
+    throw new RangeError(`map "${map.name}": ${keys.byteLength} bytes of keys and ${values.byteLength} of values are not whole entries of ${map.keySize}+${map.userValueSize} bytes`);
+  }
+  const a = new Struct("AttrBatch");
+  a.set("keys", kernel().address(keys)).set("values", kernel().address(values)).set("count", count).set("map_fd", map.fd).set("elem_flags", flags);
+  bpfCall("MAP_UPDATE_BATCH", a, a.end("flags"), `map "${map.name}"`);
+  return a.getU32("count");
+}
+
+/** Deletes the entries of these keys in one call; returns how many were deleted. */
+export function deleteBatch(map: BpfMap, keys: Uint8Array): number {
+  const count = keys.byteLength / map.keySize;
+  if (!Number.isInteger(count)) throw new RangeError(`map "${map.name}": ${keys.byteLength} bytes are not whole keys of ${map.keySize}`);
+  const a = new Struct("AttrBatch");
+  a.set("keys", kernel().address(keys)).set("count", count).set("map_fd", map.fd);
+  const r = bpfTry("MAP_DELETE_BATCH", a, a.end("flags"));
+  if (r < 0 && -r !== ENOENT) bpfCall("MAP_DELETE_BATCH", a, a.end("flags"), `map "${map.name}"`);
+  return a.getU32("count");
+}
