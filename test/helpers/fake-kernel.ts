@@ -1,0 +1,84 @@
+/**
+ * A fake kernel for the syscall seam: enough of bpf(2) to drive the loader through its error
+ * paths without a kernel. Buffers handed over by address are found again by their fake address.
+ */
+import { BpfCommand } from "../../src/abi/index.js";
+import type { Kernel } from "../../src/syscall/index.js";
+
+type Command = keyof typeof BpfCommand;
+const NAMES = new Map(Object.entries(BpfCommand).map(([k, v]) => [v, k as Command]));
+
+export interface ProgLoadCall {
+  readonly type: number;
+  readonly logSize: number;
+  readonly logLevel: number;
+}
+
+export class FakeKernel implements Kernel {
+  private nextFd = 100;
+  readonly open = new Set<number>();
+  readonly calls: Command[] = [];
+  readonly progLoads: ProgLoadCall[] = [];
+  private readonly memory = new Map<bigint, Uint8Array>();
+  private nextAddress = 0x1000n;
+  /** What PROG_LOAD answers: an fd, or an errno with an optional verifier log. */
+  progLoad: (call: ProgLoadCall) => { errno?: number; log?: string } = () => ({});
+  /** Errors by command, for the first call of it. */
+  readonly fail = new Map<Command, number>();
+
+  bpf(cmd: number, attr: Uint8Array): number {
+    const name = NAMES.get(cmd) as Command;
+    this.calls.push(name);
+    const failure = this.fail.get(name);
+    if (failure) return -failure;
+    const v = new DataView(attr.buffer, attr.byteOffset, attr.byteLength);
+    switch (name) {
+      case "MAP_CREATE":
+      case "BTF_LOAD":
+        return this.fd();
+      case "PROG_LOAD": {
+        const call = { type: v.getUint32(0, true), logLevel: v.getUint32(24, true), logSize: v.getUint32(28, true) };
+        this.progLoads.push(call);
+        const answer = this.progLoad(call);
+        if (answer.log !== undefined && call.logLevel > 0) {
+          const buf = this.memory.get(v.getBigUint64(32, true));
+          const text = Buffer.from(`${answer.log}\0`);
+          v.setUint32(140, text.byteLength, true); // log_true_size
+          if (!buf || text.byteLength > buf.byteLength) return -28; // ENOSPC: log does not fit
+          buf.set(text);
+        }
+        return answer.errno ? -answer.errno : this.fd();
+      }
+      default:
+        return 0;
+    }
+  }
+
+  private fd(): number {
+    const fd = this.nextFd++;
+    this.open.add(fd);
+    return fd;
+  }
+
+  address(buf: Uint8Array): bigint {
+    const a = this.nextAddress;
+    this.nextAddress += 0x100000n;
+    this.memory.set(a, buf);
+    return a;
+  }
+
+  close(fd: number): number {
+    this.open.delete(fd);
+    return 0;
+  }
+
+  perfEventOpen = () => -38;
+  ioctl = () => -38;
+  mmap = () => -38n;
+  munmap = () => 0;
+  view = () => new ArrayBuffer(0);
+  setns = () => -38;
+  getrlimit = () => -1;
+  setrlimit = () => -1;
+  possibleCpus = () => 2;
+}

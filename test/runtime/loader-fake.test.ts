@@ -1,0 +1,94 @@
+/** The loader against a fake kernel: error paths that a real kernel seldom shows on demand. */
+import { existsSync, readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { Btf } from "../../src/btf/index.js";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { Collection } from "../../src/runtime/collection.js";
+import { NotSupportedError } from "../../src/runtime/errors.js";
+import { VerifierError } from "../../src/runtime/verifier-error.js";
+import { SyscallError, useKernel } from "../../src/syscall/index.js";
+import { FakeKernel } from "../helpers/fake-kernel.js";
+
+const spec = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
+// CO-RE and ksyms resolve against the object's own BTF here: no kernel BTF is read.
+const own = (name: string) => ({ targetBtf: spec(name).btf as Btf });
+
+const VMLINUX = "/sys/kernel/btf/vmlinux";
+let restore: (() => void) | undefined;
+const fake = () => {
+  const k = new FakeKernel();
+  restore = useKernel(k);
+  return k;
+};
+afterEach(() => restore?.());
+
+describe("loader against a fake kernel", () => {
+  it("loads maps then programs, and closes everything on close()", () => {
+    const k = fake();
+    const c = Collection.load(spec("subprogs"), own("subprogs"));
+    expect(k.calls.filter((x) => x === "MAP_CREATE")).toHaveLength(2);
+    expect(k.calls.filter((x) => x === "PROG_LOAD")).toHaveLength(3);
+    expect(k.open.size).toBe(2 + 3 + 1); // maps, programs, object BTF
+    c.close();
+    expect(k.open.size).toBe(0);
+  });
+
+  it("EPERM: a SyscallError with the hint, and nothing left open", () => {
+    const k = fake();
+    k.progLoad = () => ({ errno: 1 });
+    let err: unknown;
+    try {
+      Collection.load(spec("subprogs"), own("subprogs"));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SyscallError);
+    expect((err as SyscallError).code).toBe("EPERM");
+    expect((err as Error).message).toMatch(/^BPF_PROG_LOAD program "first": EPERM: needs root or CAP_BPF/);
+    expect(k.open.size).toBe(0);
+  });
+
+  it("E2BIG: a SyscallError that says the program is too large", () => {
+    const k = fake();
+    k.progLoad = () => ({ errno: 7 });
+    expect(() => Collection.load(spec("legacy"), own("legacy"))).toThrow(/E2BIG: the program is too large/);
+    expect(k.open.size).toBe(0);
+  });
+
+  it("EINVAL with a log: a VerifierError; the log buffer grows until the log fits", () => {
+    const k = fake();
+    const log = `${"0: (b7) r0 = 0\n".repeat(200_000)}5: (85) call bpf_map_lookup_elem#1\nR1 type=ctx expected=map_ptr\nprocessed 6 insns\n`;
+    k.progLoad = () => ({ errno: 22, log });
+    let err: unknown;
+    try {
+      Collection.load(spec("legacy"), own("legacy"));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VerifierError);
+    const v = err as VerifierError;
+    expect(v.log.length).toBe(log.length);
+    expect(v.summary).toMatchObject({ reason: "R1 type=ctx expected=map_ptr", instruction: "5: (85) call bpf_map_lookup_elem#1" });
+    // First without a log, then with 1 MiB (too small: ENOSPC), then with enough.
+    expect(k.progLoads.map((c) => c.logLevel)).toEqual([0, 1, 1]);
+    expect(k.progLoads[2]?.logSize).toBeGreaterThan(log.length);
+    expect(k.open.size).toBe(0);
+  });
+
+  it("a map the kernel refuses: SyscallError naming the map", () => {
+    const k = fake();
+    k.fail.set("MAP_CREATE", 22);
+    expect(() => Collection.load(spec("legacy"), own("legacy"))).toThrow(/^BPF_MAP_CREATE map "legacy_hash": EINVAL/);
+    expect(k.open.size).toBe(0);
+  });
+
+  it.skipIf(!existsSync(VMLINUX))("trampoline programs refused with EPERM and no log: NotSupportedError", () => {
+    const k = fake();
+    k.progLoad = () => ({ errno: 1 });
+    const s = spec("sections");
+    // The attach target (bpf_lsm_path_chroot) is looked up in the kernel's BTF.
+    const targetBtf = new Btf(readFileSync(VMLINUX));
+    expect(() => Collection.load(s, { targetBtf, programs: ["s_lsm"] })).toThrow(NotSupportedError);
+    expect(k.open.size).toBe(0);
+  });
+});
