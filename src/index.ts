@@ -3,6 +3,7 @@ export * as asm from "./asm/index.js";
 export * as btf from "./btf/index.js";
 export * as elf from "./elf/index.js";
 export * as abi from "./abi/index.js";
+export * as runtime from "./runtime/index.js";
 export {
   InstructionError,
   AsmSyntaxError,
@@ -31,3 +32,17 @@ export {
   type VariableSpec,
   type ExternSpec,
 } from "./elf/index.js";
+export {
+  Collection,
+  BpfMap,
+  Program,
+  VerifierError,
+  NotSupportedError,
+  UpdateFlags,
+  type CollectionOptions,
+  type MapInfo,
+  type ProgramInfo,
+  type TestRunOptions,
+  type TestRunResult,
+} from "./runtime/index.js";
+export { SyscallError } from "./syscall/index.js";

@@ -6,7 +6,7 @@ import { BpfCommand } from "../../src/abi/index.js";
 import type { Kernel } from "../../src/syscall/index.js";
 
 type Command = keyof typeof BpfCommand;
-const NAMES = new Map(Object.entries(BpfCommand).map(([k, v]) => [v, k as Command]));
+const NAMES = new Map<number, Command>(Object.entries(BpfCommand).map(([k, v]) => [v, k as Command]));
 
 export interface ProgLoadCall {
   readonly type: number;
