@@ -43,3 +43,9 @@ export function parseHex(text: string): Uint8Array | undefined {
 
 /** `b7 00 00 00 01 00 00 00` */
 export const hexBytes = (bytes: Uint8Array): string => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+
+/** Rows as aligned columns, two-space indented. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+  return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ").trimEnd()}\n`).join("");
+}

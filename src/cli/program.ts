@@ -6,6 +6,10 @@ import { registerDisasm } from "./commands/disasm.js";
 import { registerBtf } from "./commands/btf.js";
 import { registerHelpers } from "./commands/helpers.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerLoad } from "./commands/load.js";
+import { registerMap } from "./commands/map.js";
+import { registerProbe } from "./commands/probe.js";
+import { registerProg } from "./commands/prog.js";
 import { CliError, processOutput, type Output } from "./io.js";
 
 const version = (): string => {
@@ -23,6 +27,10 @@ export function createProgram(io: Output = processOutput): Command {
   registerAsm(program, io);
   registerDisasm(program, io);
   registerInspect(program, io);
+  registerLoad(program, io);
+  registerProg(program, io);
+  registerMap(program, io);
+  registerProbe(program, io);
   registerBtf(program, io);
   registerHelpers(program, io);
   return program;

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { objdump } from "../../elf/objdump.js";
 import { asm } from "../../index.js";
 import { CliError, hexBytes, parseHex, readInput, type Output } from "../io.js";
 import { byteOrderOption } from "./options.js";
@@ -9,36 +10,61 @@ interface DisasmOptions {
   decimal?: boolean;
   rawInsn?: boolean;
   lenient?: boolean;
+  reloc?: boolean;
+  section?: string[];
 }
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
+const isElf = (bytes: Uint8Array): boolean => ELF_MAGIC.every((b, i) => bytes[i] === b);
 
 export function registerDisasm(program: Command, io: Output): void {
   program
     .command("disasm")
-    .description("disassemble BPF instructions to LLVM syntax, as llvm-objdump -d prints them")
-    .argument("[file]", "raw instruction bytes or hex text (b7 00 00 00 ..., 0xb7,0x00,...); - or none for stdin", "-")
-    .addOption(byteOrderOption())
+    .description("disassemble an ELF object or raw BPF instructions to LLVM syntax, as llvm-objdump -d prints them")
+    .argument("[file]", "an ELF object, raw instruction bytes or hex text (b7 00 00 00 ..., 0xb7,0x00,...); - or none for stdin", "-")
+    .option("-r, --reloc", "ELF object: show relocations and CO-RE relocations after their instructions (llvm-objdump -r)")
+    .option("--section <name>", "ELF object: list only this section, executable or not (llvm-objdump -j); repeatable", collect)
     .option("--alu32", "print 32-bit loads, stores and atomics with w registers (llvm-objdump --mattr=+alu32)")
-    .option("--decimal", "print immediates in decimal, like llvm-mc -disassemble")
-    .option("--raw-insn", "show each instruction's bytes too")
-    .option("--lenient", "print <unknown> for invalid instructions instead of stopping at the first")
+    .addOption(byteOrderOption())
+    .option("--decimal", "raw instructions: print immediates in decimal, like llvm-mc -disassemble")
+    .option("--raw-insn", "raw instructions: show each instruction's bytes too")
+    .option("--lenient", "raw instructions: print <unknown> for invalid instructions instead of stopping at the first")
     .addHelpText(
       "after",
       `
-Output matches llvm-objdump-19 -d --no-show-raw-insn: slot number, then the instruction.
-Instructions LLVM 19 cannot print (load-acquire, store-release; 32-bit fetch atomics without
---alu32) are shown in the syntax later LLVM versions use.
+An ELF object (a file that starts with \\x7fELF) is listed exactly as
+llvm-objdump-19 -d [-r] --no-show-raw-insn lists it: every executable section, each symbol's
+block, the instructions by slot with <symbol+offset> after jumps, and with -r the relocations
+(R_BPF_64_64 map, R_BPF_64_32 call, ...) and the CO-RE relocations from .BTF.ext, e.g.
+  CO-RE <byte_off> [17] struct task_struct::pid (0:0)
+Like llvm-objdump, it shows what LLVM 19 decodes: <unknown> for what LLVM cannot read (32-bit
+fetch atomics without --alu32, load-acquire, store-release).
+
+Raw instructions (anything else) are listed the same way without symbols: slot number, then
+the instruction; those LLVM 19 cannot print are shown in the syntax later LLVM versions use.
 
 Examples:
+  tsebpf disasm prog.bpf.o
+  tsebpf disasm -r --section xdp prog.bpf.o
   tsebpf disasm prog.bin
   echo 'b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00' | tsebpf disasm`,
     )
-    .action((file: string, opts: DisasmOptions) => {
+    .action(function (this: Command, file: string, opts: DisasmOptions) {
       const input = readInput(file);
+      const name = file === "-" ? "<stdin>" : file;
+      if (isElf(input)) {
+        for (const [option, flag] of [["decimal", "--decimal"], ["rawInsn", "--raw-insn"], ["lenient", "--lenient"], ["order", "--order"]] as const) {
+          if (this.getOptionValueSource(option) === "cli") throw new CliError(`${name}: ${flag} applies to raw instructions, not to an ELF object`);
+        }
+        listObject(input, name, opts, io);
+        return;
+      }
+      if (opts.reloc || opts.section) throw new CliError(`${name}: ${opts.reloc ? "--reloc" : "--section"} needs an ELF object, not raw instructions`);
       const text = input.toString("latin1");
       const bytes = /^[\s0-9a-fA-FxX,#[\]]*$/.test(text.replace(/#[^\n]*/g, "")) ? parseHex(text) : undefined;
       const code = bytes ?? new Uint8Array(input);
       if (code.byteLength % 8 !== 0) {
-        throw new CliError(`${file === "-" ? "<stdin>" : file}: ${code.byteLength} bytes is not a whole number of 8-byte instructions`);
+        throw new CliError(`${name}: ${code.byteLength} bytes is not a whole number of 8-byte instructions`);
       }
       const lines = asm.disassembleBytes(code, {
         order: opts.order,
@@ -55,4 +81,30 @@ Examples:
         }
       }
     });
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** The llvm-objdump listing of an ELF object. */
+function listObject(input: Buffer, name: string, opts: DisasmOptions, io: Output): void {
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  let text: string;
+  const warnings: string[] = [];
+  try {
+    text = objdump(bytes, {
+      path: name,
+      relocations: opts.reloc ?? false,
+      alu32: opts.alu32 ?? false,
+      ...(opts.section ? { sections: opts.section } : {}),
+      onWarning: (message) => warnings.push(message),
+      onMissingSection: (section) => {
+        throw new CliError(`${name}: no section named ${JSON.stringify(section)}`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof CliError || !(e instanceof Error)) throw e;
+    throw new CliError(`${name}: ${e.message}`);
+  }
+  for (const warning of warnings) io.err(`tsebpf: warning: ${name}: ${warning}\n`);
+  io.out(text);
 }

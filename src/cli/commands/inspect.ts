@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { asm, btf as btfNs, readCollectionSpec, type CollectionSpec } from "../../index.js";
-import { readInput, type Output } from "../io.js";
+import { readInput, table, type Output } from "../io.js";
 
 /** Counts of the references in every program, by kind. */
 function relocationCounts(spec: CollectionSpec) {
@@ -64,11 +64,6 @@ export function inspection(spec: CollectionSpec) {
     btf: btf ? { types: btf.typeCount, kinds } : null,
     relocations: relocationCounts(spec),
   };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
-  return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ").trimEnd()}\n`).join("");
 }
 
 export function registerInspect(program: Command, io: Output): void {

@@ -1,0 +1,83 @@
+import { existsSync, rmSync } from "node:fs";
+import { afterAll, expect, it } from "vitest";
+import { runtime } from "../../src/index.js";
+import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
+import { describeKernel } from "../helpers/kernel.js";
+import { tsebpf } from "../cli/run.js";
+
+const PIN = `/sys/fs/bpf/tsebpf-cli-${process.pid}`;
+const ids = () => ({ progs: runtime.objectIds("PROG").length, maps: runtime.objectIds("MAP").length });
+/** The kernel frees closed maps and programs a little later (RCU): wait for the count to settle. */
+async function settlesTo(expected: ReturnType<typeof ids>): Promise<void> {
+  for (let i = 0; i < 100 && JSON.stringify(ids()) !== JSON.stringify(expected); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(ids()).toEqual(expected);
+}
+
+describeKernel("tsebpf load / prog / map", () => {
+  afterAll(() => rmSync(PIN, { recursive: true, force: true }));
+
+  it("load checks every program and releases everything when not pinned", async () => {
+    const before = ids();
+    const r = await tsebpf("load", "test/fixtures/globals.bpfel.o", "--json");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.programs).toEqual([expect.objectContaining({ name: "globals", type: "xdp" })]);
+    expect(out.maps.map((m: { name: string }) => m.name).sort()).toEqual([".bss", ".data", ".data.custom", ".rodata", ".rodata.custom"]);
+    await settlesTo(before);
+  });
+
+  it("load --pin keeps programs and maps; prog and map commands work on them", async () => {
+    expect((await tsebpf("load", "test/fixtures/maps.bpfel.o", "--pin", PIN)).code).toBe(0);
+    expect(existsSync(`${PIN}/use_maps`)).toBe(true);
+    expect(existsSync(`${PIN}/maps/pinned_percpu`)).toBe(true);
+    const shown = await tsebpf("prog", "show", "pinned", `${PIN}/tail_b`, "--json");
+    expect(shown.stderr).toBe("");
+    const show = JSON.parse(shown.stdout);
+    expect(show).toMatchObject({ name: "tail_b", type: "xdp" });
+    if (!bpftoolMissing) {
+      const theirs = bpftoolJson<{ id: number; name: string; tag: string }>("prog", "show", "id", String(show.id));
+      expect(theirs).toMatchObject({ id: show.id, name: "tail_b", tag: show.tag });
+    }
+    const dump = (await tsebpf("prog", "dump", "xlated", "id", String(show.id))).stdout;
+    expect(dump).toMatch(/^ {3}0: \(b4\) w0 = 1\n {3}1: \(95\) exit\n$/);
+    const run = await tsebpf("prog", "run", "pinned", `${PIN}/tail_b`, "--json");
+    expect(JSON.parse(run.stdout)).toMatchObject({ retval: 1 });
+
+    const pinned = ["pinned", `${PIN}/maps/pinned_percpu`];
+    const listed = JSON.parse((await tsebpf("map", "show", ...pinned, "--json")).stdout);
+    expect(listed).toMatchObject({ name: "pinned_percpu", type: "percpu_hash", bytes_key: 8, bytes_value: 8, max_entries: 64 });
+    expect(listed.id).toBeGreaterThan(0);
+  });
+
+  it("map update, lookup, dump and delete with hex bytes", async () => {
+    const r1 = await tsebpf("load", "test/fixtures/legacy.bpfel.o", "--pin", `${PIN}/legacy`);
+    expect(r1.code).toBe(0);
+    const m = ["name", "legacy_hash"];
+    expect((await tsebpf("map", "update", ...m, "--key", "01 00 00 00", "--value", "2a 00 00 00 00 00 00 00")).code).toBe(0);
+    expect((await tsebpf("map", "lookup", ...m, "--key", "01000000")).stdout).toBe("key: 01 00 00 00  value: 2a 00 00 00 00 00 00 00\n");
+    expect((await tsebpf("map", "dump", ...m)).stdout).toBe("key: 01 00 00 00  value: 2a 00 00 00 00 00 00 00\nFound 1 element\n");
+    expect((await tsebpf("map", "delete", ...m, "--key", "01 00 00 00")).code).toBe(0);
+    const gone = await tsebpf("map", "lookup", ...m, "--key", "01 00 00 00");
+    expect(gone).toMatchObject({ code: 1, stderr: 'tsebpf: map "legacy_hash": no entry for key 01 00 00 00\n' });
+    rmSync(`${PIN}/legacy`, { recursive: true, force: true });
+  });
+
+  it("bad input: one clear line, non-zero exit, nothing left in the kernel", async () => {
+    const before = ids();
+    const cases: [string[], RegExp][] = [
+      [["load", "/nonexistent.o"], /^tsebpf: \/nonexistent\.o: no such file\n$/],
+      [["load", "package.json"], /^tsebpf: ELF.*not an ELF file.*\n$|^tsebpf: ELF.*\n$/],
+      [["load", "test/fixtures/maps.bpfel.o", "--pin", "/tmp/tsebpf-not-bpffs"], /^tsebpf: BPF_OBJ_PIN map "pinned_percpu" at \/tmp\/tsebpf-not-bpffs\/maps\/pinned_percpu: EPERM.*\n$/],
+      [["map", "dump", "name", "no_such_map_tsebpf"], /^tsebpf: no map named no_such_map_tsebpf\n$/],
+      [["map", "lookup", "id", "x", "--key", "00"], /^tsebpf: map id must be a number, not 'x'\n$/],
+      [["prog", "show", "id", "999999999"], /^tsebpf: BPF_PROG_GET_FD_BY_ID prog id 999999999: ENOENT\n$/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await tsebpf(...argv);
+      expect(r.code, argv.join(" ")).toBe(1);
+      expect(r.stderr, argv.join(" ")).toMatch(message);
+    }
+    rmSync("/tmp/tsebpf-not-bpffs", { recursive: true, force: true });
+    await settlesTo(before);
+  });
+});
