@@ -10,6 +10,7 @@ import { encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
 import { relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
 import { SyscallError, btfLoad } from "../syscall/index.js";
+import { TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
 import { NotSupportedError } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import { kconfigValues } from "./kconfig-values.js";
@@ -53,6 +54,8 @@ function copySpec(spec: CollectionSpec, options: CollectionOptions): CollectionS
 
 export class Collection {
   private constructor(
+    /** The spec this collection was loaded from (with options applied). */
+    readonly spec: CollectionSpec,
     readonly maps: ReadonlyMap<string, BpfMap>,
     readonly programs: ReadonlyMap<string, Program>,
     private readonly btf: OwnedFd | undefined,
@@ -88,7 +91,7 @@ export class Collection {
         programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0 }));
       }
       fillContents(s, maps, programs);
-      return new Collection(maps, programs, btfFd, pinned);
+      return new Collection(s, maps, programs, btfFd, pinned);
     } catch (e) {
       for (const p of programs.values()) p.close();
       for (const m of maps.values()) m.close();
@@ -103,6 +106,23 @@ export class Collection {
     const m = this.maps.get(name);
     if (!m) throw new Error(`no map ${name} in this collection (maps: ${[...this.maps.keys()].join(", ")})`);
     return m;
+  }
+
+  /**
+   * The map with typed keys and values: codecs from the object's BTF unless given (maps without
+   * a BTF key type, like arrays of data sections, get u32 keys).
+   */
+  typedMap<K = BtfValue, V = BtfValue>(name: string, codecs: { key?: Codec<K>; value?: Codec<V> } = {}): TypedMap<K, V> {
+    const map = this.map(name);
+    const spec = this.spec.maps.get(name);
+    const btf = this.spec.btf;
+    const fromBtf = (id: number | undefined, what: string) => {
+      if (id === undefined || !btf) throw new Error(`map ${name}: no BTF ${what} type: give a codec`);
+      return btfCodec(btf, id);
+    };
+    const key = codecs.key ?? (spec?.keyType === undefined && map.keySize === 4 ? u32 : fromBtf(spec?.keyType, "key"));
+    const value = codecs.value ?? fromBtf(spec?.valueType, "value");
+    return new TypedMap(map, key as Codec<K>, value as Codec<V>);
   }
 
   /** The program of this name; throws naming the programs there are. */

@@ -12,3 +12,4 @@ export { KconfigError } from "./kconfig-values.js";
 export * from "./kernel-btf.js";
 export * from "./probe.js";
 export * from "./objects.js";
+export * from "./codec.js";
