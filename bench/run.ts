@@ -1,9 +1,10 @@
 /** `npm run bench`: every benchmark, one table. Figures are ratios against peers measured now. */
 import { btfIndex } from "./btf-index.js";
+import { mapOps } from "./map-ops.js";
 import type { Figure } from "./lib.js";
 
 const figures: Figure[] = [];
-for (const bench of [btfIndex]) {
+for (const bench of [btfIndex, mapOps]) {
   try {
     figures.push(...bench());
   } catch (e) {

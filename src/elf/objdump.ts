@@ -293,14 +293,19 @@ function branchTarget(ins: Instruction, address: number): bigint | undefined {
   return (BigInt(address) + 8n + BigInt(delta) * 8n) & U64;
 }
 
-/** `<name>` or `<name+0x18>`: the last symbol at or before the target. */
+/** `<name>` or `<name+0x18>`: the last symbol at or before the target (lists sorted by address). */
 function annotate(symbols: readonly ListingSymbol[], absolute: readonly ListingSymbol[], target: bigint): string | undefined {
+  // Symbol addresses are below 2^53: past that, every symbol is at or before the target.
+  const limit = target > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(target);
   for (const list of [symbols, absolute]) {
-    let found: ListingSymbol | undefined;
-    for (const s of list) {
-      if (BigInt(s.address) > target) break;
-      found = s;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((list[mid] as ListingSymbol).address <= limit) lo = mid + 1;
+      else hi = mid;
     }
+    const found = list[lo - 1];
     if (found) {
       const disp = (target - BigInt(found.address)) & U64;
       return disp === 0n ? `<${found.name}>` : `<${found.name}+0x${disp.toString(16)}>`;

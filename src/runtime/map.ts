@@ -3,7 +3,7 @@
  * in codec.ts. The single-element operations reuse one attr and one key/value buffer per map:
  * `lookupInto` allocates nothing in JavaScript.
  */
-import { MapType } from "../abi/index.js";
+import { BpfCommand, MapType } from "../abi/index.js";
 import {
   Struct,
   bpfCall,
@@ -58,6 +58,11 @@ export function mapInfoByFd(fd: number, what: string): MapInfo {
 }
 
 const ENOENT = 2;
+/** bpf_attr bytes of the element commands: map_fd, key, value, flags. */
+const LOOKUP_SIZE = 32;
+const CMD_LOOKUP = BpfCommand.MAP_LOOKUP_ELEM;
+const CMD_UPDATE = BpfCommand.MAP_UPDATE_ELEM;
+const CMD_DELETE = BpfCommand.MAP_DELETE_ELEM;
 
 export class BpfMap {
   readonly name: string;
@@ -72,9 +77,21 @@ export class BpfMap {
   readonly perCpu: boolean;
   private readonly owner: OwnedFd;
   private readonly attr = new Struct("AttrMapElem");
+  /** Prepared attrs of the fast path: key and value point at this map's own buffers. */
+  private readonly lookupAttr = new Struct("AttrMapElem");
+  private readonly updateAttr = new Struct("AttrMapElem");
+  private readonly deleteAttr = new Struct("AttrMapElem");
   private readonly key: Buffer;
   private readonly value: Buffer;
+  private readonly valueView: Uint8Array;
   private readonly nextKey: Buffer;
+  /** Addresses of the prepared attrs (user-space pointers fit a double exactly). */
+  private readonly lookupAt: number;
+  private readonly updateAt: number;
+  private readonly deleteAt: number;
+  private readonly bpfAt: (cmd: number, attrAddress: number, size: number) => number;
+  private lookupFlags = 0;
+  private updateFlags = 0;
 
   private constructor(fd: number, info: Pick<MapInfo, "name" | "type" | "keySize" | "valueSize" | "maxEntries" | "flags">) {
     this.owner = new OwnedFd(fd);
@@ -90,6 +107,17 @@ export class BpfMap {
     this.value = Buffer.alloc(Math.max(1, this.userValueSize));
     this.nextKey = Buffer.alloc(Math.max(1, info.keySize));
     this.attr.set("map_fd", fd);
+    const k = kernel();
+    const keyAddress = k.address(this.key);
+    const valueAddress = k.address(this.value);
+    for (const a of [this.lookupAttr, this.updateAttr, this.deleteAttr]) a.set("map_fd", fd).set("key", keyAddress);
+    this.lookupAttr.set("value", valueAddress);
+    this.updateAttr.set("value", valueAddress);
+    this.valueView = this.value.subarray(0, this.userValueSize);
+    this.bpfAt = k.bpfAtFunction();
+    this.lookupAt = Number(k.address(this.lookupAttr.buf));
+    this.updateAt = Number(k.address(this.updateAttr.buf));
+    this.deleteAt = Number(k.address(this.deleteAttr.buf));
   }
 
   /** Creates a map. */
@@ -131,45 +159,56 @@ export class BpfMap {
     return `map "${this.name}"`;
   }
 
-  private loadKey(key: Uint8Array, into = this.key): void {
+  private loadKey(key: Uint8Array): void {
     if (key.byteLength !== this.keySize) throw new RangeError(`${this.what()}: key is ${key.byteLength} bytes, the map's ${this.keySize}`);
-    into.set(key);
+    this.key.set(key);
   }
 
   /** Looks a key up into `out` (userValueSize bytes): true when found. Allocates nothing. */
   lookupInto(key: Uint8Array, out: Uint8Array, flags = 0): boolean {
     if (out.byteLength < this.userValueSize) throw new RangeError(`${this.what()}: value buffer is ${out.byteLength} bytes, needs ${this.userValueSize}`);
     this.loadKey(key);
-    const a = this.attr;
-    a.set("key", kernel().address(this.key)).set("value", kernel().address(out)).set("flags", flags);
-    const r = bpfTry("MAP_LOOKUP_ELEM", a, a.end("flags"));
-    if (r === -ENOENT) return false;
-    if (r < 0) bpfCall("MAP_LOOKUP_ELEM", a, a.end("flags"), this.what());
+    const a = this.lookupAttr;
+    if (flags !== 0 || this.lookupFlags !== 0) {
+      a.setU32("flags", flags);
+      this.lookupFlags = flags;
+    }
+    const r = this.bpfAt(CMD_LOOKUP, this.lookupAt, LOOKUP_SIZE);
+    if (r < 0) {
+      if (r === -ENOENT) return false;
+      bpfCall("MAP_LOOKUP_ELEM", a, LOOKUP_SIZE, this.what());
+    }
+    out.set(this.valueView);
     return true;
   }
 
   /** The value of a key (a new Buffer), or undefined. */
   lookup(key: Uint8Array, flags = 0): Buffer | undefined {
-    return this.lookupInto(key, this.value, flags) ? Buffer.from(this.value.subarray(0, this.userValueSize)) : undefined;
+    const out = Buffer.alloc(this.userValueSize);
+    return this.lookupInto(key, out, flags) ? out : undefined;
   }
 
-  /** Creates or updates an entry (`UpdateFlags`). */
+  /** Creates or updates an entry (`UpdateFlags`). Allocates nothing. */
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlags.ANY): void {
     if (value.byteLength !== this.userValueSize) throw new RangeError(`${this.what()}: value is ${value.byteLength} bytes, the map's ${this.userValueSize}`);
     this.loadKey(key);
-    const a = this.attr;
-    a.set("key", kernel().address(this.key)).set("value", kernel().address(value)).set("flags", flags);
-    bpfCall("MAP_UPDATE_ELEM", a, a.end("flags"), this.what());
+    this.value.set(value);
+    const a = this.updateAttr;
+    if (flags !== this.updateFlags) {
+      a.setU32("flags", flags);
+      this.updateFlags = flags;
+    }
+    if (this.bpfAt(CMD_UPDATE, this.updateAt, LOOKUP_SIZE) < 0) bpfCall("MAP_UPDATE_ELEM", a, LOOKUP_SIZE, this.what());
   }
 
-  /** Deletes an entry: true when it existed. */
+  /** Deletes an entry: true when it existed. Allocates nothing. */
   delete(key: Uint8Array): boolean {
     this.loadKey(key);
-    const a = this.attr;
-    a.set("key", kernel().address(this.key)).set("value", 0n).set("flags", 0);
-    const r = bpfTry("MAP_DELETE_ELEM", a, a.end("flags"));
-    if (r === -ENOENT) return false;
-    if (r < 0) bpfCall("MAP_DELETE_ELEM", a, a.end("flags"), this.what());
+    const r = this.bpfAt(CMD_DELETE, this.deleteAt, LOOKUP_SIZE);
+    if (r < 0) {
+      if (r === -ENOENT) return false;
+      bpfCall("MAP_DELETE_ELEM", this.deleteAttr, LOOKUP_SIZE, this.what());
+    }
     return true;
   }
 

@@ -47,6 +47,18 @@ export class Struct<L extends LayoutName> {
     return this;
   }
 
+  /** Writes a 32-bit value into a field of 4 or 8 bytes (the upper half zeroed): no BigInt, no allocation. */
+  setU32(name: FieldName<L>, value: number): this {
+    const [o, s] = this.field(name);
+    if (s === 8) {
+      this.view.setUint32(LE ? o : o + 4, value >>> 0, LE);
+      this.view.setUint32(LE ? o + 4 : o, 0, LE);
+    } else {
+      this.view.setUint32(o, value >>> 0, LE);
+    }
+    return this;
+  }
+
   /** Copies bytes (a name) into a byte-array field, truncated to fit with a trailing NUL. */
   setBytes(name: FieldName<L>, bytes: Uint8Array): this {
     const [o, s] = this.field(name);

@@ -24,6 +24,8 @@ function bind() {
   return {
     nr,
     syscall3: libc.func("syscall", "long", ["long", "long", "void *", "unsigned long"]),
+    // The same call with the attr's address as an integer: no buffer marshalling (fast path).
+    syscall3Address: libc.func("syscall", "long", ["long", "long", "long", "unsigned long"]),
     syscallPerf: libc.func("syscall", "long", ["long", "void *", "int", "int", "int", "unsigned long"]),
     close: libc.func("int close(int)"),
     ioctlPtr: libc.func("ioctl", "int", ["int", "unsigned long", "void *"]),

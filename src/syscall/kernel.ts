@@ -12,6 +12,13 @@ import { addressOf, errno, libc, viewOf } from "./ffi.js";
 export interface Kernel {
   /** bpf(2): `cmd` with `size` bytes of `attr`. */
   bpf(cmd: number, attr: Uint8Array, size: number): number;
+  /**
+   * bpf(2) with an attr given by its address (from `address`, kept alive by the caller): the
+   * fast path of map operations, which prepare their attr once.
+   */
+  bpfAt(cmd: number, attrAddress: number, size: number): number;
+  /** `bpfAt` as a standalone function, bound once (what hot loops keep and call). */
+  bpfAtFunction(): (cmd: number, attrAddress: number, size: number) => number;
   /** Address to put in an attr for a buffer; the buffer must stay alive during the call. */
   address(buf: Uint8Array): bigint;
   close(fd: number): number;
@@ -38,6 +45,20 @@ export const realKernel: Kernel = {
   bpf(cmd, attr, size) {
     const c = libc();
     return fail(c.syscall3(c.nr.bpf, cmd, attr, size) as number);
+  },
+  bpfAt(cmd, attrAddress, size) {
+    const c = libc();
+    const r = c.syscall3Address(c.nr.bpf, cmd, attrAddress, size) as number;
+    return r < 0 ? -errno() : r;
+  },
+  bpfAtFunction() {
+    const c = libc();
+    const call = c.syscall3Address;
+    const nr = c.nr.bpf;
+    return (cmd, attrAddress, size) => {
+      const r = call(nr, cmd, attrAddress, size) as number;
+      return r < 0 ? -errno() : r;
+    };
   },
   address: addressOf,
   close: (fd) => fail(libc().close(fd) as number),

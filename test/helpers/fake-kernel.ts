@@ -60,6 +60,16 @@ export class FakeKernel implements Kernel {
     return fd;
   }
 
+  bpfAt(cmd: number, attrAddress: number, size: number): number {
+    const attr = this.memory.get(BigInt(attrAddress));
+    return attr ? this.bpf(cmd, attr) : -14; // EFAULT
+    void size;
+  }
+
+  bpfAtFunction() {
+    return (cmd: number, attrAddress: number, size: number) => this.bpfAt(cmd, attrAddress, size);
+  }
+
   address(buf: Uint8Array): bigint {
     const a = this.nextAddress;
     this.nextAddress += 0x100000n;
