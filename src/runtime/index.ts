@@ -13,3 +13,4 @@ export * from "./kernel-btf.js";
 export * from "./probe.js";
 export * from "./objects.js";
 export * from "./codec.js";
+export * from "./kernel-objects-btf.js";

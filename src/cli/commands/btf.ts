@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { Btf, btf as btfNs, readElf } from "../../index.js";
+import { Btf, btf as btfNs, readElf, runtime } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
 
 const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
@@ -21,6 +21,7 @@ export function registerBtf(program: Command, io: Output): void {
     .command("dump")
     .description("dump the BTF of the kernel, a BTF file or an object file")
     .argument("[file]", "a BTF file or BPF object", KERNEL_BTF)
+    .option("--id <id>", "the BTF object with this id in the kernel (see bpftool btf list, tsebpf prog show)")
     .option("-f, --format <format>", "c (a header clang compiles), raw (bpftool's text) or json", "raw")
     .option("--json", "same as --format json")
     .addHelpText(
@@ -29,12 +30,14 @@ export function registerBtf(program: Command, io: Output): void {
 Examples:
   tsebpf btf dump --format c > vmlinux.h        # the running kernel's types as a C header
   tsebpf btf dump obj.o                          # an object's BTF, as bpftool btf dump prints it
+  tsebpf btf dump --id 42                        # BTF loaded in the kernel, by id
   tsebpf btf dump /sys/kernel/btf/nf_tables --json`,
     )
-    .action((file: string, opts: { format: string; json?: boolean }) => {
+    .action((file: string, opts: { format: string; json?: boolean; id?: string }) => {
       const format = opts.json ? "json" : opts.format;
       if (!["c", "raw", "json"].includes(format)) throw new CliError(`--format: expected c, raw or json, not '${format}'`);
-      const blob = loadBtf(file);
+      if (opts.id !== undefined && !/^\d+$/.test(opts.id)) throw new CliError(`--id must be a number, not '${opts.id}'`);
+      const blob = opts.id !== undefined ? runtime.btfById(Number(opts.id)).btf : loadBtf(file);
       if (format === "c") io.out(btfNs.dumpC(blob));
       else if (format === "json") io.out(`${JSON.stringify(btfNs.dumpJson(blob))}\n`);
       else io.out(btfNs.dumpRaw(blob));
