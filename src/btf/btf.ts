@@ -7,6 +7,7 @@
  * malformed input raises BtfError, never another exception.
  */
 import { BtfError } from "./errors.js";
+import { NameIndex } from "./name-index.js";
 import {
   BtfLinkage,
   KIND_BY_NUMBER,
@@ -64,8 +65,7 @@ export class Btf {
   /** Offset of this blob's strings in the combined (base + own) string space. */
   private readonly stringBase: number;
   private readonly decoded: (BtfType | undefined)[];
-  /** name -> id, or ids when several types share the name (a single id needs no array). */
-  private nameIndex: Map<string, number | number[]> | undefined;
+  private names: NameIndex | undefined;
   private readonly typeSectionOffset: number;
 
   constructor(bytes: Uint8Array, options: BtfOptions = {}) {
@@ -304,28 +304,29 @@ export class Btf {
     return this.string(this.view.getUint32(this.recordOffset(id), this.le));
   }
 
-  /** Ids of every named type of this blob (not the base's) with this name, in id order. */
-  idsByName(name: string): readonly number[] {
-    if (!this.nameIndex) this.nameIndex = this.buildNameIndex();
-    const ids = this.nameIndex.get(name);
-    return ids === undefined ? [] : typeof ids === "number" ? [ids] : ids;
+  private nameIndex(): NameIndex {
+    this.names ??= new NameIndex({
+      offsets: this.offsets,
+      view: this.view,
+      littleEndian: this.le,
+      strings: this.stringData,
+      stringBase: this.stringBase,
+      firstId: this.firstId,
+    });
+    return this.names;
   }
 
-  private buildNameIndex(): Map<string, number | number[]> {
-    const index = new Map<string, number | number[]>();
-    const data = this.stringData;
-    for (let i = 0; i < this.offsets.length; i++) {
-      const off = this.view.getUint32(this.offsets[i] as number, this.le);
-      if (off === 0) continue;
-      const start = off - this.stringBase;
-      const name = start >= 0 && start < data.byteLength ? data.toString("utf8", start, data.indexOf(0, start)) : this.string(off);
-      const id = this.firstId + i;
-      const known = index.get(name);
-      if (known === undefined) index.set(name, id);
-      else if (typeof known === "number") index.set(name, [known, id]);
-      else known.push(id);
-    }
-    return index;
+  /** Ids of every named type of this blob (not the base's) with this name, in id order. */
+  idsByName(name: string): readonly number[] {
+    return this.nameIndex().byName(name);
+  }
+
+  /**
+   * Ids of this blob's types whose CO-RE essential name is `name` (the name itself, and
+   * flavours like `name___v2`), in id order.
+   */
+  idsByEssentialName(name: string): readonly number[] {
+    return this.nameIndex().byEssentialName(name);
   }
 
   /** The first type with this name and kind, searching this blob and then its base. */

@@ -6,21 +6,10 @@
  */
 import type { Btf } from "../btf.js";
 import type { BtfKind } from "../types.js";
+import { essentialName } from "../name-index.js";
 import { CoreProblem, safeDescribe } from "./accessor.js";
 
-/**
- * The name without its flavour: everything before the last `___` that has a character other
- * than `_` on both sides. `task_struct___old` → `task_struct`; `a___b___c` → `a___b`;
- * `__x___` and `a____b` keep their names.
- */
-export function essentialName(name: string): string {
-  for (let i = name.length - 5; i >= 0; i--) {
-    if (name[i] !== "_" && name[i + 1] === "_" && name[i + 2] === "_" && name[i + 3] === "_" && name[i + 4] !== "_") {
-      return name.slice(0, i + 1);
-    }
-  }
-  return name;
-}
+export { essentialName } from "../name-index.js";
 
 /** enum and enum64 are interchangeable for CO-RE; every other kind only matches itself. */
 export const kindGroup = (kind: BtfKind | "void"): string => (kind === "enum64" ? "enum" : kind);
@@ -29,12 +18,13 @@ export const kindGroup = (kind: BtfKind | "void"): string => (kind === "enum64" 
 export const kindsCompatible = (a: BtfKind | "void", b: BtfKind | "void"): boolean => kindGroup(a) === kindGroup(b);
 
 /**
- * Per-target indexes of types by kind and essential name, built once per target BTF on first
- * use and kept as long as the Btf object lives (a WeakMap: no leak when targets come and go).
- * Share one cache between all the relocations of all the programs loaded against a target.
+ * Candidates by kind and essential name, per target BTF, remembered as long as the Btf object
+ * lives (a WeakMap: no leak when targets come and go). The lookups themselves use the target's
+ * name index, which reads names without decoding them. Share one cache between all the
+ * relocations of all the programs loaded against a target.
  */
 export class CandidateCache {
-  private readonly indexes = new WeakMap<Btf, ReadonlyMap<string, readonly number[]>>();
+  private readonly memo = new WeakMap<Btf, Map<string, readonly number[]>>();
 
   /**
    * Ids in `target` (its base's types first, for split BTF) whose kind and essential name
@@ -46,31 +36,25 @@ export class CandidateCache {
     if (essential === "") {
       throw new CoreProblem(`${safeDescribe(local, localId)} has no name, so it cannot be looked up in the target`);
     }
-    const key = `${kindGroup(local.kindOf(localId))}:${essential}`;
+    const group = kindGroup(local.kindOf(localId));
     const out: number[] = [];
-    for (let btf: Btf | undefined = target; btf; btf = btf.base) {
-      const found = this.index(btf).get(key);
-      if (found) out.unshift(...found);
-    }
+    for (let btf: Btf | undefined = target; btf; btf = btf.base) out.unshift(...this.ofBlob(btf, group, essential));
     return out;
   }
 
-  /** The index of one blob's own types (not its base's). */
-  private index(btf: Btf): ReadonlyMap<string, readonly number[]> {
-    let index = this.indexes.get(btf);
-    if (index) return index;
-    const built = new Map<string, number[]>();
-    for (const id of btf.ids()) {
-      const name = btf.nameOf(id);
-      if (name === "") continue;
-      const key = `${kindGroup(btf.kindOf(id))}:${essentialName(name)}`;
-      const ids = built.get(key);
-      if (ids) ids.push(id);
-      else built.set(key, [id]);
+  private ofBlob(btf: Btf, group: string, essential: string): readonly number[] {
+    let memo = this.memo.get(btf);
+    if (!memo) {
+      memo = new Map();
+      this.memo.set(btf, memo);
     }
-    index = built;
-    this.indexes.set(btf, index);
-    return index;
+    const key = `${group}:${essential}`;
+    let ids = memo.get(key);
+    if (!ids) {
+      ids = btf.idsByEssentialName(essential).filter((id) => kindGroup(btf.kindOf(id)) === group);
+      memo.set(key, ids);
+    }
+    return ids;
   }
 }
 
