@@ -65,6 +65,8 @@ $(VMLINUX_H): build
 	node dist/cli/main.js btf dump --format c > $@.tmp && mv $@.tmp $@
 
 fixtures: $(FIXTURES)
+	cd test/fixtures/objdump && ./build.sh
+	cd test/fixtures/elf && ./build.sh
 
 test/fixtures/%.bpfel.o: test/fixtures/%.bpf.c test/fixtures/common.h
 	cd test/fixtures && $(CLANG) -target bpfel $(BPF_CFLAGS) -c $*.bpf.c -o $*.bpfel.o

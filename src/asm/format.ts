@@ -189,7 +189,9 @@ function formatAtomic(ins: Instruction, hex: boolean, alu32: boolean, width: str
 
 /**
  * True when LLVM 19's disassembler (with or without alu32) prints this instruction as
- * `<unknown>` or misreads it; tsebpf prints the instruction's real form instead.
+ * `<unknown>` or misreads it (without alu32 it shows a 32-bit fetch-add as a plain `lock … +=`,
+ * and load-acquire as an atomic add); tsebpf prints the instruction's real form instead. The
+ * object listing (src/elf/objdump.ts) reproduces LLVM's readings where it must match them.
  */
 export function unknownToLlvm19(ins: Instruction, alu32: boolean): boolean {
   if (classOf(ins.opcode) !== Class.STX || modeOf(ins.opcode) !== Mode.ATOMIC) return false;

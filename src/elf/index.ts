@@ -23,3 +23,5 @@ export { mapTypeName } from "./maps.js";
 export { writeElf, type WriteObject, type WriteSection, type WriteSymbol, type WriteRelocation } from "./writer.js";
 export { assembleObject } from "./asm-object.js";
 export { relocateProgram } from "./core.js";
+export { objdump } from "./objdump.js";
+export { describeCoreRelocation } from "./objdump-core.js";

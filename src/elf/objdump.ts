@@ -21,10 +21,13 @@
  *   are left in the section. An instruction may read past its block's end. Runs of 8 or more zero
  *   bytes print as `\t\t...` (skipping a multiple of 4 bytes, never past the next relocation with
  *   `-r`).
- * - Jumps are followed by `<symbol+0xoffset>`: the last symbol (in (address, name) order, objects
- *   included) at or before the target in the same section; targets wrap modulo 2^64.
+ * - Jumps are followed by `<symbol+0xoffset>`: the last symbol (in (address, name) order, data
+ *   included) at or before the target in the same section (in a linked object, the sections at
+ *   the target's address), else among symbols in no section; targets wrap modulo 2^64.
  * - With `-r`: after each instruction, its CO-RE relocation (from .BTF.ext) and the relocations
- *   whose offset is before the next instruction: `\t\t%016x:  R_BPF_64_64\tsymbol`.
+ *   whose offset is before the next instruction: `\t\t%016x:  R_BPF_64_64\tsymbol`. Those inside
+ *   data blocks are not shown.
+ * - A section without contents (SHT_NOBITS, listed only when named) shows `...` for each block.
  */
 import { classOf, Class } from "../asm/opcodes.js";
 import { formatInstruction } from "../asm/format.js";
@@ -70,14 +73,14 @@ export function objdump(input: Uint8Array | ElfFile, options: ObjdumpOptions): s
     if (!elf.sections.some((s) => s.index !== 0 && s.name === name)) options.onMissingSection?.(name);
   }
   const out: string[] = [`\n${options.path}:\tfile format elf64-bpf\n`];
-  const { bySection, absolute } = collectSymbols(elf);
+  const symbols = collectSymbols(elf);
   const core = options.relocations ? loadCore(elf, options.onWarning) : undefined;
   for (const section of elf.sections) {
     const selected = options.sections
       ? section.index !== 0 && options.sections.includes(section.name)
       : (section.flags & SHF.EXECINSTR) !== 0 && section.type !== SHT.NOBITS;
     if (!selected) continue;
-    disassembleSection(elf, section, bySection.get(section.index) ?? [], absolute, core, options, out);
+    disassembleSection(elf, section, symbols, core, options, out);
   }
   return out.join("");
 }
@@ -100,7 +103,14 @@ function compareSymbols(a: ListingSymbol, b: ListingSymbol): number {
   return a.address - b.address || Buffer.compare(a.key, b.key) || a.type - b.type;
 }
 
-function collectSymbols(elf: ElfFile): { bySection: Map<number, ListingSymbol[]>; absolute: ListingSymbol[] } {
+interface Symbols {
+  /** Per section index, sorted; a section being listed gets its stand-in symbol added here. */
+  readonly bySection: Map<number, ListingSymbol[]>;
+  /** Symbols in no section (undefined, absolute, common), sorted. */
+  readonly absolute: ListingSymbol[];
+}
+
+function collectSymbols(elf: ElfFile): Symbols {
   const bySection = new Map<number, ListingSymbol[]>();
   const absolute: ListingSymbol[] = [];
   for (const sym of elf.symbols) {
@@ -155,8 +165,7 @@ const hex16 = (value: number): string => value.toString(16).padStart(16, "0");
 function disassembleSection(
   elf: ElfFile,
   section: ElfSection,
-  sectionSymbols: readonly ListingSymbol[],
-  absolute: readonly ListingSymbol[],
+  all: Symbols,
   core: Core | undefined,
   options: ObjdumpOptions,
   out: string[],
@@ -164,12 +173,30 @@ function disassembleSection(
   const text = (section.flags & SHF.EXECINSTR) !== 0;
   const base = section.addr;
   const end = base + section.size;
-  const symbols = [...sectionSymbols];
+  const symbols = all.bySection.get(section.index) ?? [];
+  all.bySection.set(section.index, symbols);
   if (symbols.length === 0 || (symbols[0] as ListingSymbol).address !== base) {
     // The section's name stands in for a symbol at its start.
-    symbols.unshift(listingSymbol(section.name, base, text ? STT.FUNC : STT.OBJECT));
+    const standIn = listingSymbol(section.name, base, text ? STT.FUNC : STT.OBJECT);
+    const at = symbols.findIndex((s) => compareSymbols(s, standIn) >= 0);
+    symbols.splice(at < 0 ? symbols.length : at, 0, standIn);
   }
+  // Jump targets: in a relocatable object, this section's symbols; else those of the sections at
+  // the target's address. Then symbols in no section.
+  const targetLists = (target: bigint): (readonly ListingSymbol[])[] => {
+    if (elf.type === ET.REL) return [symbols, all.absolute];
+    let best: number | undefined;
+    for (const s of elf.sections) if (BigInt(s.addr) <= target && (best === undefined || s.addr > best)) best = s.addr;
+    const lists = elf.sections.filter((s) => s.addr === best).map((s) => all.bySection.get(s.index) ?? []);
+    return [...lists, all.absolute];
+  };
   const relocations = options.relocations ? sortedRelocations(elf, section) : [];
+  // Offsets in the section: r_offset, or in a linked object r_offset less the section address
+  // (modulo 2^64: an offset before the section is never reached).
+  const relOffset = (rel: ElfRelocation): number => {
+    const offset = elf.type === ET.REL ? rel.offset : rel.offset - base;
+    return offset < 0 ? Infinity : offset;
+  };
   const coreRecords = core?.relocations.bySection.get(section.name);
   const bytes = section.data;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -200,14 +227,14 @@ function disassembleSection(
     if (text && isData(shown.type)) {
       dumpData(bytes, base, index, stop, out);
       // Relocations inside data are not shown.
-      while (relCur < relocations.length && (relocations[relCur] as ElfRelocation).offset < stop) relCur++;
+      while (relCur < relocations.length && relOffset(relocations[relCur] as ElfRelocation) < stop) relCur++;
       continue;
     }
     while (index < stop) {
       if (!options.disassembleZeroes) {
         let limit = stop - index;
         const next = relocations[relCur];
-        if (next !== undefined && next.offset >= index) limit = Math.min(limit, next.offset - index);
+        if (next !== undefined && relOffset(next) >= index) limit = Math.min(limit, relOffset(next) - index);
         const zeros = skippableZeros(bytes, index, limit);
         if (zeros > 0) {
           out.push("\t\t...\n");
@@ -223,7 +250,7 @@ function disassembleSection(
         line = formatLikeLlvm(instruction, alu32);
         const target = branchTarget(instruction, address);
         if (target !== undefined) {
-          const note = annotate(symbols, absolute, target);
+          const note = annotate(targetLists(target), target);
           if (note !== undefined) line += ` ${note}`;
         }
       } else {
@@ -234,9 +261,9 @@ function disassembleSection(
         const record = findCoreRelocation(coreRecords, index);
         if (record) out.push(`\t\t${hex16(index)}:  CO-RE ${describeCoreRelocation(core.relocations.btf, record)}\n`);
       }
-      while (relCur < relocations.length && (relocations[relCur] as ElfRelocation).offset < index + step) {
+      while (relCur < relocations.length && relOffset(relocations[relCur] as ElfRelocation) < index + step) {
         const rel = relocations[relCur++] as ElfRelocation;
-        out.push(`\t\t${hex16(base + rel.offset)}:  ${relocationType(rel.type)}\t${relocationValue(elf, rel)}\n`);
+        out.push(`\t\t${hex16(base + relOffset(rel))}:  ${relocationType(rel.type)}\t${relocationValue(elf, rel)}\n`);
       }
       index += step;
     }
@@ -293,11 +320,11 @@ function branchTarget(ins: Instruction, address: number): bigint | undefined {
   return (BigInt(address) + 8n + BigInt(delta) * 8n) & U64;
 }
 
-/** `<name>` or `<name+0x18>`: the last symbol at or before the target (lists sorted by address). */
-function annotate(symbols: readonly ListingSymbol[], absolute: readonly ListingSymbol[], target: bigint): string | undefined {
+/** `<name>` or `<name+0x18>`: the last symbol at or before the target in the first list that has one (lists sorted by address). */
+function annotate(lists: readonly (readonly ListingSymbol[])[], target: bigint): string | undefined {
   // Symbol addresses are below 2^53: past that, every symbol is at or before the target.
   const limit = target > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(target);
-  for (const list of [symbols, absolute]) {
+  for (const list of lists) {
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {

@@ -37,8 +37,8 @@ llvm-objdump-19 -d [-r] --no-show-raw-insn lists it: every executable section, e
 block, the instructions by slot with <symbol+offset> after jumps, and with -r the relocations
 (R_BPF_64_64 map, R_BPF_64_32 call, ...) and the CO-RE relocations from .BTF.ext, e.g.
   CO-RE <byte_off> [17] struct task_struct::pid (0:0)
-Like llvm-objdump, it shows what LLVM 19 decodes: <unknown> for what LLVM cannot read (32-bit
-fetch atomics without --alu32, load-acquire, store-release).
+Instructions are shown as LLVM 19 decodes them, <unknown> included (32-bit atomics other than
+add need --alu32, as with llvm-objdump --mattr=+alu32).
 
 Raw instructions (anything else) are listed the same way without symbols: slot number, then
 the instruction; those LLVM 19 cannot print are shown in the syntax later LLVM versions use.
