@@ -1,10 +1,11 @@
 /** `npm run bench`: every benchmark, one table. Figures are ratios against peers measured now. */
 import { btfIndex } from "./btf-index.js";
 import { mapOps } from "./map-ops.js";
+import { objectLoad } from "./object-load.js";
 import type { Figure } from "./lib.js";
 
 const figures: Figure[] = [];
-for (const bench of [btfIndex, mapOps]) {
+for (const bench of [btfIndex, objectLoad, mapOps]) {
   try {
     figures.push(...bench());
   } catch (e) {
