@@ -61,6 +61,8 @@ export class Btf {
   private readonly view: DataView;
   private readonly le: boolean;
   private readonly typeData: Uint8Array;
+  /** The type section as 32-bit words, when aligned and in host order: the fast path of scans. */
+  private readonly words: Uint32Array | undefined;
   private readonly stringData: Buffer;
   /** Offset of this blob's strings in the combined (base + own) string space. */
   private readonly stringBase: number;
@@ -92,6 +94,8 @@ export class Btf {
     this.typeSectionOffset = hdrLen + typeOff;
     this.typeData = bytes.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
     this.view = new DataView(this.typeData.buffer, this.typeData.byteOffset, this.typeData.byteLength);
+    const hostLe = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    this.words = this.typeData.byteOffset % 4 === 0 && this.le === hostLe ? new Uint32Array(this.typeData.buffer, this.typeData.byteOffset, this.typeData.byteLength >> 2) : undefined;
     const strings = bytes.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
     this.stringData = Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength);
     this.base = options.base;
@@ -110,25 +114,28 @@ export class Btf {
   }
 
   /** Walks the type section once, recording where each record starts. */
+  /** Name offset of each record, filled by scan(): lookups by name read this, not the records. */
+  private nameOffsets: Uint32Array = new Uint32Array(0);
+
   private scan(): Uint32Array {
     const len = this.typeData.byteLength;
-    let offsets = new Uint32Array(Math.max(16, Math.min(len / RECORD_SIZE, 1 << 16)));
+    // At most one record per 12 bytes: allocate that once rather than grow.
+    const offsets = new Uint32Array(Math.ceil(len / RECORD_SIZE));
+    const names = new Uint32Array(offsets.length);
     let n = 0;
+    const words = this.words;
     for (let p = 0; p < len; ) {
       if (len - p < RECORD_SIZE) throw new BtfError("truncated type record", this.typeSectionOffset + p);
-      const info = this.view.getUint32(p + 4, this.le);
+      const info = words ? (words[(p >> 2) + 1] as number) : this.view.getUint32(p + 4, this.le);
       const kind = (info >>> 24) & 0x1f;
       if (KIND_BY_NUMBER[kind] === undefined) throw new BtfError(`type ${this.firstId + n}: unknown kind ${kind}`, this.typeSectionOffset + p + 4);
       const size = RECORD_SIZE + trailingSize(kind, info & 0xffff);
       if (size > len - p) throw new BtfError(`type ${this.firstId + n}: record runs past the type section`, this.typeSectionOffset + p);
-      if (n === offsets.length) {
-        const grown = new Uint32Array(offsets.length * 2);
-        grown.set(offsets);
-        offsets = grown;
-      }
+      names[n] = words ? (words[p >> 2] as number) : this.view.getUint32(p, this.le);
       offsets[n++] = p;
       p += size;
     }
+    this.nameOffsets = names.subarray(0, n);
     return offsets.subarray(0, n);
   }
 
@@ -306,9 +313,7 @@ export class Btf {
 
   private nameIndex(): NameIndex {
     this.names ??= new NameIndex({
-      offsets: this.offsets,
-      view: this.view,
-      littleEndian: this.le,
+      nameOffsets: this.nameOffsets,
       strings: this.stringData,
       stringBase: this.stringBase,
       firstId: this.firstId,

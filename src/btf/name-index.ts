@@ -5,12 +5,10 @@
  * never turned into JavaScript strings, except the rare flavoured ones (`foo___v2`).
  */
 
-/** How the index reads one blob: record offsets, name offsets, the string section. */
+/** How the index reads one blob: the name offset of every record, the string section. */
 export interface NameSource {
-  /** Byte offset of each type record in `view`. */
-  readonly offsets: Uint32Array;
-  readonly view: DataView;
-  readonly littleEndian: boolean;
+  /** Name offset (in the base + own string space) of each type record, in id order. */
+  readonly nameOffsets: Uint32Array;
   /** The blob's own string section. */
   readonly strings: Uint8Array;
   /** Offset of `strings` in the (base + own) string space. */
@@ -31,7 +29,7 @@ function fnv1a(bytes: Uint8Array, start: number, end: number): number {
 
 /** Start (in `strings`) of a record's name, or -1 for an anonymous or out-of-range name. */
 function nameStart(src: NameSource, i: number): number {
-  const off = src.view.getUint32(src.offsets[i] as number, src.littleEndian);
+  const off = src.nameOffsets[i] as number;
   const start = off - src.stringBase;
   return off === 0 || start < 0 || start >= src.strings.byteLength ? -1 : start;
 }
@@ -87,27 +85,46 @@ export class NameIndex {
 
   /** Ids whose essential name is `name`: `name` itself and its flavours, in id order. */
   byEssentialName(name: string): number[] {
+    if (!this.hashed && this.scans < SCANS_BEFORE_INDEX) {
+      this.scans++;
+      return this.scan(Buffer.from(name, "utf8"), name);
+    }
     const exact = this.byName(name);
     const flavours = this.flavours().get(name);
     return flavours ? [...exact, ...flavours].sort((a, b) => a - b) : exact;
   }
 
-  private scan(want: Uint8Array): number[] {
-    const { offsets, strings } = this.src;
+  /**
+   * One pass over the records: names equal to `want`, and, with `essential`, also flavours of
+   * it (`want___x`, decoded only when the bytes say so).
+   */
+  private scan(want: Uint8Array, essential?: string): number[] {
+    const { nameOffsets, strings, stringBase } = this.src;
     const first = want[0];
+    const n = want.byteLength;
+    const limit = strings.byteLength;
     const out: number[] = [];
-    for (let i = 0; i < offsets.length; i++) {
-      const start = nameStart(this.src, i);
-      if (start >= 0 && strings[start] === first && equalsAt(strings, start, want)) out.push(this.src.firstId + i);
+    for (let i = 0; i < nameOffsets.length; i++) {
+      const start = (nameOffsets[i] as number) - stringBase;
+      if (start < 0 || start >= limit || strings[start] !== first) continue;
+      let j = 1;
+      while (j < n && strings[start + j] === want[j]) j++;
+      if (j < n) continue;
+      const next = strings[start + n];
+      if (next === 0) out.push(this.src.firstId + i);
+      else if (essential !== undefined && next === UNDERSCORE && strings[start + n + 1] === UNDERSCORE && strings[start + n + 2] === UNDERSCORE) {
+        const end = strings.indexOf(0, start);
+        if (essentialName(this.decoder.decode(strings.subarray(start, end))) === essential) out.push(this.src.firstId + i);
+      }
     }
     return out;
   }
 
   private index(): Map<number, number | number[]> {
     if (this.hashed) return this.hashed;
-    const { offsets, strings } = this.src;
+    const { nameOffsets, strings } = this.src;
     const index = new Map<number, number | number[]>();
-    for (let i = 0; i < offsets.length; i++) {
+    for (let i = 0; i < nameOffsets.length; i++) {
       const start = nameStart(this.src, i);
       if (start < 0) continue;
       let end = start;
@@ -126,8 +143,8 @@ export class NameIndex {
   private flavours(): Map<string, number[]> {
     if (this.flavoured) return this.flavoured;
     const out = new Map<string, number[]>();
-    const { offsets, strings } = this.src;
-    for (let i = 0; i < offsets.length; i++) {
+    const { nameOffsets, strings } = this.src;
+    for (let i = 0; i < nameOffsets.length; i++) {
       const start = nameStart(this.src, i);
       if (start < 0 || !hasFlavour(strings, start)) continue;
       const end = strings.indexOf(0, start);
