@@ -3,7 +3,8 @@
  * JS allocations per op on the fast path; #4 batch vs single ops per element.
  */
 import { spawnSync } from "node:child_process";
-import { MapType } from "../src/abi/index.js";
+import { BpfCommand, MapType } from "../src/abi/index.js";
+import { kernel } from "../src/syscall/index.js";
 import { BpfMap } from "../src/runtime/map.js";
 import { lookupBatch, updateBatch } from "../src/runtime/map-batch.js";
 import { buildPeer, median, type Figure } from "./lib.js";
@@ -83,6 +84,20 @@ export function mapOps(): Figure[] {
       ...(peer.reason ? { note: peer.reason } : {}),
     };
   });
+  // The floor: the same lookup as a bare koffi call with a prepared attr, no tsebpf code around it.
+  const at = (m as unknown as { lookupAt: number }).lookupAt;
+  const bare = kernel().bpfAtFunction();
+  const floor: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < OPS; i++) bare(BpfCommand.MAP_LOOKUP_ELEM, at, 32);
+    floor.push(Number(process.hrtime.bigint() - t0) / OPS);
+  }
+  const cLookup = theirs.lookup as number[];
+  if (cLookup.length) {
+    const f = median(floor);
+    figures.push({ id: "3f", figure: "  floor: bare koffi bpf(2) lookup, ns/op", tsebpf: f.toFixed(0), peer: `${median(cLookup).toFixed(0)} (C bpf(2))`, ratio: f / median(cLookup), target: "(reference)", pass: undefined });
+  }
   const alloc = allocationsPerOp(m);
   figures.push({ id: "3a", figure: "JS heap bytes per lookupInto", tsebpf: alloc.toFixed(2), peer: "-", ratio: undefined, target: "0 (< 1 byte, GC noise)", pass: alloc < 1 });
 
