@@ -19,13 +19,13 @@ export function kernelBtf(path = `${KERNEL_BTF_DIR}/vmlinux`): Btf {
   return btf;
 }
 
-/** The split BTF of a loaded kernel module, on top of vmlinux's. */
-export function moduleBtf(module: string): Btf {
-  const path = `${KERNEL_BTF_DIR}/${module}`;
+/** The split BTF of a loaded kernel module, on top of vmlinux's (`dir`: where both are, for tests). */
+export function moduleBtf(module: string, dir = KERNEL_BTF_DIR): Btf {
+  const path = `${dir}/${module}`;
   const known = cache.get(path);
   if (known) return known;
   if (!existsSync(path)) throw new NotSupportedError(`BTF of module ${module}`, "5.11", `${path} is missing (module not loaded, or no CONFIG_DEBUG_INFO_BTF_MODULES)`);
-  const btf = new Btf(readFileSync(path), { base: kernelBtf() });
+  const btf = new Btf(readFileSync(path), { base: kernelBtf(`${dir}/vmlinux`) });
   cache.set(path, btf);
   return btf;
 }
