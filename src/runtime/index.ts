@@ -14,3 +14,6 @@ export * from "./probe.js";
 export * from "./objects.js";
 export * from "./codec.js";
 export * from "./kernel-objects-btf.js";
+export * from "./link.js";
+export * from "./attach-trace.js";
+export * from "./attach-net.js";

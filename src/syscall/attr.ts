@@ -94,6 +94,18 @@ export class Struct<L extends LayoutName> {
     return (word >>> shift) & (bits === 32 ? 0xffffffff : (1 << bits) - 1);
   }
 
+  /** Writes a bitfield (`disabled:1`, `watermark:1` …). */
+  setBits(name: FieldName<L>, value: number): this {
+    const f = (this.fields as Record<string, readonly number[]>)[name] as readonly number[];
+    const bit = f[2] ?? 0;
+    const bits = f[3] ?? 32;
+    const shift = LE ? bit : 32 - bit - bits;
+    const mask = (bits === 32 ? 0xffffffff : (1 << bits) - 1) << shift;
+    const word = this.view.getUint32(f[0] as number, LE);
+    this.view.setUint32(f[0] as number, ((word & ~mask) | ((value << shift) & mask)) >>> 0, LE);
+    return this;
+  }
+
   /** A NUL-terminated string field. */
   getString(name: FieldName<L>): string {
     const [o, s] = this.field(name);

@@ -6,3 +6,4 @@ export * from "./errors.js";
 export * from "./kernel.js";
 export * from "./attr.js";
 export * from "./bpf.js";
+export * from "./socket.js";

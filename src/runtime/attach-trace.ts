@@ -1,0 +1,150 @@
+/**
+ * Attaching tracing programs: tracepoints (perf event + bpf_link), raw tracepoints, BTF-typed
+ * programs (tp_btf, fentry/fexit/fmod_ret, LSM), kprobes and uprobes through their PMUs, and
+ * iterators.
+ */
+import { existsSync, readFileSync, readSync, closeSync } from "node:fs";
+import { AttachType } from "../abi/index.js";
+import { Struct, SyscallError, bpfCall, kernel } from "../syscall/index.js";
+import { NotSupportedError } from "./errors.js";
+import { OwnedFd } from "./fd.js";
+import { Link, linkCreate, type Attachment } from "./link.js";
+import type { Program } from "./program.js";
+
+const PERF_TYPE_TRACEPOINT = 2;
+const PERF_FLAG_FD_CLOEXEC = 8;
+
+/** Where tracefs is (mounted at /sys/kernel/tracing, or under debugfs on older systems). */
+export function tracefsRoot(): string {
+  for (const root of ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]) if (existsSync(`${root}/events`)) return root;
+  throw new NotSupportedError("tracefs", undefined, "mount it: mount -t tracefs tracefs /sys/kernel/tracing");
+}
+
+/** The id of a tracepoint, `sock/inet_sock_set_state` or category and name. */
+export function tracepointId(category: string, name: string): number {
+  const path = `${tracefsRoot()}/events/${category}/${name}/id`;
+  if (!existsSync(path)) throw new NotSupportedError(`tracepoint ${category}/${name}`, undefined, `${path} does not exist`);
+  return Number(readFileSync(path, "utf8").trim());
+}
+
+/** A perf event fd owned together with the bpf_link on it. */
+class PerfEventLink implements Attachment {
+  constructor(
+    private readonly link: Link,
+    private readonly event: OwnedFd,
+    readonly description: string,
+  ) {}
+  get fd(): number {
+    return this.link.fd;
+  }
+  pin(path: string): void {
+    this.link.pin(path);
+  }
+  close(): void {
+    this.link.close();
+    this.event.close();
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function perfEventOpen(attr: Struct<"PerfEventAttr">, what: string, cpu = 0): OwnedFd {
+  attr.set("size", attr.buf.byteLength);
+  const fd = kernel().perfEventOpen(attr.buf, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) throw new SyscallError(-fd, { syscall: "perf_event_open", object: what });
+  return new OwnedFd(fd);
+}
+
+/** Attaches a program to a perf event through a bpf_link (kernel 5.15). */
+function attachPerfEvent(program: Program, event: OwnedFd, description: string, cookie = 0n): PerfEventLink {
+  try {
+    const link = linkCreate({ programFd: program.fd, target: event.fd, attachType: AttachType.PERF_EVENT, extra: { "perf_event.bpf_cookie": cookie }, description });
+    return new PerfEventLink(link, event, description);
+  } catch (e) {
+    event.close();
+    throw e;
+  }
+}
+
+/** Attaches a tracepoint program (`tracepoint/sock/inet_sock_set_state`). One attachment covers every CPU. */
+export function attachTracepoint(program: Program, category: string, name: string): Attachment {
+  const attr = new Struct("PerfEventAttr");
+  attr.set("type", PERF_TYPE_TRACEPOINT).set("config", tracepointId(category, name)).set("sample_period", 1).set("wakeup_events", 1);
+  const description = `program "${program.name}" on tracepoint ${category}/${name}`;
+  return attachPerfEvent(program, perfEventOpen(attr, `tracepoint ${category}/${name}`), description);
+}
+
+/** Attaches a raw tracepoint program (`raw_tp/sched_switch`). */
+export function attachRawTracepoint(program: Program, name: string): Link {
+  const a = new Struct("AttrRawTracepoint");
+  const n = Buffer.from(`${name}\0`);
+  a.set("name", kernel().address(n)).set("prog_fd", program.fd);
+  const fd = bpfCall("RAW_TRACEPOINT_OPEN", a, a.end("prog_fd"), `raw tracepoint ${name} for program "${program.name}"`);
+  void n;
+  return new Link(fd, `program "${program.name}" on raw tracepoint ${name}`);
+}
+
+/**
+ * Attaches a program loaded against a kernel BTF target (tp_btf, fentry/fexit/fmod_ret, LSM):
+ * the target was fixed at load, the link only switches it on.
+ */
+export function attachTracing(program: Program, attachType: number, target: string): Link {
+  return linkCreate({ programFd: program.fd, target: 0, attachType, description: `program "${program.name}" on ${target}` });
+}
+
+/** The PMU of kprobes or uprobes: its perf type and the config bit of return probes. */
+function probePmu(kind: "kprobe" | "uprobe"): { type: number; retBit: number } {
+  const dir = `/sys/bus/event_source/devices/${kind}`;
+  if (!existsSync(`${dir}/type`)) {
+    throw new NotSupportedError(`${kind}s`, "4.17", `this kernel has no ${kind} PMU (${dir}): built without CONFIG_${kind === "kprobe" ? "KPROBE" : "UPROBE"}_EVENTS`);
+  }
+  const format = existsSync(`${dir}/format/retprobe`) ? readFileSync(`${dir}/format/retprobe`, "utf8") : "config:0";
+  return { type: Number(readFileSync(`${dir}/type`, "utf8").trim()), retBit: Number(/config:(\d+)/.exec(format)?.[1] ?? 0) };
+}
+
+/** Attaches a kprobe program to a kernel function (`kprobe/do_unlinkat`), at its entry or return. */
+export function attachKprobe(program: Program, symbol: string, options: { ret?: boolean; offset?: number } = {}): Attachment {
+  const pmu = probePmu("kprobe");
+  const name = Buffer.from(`${symbol}\0`);
+  const attr = new Struct("PerfEventAttr");
+  attr.set("type", pmu.type).set("config", options.ret ? 1n << BigInt(pmu.retBit) : 0n).set("kprobe_func", kernel().address(name)).set("probe_offset", options.offset ?? 0);
+  const what = `${options.ret ? "kretprobe" : "kprobe"} ${symbol}`;
+  const event = perfEventOpen(attr, what);
+  void name;
+  return attachPerfEvent(program, event, `program "${program.name}" on ${what}`);
+}
+
+/** Attaches a uprobe program to `offset` in the file at `path` (a function's file offset). */
+export function attachUprobe(program: Program, path: string, offset: number, options: { ret?: boolean; pid?: number } = {}): Attachment {
+  const pmu = probePmu("uprobe");
+  const p = Buffer.from(`${path}\0`);
+  const attr = new Struct("PerfEventAttr");
+  attr.set("type", pmu.type).set("config", options.ret ? 1n << BigInt(pmu.retBit) : 0n).set("uprobe_path", kernel().address(p)).set("probe_offset", offset);
+  const what = `${options.ret ? "uretprobe" : "uprobe"} ${path}+0x${offset.toString(16)}`;
+  attr.set("size", attr.buf.byteLength);
+  const fd = kernel().perfEventOpen(attr.buf, options.pid ?? -1, options.pid === undefined ? 0 : -1, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) throw new SyscallError(-fd, { syscall: "perf_event_open", object: what });
+  void p;
+  return attachPerfEvent(program, new OwnedFd(fd), `program "${program.name}" on ${what}`);
+}
+
+/** An iterator program's output, read to the end (`iter/task`, `iter/bpf_map` …). */
+export function readIterator(program: Program): Buffer {
+  using link = linkCreate({ programFd: program.fd, target: 0, attachType: AttachType.TRACE_ITER, description: `iterator "${program.name}"` });
+  const a = new Struct("AttrIterCreate");
+  a.set("link_fd", link.fd);
+  const fd = bpfCall("ITER_CREATE", a, a.end("flags"), `iterator "${program.name}"`);
+  const chunks: Buffer[] = [];
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(1 << 16);
+      const n = readSync(fd, buf, 0, buf.byteLength, null);
+      if (n <= 0) break;
+      chunks.push(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return Buffer.concat(chunks);
+}

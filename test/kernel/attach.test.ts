@@ -1,0 +1,145 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { createSocket } from "node:dgram";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { expect, it } from "vitest";
+import { AttachType } from "../../src/abi/index.js";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { Collection } from "../../src/runtime/collection.js";
+import { attachCgroup, attachSocketFilter } from "../../src/runtime/attach-net.js";
+import { attachKprobe, attachRawTracepoint, attachTracepoint, attachTracing, attachUprobe, readIterator } from "../../src/runtime/attach-trace.js";
+import { NotSupportedError } from "../../src/runtime/errors.js";
+import { describeKernel } from "../helpers/kernel.js";
+import { testCgroup } from "../helpers/cgroup.js";
+
+const spec = () => readCollectionSpec(readFileSync("test/fixtures/attach.bpfel.o"));
+const hits = (c: Collection) => (c.typedMap(".bss").get(0) as { hits: bigint[] }).hits;
+
+/** A loopback TCP connection, opened and closed: about ten socket state changes. */
+async function tcpRoundTrip(): Promise<void> {
+  const server = createServer((s) => s.end("hi"));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve, reject) => {
+    const c = connect(port, "127.0.0.1");
+    c.on("data", () => c.end());
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+describeKernel("attaching programs", () => {
+  it("tracepoint, raw tracepoint and tp_btf programs run on a loopback TCP connection", async () => {
+    using c = Collection.load(spec(), { programs: ["on_tracepoint", "on_raw_tp", "on_tp_btf"] });
+    {
+      using _tp = attachTracepoint(c.program("on_tracepoint"), "sock", "inet_sock_set_state");
+      using _raw = attachRawTracepoint(c.program("on_raw_tp"), "inet_sock_set_state");
+      using _btf = attachTracing(c.program("on_tp_btf"), AttachType.TRACE_RAW_TP, "tp_btf/inet_sock_set_state");
+      await tcpRoundTrip();
+      const h = hits(c);
+      expect(h[0]).toBeGreaterThanOrEqual(4n);
+      expect(h[1]).toBe(h[0]);
+      expect(h[2]).toBe(h[0]);
+    }
+    // Detached: no more counting.
+    const before = hits(c)[0];
+    await tcpRoundTrip();
+    expect(hits(c)[0]).toBe(before);
+  });
+
+  it("reads an iterator's output as a stream (iter/task sees this process)", () => {
+    using c = Collection.load(spec(), { programs: ["each_task"] });
+    const out = readIterator(c.program("each_task"));
+    const pids = Array.from({ length: out.byteLength / 4 }, (_, i) => out.readInt32LE(i * 4));
+    expect(pids.length).toBeGreaterThan(10);
+    expect(pids).toContain(process.pid);
+  });
+
+  it("cgroup/connect4 denies a connect from inside a test cgroup only", async () => {
+    const cg = testCgroup("connect4");
+    try {
+      const server = createServer((s) => s.end());
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const port = (server.address() as { port: number }).port;
+      using c = Collection.load(spec(), { programs: ["deny_port"], variables: { blocked_port: port } });
+      using _link = attachCgroup(c.program("deny_port"), cg.path, AttachType.CGROUP_INET4_CONNECT);
+      const inside = spawnSync("sh", ["-c", `echo $$ > ${cg.path}/cgroup.procs && exec ${process.execPath} -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })"`], { encoding: "utf8", timeout: 10_000 });
+      expect(inside.stdout.trim()).toBe("EPERM");
+      // This process is not in the cgroup: it connects.
+      await new Promise<void>((resolve, reject) => connect(port, "127.0.0.1").on("connect", function (this: import("node:net").Socket) { this.destroy(); resolve(); }).on("error", reject));
+      expect(hits(c)[3]).toBeGreaterThanOrEqual(1n);
+      server.close();
+    } finally {
+      cg.remove();
+    }
+  });
+
+  it("a socket filter drops everything on its socket, and only there", async () => {
+    using c = Collection.load(spec(), { programs: ["drop_all"] });
+    const filtered = createSocket("udp4");
+    const open = createSocket("udp4");
+    await Promise.all([filtered, open].map((s) => new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()))));
+    const fd = (filtered as unknown as { _handle: { fd: number } })._handle.fd;
+    let got = 0;
+    filtered.on("message", () => got++);
+    let gotOpen = 0;
+    open.on("message", () => gotOpen++);
+    {
+      using _f = attachSocketFilter(c.program("drop_all"), fd);
+      const sender = createSocket("udp4");
+      for (let i = 0; i < 5; i++) {
+        sender.send("x", filtered.address().port, "127.0.0.1");
+        sender.send("x", open.address().port, "127.0.0.1");
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      sender.close();
+    }
+    expect(got).toBe(0);
+    expect(gotOpen).toBe(5);
+    expect(hits(c)[4]).toBe(5n);
+    filtered.close();
+    open.close();
+  });
+
+  it("a uprobe fires on a function of a binary the test builds", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-uprobe-"));
+    writeFileSync(join(dir, "t.c"), "#include <stdio.h>\n__attribute__((noinline)) int tsebpf_target(int x) { return x * 2; }\nint main(void) { int s = 0; for (int i = 0; i < 3; i++) s += tsebpf_target(i); printf(\"%d\\n\", s); return 0; }\n");
+    execFileSync("gcc", ["-O1", "-o", join(dir, "t"), join(dir, "t.c")]);
+    const offset = fileOffset(join(dir, "t"), "tsebpf_target");
+    using c = Collection.load(spec(), { programs: ["on_uprobe"] });
+    {
+      using _u = attachUprobe(c.program("on_uprobe"), join(dir, "t"), offset);
+      expect(execFileSync(join(dir, "t"), { encoding: "utf8" }).trim()).toBe("6");
+    }
+    expect(hits(c)[5]).toBe(3n);
+  });
+
+  it("kprobes say clearly when the kernel has none", () => {
+    using c = Collection.load(spec(), { programs: ["on_uprobe"] });
+    const hasKprobes = existsSync("/sys/bus/event_source/devices/kprobe/type");
+    if (hasKprobes) {
+      // Elsewhere the attach simply works.
+      using k = attachKprobe(c.program("on_uprobe"), "do_unlinkat");
+      expect(k.description).toBe('program "on_uprobe" on kprobe do_unlinkat');
+    } else {
+      // This machine's kernel is built without kprobes.
+      expect(() => attachKprobe(c.program("on_uprobe"), "do_unlinkat")).toThrow(NotSupportedError);
+      expect(() => attachKprobe(c.program("on_uprobe"), "do_unlinkat")).toThrow(/kprobes is not supported here .*CONFIG_KPROBE_EVENTS/);
+    }
+  });
+});
+
+/** File offset of a function symbol in an ELF executable (symbol address through the LOAD segments). */
+function fileOffset(path: string, symbol: string): number {
+  const nm = execFileSync("nm", [path], { encoding: "utf8" });
+  const addr = parseInt(/^([0-9a-f]+) T (\S+)$/m.exec(nm.split("\n").filter((l) => l.endsWith(` ${symbol}`)).join("\n"))?.[1] ?? "0", 16);
+  for (const m of execFileSync("readelf", ["-lW", path], { encoding: "utf8" }).matchAll(/LOAD\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)/g)) {
+    const [off, vaddr, size] = [parseInt(m[1] as string, 16), parseInt(m[2] as string, 16), parseInt(m[3] as string, 16)];
+    if (addr >= vaddr && addr < vaddr + size) return addr - vaddr + off;
+  }
+  throw new Error(`${symbol} not found in ${path}`);
+}
