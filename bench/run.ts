@@ -2,10 +2,11 @@
 import { btfIndex } from "./btf-index.js";
 import { mapOps } from "./map-ops.js";
 import { objectLoad } from "./object-load.js";
+import { ringbuf } from "./ringbuf.js";
 import type { Figure } from "./lib.js";
 
 const figures: Figure[] = [];
-for (const bench of [btfIndex, objectLoad, mapOps]) {
+for (const bench of [btfIndex, objectLoad, mapOps, ringbuf]) {
   try {
     figures.push(...bench());
   } catch (e) {

@@ -17,3 +17,7 @@ export * from "./kernel-objects-btf.js";
 export * from "./link.js";
 export * from "./attach-trace.js";
 export * from "./attach-net.js";
+export * from "./ringbuf.js";
+export * from "./attach-xdp.js";
+export * from "./attach-tc.js";
+export * from "./auto-attach.js";

@@ -112,11 +112,14 @@ export class Program {
     const maxLog = options.maxLogSize ?? 256 << 20;
     let logLevel = options.logLevel ?? 0;
     let log = logLevel ? Buffer.alloc(options.logSize ?? 1 << 20) : undefined;
+    let interrupted = 0;
     for (;;) {
       const { result, logTrueSize } = progLoad({ ...options, ...(log ? { log, logLevel } : {}) });
       const text = log ? log.toString("utf8", 0, Math.max(0, log.indexOf(0))) : "";
       if (result >= 0) return new Program(result, options.name, options.type, text);
       const errno = -result;
+      // EAGAIN: a signal interrupted the verifier (a profiler, a timer): try again.
+      if (errno === 11 && ++interrupted < 5) continue;
       const cut = errno === 28 /* ENOSPC: log too small */ || (log !== undefined && logTrueSize > log.byteLength);
       if (log && cut && log.byteLength < maxLog) {
         log = Buffer.alloc(Math.min(maxLog, Math.max(log.byteLength * 4, logTrueSize + 1)));

@@ -46,6 +46,9 @@ function bind() {
     getsockopt: libc.func("int getsockopt(int, int, int, void *, void *)"),
     ifNametoindex: libc.func("unsigned int if_nametoindex(const char *)"),
     sysconf: libc.func("long sysconf(int)"),
+    eventfd: libc.func("int eventfd(unsigned int, int)"),
+    write: libc.func("long write(int, void *, size_t)"),
+    ifIndextoname: libc.func("char *if_indextoname(unsigned int, void *)"),
   };
 }
 

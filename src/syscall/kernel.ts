@@ -36,6 +36,35 @@ export interface Kernel {
   setrlimit(resource: number, value: Uint8Array): number;
   /** Number of possible CPUs (for per-CPU maps). */
   possibleCpus(): number;
+  /** epoll_create1(EPOLL_CLOEXEC). */
+  epollCreate(): number;
+  /** epoll_ctl(2) with an event of `events` whose data is the fd itself. */
+  epollCtl(epfd: number, op: number, fd: number, events: number): number;
+  /**
+   * epoll_wait(2) on a worker thread (koffi's async call), so that the event loop runs while it
+   * waits: the number of ready fds, or -1 (EINTR and the like: the caller waits again).
+   */
+  epollWaitAsync(epfd: number, maxEvents: number, timeoutMs: number): Promise<number>;
+  /** eventfd(2). */
+  eventfd(initval: number, flags: number): number;
+  /** write(2). */
+  write(fd: number, buf: Uint8Array): number;
+  /** The size of a memory page (sysconf(_SC_PAGESIZE)). */
+  pageSize(): number;
+  /** socket(2). */
+  socket(domain: number, type: number, protocol: number): number;
+  /** bind(2) to a socket address. */
+  bind(fd: number, address: Uint8Array): number;
+  /** sendto(2) to a socket address (null: the connected peer): the bytes sent. */
+  sendto(fd: number, buf: Uint8Array, flags: number, address: Uint8Array | null): number;
+  /** recv(2) into `buf`: the bytes received (with MSG_TRUNC, the datagram's whole length). */
+  recv(fd: number, buf: Uint8Array, flags: number): number;
+  /** setsockopt(2). */
+  setsockopt(fd: number, level: number, option: number, value: Uint8Array): number;
+  /** if_nametoindex(3): the index, or -errno. */
+  ifNameToIndex(name: string): number;
+  /** if_indextoname(3): the name, or undefined when no interface has this index. */
+  ifIndexToName(index: number): string | undefined;
 }
 
 const fail = (r: number | bigint): number => (Number(r) < 0 ? -errno() : Number(r));
@@ -81,7 +110,44 @@ export const realKernel: Kernel = {
   getrlimit: (resource, out) => fail(libc().getrlimit(resource, out) as number),
   setrlimit: (resource, value) => fail(libc().setrlimit(resource, value) as number),
   possibleCpus: () => possibleCpusFromSysfs(),
+  epollCreate: () => fail(libc().epollCreate1(0o2000000 /* EPOLL_CLOEXEC */) as number),
+  epollCtl(epfd, op, fd, events) {
+    // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
+    const packed = process.arch === "x64" || process.arch === "ia32";
+    const ev = new DataView(new ArrayBuffer(16));
+    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    ev.setUint32(0, events >>> 0, le);
+    ev.setUint32(packed ? 4 : 8, fd >>> 0, le);
+    return fail(libc().epollCtl(epfd, op, fd, new Uint8Array(ev.buffer)) as number);
+  },
+  epollWaitAsync(epfd, maxEvents, timeoutMs) {
+    const events = Buffer.alloc(16 * Math.max(1, maxEvents));
+    return new Promise((resolve) => {
+      libc().epollWait.async(epfd, events, Math.max(1, maxEvents), timeoutMs, (err: unknown, r: number) => {
+        resolve(err || r < 0 ? -1 : r);
+        void events; // alive until the call returns
+      });
+    });
+  },
+  eventfd: (initval, flags) => fail(libc().eventfd(initval, flags) as number),
+  write: (fd, buf) => fail(libc().write(fd, buf, buf.byteLength) as number),
+  pageSize: () => (pageSizeValue ??= Number(libc().sysconf(30 /* _SC_PAGESIZE */))),
+  socket: (domain, type, protocol) => fail(libc().socket(domain, type, protocol) as number),
+  bind: (fd, address) => fail(libc().bind(fd, address, address.byteLength) as number),
+  sendto: (fd, buf, flags, address) => fail(libc().sendto(fd, buf, buf.byteLength, flags, address, address?.byteLength ?? 0) as number),
+  recv: (fd, buf, flags) => fail(libc().recv(fd, buf, buf.byteLength, flags) as number),
+  setsockopt: (fd, level, option, value) => fail(libc().setsockopt(fd, level, option, value, value.byteLength) as number),
+  ifNameToIndex(name) {
+    const index = libc().ifNametoindex(name) as number;
+    return index === 0 ? -errno() : index;
+  },
+  ifIndexToName(index) {
+    const name = libc().ifIndextoname(index, Buffer.alloc(16 /* IF_NAMESIZE */)) as string | null;
+    return name ?? undefined;
+  },
 };
+
+let pageSizeValue: number | undefined;
 
 let possible: number | undefined;
 function possibleCpusFromSysfs(): number {

@@ -91,4 +91,17 @@ export class FakeKernel implements Kernel {
   getrlimit = () => -1;
   setrlimit = () => -1;
   possibleCpus = () => 2;
+  epollCreate = () => -38;
+  epollCtl = () => -38;
+  epollWaitAsync = () => Promise.resolve(-1);
+  eventfd = () => -38;
+  write = () => -38;
+  pageSize = () => 4096;
+  socket = (_domain: number, _type: number, _protocol: number) => -38;
+  bind = (_fd: number, _address: Uint8Array) => -38;
+  sendto = (_fd: number, _buf: Uint8Array, _flags: number, _address: Uint8Array | null) => -38;
+  recv = (_fd: number, _buf: Uint8Array, _flags: number) => -38;
+  setsockopt = (_fd: number, _level: number, _option: number, _value: Uint8Array) => -38;
+  ifNameToIndex = (_name: string) => -19;
+  ifIndexToName = (_index: number): string | undefined => undefined;
 }

@@ -1,0 +1,281 @@
+/**
+ * Waiting for event readers: an epoll set over the readers' fds plus an eventfd that wakes a
+ * wait early (abort, close). `epoll_wait` runs on a worker thread (koffi's async call), so the
+ * event loop keeps running while a reader waits. At most one wait is in flight per Poller, and
+ * the fds are closed only once it has returned (no fd number is reused under a waiting thread).
+ */
+import { SyscallError, kernel } from "../syscall/index.js";
+import { OwnedFd } from "./fd.js";
+
+const EPOLL_CTL_ADD = 1;
+const EPOLLIN = 0x1;
+const EPOLLET = 1 << 31;
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+
+export class Poller {
+  private readonly epoll: OwnedFd;
+  private readonly wakeFd: OwnedFd;
+  private pending: Promise<number> | undefined;
+  private closing = false;
+  private readonly one = new Uint8Array(new BigUint64Array([1n]).buffer);
+  private count = 0;
+
+  /** An epoll set over `fds` (each watched for EPOLLIN). */
+  constructor(fds: readonly number[], what: string) {
+    const k = kernel();
+    const ep = k.epollCreate();
+    if (ep < 0) throw new SyscallError(-ep, { syscall: "epoll_create1", object: what });
+    this.epoll = new OwnedFd(ep);
+    try {
+      const ev = k.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (ev < 0) throw new SyscallError(-ev, { syscall: "eventfd", object: what });
+      this.wakeFd = new OwnedFd(ev);
+      // Edge-triggered: every wake() is reported once; the counter is never read.
+      this.add(ev, EPOLLIN | EPOLLET, what);
+      for (const fd of fds) this.add(fd, EPOLLIN, what);
+    } catch (e) {
+      this.epoll.close();
+      throw e;
+    }
+  }
+
+  private add(fd: number, events: number, what: string): void {
+    const r = kernel().epollCtl(this.epoll.fd, EPOLL_CTL_ADD, fd, events);
+    if (r < 0) throw new SyscallError(-r, { syscall: "epoll_ctl", object: what });
+    this.count++;
+  }
+
+  /** True while a wait is in flight. */
+  get waiting(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /**
+   * Waits until a watched fd is readable, `wake()` is called or `timeoutMs` passes (-1: no
+   * limit). Resolves with the number of ready fds (0 on timeout, -1 on an interrupted wait).
+   */
+  async wait(timeoutMs = -1): Promise<number> {
+    if (this.closing) return 0;
+    if (this.pending) throw new Error("a wait is already in flight on this reader (one consumer at a time)");
+    const p = kernel().epollWaitAsync(this.epoll.fd, this.count, timeoutMs);
+    this.pending = p;
+    try {
+      return await p;
+    } finally {
+      this.pending = undefined;
+      if (this.closing) this.release();
+    }
+  }
+
+  /** Ends the wait in flight (if any) at once. */
+  wake(): void {
+    if (!this.wakeFd.closed) kernel().write(this.wakeFd.fd, this.one);
+  }
+
+  /** Closes the epoll set; a wait in flight is woken and the fds are closed when it returns. */
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pending) this.wake();
+    else this.release();
+  }
+
+  private release(): void {
+    this.epoll.close();
+    this.wakeFd.close();
+  }
+}
+
+/** Calls `fn` when `signal` aborts (at once if it has); returns a function removing the listener. */
+export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return () => signal.removeEventListener("abort", fn);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One record of an event reader. The bytes are `memory[offset, offset + length)`: by default a
+ * view of the ring's own memory (zero copy), valid until the next record is read (or the reader
+ * is closed: a view kept past `close()` points at unmapped memory). `data`/`view` make views of
+ * just this record; `copy()` and the readers' `copy` option give bytes that stay valid.
+ *
+ * In callbacks the same object is reused for every record: read `memoryView` at `offset` to
+ * allocate nothing per record.
+ */
+export class EventRecord {
+  /** The memory the record lies in (the whole ring, or a copy). */
+  memory: Uint8Array = EMPTY;
+  /** A DataView over `memory` (same offsets). */
+  memoryView: DataView = new DataView(EMPTY.buffer);
+  offset = 0;
+  length = 0;
+  /** The CPU whose ring the record came from (perf event arrays); -1 for ring buffers. */
+  cpu = -1;
+
+  /** The record's bytes, without copying. */
+  get data(): Uint8Array {
+    return this.memory.subarray(this.offset, this.offset + this.length);
+  }
+
+  /** A DataView over the record's bytes, without copying. */
+  get view(): DataView {
+    return new DataView(this.memory.buffer, this.memory.byteOffset + this.offset, this.length);
+  }
+
+  /** A copy of the record's bytes. */
+  copy(): Uint8Array {
+    return this.memory.slice(this.offset, this.offset + this.length);
+  }
+
+  /** A record over a copy of the bytes: valid for good. */
+  copied(): EventRecord {
+    const r = new EventRecord();
+    r.memory = this.copy();
+    r.memoryView = new DataView(r.memory.buffer);
+    r.length = this.length;
+    r.cpu = this.cpu;
+    return r;
+  }
+}
+
+export type RecordCallback = (record: EventRecord) => void;
+
+export interface ReadOptions {
+  /** Ends the loop (quietly) when aborted, including while it waits. */
+  readonly signal?: AbortSignal;
+  /** Records over copies of the bytes (valid after the next read) instead of views of the ring. */
+  readonly copy?: boolean;
+}
+
+/**
+ * What ring buffers and perf event arrays share: a synchronous drain (`consume`), an async
+ * iterator and a callback loop that wait with epoll off the event loop, and `close`.
+ * Subclasses position `record` on the next record (`peek`) and let the producer reuse its space
+ * (`release`).
+ */
+export abstract class EventReader {
+  protected readonly record = new EventRecord();
+  protected closed = false;
+  private active = false;
+
+  protected constructor(protected readonly what: string) {}
+
+  protected abstract poller(): Poller;
+  /** Positions `record` on the next record without releasing it; false when there is none. */
+  protected abstract peek(): boolean;
+  /** Releases the record the last `peek` found. */
+  protected abstract release(): void;
+  /** Unmaps the rings and closes what the subclass owns (the poller is closed already). */
+  protected abstract dispose(): void;
+
+  /**
+   * Calls `callback` for every record there is now, without waiting; returns how many. The
+   * record passed is reused (valid during the call). A callback that throws stops the drain
+   * (its record counts as read) and the error propagates.
+   */
+  consume(callback: RecordCallback, limit = Infinity): number {
+    let n = 0;
+    while (n < limit && this.peek()) {
+      n++;
+      try {
+        callback(this.record);
+      } finally {
+        this.release();
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Every record, as it arrives, until `signal` aborts or the reader is closed. Waiting does not
+   * block the event loop; each wake-up drains all there is. One consumer at a time.
+   */
+  async *records(options: ReadOptions = {}): AsyncGenerator<EventRecord, void, undefined> {
+    const { signal, copy = false } = options;
+    this.begin();
+    const poller = this.poller();
+    const stop = onAbort(signal, () => poller.wake());
+    let held = false;
+    try {
+      for (;;) {
+        if (held) {
+          held = false;
+          this.release();
+        }
+        if (this.closed || signal?.aborted) return;
+        if (this.peek()) {
+          if (copy) {
+            const r = this.record.copied();
+            this.release();
+            yield r;
+          } else {
+            held = true;
+            yield this.record;
+          }
+          continue;
+        }
+        await poller.wait();
+      }
+    } finally {
+      if (held) this.release();
+      stop();
+      this.active = false;
+    }
+  }
+
+  /**
+   * Calls `callback` for every record as it arrives until `signal` aborts or the reader is
+   * closed; resolves with the number of records then, rejects with the error of a callback
+   * that throws. Waiting does not block the event loop. One consumer at a time.
+   */
+  async on(callback: RecordCallback, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    const { signal } = options;
+    this.begin();
+    const poller = this.poller();
+    const stop = onAbort(signal, () => poller.wake());
+    let n = 0;
+    try {
+      for (;;) {
+        if (this.closed || signal?.aborted) return n;
+        n += this.consume(callback);
+        if (this.closed || signal?.aborted) return n;
+        await poller.wait();
+      }
+    } finally {
+      stop();
+      this.active = false;
+    }
+  }
+
+  private begin(): void {
+    if (this.closed) throw new Error(`${this.what}: reader used after close`);
+    if (this.active) throw new Error(`${this.what}: already read by another loop (one consumer at a time)`);
+    this.active = true;
+  }
+
+  /** Ends any loop (it returns), unmaps the rings and closes the fds. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.poller().close();
+    this.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** A shared mapping of `length` bytes of `fd` at `offset`, or a SyscallError. */
+export function mapShared(fd: number, length: number, prot: number, offset: number, what: string): bigint {
+  const p = kernel().mmap(length, prot, 1 /* MAP_SHARED */, fd, offset);
+  if (p < 0n) throw new SyscallError(Number(-p), { syscall: "mmap", object: what });
+  return p;
+}

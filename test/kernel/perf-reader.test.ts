@@ -1,0 +1,165 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { expect, it } from "vitest";
+import { MapType } from "../../src/abi/index.js";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { Collection } from "../../src/runtime/collection.js";
+import { BpfMap } from "../../src/runtime/map.js";
+import { EventRecord, PerfEventReader, parseCpuList } from "../../src/runtime/ringbuf.js";
+import { describeKernel } from "../helpers/kernel.js";
+
+const MODE_PERF = 4;
+const PACKET = Buffer.alloc(64);
+
+function load() {
+  const spec = readCollectionSpec(readFileSync("test/fixtures/events.bpfel.o"));
+  const coll = Collection.load(spec, { programs: ["emit"] });
+  const variable = (name: string) => {
+    const v = spec.variables.get(name);
+    if (!v) throw new Error(`no variable ${name}`);
+    return v;
+  };
+  const set = (name: string, value: number) => {
+    const v = variable(name);
+    const data = coll.map(v.map);
+    const bytes = data.lookup(Buffer.alloc(4)) as Buffer;
+    if (v.size === 8) bytes.writeBigUInt64LE(BigInt(value), v.offset);
+    else bytes.writeUInt32LE(value, v.offset);
+    data.update(Buffer.alloc(4), bytes);
+  };
+  const run = (count: number) => {
+    set("count", count);
+    set("mode", MODE_PERF);
+    coll.program("emit").testRun({ data: PACKET });
+  };
+  const get = (name: string): bigint => {
+    const v = variable(name);
+    return (coll.map(v.map).lookup(Buffer.alloc(4)) as Buffer).readBigUInt64LE(v.offset);
+  };
+  return { coll, run, get, [Symbol.dispose]: () => coll.close() };
+}
+
+/**
+ * Checks a sample against what the fixture writes for its sequence number: `len` bytes, which
+ * perf pads with 4 zero bytes (u32 size + data is a multiple of 8).
+ */
+function check(r: EventRecord): number {
+  const bytes = r.data;
+  const v = r.view;
+  const seq = Number(v.getBigUint64(0, true));
+  const len = 8 + (seq % 7) * 8;
+  expect(bytes.byteLength, `sample ${seq}`).toBe(len + 4);
+  expect(r.cpu).toBeGreaterThanOrEqual(0);
+  if (len >= 16) {
+    expect(v.getUint32(8, true)).toBe(len);
+    expect(v.getUint32(12, true)).toBe(Math.imul(seq, 2654435761) >>> 0);
+  }
+  for (let i = 16; i < len; i++) if (bytes[i] !== ((seq + i - 16) & 0xff)) throw new Error(`sample ${seq}: byte ${i} is ${bytes[i]}`);
+  return seq;
+}
+
+const fds = () => readdirSync("/proc/self/fd").length;
+/** Mappings of kernel objects (bpf maps, perf events): not the heap, which grows as it likes. */
+const mappings = () => readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("anon_inode:")).length;
+
+describeKernel("PerfEventReader", () => {
+  it("parses CPU lists", () => {
+    expect(parseCpuList("0-3,6,8-9\n")).toEqual([0, 1, 2, 3, 6, 8, 9]);
+    expect(parseCpuList("0")).toEqual([0]);
+  });
+
+  it("delivers every sample once through the async iterator, with the event loop running while it waits; an AbortSignal ends the loop", async () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"));
+    expect(reader.cpus.length).toBeGreaterThan(0);
+    const ac = new AbortController();
+    const start = performance.now();
+    let late = -1;
+    setTimeout(() => {
+      late = performance.now() - start - 50;
+      p.run(100);
+    }, 50);
+    const seqs: number[] = [];
+    for await (const r of reader.records({ signal: ac.signal })) {
+      seqs.push(check(r));
+      if (seqs.length === 100) setTimeout(() => ac.abort(), 20);
+    }
+    expect(late).toBeGreaterThanOrEqual(0);
+    expect(late).toBeLessThan(40);
+    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(reader.lost).toBe(0);
+  });
+
+  it("calls back for every sample: consume() drains what is there, on() as it arrives", async () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"), { pages: 4, wakeupEvents: 8 });
+    p.run(20);
+    const seqs: number[] = [];
+    expect(reader.consume((r) => seqs.push(check(r)))).toBe(20);
+    const ac = new AbortController();
+    const done = reader.on(
+      (r) => {
+        seqs.push(check(r));
+        if (seqs.length === 220) ac.abort();
+      },
+      { signal: ac.signal },
+    );
+    for (let round = 0; round < 4; round++) {
+      await new Promise((r) => setTimeout(r, 5));
+      p.run(50);
+    }
+    expect(await done).toBe(200);
+    expect(seqs).toEqual(Array.from({ length: 220 }, (_, i) => i));
+  });
+
+  it("reads samples intact across many wraps of a one-page ring, stitching those that run past its end", async () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"), { pages: 1, watermark: 2048 });
+    const seqs: number[] = [];
+    for (let round = 0; round < 150; round++) {
+      p.run(40); // ~1.9 KiB of samples per round
+      reader.consume((r) => seqs.push(check(r)));
+    }
+    expect(seqs).toEqual(Array.from({ length: 6000 }, (_, i) => i));
+    expect(reader.lost).toBe(0);
+    expect(p.get("dropped")).toBe(0n);
+  });
+
+  it("counts the samples a full ring loses", () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"), { pages: 1 });
+    p.run(1000); // far more than 4 KiB
+    let samples = reader.consume((r) => void check(r));
+    expect(samples).toBeLessThan(1000);
+    // The kernel reports the loss once there is room again, before the next sample.
+    p.run(1);
+    samples += reader.consume((r) => void check(r));
+    expect(reader.lost).toBeGreaterThan(0);
+    expect(samples + reader.lost).toBe(1001);
+    expect(BigInt(reader.lost)).toBe(p.get("dropped"));
+    expect([...reader.lostByCpu().values()].reduce((a, b) => a + b, 0)).toBe(reader.lost);
+  });
+
+  it("refuses other map types and bad page counts; close leaves no fd, mapping or map entry behind", async () => {
+    using hash = BpfMap.create({ name: "t_hash", type: MapType.HASH, keySize: 4, valueSize: 4, maxEntries: 1 });
+    expect(() => new PerfEventReader(hash)).toThrow(/not a perf event array/);
+    using p = load();
+    const map = p.coll.map("perf");
+    expect(() => new PerfEventReader(map, { pages: 3 })).toThrow(/power of two/);
+    const before = [fds(), mappings()];
+    for (let i = 0; i < 10; i++) {
+      const reader = new PerfEventReader(map);
+      p.run(5);
+      expect(reader.consume(() => {})).toBe(5);
+      const loop = reader.on(() => {});
+      await new Promise((r) => setTimeout(r, 5));
+      reader.close();
+      expect(await loop).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    expect([fds(), mappings()]).toEqual(before);
+    // The map's entries went with the readers: the program finds no event to write to.
+    const dropped = p.get("dropped");
+    p.run(5);
+    expect(p.get("dropped")).toBe(dropped + 5n);
+  });
+});

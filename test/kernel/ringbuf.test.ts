@@ -1,0 +1,211 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { expect, it } from "vitest";
+import { MapType } from "../../src/abi/index.js";
+import type { CollectionSpec } from "../../src/elf/index.js";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { Collection } from "../../src/runtime/collection.js";
+import { BpfMap } from "../../src/runtime/map.js";
+import { EventRecord, RingBufferReader } from "../../src/runtime/ringbuf.js";
+import { describeKernel } from "../helpers/kernel.js";
+
+const MODE_OUTPUT = 1;
+const MODE_RESERVE = 2;
+const PACKET = Buffer.alloc(64);
+
+/** The events fixture loaded, with its globals writable between runs. */
+function load(maxEntries?: number) {
+  const spec: CollectionSpec = readCollectionSpec(readFileSync("test/fixtures/events.bpfel.o"));
+  const coll = Collection.load(spec, { programs: ["emit"], ...(maxEntries ? { maxEntries: { ringbuf: maxEntries } } : {}) });
+  const set = (name: string, value: number) => {
+    const v = spec.variables.get(name);
+    if (!v) throw new Error(`no variable ${name}`);
+    const data = coll.map(v.map);
+    const key = Buffer.alloc(4);
+    const bytes = data.lookup(key) as Buffer;
+    if (v.size === 8) bytes.writeBigUInt64LE(BigInt(value), v.offset);
+    else bytes.writeUInt32LE(value, v.offset);
+    data.update(key, bytes);
+  };
+  const run = (count: number, mode: number, repeat = 0) => {
+    set("count", count);
+    set("mode", mode);
+    coll.program("emit").testRun({ data: PACKET, repeat });
+  };
+  const get = (name: string): bigint => {
+    const v = spec.variables.get(name) as { map: string; offset: number };
+    return (coll.map(v.map).lookup(Buffer.alloc(4)) as Buffer).readBigUInt64LE(v.offset);
+  };
+  return { coll, set, run, get, [Symbol.dispose]: () => coll.close() };
+}
+
+/** Checks a record's contents against what the fixture writes for sequence number n. */
+function check(r: EventRecord | Uint8Array): { seq: number; len: number } {
+  const bytes = r instanceof EventRecord ? r.data : r;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const seq = Number(v.getBigUint64(0, true));
+  const len = bytes.byteLength;
+  expect(len === 64 || len === 8 + (seq % 7) * 8, `record ${seq} is ${len} bytes`).toBe(true);
+  if (len >= 16) {
+    expect(v.getUint32(8, true)).toBe(len);
+    expect(v.getUint32(12, true)).toBe(Math.imul(seq, 2654435761) >>> 0);
+  }
+  for (let i = 16; i < len; i++) if (bytes[i] !== ((seq + i - 16) & 0xff)) throw new Error(`record ${seq}: byte ${i} is ${bytes[i]}`);
+  return { seq, len };
+}
+
+const fds = () => readdirSync("/proc/self/fd").length;
+/** Mappings of kernel objects (bpf maps, perf events): not the heap, which grows as it likes. */
+const mappings = () => readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("anon_inode:")).length;
+
+describeKernel("RingBufferReader", () => {
+  it("delivers every record once, in order, through the async iterator; the event loop runs while it waits; an AbortSignal ends the loop", async () => {
+    using p = load();
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    expect(reader.size).toBe(16384);
+    const seen: { seq: number; len: number }[] = [];
+    const ac = new AbortController();
+    const waitedAt = performance.now();
+    let timerLate = -1;
+    // The reader is waiting (epoll_wait on a worker thread) while this timer is due.
+    setTimeout(() => {
+      timerLate = performance.now() - waitedAt - 50;
+      p.run(40, MODE_OUTPUT | MODE_RESERVE); // 40 variable-length + 40 reserved records, 1 discarded
+    }, 50);
+    for await (const r of reader.records({ signal: ac.signal })) {
+      seen.push(check(r));
+      if (seen.length === 80) setTimeout(() => ac.abort(), 20); // the loop ends while it waits
+    }
+    expect(timerLate).toBeGreaterThanOrEqual(0);
+    expect(timerLate).toBeLessThan(40);
+    // Per sequence number: the variable-length record, then the 64-byte reserved one.
+    expect(seen.map((s) => s.seq)).toEqual(Array.from({ length: 40 }, (_, i) => [i, i]).flat());
+    expect(seen.filter((s) => s.len === 64).length).toBe(40);
+    expect(p.get("dropped")).toBe(0n);
+  });
+
+  it("ends a waiting loop at once when aborted or closed, and refuses a second consumer", async () => {
+    using p = load();
+    const reader = new RingBufferReader(p.coll.map("ringbuf"));
+    const ac = new AbortController();
+    const loop = (async () => {
+      let n = 0;
+      for await (const _ of reader.records({ signal: ac.signal })) n++;
+      return n;
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(() => reader.consume(() => {})).not.toThrow();
+    await expect(reader.on(() => {})).rejects.toThrow(/one consumer at a time/);
+    const t0 = performance.now();
+    ac.abort();
+    expect(await loop).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(100);
+    const again = reader.on(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    reader.close();
+    expect(await again).toBe(0);
+    await expect(reader.records().next()).rejects.toThrow(/after close/);
+  });
+
+  it("calls back for every record: consume() drains what is there, on() as it arrives", async () => {
+    using p = load();
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    expect(reader.consume(() => {})).toBe(0);
+    p.run(30, MODE_OUTPUT);
+    expect(reader.available).toBeGreaterThan(0);
+    const seqs: number[] = [];
+    expect(reader.consume((r) => seqs.push(check(r).seq))).toBe(30);
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(reader.available).toBe(0);
+    // A limit leaves the rest for later.
+    p.run(10, MODE_OUTPUT);
+    expect(reader.consume(() => {}, 4)).toBe(4);
+    expect(reader.consume(() => {})).toBe(6);
+
+    const ac = new AbortController();
+    const got: number[] = [];
+    const done = reader.on(
+      (r) => {
+        got.push(check(r).seq);
+        if (got.length === 200) ac.abort();
+      },
+      { signal: ac.signal },
+    );
+    for (let round = 0; round < 4; round++) {
+      await new Promise((r) => setTimeout(r, 5));
+      p.run(50, MODE_OUTPUT);
+    }
+    expect(await done).toBe(200);
+    expect(got).toEqual(Array.from({ length: 200 }, (_, i) => 40 + i));
+    // A callback that throws stops the drain; its record counts as read.
+    p.run(3, MODE_OUTPUT);
+    expect(() => reader.consume(() => {
+      throw new Error("boom");
+    })).toThrow("boom");
+    expect(reader.consume(() => {})).toBe(2);
+  });
+
+  it("reads records intact across many wraps of the ring (zero-copy and copied)", async () => {
+    using p = load();
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    const seqs: number[] = [];
+    let bytes = 0;
+    for (let round = 0; round < 60; round++) {
+      p.run(100, MODE_OUTPUT | MODE_RESERVE); // ~11 KiB of a 16 KiB ring per round
+      reader.consume((r) => {
+        const { seq, len } = check(r);
+        seqs.push(seq);
+        bytes += (len + 15) & ~7;
+      });
+    }
+    expect(seqs).toEqual(Array.from({ length: 6000 }, (_, i) => [i, i]).flat());
+    expect(bytes / reader.size).toBeGreaterThan(40); // wrapped 40+ times
+
+    // Copies stay valid after the ring has moved on.
+    p.run(60, MODE_OUTPUT);
+    const ac = new AbortController();
+    const kept: EventRecord[] = [];
+    for await (const r of reader.records({ signal: ac.signal, copy: true })) {
+      kept.push(r);
+      if (kept.length === 60) ac.abort();
+    }
+    p.run(100, MODE_OUTPUT | MODE_RESERVE);
+    reader.consume(() => {});
+    expect(kept.map((r) => check(r).seq)).toEqual(Array.from({ length: 60 }, (_, i) => 6000 + i));
+    expect(p.get("dropped")).toBe(0n);
+  });
+
+  it("reads a ring as large as 64 MiB produced in batches with repeat", () => {
+    using p = load(64 << 20);
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    p.run(100, 8 /* MODE_FIXED */, 5000); // 500,000 records of 64 bytes: 36 MB
+    let n = 0;
+    let ok = true;
+    const got = reader.consume((r) => {
+      ok &&= r.length === 64 && Number(r.memoryView.getBigUint64(r.offset, true)) === n;
+      n++;
+    });
+    expect(got).toBe(500_000);
+    expect(ok).toBe(true);
+    expect(p.get("dropped")).toBe(0n);
+  });
+
+  it("refuses other map types and leaves no fd or mapping behind after close", async () => {
+    using hash = BpfMap.create({ name: "t_hash", type: MapType.HASH, keySize: 4, valueSize: 4, maxEntries: 1 });
+    expect(() => new RingBufferReader(hash)).toThrow(/not a ring buffer/);
+    using p = load();
+    const map = p.coll.map("ringbuf");
+    const before = [fds(), mappings()];
+    for (let i = 0; i < 20; i++) {
+      const reader = new RingBufferReader(map);
+      expect(mappings()).toBe(before[1] as number + 2);
+      p.run(5, MODE_OUTPUT);
+      expect(reader.consume(() => {})).toBe(5);
+      const loop = reader.on(() => {});
+      await new Promise((r) => setTimeout(r, 2));
+      reader.close();
+      reader.close();
+      expect(await loop).toBe(0);
+    }
+    expect([fds(), mappings()]).toEqual(before);
+  });
+});
