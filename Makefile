@@ -35,7 +35,7 @@ build: setup
 typecheck: setup
 	npx tsc -p tsconfig.json --noEmit
 
-test: setup typecheck
+test: setup typecheck build
 	npx vitest run
 
 test-unit: setup

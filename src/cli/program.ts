@@ -6,6 +6,7 @@ import { registerDisasm } from "./commands/disasm.js";
 import { registerBtf } from "./commands/btf.js";
 import { registerHelpers } from "./commands/helpers.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerLink } from "./commands/link.js";
 import { registerLoad } from "./commands/load.js";
 import { registerMap } from "./commands/map.js";
 import { registerProbe } from "./commands/probe.js";
@@ -30,6 +31,7 @@ export function createProgram(io: Output = processOutput): Command {
   registerLoad(program, io);
   registerProg(program, io);
   registerMap(program, io);
+  registerLink(program, io);
   registerProbe(program, io);
   registerBtf(program, io);
   registerHelpers(program, io);

@@ -35,7 +35,7 @@ export function attachTc(program: Program, ifindex: number, direction: TcDirecti
         attachType: direction === "ingress" ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS,
         description,
       });
-      return { via: "tcx", ifindex, direction, description, close: () => link.close(), [Symbol.dispose]: () => link.close() };
+      return { via: "tcx", ifindex, direction, description, pin: (path: string) => link.pin(path), close: () => link.close(), [Symbol.dispose]: () => link.close() };
     } catch (e) {
       // Kernels before 6.6 do not know TCX attach types: EINVAL. Fall back to clsact + cls_bpf.
       if (!(e instanceof SyscallError && e.code === "EINVAL")) throw e;

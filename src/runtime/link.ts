@@ -11,6 +11,8 @@ import { OwnedFd } from "./fd.js";
 export interface Attachment {
   /** What is attached where, for messages and listings. */
   readonly description: string;
+  /** Pins the bpf_link behind it (absent for attachments without one, like netlink XDP). */
+  pin?(path: string): void;
   /** Detaches (for a pinned link: drops this process's reference; the pin keeps it). */
   close(): void;
   [Symbol.dispose](): void;

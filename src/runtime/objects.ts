@@ -2,6 +2,7 @@
 import { fdById, kernel, nextId, type ObjectKind } from "../syscall/index.js";
 import { mapInfoByFd, type MapInfo } from "./map.js";
 import { programInfoByFd, type ProgramInfo } from "./program.js";
+import { linkInfoByFd, type LinkInfo } from "./link.js";
 
 /** Every id of this kind of object, in order. */
 export function objectIds(kind: ObjectKind): number[] {
@@ -30,3 +31,6 @@ export const listPrograms = (): ProgramInfo[] =>
 
 /** Info of every map. */
 export const listMaps = (): MapInfo[] => objectIds("MAP").flatMap((id) => withFd("MAP", id, (fd) => mapInfoByFd(fd, `map id ${id}`)) ?? []);
+
+/** Info of every bpf_link. */
+export const listLinks = (): LinkInfo[] => objectIds("LINK").flatMap((id) => withFd("LINK", id, (fd) => linkInfoByFd(fd, `link id ${id}`)) ?? []);

@@ -554,9 +554,16 @@ export class NetlinkSocket {
     return this.exchange(type, NLM_F.REQUEST | NLM_F.ACK | flags, header, attrs, options, false);
   }
 
-  /** Sends a dump request (NLM_F_REQUEST|NLM_F_DUMP) and returns every message up to NLMSG_DONE. */
+  /**
+   * Sends a dump request (NLM_F_REQUEST|NLM_F_DUMP) and returns every message up to
+   * NLMSG_DONE. A dump the kernel flags as interrupted (NLM_F_DUMP_INTR: the table changed
+   * meanwhile) is asked again, a few times.
+   */
   dump(type: number, header: Uint8Array, attrs: readonly NlAttrSpec[], options: RequestOptions): NlMessage[] {
-    return this.exchange(type, NLM_F.REQUEST | NLM_F.DUMP, header, attrs, options, true);
+    for (let attempt = 1; ; attempt++) {
+      const replies = this.exchange(type, NLM_F.REQUEST | NLM_F.DUMP, header, attrs, options, true);
+      if (attempt >= 3 || !replies.some((m) => m.flags & NLM_F.DUMP_INTR)) return replies;
+    }
   }
 
   private exchange(type: number, flags: number, header: Uint8Array, attrs: readonly NlAttrSpec[], options: RequestOptions, isDump: boolean): NlMessage[] {

@@ -1,8 +1,20 @@
 import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
-import { Collection, VerifierError, readCollectionSpec, type CollectionOptions } from "../../index.js";
-import { readInput, type Output } from "../io.js";
+import { Collection, VerifierError, readCollectionSpec, runtime, type CollectionOptions } from "../../index.js";
+import { CliError, readInput, type Output } from "../io.js";
 import { programTypeName } from "./prog.js";
+
+interface LoadOptions {
+  pin?: string;
+  program?: string[];
+  logLevel: string;
+  verbose?: boolean;
+  json?: boolean;
+  attach?: boolean;
+  ifname?: string;
+  xdpMode?: string;
+  cgroup?: string;
+}
 
 export function registerLoad(program: Command, io: Output): void {
   program
@@ -14,17 +26,25 @@ export function registerLoad(program: Command, io: Output): void {
     .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", "0")
     .option("--verbose", "on a verifier rejection, print the whole log")
     .option("--json", "print JSON")
+    .option("--attach", "attach every program by its section name and run until SIGINT/SIGTERM, then detach")
+    .option("--ifname <name>", "interface for XDP and TC programs (with --attach)")
+    .option("--xdp-mode <mode>", "native, generic or offload (with --attach)")
+    .option("--cgroup <dir>", "cgroup v2 directory for cgroup programs (with --attach)")
     .addHelpText(
       "after",
       `
 Without --pin the objects are released when tsebpf exits: a load check, like a dry run of the
 verifier. Maps declared with pinning by name are pinned (or reused) under --pin DIR/maps.
+With --attach, programs attach by section name (xdp, tc, tcx/ingress, tracepoint/C/N, raw_tp/N,
+tp_btf/N, kprobe/F, cgroup/..., sk_lookup) and stay until SIGINT/SIGTERM; with --attach --pin,
+links are pinned under DIR/links and tsebpf exits, leaving them attached.
 
 Examples:
   tsebpf load prog.bpf.o                       # does every program pass the verifier?
-  tsebpf load prog.bpf.o --pin /sys/fs/bpf/app`,
+  tsebpf load prog.bpf.o --pin /sys/fs/bpf/app
+  tsebpf load xdp.bpf.o --attach --ifname eth1`,
     )
-    .action((file: string, opts: { pin?: string; program?: string[]; logLevel: string; verbose?: boolean; json?: boolean }) => {
+    .action(async (file: string, opts: LoadOptions) => {
       const spec = readCollectionSpec(readInput(file));
       const options: CollectionOptions = {
         logLevel: Number(opts.logLevel),
@@ -53,8 +73,49 @@ Examples:
           for (const m of maps) io.out(`map ${m.name}: id ${m.id}\n`);
         }
         if (options.logLevel) for (const [name, p] of c.programs) io.err(`--- verifier log of ${name}\n${p.verifierLog}\n`);
+        if (opts.attach) await attachAndWait(c, opts, io);
       } finally {
         c.close();
       }
     });
+}
+
+/** Attaches every program, then waits for SIGINT/SIGTERM (or, with --pin, pins the links and returns). */
+async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Promise<void> {
+  if (opts.xdpMode && !["native", "generic", "offload"].includes(opts.xdpMode)) throw new CliError(`--xdp-mode: expected native, generic or offload, not '${opts.xdpMode}'`);
+  const { attachments, skipped } = runtime.attachAll(c, {
+    ...(opts.ifname ? { ifname: opts.ifname } : {}),
+    ...(opts.xdpMode ? { xdpMode: opts.xdpMode as runtime.XdpMode } : {}),
+    ...(opts.cgroup ? { cgroup: opts.cgroup } : {}),
+  });
+  try {
+    for (const [name, a] of attachments) io.out(`attached ${name}: ${a.description}\n`);
+    for (const s of skipped) io.out(`not attached ${s.program}: ${s.reason}\n`);
+    if (opts.pin) {
+      mkdirSync(`${opts.pin}/links`, { recursive: true });
+      for (const [name, a] of attachments) {
+        if (a.pin) a.pin(`${opts.pin}/links/${name}`);
+        else io.out(`${name} has no link to pin: it stays attached until detached (${a.description})\n`);
+      }
+      io.out(`pinned under ${opts.pin}: remove it to detach\n`);
+      return;
+    }
+    io.out("running: Ctrl+C (SIGINT) or SIGTERM detaches and exits\n");
+    await new Promise<void>((resolve) => {
+      // Signal listeners do not keep Node running: a timer does, until a signal comes.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      const done = () => {
+        clearInterval(keepAlive);
+        process.off("SIGINT", done);
+        process.off("SIGTERM", done);
+        resolve();
+      };
+      process.on("SIGINT", done);
+      process.on("SIGTERM", done);
+    });
+  } finally {
+    // With --pin the pins keep the links; closing only drops this process's references.
+    for (const a of attachments.values()) if (!opts.pin || a.pin) a.close();
+  }
+  io.out("detached\n");
 }
