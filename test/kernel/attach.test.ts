@@ -143,3 +143,35 @@ function fileOffset(path: string, symbol: string): number {
   }
   throw new Error(`${symbol} not found in ${path}`);
 }
+
+describeKernel("events from an attached tracepoint", () => {
+  it("a loopback TCP connection's state changes arrive through the ring buffer and the perf array, as async iterators", async () => {
+    const { RingBufferReader } = await import("../../src/runtime/ringbuf.js");
+    const { PerfEventReader } = await import("../../src/runtime/perf-reader.js");
+    using c = Collection.load(spec(), { programs: ["state_events"] });
+    using ring = new RingBufferReader(c.map("changes"));
+    using perf = new PerfEventReader(c.map("changes_perf"));
+    using _tp = attachTracepoint(c.program("state_events"), "sock", "inet_sock_set_state");
+    await tcpRoundTrip();
+    const decode = (v: DataView, o: number) => ({ oldstate: v.getUint32(o, true), newstate: v.getUint32(o + 4, true), sport: v.getUint16(o + 8, true), dport: v.getUint16(o + 10, true) });
+    const collect = async (reader: { records(o: { signal: AbortSignal }): AsyncIterable<{ memoryView: DataView; offset: number }> }) => {
+      const out: ReturnType<typeof decode>[] = [];
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort(), 1500);
+      for await (const r of reader.records({ signal: stop.signal })) {
+        out.push(decode(r.memoryView, r.offset));
+        // A full connection ends with both sockets closed.
+        if (out.filter((e) => e.newstate === 7 /* TCP_CLOSE */).length >= 2) break;
+      }
+      clearTimeout(timer);
+      return out;
+    };
+    const fromRing = await collect(ring);
+    const fromPerf = await collect(perf);
+    for (const events of [fromRing, fromPerf]) {
+      expect(events.length).toBeGreaterThanOrEqual(6);
+      expect(events.map((e) => e.newstate)).toEqual(expect.arrayContaining([2 /* SYN_SENT */, 1 /* ESTABLISHED */, 7 /* CLOSE */]));
+    }
+    expect(fromPerf.map((e) => [e.oldstate, e.newstate])).toEqual(fromRing.map((e) => [e.oldstate, e.newstate]));
+  });
+});
