@@ -21,3 +21,4 @@ export * from "./ringbuf.js";
 export * from "./attach-xdp.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
+export { ifindex, ifname, withNetns } from "../syscall/netns.js";
