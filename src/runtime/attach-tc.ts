@@ -16,7 +16,16 @@ export interface TcOptions {
   readonly netlink?: boolean;
   /** cls_bpf priority (netlink path); default 1. */
   readonly priority?: number;
+  /** TCX ordering: run before, or after, the program with this fd (default: last). */
+  readonly before?: number;
+  readonly after?: number;
+  /** TCX: fail with ESTALE unless the hook's programs are still at this revision. */
+  readonly expectedRevision?: bigint;
 }
+
+/** TCX link flags (uapi BPF_F_BEFORE / BPF_F_AFTER). */
+export const TCX_BEFORE = 1 << 3;
+export const TCX_AFTER = 1 << 4;
 
 export interface TcAttachment extends Attachment {
   readonly via: "tcx" | "netlink";
@@ -29,10 +38,17 @@ export function attachTc(program: Program, ifindex: number, direction: TcDirecti
   const description = `TC program "${program.name}" on ifindex ${ifindex} ${direction}`;
   if (!options.netlink) {
     try {
+      if (options.before !== undefined && options.after !== undefined) throw new RangeError("attachTc: give before or after, not both");
+      const relative = options.before ?? options.after;
       const link: Link = linkCreate({
         programFd: program.fd,
         target: ifindex,
         attachType: direction === "ingress" ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS,
+        flags: options.before !== undefined ? TCX_BEFORE : options.after !== undefined ? TCX_AFTER : 0,
+        extra: {
+          ...(relative !== undefined ? { "tcx.relative_fd": relative } : {}),
+          ...(options.expectedRevision !== undefined ? { "tcx.expected_revision": options.expectedRevision } : {}),
+        },
         description,
       });
       return { via: "tcx", ifindex, direction, description, pin: (path: string) => link.pin(path), close: () => link.close(), [Symbol.dispose]: () => link.close() };
