@@ -9,7 +9,7 @@ import { expect, it } from "vitest";
 import { AttachType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
-import { attachCgroup, attachSocketFilter } from "../../src/runtime/attach-net.js";
+import { attachCgroup, attachNetns, attachSocketFilter } from "../../src/runtime/attach-net.js";
 import { attachKprobe, attachRawTracepoint, attachTracepoint, attachTracing, attachUprobe, readIterator } from "../../src/runtime/attach-trace.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { describeKernel } from "../helpers/kernel.js";
@@ -76,6 +76,19 @@ describeKernel("attaching programs", () => {
     } finally {
       cg.remove();
     }
+  });
+
+  it("an sk_lookup program on a network namespace sees its socket lookups", async () => {
+    const { NetNs } = await import("../helpers/kernel.js");
+    using ns = NetNs.create();
+    using c = Collection.load(spec(), { programs: ["count_lookups"] });
+    {
+      using _l = attachNetns(c.program("count_lookups"), ns.path);
+      // A TCP connection on the namespace's loopback (the program passes every lookup).
+      const r = ns.spawn("python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c=socket.create_connection(s.getsockname()); print('ok')"]);
+      expect(r.stdout.trim()).toBe("ok");
+    }
+    expect(hits(c)[8]).toBeGreaterThanOrEqual(1n);
   });
 
   it("a socket filter drops everything on its socket, and only there", async () => {
