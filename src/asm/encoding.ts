@@ -7,6 +7,11 @@ export type ByteOrder = "little" | "big";
 
 export const INSTRUCTION_SIZE = 8;
 
+/** Byte order of this machine (the kernel's): instructions, maps and attrs use it. */
+export const HOST_ORDER: ByteOrder = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "little" : "big";
+/** `HOST_ORDER === "little"`, for DataView calls. */
+export const HOST_LE = HOST_ORDER === "little";
+
 /**
  * Writes one instruction at `pos` and returns the number of bytes written (8 or 16).
  * Throws InstructionError for an invalid instruction.

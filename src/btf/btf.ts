@@ -6,6 +6,7 @@
  * first use; the name index is built on the first lookup by name. Everything is bounds-checked:
  * malformed input raises BtfError, never another exception.
  */
+import { HOST_LE } from "../asm/encoding.js";
 import { BtfError } from "./errors.js";
 import { NameIndex } from "./name-index.js";
 import {
@@ -94,8 +95,7 @@ export class Btf {
     this.typeSectionOffset = hdrLen + typeOff;
     this.typeData = bytes.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
     this.view = new DataView(this.typeData.buffer, this.typeData.byteOffset, this.typeData.byteLength);
-    const hostLe = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-    this.words = this.typeData.byteOffset % 4 === 0 && this.le === hostLe ? new Uint32Array(this.typeData.buffer, this.typeData.byteOffset, this.typeData.byteLength >> 2) : undefined;
+    this.words = this.typeData.byteOffset % 4 === 0 && this.le === HOST_LE ? new Uint32Array(this.typeData.buffer, this.typeData.byteOffset, this.typeData.byteLength >> 2) : undefined;
     const strings = bytes.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
     this.stringData = Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength);
     this.base = options.base;

@@ -6,7 +6,7 @@
  * load leaves nothing in the kernel.
  */
 import { rmSync } from "node:fs";
-import { encode } from "../asm/index.js";
+import { HOST_ORDER, encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
 import { relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
 import { SyscallError, btfLoad } from "../syscall/index.js";
@@ -19,7 +19,7 @@ import { attachBtfId, needsTrampoline, resolveProgramReferences } from "./link-p
 import { loadMap } from "./load-maps.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
-import { HOST_ORDER, Program } from "./program.js";
+import { Program } from "./program.js";
 
 export interface CollectionOptions {
   /** bpffs directory for maps declared with `pinning: by_name` (e.g. /sys/fs/bpf/myapp). */

@@ -13,6 +13,7 @@
  * Ordering as for ring buffers: data_head read with `Atomics.load` before the data, data_tail
  * written with `Atomics.store` after it (release), the low word only unless the high one changes.
  */
+import { HOST_LE } from "../asm/encoding.js";
 import { readFileSync } from "node:fs";
 import { Layouts, MapType } from "../abi/index.js";
 import { Struct, SyscallError, kernel } from "../syscall/index.js";
@@ -32,7 +33,7 @@ const DATA_HEAD = 1024;
 const DATA_TAIL = 1032;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = HOST_LE;
 const LOW = LE ? 0 : 1;
 const TWO32 = 2 ** 32;
 

@@ -19,6 +19,7 @@
  * 2^53), and writes only the low 32-bit word except when the high word changes, where it writes
  * all 64 bits at once.
  */
+import { HOST_LE } from "../asm/encoding.js";
 import { MapType } from "../abi/index.js";
 import { kernel } from "../syscall/index.js";
 import { EventReader, Poller, mapShared, type RecordCallback } from "./epoll.js";
@@ -34,7 +35,7 @@ const LENGTH_MASK = 0x3fffffff;
 const HEADER = 8;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = HOST_LE;
 /** Index of a u64's low 32-bit word among the Int32 words of its memory. */
 const LOW = LE ? 0 : 1;
 const HIGH = LE ? 1 : 0;

@@ -2,13 +2,14 @@
  * bpf_attr and friends built in native-order memory from the generated layouts
  * (src/abi/layouts.generated.ts): fields are written by name, offsets come from the kernel's BTF.
  */
+import { HOST_LE } from "../asm/encoding.js";
 import { Layouts } from "../abi/index.js";
 
 export type LayoutName = keyof typeof Layouts;
 type FieldsOf<L extends LayoutName> = (typeof Layouts)[L]["fields"];
 export type FieldName<L extends LayoutName> = keyof FieldsOf<L> & string;
 
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = HOST_LE;
 
 /** A structure of a generated layout over a Buffer; fields written by name. */
 export class Struct<L extends LayoutName> {

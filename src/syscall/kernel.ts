@@ -7,6 +7,7 @@
  * failures into SyscallErrors with their context.
  */
 import { readFileSync } from "node:fs";
+import { HOST_LE } from "../asm/encoding.js";
 import { addressOf, errno, libc, viewOf } from "./ffi.js";
 
 export interface Kernel {
@@ -115,9 +116,8 @@ export const realKernel: Kernel = {
     // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
     const packed = process.arch === "x64" || process.arch === "ia32";
     const ev = new DataView(new ArrayBuffer(16));
-    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-    ev.setUint32(0, events >>> 0, le);
-    ev.setUint32(packed ? 4 : 8, fd >>> 0, le);
+    ev.setUint32(0, events >>> 0, HOST_LE);
+    ev.setUint32(packed ? 4 : 8, fd >>> 0, HOST_LE);
     return fail(libc().epollCtl(epfd, op, fd, new Uint8Array(ev.buffer)) as number);
   },
   epollWaitAsync(epfd, maxEvents, timeoutMs) {

@@ -7,6 +7,7 @@
  * Everything here is pure except `NetlinkSocket`, which talks to the kernel through the
  * `Kernel` seam (so tests can answer its requests).
  */
+import { HOST_LE } from "../asm/encoding.js";
 import { SyscallError, errnoName } from "./errors.js";
 import { kernel } from "./kernel.js";
 
@@ -69,7 +70,6 @@ const NLA_HDRLEN = 4;
 /** Rounds up to netlink's 4-byte alignment. */
 export const align4 = (n: number): number => (n + 3) & ~3;
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** rtnetlink message type names, for errors. */
 const TYPE_NAMES: Record<number, string> = {

@@ -11,6 +11,7 @@
  * Every function works on the calling thread's network namespace (see `withNetns`) and throws
  * NetlinkError naming the operation and the interface, with the kernel's own explanation.
  */
+import { HOST_LE } from "../asm/encoding.js";
 import {
   NLM_F,
   NetlinkSocket,
@@ -35,7 +36,6 @@ export const RTM = {
   GETTFILTER: 46,
 } as const;
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const IFINFOMSG_SIZE = 16;
 const TCMSG_SIZE = 20;
