@@ -11,7 +11,7 @@ import { registerLoad } from "./commands/load.js";
 import { registerMap } from "./commands/map.js";
 import { registerProbe } from "./commands/probe.js";
 import { registerProg } from "./commands/prog.js";
-import { CliError, processOutput, type Output } from "./io.js";
+import { processOutput, type Output } from "./io.js";
 
 const version = (): string => {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

@@ -444,11 +444,6 @@ function parseRelocations(
   return entries;
 }
 
-/** Throws a ParseError (an expression, for conditional use). */
-function fail(reason: string, where: { section?: string | undefined; offset?: number | undefined }): never {
-  throw new ParseError(reason, where);
-}
-
 class ElfObject implements ElfFile {
   readonly type: number;
   readonly machine: number;

@@ -2,7 +2,7 @@
  * Batch operations on maps (kernel 5.6): many entries per system call. Keys and values are
  * packed back to back, `keySize` / `userValueSize` bytes each.
  */
-import { Struct, bpfCall, bpfTry, kernel } from "../syscall/index.js";
+import { Struct, bpfCall, bpfError, bpfTry, kernel } from "../syscall/index.js";
 import type { BpfMap } from "./map.js";
 
 const ENOENT = 2;
@@ -30,7 +30,7 @@ function run(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_B
     a.set("count", chunk).set("map_fd", map.fd).set("elem_flags", 0).set("flags", 0);
     const r = bpfTry(command, a, a.end("flags"));
     const n = a.getU32("count");
-    if (r < 0 && -r !== ENOENT) bpfCall(command, a, a.end("flags"), `map "${map.name}"`);
+    if (r < 0 && -r !== ENOENT) throw bpfError(command, -r, `map "${map.name}"`);
     if (n > 0) {
       keys.push(Buffer.from(k.subarray(0, n * map.keySize)));
       values.push(Buffer.from(v.subarray(0, n * map.userValueSize)));
@@ -68,6 +68,6 @@ export function deleteBatch(map: BpfMap, keys: Uint8Array): number {
   const a = new Struct("AttrBatch");
   a.set("keys", kernel().address(keys)).set("count", count).set("map_fd", map.fd);
   const r = bpfTry("MAP_DELETE_BATCH", a, a.end("flags"));
-  if (r < 0 && -r !== ENOENT) bpfCall("MAP_DELETE_BATCH", a, a.end("flags"), `map "${map.name}"`);
+  if (r < 0 && -r !== ENOENT) throw bpfError("MAP_DELETE_BATCH", -r, `map "${map.name}"`);
   return a.getU32("count");
 }

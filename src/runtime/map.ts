@@ -6,7 +6,7 @@
 import { BpfCommand, MapType } from "../abi/index.js";
 import {
   Struct,
-  bpfCall,
+  bpfError,
   bpfTry,
   fdById,
   kernel,
@@ -176,7 +176,7 @@ export class BpfMap {
     const r = this.bpfAt(CMD_LOOKUP, this.lookupAt, LOOKUP_SIZE);
     if (r < 0) {
       if (r === -ENOENT) return false;
-      bpfCall("MAP_LOOKUP_ELEM", a, LOOKUP_SIZE, this.what());
+      throw bpfError("MAP_LOOKUP_ELEM", -r, this.what());
     }
     out.set(this.valueView);
     return true;
@@ -198,7 +198,8 @@ export class BpfMap {
       a.setU32("flags", flags);
       this.updateFlags = flags;
     }
-    if (this.bpfAt(CMD_UPDATE, this.updateAt, LOOKUP_SIZE) < 0) bpfCall("MAP_UPDATE_ELEM", a, LOOKUP_SIZE, this.what());
+    const r = this.bpfAt(CMD_UPDATE, this.updateAt, LOOKUP_SIZE);
+    if (r < 0) throw bpfError("MAP_UPDATE_ELEM", -r, this.what());
   }
 
   /** Deletes an entry: true when it existed. Allocates nothing. */
@@ -207,7 +208,7 @@ export class BpfMap {
     const r = this.bpfAt(CMD_DELETE, this.deleteAt, LOOKUP_SIZE);
     if (r < 0) {
       if (r === -ENOENT) return false;
-      bpfCall("MAP_DELETE_ELEM", this.deleteAttr, LOOKUP_SIZE, this.what());
+      throw bpfError("MAP_DELETE_ELEM", -r, this.what());
     }
     return true;
   }
@@ -219,7 +220,7 @@ export class BpfMap {
     a.set("key", key ? kernel().address(this.key) : 0n).set("value", kernel().address(this.value)).set("flags", 0);
     const r = bpfTry("MAP_LOOKUP_AND_DELETE_ELEM", a, a.end("flags"));
     if (r === -ENOENT) return undefined;
-    if (r < 0) bpfCall("MAP_LOOKUP_AND_DELETE_ELEM", a, a.end("flags"), this.what());
+    if (r < 0) throw bpfError("MAP_LOOKUP_AND_DELETE_ELEM", -r, this.what());
     return Buffer.from(this.value.subarray(0, this.userValueSize));
   }
 
@@ -230,7 +231,7 @@ export class BpfMap {
     a.set("key", key ? kernel().address(this.key) : 0n).set("next_key", kernel().address(this.nextKey)).set("flags", 0);
     const r = bpfTry("MAP_GET_NEXT_KEY", a, a.end("flags"));
     if (r === -ENOENT) return undefined;
-    if (r < 0) bpfCall("MAP_GET_NEXT_KEY", a, a.end("flags"), this.what());
+    if (r < 0) throw bpfError("MAP_GET_NEXT_KEY", -r, this.what());
     return Buffer.from(this.nextKey.subarray(0, this.keySize));
   }
 

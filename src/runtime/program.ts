@@ -3,8 +3,8 @@
  * pin, and the translated instructions read back.
  */
 import { ProgramType } from "../abi/index.js";
-import { decode, type Instruction } from "../asm/index.js";
-import { Struct, SyscallError, bpfCall, bpfHint, fdById, kernel, objGet, objInfo, objPin, progLoad, type ProgLoadOptions } from "../syscall/index.js";
+import { HOST_ORDER, decode, type Instruction } from "../asm/index.js";
+import { Struct, bpfCall, bpfError, fdById, kernel, objGet, objInfo, objPin, progLoad, type ProgLoadOptions } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
 import { VerifierError } from "./verifier-error.js";
 
@@ -78,8 +78,6 @@ export interface TestRunResult {
   readonly context: Buffer;
 }
 
-/** Byte order of this machine, in which the kernel keeps instructions. */
-export const HOST_ORDER: "little" | "big" = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "little" : "big";
 
 export const LOG_LEVEL = { NONE: 0, BASIC: 1, VERBOSE: 2, STATS: 4 } as const;
 
@@ -133,7 +131,7 @@ export class Program {
       }
       if (text.trim().length > 0 && errno !== 1) throw new VerifierError(options.name, errno, text, cut);
       // EPERM, E2BIG, ENOMEM …: not the verifier's verdict.
-      throw loadError(errno, options.name);
+      throw bpfError("PROG_LOAD", errno, `program "${options.name}"`);
     }
   }
 
@@ -208,9 +206,4 @@ export class Program {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function loadError(errno: number, name: string): SyscallError {
-  const hint = bpfHint(errno, "BPF_PROG_LOAD");
-  return new SyscallError(errno, { syscall: "bpf", command: "BPF_PROG_LOAD", object: `program "${name}"`, ...(hint ? { hint } : {}) });
 }

@@ -9,13 +9,17 @@ import { kernel } from "./kernel.js";
 
 export type BpfCommandName = keyof typeof BpfCommand;
 
+/** The SyscallError of a failed bpf(2) command: `BPF_<command> <object>: <code>: <hint>`. */
+export function bpfError(command: BpfCommandName, errno: number, object?: string): SyscallError {
+  const name = `BPF_${command}`;
+  const hint = bpfHint(errno, name);
+  return new SyscallError(errno, { syscall: "bpf", command: name, ...(object ? { object } : {}), ...(hint ? { hint } : {}) });
+}
+
 /** Calls bpf(2); on failure throws a SyscallError for `BPF_<command> <object>`. */
 export function bpfCall<L extends LayoutName>(command: BpfCommandName, attr: Struct<L>, size: number, object?: string): number {
   const r = kernel().bpf(BpfCommand[command], attr.buf, size);
-  if (r < 0) {
-    const name = `BPF_${command}`;
-    throw new SyscallError(-r, { syscall: "bpf", command: name, ...(object ? { object } : {}), ...(bpfHint(-r, name) ? { hint: bpfHint(-r, name) as string } : {}) });
-  }
+  if (r < 0) throw bpfError(command, -r, object);
   return r;
 }
 
@@ -142,7 +146,7 @@ export function nextId(kind: ObjectKind, start: number): number | undefined {
   const r = bpfTry(`${kind}_GET_NEXT_ID`, a, a.end("open_flags"));
   if (r < 0) {
     if (-r === 2) return undefined; // ENOENT: no more
-    bpfCall(`${kind}_GET_NEXT_ID`, a, a.end("open_flags"));
+    throw bpfError(`${kind}_GET_NEXT_ID`, -r);
   }
   return a.getU32("next_id");
 }
