@@ -9,7 +9,11 @@
  */
 import { AsmSyntaxError, LinkError } from "./errors.js";
 import { slotCount, type Instruction, type Register, splitConstant } from "./instruction.js";
-import { tokenize, type Statement, type Token } from "./lexer.js";
+import { tokenize, type Token } from "./lexer.js";
+import { Cursor, fits, type Reg } from "./cursor.js";
+import { DATA_DIRECTIVES, dataSize, type DataItem } from "./data.js";
+
+export { encodeData, type DataItem } from "./data.js";
 import { resolveReferences } from "./link.js";
 import {
   AluOp,
@@ -37,37 +41,6 @@ export interface AsmSection {
   readonly globals: Set<string>;
 }
 
-/** One data directive's worth of bytes: an integer of 1-8 bytes (byte order applied later) or raw bytes. */
-export type DataItem = { readonly size: 1 | 2 | 4 | 8; readonly value: bigint } | { readonly bytes: Uint8Array };
-
-/** The bytes of a data section in a byte order. */
-export function encodeData(items: readonly DataItem[], order: "little" | "big"): Uint8Array {
-  const size = items.reduce((n, i) => n + ("bytes" in i ? i.bytes.byteLength : i.size), 0);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  let pos = 0;
-  for (const item of items) {
-    if ("bytes" in item) {
-      out.set(item.bytes, pos);
-      pos += item.bytes.byteLength;
-      continue;
-    }
-    const v = BigInt.asUintN(item.size * 8, item.value);
-    const le = order === "little";
-    if (item.size === 1) view.setUint8(pos, Number(v));
-    else if (item.size === 2) view.setUint16(pos, Number(v), le);
-    else if (item.size === 4) view.setUint32(pos, Number(v), le);
-    else view.setBigUint64(pos, v, le);
-    pos += item.size;
-  }
-  return out;
-}
-
-const dataSize = (items: readonly DataItem[]): number => items.reduce((n, i) => n + ("bytes" in i ? i.bytes.byteLength : i.size), 0);
-
-const DATA_DIRECTIVES: Record<string, 1 | 2 | 4 | 8> = {
-  ".byte": 1, ".short": 2, ".half": 2, ".2byte": 2, ".long": 4, ".word": 4, ".int": 4, ".4byte": 4, ".quad": 8, ".8byte": 8,
-};
 
 export interface AssembleOptions {
   /** File name used in error messages. */
@@ -89,91 +62,6 @@ const IGNORED_DIRECTIVES = new Set([
   ".type", ".size", ".p2align", ".align", ".file", ".addrsig", ".addrsig_sym", ".ident", ".loc", ".cfi_sections",
   ".cfi_startproc", ".cfi_endproc", ".local",
 ]);
-
-interface Reg {
-  readonly n: Register;
-  readonly wide: boolean;
-  readonly token: Token;
-}
-
-/** Cursor over one statement's tokens. */
-class Cursor {
-  private i = 0;
-  constructor(
-    private readonly tokens: Statement,
-    private readonly source: string | undefined,
-  ) {}
-
-  peek(ahead = 0): Token {
-    return this.tokens[Math.min(this.i + ahead, this.tokens.length - 1)] as Token;
-  }
-  next(): Token {
-    const t = this.peek();
-    if (this.i < this.tokens.length - 1) this.i++;
-    return t;
-  }
-  fail(reason: string, at: Token = this.peek()): never {
-    throw new AsmSyntaxError(reason, at.line, at.column, this.source);
-  }
-  is(text: string, ahead = 0): boolean {
-    const t = this.peek(ahead);
-    return (t.kind === "op" || t.kind === "ident") && t.text === text;
-  }
-  accept(text: string): boolean {
-    if (!this.is(text)) return false;
-    this.next();
-    return true;
-  }
-  expect(text: string): Token {
-    if (!this.is(text)) this.fail(`expected '${text}'${this.found()}`);
-    return this.next();
-  }
-  found(): string {
-    const t = this.peek();
-    return t.kind === "end" ? " at end of statement" : `, found '${t.text}'`;
-  }
-  end(): void {
-    if (this.peek().kind !== "end") this.fail(`unexpected '${this.peek().text}'`);
-  }
-  isRegister(ahead = 0): boolean {
-    const t = this.peek(ahead);
-    return t.kind === "ident" && /^[rRwW](10|[0-9])$/.test(t.text);
-  }
-  register(): Reg {
-    const token = this.peek();
-    if (!this.isRegister()) {
-      this.fail(/^[rRwW]\d+$/.test(token.text) ? `bad register '${token.text}' (r0-r10, w0-w10)` : `expected a register${this.found()}`);
-    }
-    this.next();
-    return { n: Number(token.text.slice(1)) as Register, wide: /^[rR]/.test(token.text), token };
-  }
-  /** An integer expression: literals joined by + and -, each with an optional leading minus. */
-  integer(what: string): bigint {
-    let total = this.term(what);
-    while (this.is("+") || this.is("-")) {
-      const minus = this.next().text === "-";
-      const v = this.term(what);
-      total = minus ? total - v : total + v;
-    }
-    return total;
-  }
-  private term(what: string): bigint {
-    const minus = this.accept("-");
-    const t = this.peek();
-    if (t.kind !== "number") this.fail(`expected ${what}${this.found()}`);
-    this.next();
-    return minus ? -(t.value as bigint) : (t.value as bigint);
-  }
-  isInteger(): boolean {
-    return this.peek().kind === "number" || (this.is("-") && this.peek(1).kind === "number");
-  }
-}
-
-function fits(value: bigint, bits: number, signedOnly = false): boolean {
-  const min = -(1n << BigInt(bits - 1));
-  const max = signedOnly ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
-  return value >= min && value <= max;
-}
 
 class Parser {
   private readonly sections = new Map<string, AsmSection>();
