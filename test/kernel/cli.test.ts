@@ -1,4 +1,5 @@
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { readCollectionSpec } from "../../src/elf/index.js";
 import { afterAll, expect, it } from "vitest";
 import { runtime } from "../../src/index.js";
 import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
@@ -6,18 +7,31 @@ import { describeKernel } from "../helpers/kernel.js";
 import { tsebpf } from "../cli/run.js";
 
 const PIN = `/sys/fs/bpf/tsebpf-cli-${process.pid}`;
-/** Ids of the programs and maps in the kernel now. */
-const objects = () => new Set([...runtime.objectIds("PROG").map((id) => `prog ${id}`), ...runtime.objectIds("MAP").map((id) => `map ${id}`)]);
+/** The kernel names (15 characters at most) of every program and map these fixtures define. */
+function kernelNames(...fixtures: string[]): Set<string> {
+  const names = new Set<string>();
+  for (const f of fixtures) {
+    const spec = readCollectionSpec(readFileSync(f));
+    for (const n of [...spec.programs.keys(), ...spec.maps.keys()]) names.add(n.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 15));
+  }
+  return names;
+}
+/** Programs and maps in the kernel now, as "prog 12 name". */
+const objects = () => [
+  ...runtime.listPrograms().map((p) => `prog ${p.id} ${p.name}`),
+  ...runtime.listMaps().map((m) => `map ${m.id} ${m.name}`),
+];
 /**
- * Everything created since `before` is gone again (the kernel frees closed maps and programs a
- * little later, after RCU: wait for it). Objects of other processes do not matter: only new ones.
+ * Nothing created since `before` with one of these fixtures' names is left (the kernel frees closed
+ * maps and programs a little later, after RCU: wait for it). Other processes of the machine
+ * (systemd's cgroup programs, say) may create objects meanwhile: only those named like ours count.
  */
-async function nothingNewSince(before: Set<string>): Promise<void> {
-  const fresh = () => [...objects()].filter((o) => !before.has(o));
+async function nothingNewSince(before: string[], names: Set<string>): Promise<void> {
+  const old = new Set(before);
+  const fresh = () => objects().filter((o) => !old.has(o) && names.has(o.split(" ")[2] ?? ""));
   for (let i = 0; i < 250 && fresh().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   expect(fresh()).toEqual([]);
 }
-
 
 describeKernel("tsebpf load / prog / map", () => {
   afterAll(() => rmSync(PIN, { recursive: true, force: true }));
@@ -29,7 +43,7 @@ describeKernel("tsebpf load / prog / map", () => {
     const out = JSON.parse(r.stdout);
     expect(out.programs).toEqual([expect.objectContaining({ name: "globals", type: "xdp" })]);
     expect(out.maps.map((m: { name: string }) => m.name).sort()).toEqual([".bss", ".data", ".data.custom", ".rodata", ".rodata.custom"]);
-    await nothingNewSince(before);
+    await nothingNewSince(before, kernelNames("test/fixtures/globals.bpfel.o"));
   });
 
   it("load --pin keeps programs and maps; prog and map commands work on them", async () => {
@@ -84,15 +98,13 @@ describeKernel("tsebpf load / prog / map", () => {
       expect(r.stderr, argv.join(" ")).toMatch(message);
     }
     rmSync("/tmp/tsebpf-not-bpffs", { recursive: true, force: true });
-    await nothingNewSince(before);
+    await nothingNewSince(before, kernelNames("test/fixtures/maps.bpfel.o"));
   });
 });
 
 describeKernel("tsebpf btf dump --id", () => {
   it("reads BTF loaded with a program back from the kernel, as bpftool does", async () => {
     const { Collection } = await import("../../src/runtime/collection.js");
-    const { readCollectionSpec } = await import("../../src/elf/index.js");
-    const { readFileSync } = await import("node:fs");
     using c = Collection.load(readCollectionSpec(readFileSync("test/fixtures/globals.bpfel.o")));
     const id = c.program("globals").info().btfId;
     expect(id).toBeGreaterThan(0);
