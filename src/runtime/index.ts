@@ -22,3 +22,4 @@ export * from "./attach-xdp.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";
+export * from "./netdev.js";

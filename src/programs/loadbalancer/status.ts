@@ -1,0 +1,123 @@
+/**
+ * The load balancer's counters, read from its maps (a running instance's or pinned ones), and
+ * their one-line and JSON forms.
+ */
+import type { BpfMap } from "../../index.js";
+
+/** What an instance says about itself (the `info` map). */
+export interface InstanceInfo {
+  readonly listenInterface: string;
+  readonly vips: readonly string[];
+  readonly protocol: string;
+  readonly port: number;
+  readonly mode: string;
+  readonly tableSize: number;
+  readonly backends: readonly { readonly name: string; readonly mac: string }[];
+}
+
+export interface BackendStatus {
+  readonly index: number;
+  readonly name: string;
+  readonly mac: string;
+  readonly packets: bigint;
+  readonly bytes: bigint;
+  readonly newFlows: bigint;
+}
+
+export interface LoadBalancerStatus {
+  readonly info: InstanceInfo;
+  /** Packets to the service (VIP, protocol, port). */
+  readonly servicePackets: bigint;
+  /** Of those, sent to a backend (XDP_TX). */
+  readonly forwarded: bigint;
+  /** IPv4 fragments and IPv6 packets with extension headers to the VIP, passed to the kernel. */
+  readonly unbalanceable: bigint;
+  /** Dropped because no backend was configured for the slot (should stay 0). */
+  readonly noBackend: bigint;
+  readonly backends: readonly BackendStatus[];
+}
+
+/** The maps status reads. */
+export interface StatusMaps {
+  readonly counters: BpfMap;
+  readonly stats: BpfMap;
+  readonly info: BpfMap;
+}
+
+const key0 = new Uint8Array(4);
+const keyOf = (i: number): Uint8Array => {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(i);
+  return k;
+};
+
+/** Sums each u64 field of a per-CPU value over the CPUs. */
+function sumPerCpu(map: BpfMap, key: Uint8Array, fields: number): bigint[] {
+  const sums = new Array<bigint>(fields).fill(0n);
+  const value = map.lookup(key);
+  if (!value) return sums;
+  for (const cpu of map.perCpuValues(value)) for (let f = 0; f < fields; f++) sums[f] = (sums[f] ?? 0n) + cpu.readBigUInt64LE(8 * f);
+  return sums;
+}
+
+export function readInfo(map: BpfMap): InstanceInfo {
+  const raw = map.lookup(key0);
+  const text = raw ? raw.toString("utf8", 0, Math.max(0, raw.indexOf(0) < 0 ? raw.byteLength : raw.indexOf(0))) : "";
+  if (text === "") throw new Error(`map "${map.name}": no instance description (not a tsebpf loadbalancer?)`);
+  return JSON.parse(text) as InstanceInfo;
+}
+
+export function encodeInfo(info: InstanceInfo, valueSize: number): Buffer {
+  const json = Buffer.from(JSON.stringify(info), "utf8");
+  if (json.byteLength >= valueSize) throw new Error(`the instance description is ${json.byteLength} bytes, more than the info map's ${valueSize - 1}`);
+  const value = Buffer.alloc(valueSize);
+  json.copy(value);
+  return value;
+}
+
+export function readStatus(maps: StatusMaps): LoadBalancerStatus {
+  const info = readInfo(maps.info);
+  const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n] = sumPerCpu(maps.stats, key0, 4);
+  const backends = info.backends.map((b, index) => {
+    const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, keyOf(index), 3);
+    return { index, name: b.name, mac: b.mac, packets, bytes, newFlows };
+  });
+  return { info, servicePackets, forwarded, unbalanceable, noBackend, backends };
+}
+
+/** One line: `eth1 10.0.0.100:80/tcp: 120 packets, 118 forwarded | web1 60 pkts 5.1 kB 3 flows | …`. */
+export function formatSummary(s: LoadBalancerStatus): string {
+  const service = `${s.info.listenInterface} ${s.info.vips.join(",")}:${s.info.port}/${s.info.protocol}`;
+  const extra = [s.unbalanceable ? `${s.unbalanceable} unbalanceable` : "", s.noBackend ? `${s.noBackend} without backend` : ""].filter(Boolean);
+  const head = `${service}: ${s.servicePackets} packets, ${s.forwarded} forwarded${extra.length ? `, ${extra.join(", ")}` : ""}`;
+  const parts = s.backends.map((b) => `${b.name === b.mac ? b.mac : `${b.name} (${b.mac})`} ${b.packets} pkts ${formatBytes(b.bytes)} ${b.newFlows} flows`);
+  return [head, ...parts].join(" | ");
+}
+
+export function formatBytes(n: bigint): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = Number(n);
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** JSON-ready (bigints as numbers when exact, strings otherwise). */
+export function statusJson(s: LoadBalancerStatus): Record<string, unknown> {
+  const n = (v: bigint): number | string => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString());
+  return {
+    interface: s.info.listenInterface,
+    vips: s.info.vips,
+    protocol: s.info.protocol,
+    port: s.info.port,
+    mode: s.info.mode,
+    service_packets: n(s.servicePackets),
+    forwarded: n(s.forwarded),
+    unbalanceable: n(s.unbalanceable),
+    no_backend: n(s.noBackend),
+    backends: s.backends.map((b) => ({ index: b.index, name: b.name, mac: b.mac, packets: n(b.packets), bytes: n(b.bytes), new_flows: n(b.newFlows) })),
+  };
+}
