@@ -1,8 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { endianness, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readCollectionSpec } from "../../src/elf/index.js";
+import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
+import { llvmObjdump } from "../helpers/llvm.js";
 import { tsebpf } from "./run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tsebpf-cli-"));
@@ -40,6 +43,56 @@ describe("tsebpf asm / disasm", () => {
     const spec = readCollectionSpec(readFileSync(out));
     expect([...spec.programs.keys()]).toEqual(["prog"]);
     expect(spec.license).toBe("GPL");
+  });
+
+  // The object of `asm -o`, as other tools read it (library.md §1: "an ELF object that tsebpf,
+  // bpftool and the kernel load").
+  const OBJECT_SOURCE = [
+    '.section xdp,"ax"',
+    "xdp_pass:",
+    " r0 = 2",
+    " if r1 > 3 goto done",
+    " r0 = 0x100000000 ll",
+    " call helper",
+    "done:",
+    " exit",
+    '.section .text,"ax"',
+    "helper:",
+    " r0 = 1",
+    " exit",
+    '.section license,"aw"',
+    '.asciz "GPL"',
+    "",
+  ].join("\n");
+
+  it.skipIf(bpftoolMissing !== undefined)(`bpftool reads the object of asm -o${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, async () => {
+    // libbpf opens objects of the host's byte order only.
+    const order = endianness() === "LE" ? "little" : "big";
+    const out = join(dir, "bpftool.o");
+    expect((await tsebpf("asm", file("bpftool.s", OBJECT_SOURCE), "-o", out, "--order", order)).code).toBe(0);
+    // No BTF in the object, so `bpftool btf dump file` has nothing to read; gen skeleton opens
+    // the object with libbpf (ELF header, sections, symbols, relocations, programs) and names
+    // each program it found.
+    const r = spawnSync(bpftool as string, ["gen", "skeleton", out, "name", "asmobj"], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("struct asmobj {");
+    expect(r.stdout).toContain("struct bpf_program *xdp_pass;");
+    expect(r.stdout).not.toContain("struct bpf_program *helper;"); // a subprogram, not a program
+  });
+
+  it.skipIf(!llvmObjdump)(`llvm-objdump-19 -d shows the object of asm -o as tsebpf disasm does${llvmObjdump ? "" : " (skipped: llvm-objdump-19 is not installed)"}`, async () => {
+    for (const order of ["little", "big"]) {
+      const out = join(dir, `objdump-${order}.o`);
+      expect((await tsebpf("asm", file(`objdump-${order}.s`, OBJECT_SOURCE), "-o", out, "--order", order)).code).toBe(0);
+      const theirs = spawnSync(llvmObjdump as string, ["-d", "--no-show-raw-insn", out], { encoding: "utf8" });
+      expect(theirs.status).toBe(0);
+      const ours = await tsebpf("disasm", out);
+      expect(ours.code).toBe(0);
+      expect(ours.stdout.trimEnd()).toBe(theirs.stdout.trimEnd());
+      expect(ours.stdout).toContain("<xdp_pass>:");
+      expect(ours.stdout).toContain("<helper>:");
+    }
   });
 
   it("disasm reads hex text and prints decimal on request", async () => {
