@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo bench vmlinux abi check-abi fixtures clean
+.PHONY: help setup build typecheck test test-unit test-kernel demo bench vmlinux abi check-abi fixtures programs clean
 
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -12,6 +12,9 @@ MULTIARCH_INCLUDE := /usr/include/$(shell uname -m)-linux-gnu
 BPF_CFLAGS := -O2 -g -mcpu=v3 -Wall -Wno-unused-function -I$(MULTIARCH_INCLUDE) -fdebug-prefix-map=$(CURDIR)=.
 FIXTURE_SRC := $(wildcard test/fixtures/*.bpf.c)
 FIXTURES := $(FIXTURE_SRC:.bpf.c=.bpfel.o) $(FIXTURE_SRC:.bpf.c=.bpfeb.o)
+# The programs' BPF objects (committed): built against the vmlinux.h tsebpf writes itself.
+PROGRAM_SRC := $(wildcard src/programs/*/*.bpf.c)
+PROGRAM_OBJECTS := $(PROGRAM_SRC:.bpf.c=.bpf.o)
 
 help:
 	@echo "make setup        install what this machine lacks (apt as root: clang-19, llvm-19, libbpf-dev, bpftool, iproute2; npm ci)"
@@ -23,6 +26,7 @@ help:
 	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
 	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"
 	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
+	@echo "make programs     rebuild the programs' BPF objects (src/programs/*/*.bpf.o, committed) with clang-19"
 	@echo "make vmlinux      write out/vmlinux.h from this kernel's BTF with tsebpf btf dump"
 
 setup:
@@ -63,6 +67,12 @@ vmlinux: $(VMLINUX_H)
 $(VMLINUX_H): build
 	mkdir -p out
 	node dist/cli/main.js btf dump --format c > $@.tmp && mv $@.tmp $@
+
+programs: $(PROGRAM_OBJECTS)
+
+src/programs/%.bpf.o: src/programs/%.bpf.c $(VMLINUX_H)
+	$(CLANG) -target bpfel $(BPF_CFLAGS) -I$(CURDIR)/out -c $< -o $@
+	$(LLVM_STRIP) -g $@
 
 fixtures: $(FIXTURES)
 	cd test/fixtures/objdump && ./build.sh

@@ -12,6 +12,7 @@ import { registerMap } from "./commands/map.js";
 import { registerProbe } from "./commands/probe.js";
 import { registerProg } from "./commands/prog.js";
 import { processOutput, type Output } from "./io.js";
+import { registerPacketfilter } from "../programs/packetfilter/cli.js";
 
 const version = (): string => {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -23,6 +24,7 @@ export function createProgram(io: Output = processOutput): Command {
     .description("a pure-TypeScript eBPF toolchain: assemble, disassemble, inspect and load BPF programs")
     .version(version())
     .showHelpAfterError("(run with --help for usage)")
+    .enablePositionalOptions()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
   registerAsm(program, io);
@@ -35,6 +37,7 @@ export function createProgram(io: Output = processOutput): Command {
   registerProbe(program, io);
   registerBtf(program, io);
   registerHelpers(program, io);
+  registerPacketfilter(program, io);
   return program;
 }
 

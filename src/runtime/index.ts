@@ -19,6 +19,7 @@ export * from "./attach-trace.js";
 export * from "./attach-net.js";
 export * from "./ringbuf.js";
 export * from "./attach-xdp.js";
+export * from "./xdp-state.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";

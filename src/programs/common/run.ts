@@ -1,0 +1,78 @@
+/**
+ * What every program does while it runs in the foreground: print a summary every interval, apply
+ * a new configuration on SIGHUP (or when a watched file changes), and stop on SIGINT/SIGTERM.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+
+export interface RunLoopOptions {
+  /** Milliseconds between `tick` calls (0: no ticks). */
+  readonly intervalMs: number;
+  readonly tick?: () => void;
+  /** Called on SIGHUP and when `watchFile` changes; errors are reported, the program keeps going. */
+  readonly reload?: () => void;
+  /** A file whose changes trigger `reload` (editors that rename over it included). */
+  readonly watchFile?: string;
+  /** Reports a failed reload (one line). */
+  readonly onError?: (e: unknown) => void;
+  /** Stops the loop as a signal would (tests, embedding). */
+  readonly signal?: AbortSignal;
+}
+
+/** Runs until SIGINT or SIGTERM (or the abort signal); resolves with what stopped it. */
+export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SIGTERM" | "abort"> {
+  return new Promise((resolvePromise) => {
+    const timers: NodeJS.Timeout[] = [];
+    // Signal listeners do not keep Node running: a timer does.
+    timers.push(setInterval(() => undefined, 1 << 30));
+    if (options.intervalMs > 0 && options.tick) timers.push(setInterval(options.tick, options.intervalMs));
+    let pending: NodeJS.Timeout | undefined;
+    const reload = () => {
+      try {
+        options.reload?.();
+      } catch (e) {
+        options.onError?.(e);
+      }
+    };
+    // Editors write a file in several steps: apply once things settle.
+    const reloadSoon = () => {
+      if (pending) clearTimeout(pending);
+      pending = setTimeout(reload, 100);
+    };
+    let watcher: FSWatcher | undefined;
+    if (options.watchFile && options.reload) {
+      const file = resolve(options.watchFile);
+      watcher = watch(dirname(file), (_event, name) => {
+        if (name === null || name === basename(file)) reloadSoon();
+      });
+    }
+    const stop = (why: "SIGINT" | "SIGTERM" | "abort") => {
+      for (const t of timers) clearInterval(t);
+      if (pending) clearTimeout(pending);
+      watcher?.close();
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      process.off("SIGHUP", reload);
+      options.signal?.removeEventListener("abort", onAbort);
+      resolvePromise(why);
+    };
+    const onInt = () => stop("SIGINT");
+    const onTerm = () => stop("SIGTERM");
+    const onAbort = () => stop("abort");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    if (options.reload) process.on("SIGHUP", reload);
+    if (options.signal?.aborted) stop("abort");
+    else options.signal?.addEventListener("abort", onAbort);
+  });
+}
+
+/** Where a program pins its maps and link: /sys/fs/bpf/tsebpf/<program>/<instance>. */
+export function pinDirectory(program: string, instance: string): string {
+  return `/sys/fs/bpf/tsebpf/${program}/${instance}`;
+}
+
+/** The path of a program's committed BPF object (src/programs/<name>/<name>.bpf.o), from src/ or dist/. */
+export function programObjectPath(name: string): string {
+  return new URL(`../../../src/programs/${name}/${name}.bpf.o`, import.meta.url).pathname;
+}

@@ -1,0 +1,179 @@
+/** `tsebpf packetfilter`: run, pin, unpin, status and check of the XDP source-address filter. */
+import { Option, type Command } from "commander";
+import type { Output } from "../../cli/io.js";
+import { runUntilStopped } from "../common/run.js";
+import { formatPrefix, type Family } from "../common/net.js";
+import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
+
+interface RunOptions {
+  config: string;
+  interface?: string;
+  mode: XdpModeChoice;
+  interval: string;
+  json?: boolean;
+  pin?: boolean;
+  unpin?: boolean;
+  netlink?: boolean;
+}
+
+const FAMILIES: Family[] = ["ipv4", "ipv6"];
+
+/** The configuration file, with `--interface` overriding `rules.interface`. */
+function loadConfig(opts: { config: string; interface?: string }): PacketFilterConfig {
+  const config = readConfig(opts.config);
+  return opts.interface ? { ...config, interface: opts.interface } : config;
+}
+
+const n = (c: Counter): number => Number(c.packets);
+
+/** `ipv4 passed 10 dropped 2 | ipv6 passed 4 dropped 0 | not IP 3` */
+function summaryLine(c: Counters): string {
+  const fam = (f: Family) => `${f} passed ${n(c[f].passed) + n(c[f].passedByDefault)} dropped ${n(c[f].dropped) + n(c[f].droppedByDefault)}`;
+  return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}`;
+}
+
+const counterJson = (c: Counter) => ({ packets: Number(c.packets), bytes: Number(c.bytes) });
+function countersJson(c: Counters) {
+  const fam = (f: Family) => ({
+    passed: counterJson(c[f].passed),
+    dropped: counterJson(c[f].dropped),
+    passed_by_default: counterJson(c[f].passedByDefault),
+    dropped_by_default: counterJson(c[f].droppedByDefault),
+  });
+  return { ipv4: fam("ipv4"), ipv6: fam("ipv6"), not_ip: counterJson(c.notIp), malformed: counterJson(c.malformed) };
+}
+
+function describeConfig(c: PacketFilterConfig): string {
+  return FAMILIES.map((f) => {
+    const allow = c[f].rules.filter((r) => r.action === "allow").length;
+    return `${f} default ${c[f].default}, ${allow} allow, ${c[f].rules.length - allow} block`;
+  }).join("; ");
+}
+
+export function registerPacketfilter(program: Command, io: Output): void {
+  const say = (text: string) => io.out(`${text}\n`);
+  const warn = (config: PacketFilterConfig) => config.warnings.forEach((w) => io.err(`warning: ${w}\n`));
+  const configOption = () => new Option("-c, --config <path>", "configuration file").default("./config.yml");
+  const interfaceOption = () => new Option("-i, --interface <name>", "interface (overrides rules.interface)");
+
+  const cmd = program
+    .command("packetfilter")
+    .description("XDP filter: pass or drop incoming IPv4/IPv6 packets by source address or prefix")
+    .enablePositionalOptions()
+    .addOption(configOption())
+    .addOption(interfaceOption())
+    .addOption(new Option("--mode <mode>", "XDP mode: native (driver), generic (skb) or auto (native where the driver has it)").choices(["native", "generic", "auto"]).default("auto"))
+    .option("--interval <seconds>", "print the counters every this many seconds (0: only at exit)", "5")
+    .option("--json", "print counters as JSON lines")
+    .option("--pin", "pin it and exit: it keeps filtering until --unpin (run again with --pin to apply a new config)")
+    .option("--unpin", "detach and remove the pinned filter of the interface")
+    .option("--netlink", "attach with netlink even where bpf_link works")
+    .addHelpText(
+      "after",
+      `
+Configuration (YAML; unknown keys and bad values are refused before anything is loaded):
+  rules:
+    interface: eth1
+    ipv4:
+      default: allow          # allow | block: what happens to sources no rule matches
+      allow: [10.1.2.3, 192.168.0.0/16]
+      block: [10.0.0.0/8]     # the longest prefix wins; a prefix in both lists is blocked
+      capacity: 1000000       # most rules of this family (default 1M)
+    ipv6:
+      default: block
+      allow: [fd00::/64]
+
+Rules are in the kernel before the program attaches. SIGHUP or a change of the file applies the
+new rules at once (packets see the old set or the new one, never a mix). SIGINT/SIGTERM
+detach and exit. VLAN-tagged frames (802.1Q, 802.1ad) are filtered by their inner IP header;
+frames that are not IP (ARP …) pass.
+
+Examples:
+  tsebpf packetfilter -c filter.yml                 # filter until Ctrl+C, counters every 5 s
+  tsebpf packetfilter -c filter.yml --pin           # keep filtering after exit
+  tsebpf packetfilter -c filter.yml --pin           # again, after editing: apply to the pinned one
+  tsebpf packetfilter status -i eth1 --rules        # counters and per-rule hits
+  tsebpf packetfilter --unpin -i eth1`,
+    )
+    .action(async (opts: RunOptions) => {
+      if (opts.unpin) {
+        const ifname = opts.interface ?? loadConfig(opts).interface;
+        say(PacketFilter.unpin(ifname) ? `packetfilter on ${ifname} detached and unpinned` : `no packetfilter is pinned for ${ifname} (${pinPath(ifname)})`);
+        return;
+      }
+      const interval = Number(opts.interval);
+      if (!Number.isFinite(interval) || interval < 0) throw new Error(`--interval: expected seconds (0 or more), not '${opts.interval}'`);
+      const config = loadConfig(opts);
+      warn(config);
+      if (opts.pin && PacketFilter.isPinned(config.interface)) {
+        using filter = PacketFilter.open(config.interface);
+        filter.apply(config);
+        say(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)})`);
+        return;
+      }
+      const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}) });
+      try {
+        if (filter.removedLeftover !== undefined) io.err(`removed a packetfilter (program id ${filter.removedLeftover}) an earlier run left attached to ${config.interface}\n`);
+        say(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
+        if (opts.pin) {
+          say(`pinned at ${filter.pinnedAt}: it keeps filtering after exit; remove it with: tsebpf packetfilter --unpin -i ${config.interface}`);
+          return;
+        }
+        const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
+        say("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits");
+        let current = config;
+        const stopped = await runUntilStopped({
+          intervalMs: interval * 1000,
+          tick: print,
+          watchFile: opts.config,
+          reload: () => {
+            const next = loadConfig(opts);
+            if (next.interface !== current.interface) throw new Error(`rules.interface changed to ${next.interface}: restart to move the filter`);
+            warn(next);
+            filter.apply(next);
+            current = next;
+            say(`rules applied: ${describeConfig(next)}`);
+          },
+          onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
+        });
+        print();
+        say(`${stopped}: detached from ${config.interface}`);
+      } finally {
+        filter.close();
+      }
+    });
+
+  cmd
+    .command("status")
+    .description("counters and rules of the packetfilter running (or pinned) on an interface")
+    .addOption(configOption())
+    .addOption(interfaceOption())
+    .option("--rules", "also list every rule with the packets it decided")
+    .option("--json", "print JSON")
+    .action((opts: { config: string; interface?: string; rules?: boolean; json?: boolean }) => {
+      const ifname = opts.interface ?? loadConfig(opts).interface;
+      using filter = PacketFilter.open(ifname);
+      const counters = filter.counters();
+      const defaults = filter.defaults();
+      const rules = Object.fromEntries(FAMILIES.map((f) => [f, filter.rules(f).map((r) => ({ rule: formatPrefix(r.prefix), action: r.action, packets: Number(r.hits) }))]));
+      if (opts.json) {
+        say(JSON.stringify({ interface: ifname, pinned: filter.pinnedAt ?? null, defaults, counters: countersJson(counters), ...(opts.rules ? { rules } : {}) }, null, 2));
+        return;
+      }
+      say(`packetfilter on ${ifname}${filter.pinnedAt ? ` (pinned at ${filter.pinnedAt})` : ""}: ipv4 default ${defaults.ipv4}, ipv6 default ${defaults.ipv6}`);
+      say(summaryLine(counters));
+      if (opts.rules) {
+        for (const f of FAMILIES) for (const r of rules[f] ?? []) say(`  ${r.action.padEnd(5)} ${r.rule.padEnd(40)} ${r.packets}`);
+      }
+    });
+
+  cmd
+    .command("check")
+    .description("validate a configuration file and print what it does (loads nothing)")
+    .addOption(configOption())
+    .action((opts: { config: string }) => {
+      const config = readConfig(opts.config);
+      warn(config);
+      say(`${opts.config}: ok: ${config.interface}: ${describeConfig(config)}`);
+    });
+}

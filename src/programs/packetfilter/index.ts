@@ -1,0 +1,265 @@
+/**
+ * packetfilter: an XDP source-address filter. Loads the program, fills every rule before it
+ * attaches (there is never a moment of half a configuration), applies new rules atomically,
+ * reports per-verdict and per-rule counters, and detaches on close — unless pinned, in which case
+ * it keeps filtering after the process exits until `unpin`.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { Collection, readCollectionSpec, runtime } from "../../index.js";
+import { pinDirectory, programObjectPath } from "../common/run.js";
+import type { Family } from "../common/net.js";
+import type { PacketFilterConfig } from "./config.js";
+import { RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+
+export * from "./config.js";
+export type { RuleState } from "./generation.js";
+
+export const PROGRAM_NAME = "packetfilter";
+/** Maps pinned by `--pin`, by their names in the object. */
+const PINNED_MAPS = [...RULE_MAP_NAMES, "verdicts"] as const;
+
+export type XdpModeChoice = "native" | "generic" | "auto";
+
+export interface PacketFilterOptions {
+  /** native (driver), generic (skb) or auto (native where the driver has it). Default auto. */
+  readonly mode?: XdpModeChoice;
+  /** Pin the link, program and maps so the filter outlives this process (see `unpin`). */
+  readonly pin?: boolean;
+  /** Attach with netlink even where bpf_link works. */
+  readonly netlink?: boolean;
+}
+
+export interface Counter {
+  packets: bigint;
+  bytes: bigint;
+}
+
+/** Packets by verdict: matched a rule or fell to the default, passed or dropped. */
+export interface FamilyCounters {
+  readonly passed: Counter;
+  readonly dropped: Counter;
+  readonly passedByDefault: Counter;
+  readonly droppedByDefault: Counter;
+}
+
+export interface Counters {
+  readonly ipv4: FamilyCounters;
+  readonly ipv6: FamilyCounters;
+  /** Frames that are neither IPv4 nor IPv6 (ARP …): always passed. */
+  readonly notIp: Counter;
+  /** Frames too short for the headers they announce: passed, the stack drops them. */
+  readonly malformed: Counter;
+}
+
+/** The directory `--pin` uses for an interface. */
+export const pinPath = (ifname: string): string => pinDirectory(PROGRAM_NAME, ifname);
+
+type Maps = RuleMaps & { readonly verdicts: runtime.BpfMap };
+
+export class PacketFilter {
+  private closed = false;
+
+  private constructor(
+    readonly ifname: string,
+    private readonly maps: Maps,
+    /** What holds the program and maps: the loaded collection, or the pins. */
+    private readonly owners: { close(): void }[],
+    private readonly attachment: runtime.XdpAttachment | undefined,
+    /** Where it is pinned (its attachment then outlives this object). */
+    readonly pinnedAt: string | undefined,
+  ) {}
+
+  /**
+   * Loads the filter, installs the configuration and only then attaches it to the interface.
+   * A packetfilter that an earlier, crashed run left attached through netlink is removed first
+   * (a bpf_link goes away with its process by itself); a pinned one must be unpinned first.
+   */
+  static start(config: PacketFilterConfig, options: PacketFilterOptions = {}): PacketFilter {
+    const index = runtime.ifindex(config.interface);
+    const removed = removeLeftover(config.interface, index);
+    const collection = Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))));
+    let attachment: runtime.XdpAttachment | undefined;
+    let pinned: string | undefined;
+    try {
+      const maps = collectionMaps(collection);
+      installGeneration(maps, config);
+      const mode = options.mode === undefined || options.mode === "auto" ? undefined : options.mode;
+      attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
+      if (options.pin) pinned = pinAll(config.interface, collection, attachment);
+      const filter = new PacketFilter(config.interface, maps, [collection], attachment, pinned);
+      filter.removedLeftover = removed;
+      return filter;
+    } catch (e) {
+      attachment?.close();
+      if (pinned) rmSync(pinned, { recursive: true, force: true });
+      collection.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The filter running on this interface, to read its counters or apply rules: from its pins, or
+   * (not pinned) through the program attached there and the maps it uses.
+   */
+  static open(ifname: string): PacketFilter {
+    const dir = pinPath(ifname);
+    const pinned = existsSync(`${dir}/program`);
+    let ids: Map<string, number> | undefined;
+    if (!pinned) {
+      const index = interfaceIndex(ifname);
+      const state = index === undefined ? undefined : runtime.xdpAttached(index);
+      const id = state?.native ?? state?.generic;
+      if (id === undefined) throw new Error(`no packetfilter runs on ${ifname}${index === undefined ? " (no such interface here)" : ""}`);
+      using program = runtime.Program.fromId(id);
+      const info = program.info();
+      if (info.name !== PROGRAM_NAME) throw new Error(`the XDP program on ${ifname} is "${info.name}", not a packetfilter`);
+      ids = new Map(runtime.listMaps().filter((m) => info.mapIds.includes(m.id)).map((m) => [m.name, m.id]));
+    }
+    const opened: runtime.BpfMap[] = [];
+    try {
+      for (const name of PINNED_MAPS) {
+        const id = ids?.get(name);
+        if (!pinned && id === undefined) throw new Error(`the packetfilter on ${ifname} has no map "${name}" (another version?)`);
+        opened.push(pinned ? runtime.BpfMap.fromPin(`${dir}/${name}`) : runtime.BpfMap.fromId(id ?? 0));
+      }
+    } catch (e) {
+      for (const m of opened) m.close();
+      throw e;
+    }
+    const maps = Object.fromEntries(PINNED_MAPS.map((n, i) => [n, opened[i]])) as unknown as Maps;
+    return new PacketFilter(ifname, maps, opened, undefined, pinned ? dir : undefined);
+  }
+
+  /** Is a filter pinned for this interface? */
+  static isPinned(ifname: string): boolean {
+    return existsSync(`${pinPath(ifname)}/program`);
+  }
+
+  /**
+   * Removes a pinned filter: detaches it from the interface (its link, or its netlink attachment)
+   * and removes the pins. Returns false when nothing was pinned.
+   */
+  static unpin(ifname: string): boolean {
+    const dir = pinPath(ifname);
+    if (!existsSync(dir)) return false;
+    if (existsSync(`${dir}/link`)) {
+      using link = runtime.Link.fromPin(`${dir}/link`);
+      link.detach();
+    } else if (existsSync(`${dir}/program`)) {
+      // Attached through netlink: detach it, if the interface (and the attachment) still exist.
+      using program = runtime.Program.fromPin(`${dir}/program`);
+      const index = interfaceIndex(ifname);
+      if (index !== undefined) runtime.detachXdpProgram(index, program.info().id);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    return true;
+  }
+
+  /** Set when `start` removed a filter a crashed run had left attached: its program id. */
+  removedLeftover: number | undefined;
+
+  /** How it is attached (undefined for a filter opened from its pins). */
+  get description(): string | undefined {
+    return this.attachment?.description;
+  }
+
+  /** Replaces every rule and default at once: packets see either the old rules or the new ones. */
+  apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
+    installGeneration(this.maps, config);
+  }
+
+  /** Packets and bytes by verdict, summed over CPUs. */
+  counters(): Counters {
+    const read = (i: number): Counter => {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(i);
+      const value = this.maps.verdicts.lookup(key);
+      const sum: Counter = { packets: 0n, bytes: 0n };
+      if (value) {
+        for (const cpu of this.maps.verdicts.perCpuValues(value)) {
+          sum.packets += cpu.readBigUInt64LE(0);
+          sum.bytes += cpu.readBigUInt64LE(8);
+        }
+      }
+      return sum;
+    };
+    const family = (f: number): FamilyCounters => ({ passed: read(f * 4), dropped: read(f * 4 + 1), passedByDefault: read(f * 4 + 2), droppedByDefault: read(f * 4 + 3) });
+    return { ipv4: family(0), ipv6: family(1), notIp: read(8), malformed: read(9) };
+  }
+
+  /** The live rules of a family with the packets each decided. */
+  rules(family: Family): RuleState[] {
+    return readRules(this.maps, family);
+  }
+
+  /** The live default actions. */
+  defaults(): ReturnType<typeof readDefaults> {
+    return readDefaults(this.maps);
+  }
+
+  /** Detaches (unless pinned: then the pins keep it attached) and releases everything. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      // Pinned, a link stays attached through its pin (closing drops only this fd); a netlink
+      // attachment would be detached by close(), so it is left alone.
+      if (!this.pinnedAt || this.attachment?.via === "link") this.attachment?.close();
+    } finally {
+      for (const o of this.owners) o.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+const interfaceIndex = (ifname: string): number | undefined => {
+  try {
+    return runtime.ifindex(ifname);
+  } catch {
+    return undefined;
+  }
+};
+
+function collectionMaps(c: Collection): Maps {
+  return Object.fromEntries(PINNED_MAPS.map((n) => [n, c.map(n)])) as unknown as Maps;
+}
+
+/** Pins program, maps and link under the interface's pin directory; returns the directory. */
+function pinAll(ifname: string, c: Collection, attachment: runtime.XdpAttachment): string {
+  const dir = pinPath(ifname);
+  mkdirSync(dir, { recursive: true });
+  c.program(PROGRAM_NAME).pin(`${dir}/program`);
+  for (const name of PINNED_MAPS) c.map(name).pin(`${dir}/${name}`);
+  if (attachment.via === "link") attachment.pin?.(`${dir}/link`);
+  return dir;
+}
+
+/**
+ * Before attaching: a packetfilter program attached through netlink that no pin accounts for is
+ * the leftover of a run that died — remove it. A pinned filter is refused with what to do.
+ */
+function removeLeftover(ifname: string, index: number): number | undefined {
+  if (PacketFilter.isPinned(ifname)) {
+    throw new Error(`a packetfilter is pinned on ${ifname} (${pinPath(ifname)}): update it with --pin, or remove it with --unpin`);
+  }
+  const state = runtime.xdpAttached(index);
+  for (const id of [state.native, state.generic]) {
+    if (id === undefined) continue;
+    let name: string;
+    try {
+      using p = runtime.Program.fromId(id);
+      name = p.info().name;
+    } catch {
+      continue;
+    }
+    if (name !== PROGRAM_NAME) throw new Error(`${ifname} already has an XDP program attached ("${name}", id ${id}): detach it first`);
+    const heldByLink = runtime.listLinks().some((l) => l.programId === id);
+    if (heldByLink) throw new Error(`another packetfilter is running on ${ifname} (program id ${id}, held by a bpf_link): stop it first`);
+    runtime.detachXdpProgram(index, id);
+    return id;
+  }
+  return undefined;
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * packetfilter: passes or drops incoming IPv4/IPv6 packets by source address, at XDP.
+ *
+ * The rules of one generation live in four inner maps — exact hosts (/32, /128) in hash maps,
+ * shorter prefixes in LPM tries — held by two-slot outer arrays. One 32-bit word (`state`) says
+ * which slot is live and carries the per-family defaults, so user space fills the idle slot and
+ * then switches every rule and default at once with a single write: no packet ever sees half a
+ * configuration. A host rule is the longest possible prefix, so a hash hit decides; only on a
+ * miss is the trie walked (and only when the generation has prefixes).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define MAX_VLAN_TAGS 2
+
+/* Bits of the state word. */
+#define STATE_SLOT 0x1u
+#define STATE_V4_DEFAULT_BLOCK 0x2u
+#define STATE_V6_DEFAULT_BLOCK 0x4u
+#define STATE_V4_HOSTS 0x8u
+#define STATE_V4_PREFIXES 0x10u
+#define STATE_V6_HOSTS 0x20u
+#define STATE_V6_PREFIXES 0x40u
+
+/* Verdict counters: family * 4 + (by default ? 2 : 0) + (dropped ? 1 : 0), then these two. */
+#define VERDICT_NOT_IP 8
+#define VERDICT_MALFORMED 9
+#define VERDICTS 10
+
+#define ACTION_ALLOW 0
+#define ACTION_BLOCK 1
+
+struct rule {
+	__u32 action;
+	__u32 reserved;
+	__u64 hits; /* packets this rule decided; atomic: a rule may match on every CPU */
+};
+
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct v4_host { __u8 addr[4]; };
+struct v6_host { __u8 addr[16]; };
+struct v4_prefix { __u32 prefixlen; __u8 addr[4]; };
+struct v6_prefix { __u32 prefixlen; __u8 addr[16]; };
+
+/*
+ * Templates of the inner maps; user space creates each generation's maps at the size it needs.
+ * Sizes rather than types: clang describes structs reached only through a template's pointers as
+ * forward declarations, which have no size.
+ */
+struct v4_hosts_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, 4); /* struct v4_host */
+	__uint(value_size, 16); /* struct rule */
+};
+struct v6_hosts_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, 16); /* struct v6_host */
+	__uint(value_size, 16); /* struct rule */
+};
+struct v4_prefixes_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, 8); /* struct v4_prefix */
+	__uint(value_size, 16); /* struct rule */
+};
+struct v6_prefixes_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, 20); /* struct v6_prefix */
+	__uint(value_size, 16); /* struct rule */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v4_hosts_map);
+} v4_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v6_hosts_map);
+} v6_hosts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v4_prefixes_map);
+} v4_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v6_prefixes_map);
+} v6_prefixes SEC(".maps");
+
+/* The state word (see STATE_*). Zero until user space configures: pass everything, count it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VERDICTS);
+	__type(key, __u32);
+	__type(value, struct counter);
+} verdicts SEC(".maps");
+
+static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
+{
+	struct counter *c = bpf_map_lookup_elem(&verdicts, &verdict);
+
+	if (c) {
+		c->packets++;
+		c->bytes += ctx->data_end - ctx->data;
+	}
+	return action;
+}
+
+/* The rule for a source address: the exact host first, then the longest prefix. */
+static __always_inline struct rule *find_rule(void *hosts_outer, void *prefixes_outer, void *host, void *prefix,
+					      __u32 slot, bool has_hosts, bool has_prefixes)
+{
+	struct rule *r = NULL;
+	void *inner;
+
+	if (has_hosts) {
+		inner = bpf_map_lookup_elem(hosts_outer, &slot);
+		if (inner)
+			r = bpf_map_lookup_elem(inner, host);
+	}
+	if (!r && has_prefixes) {
+		inner = bpf_map_lookup_elem(prefixes_outer, &slot);
+		if (inner)
+			r = bpf_map_lookup_elem(inner, prefix);
+	}
+	return r;
+}
+
+static __always_inline int decide(struct xdp_md *ctx, struct rule *r, __u32 family, bool default_block)
+{
+	bool block = default_block;
+	__u32 verdict = family * 4;
+
+	if (r) {
+		__sync_fetch_and_add(&r->hits, 1);
+		block = r->action == ACTION_BLOCK;
+	} else {
+		verdict += 2;
+	}
+	if (block)
+		verdict += 1;
+	return finish(ctx, verdict, block ? XDP_DROP : XDP_PASS);
+}
+
+SEC("xdp")
+int packetfilter(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 zero = 0, *word, s;
+	__u16 proto;
+	void *l3;
+
+	if ((void *)(eth + 1) > end)
+		return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
+	proto = eth->h_proto;
+	l3 = eth + 1;
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		struct vlan_hdr *vlan = l3;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vlan + 1) > end)
+			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
+		proto = vlan->h_vlan_encapsulated_proto;
+		l3 = vlan + 1;
+	}
+
+	word = bpf_map_lookup_elem(&state, &zero);
+	s = word ? *word : 0;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		struct v4_host host;
+		struct v4_prefix prefix = { .prefixlen = 32 };
+
+		if ((void *)(ip + 1) > end)
+			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
+		__builtin_memcpy(host.addr, &ip->saddr, 4);
+		__builtin_memcpy(prefix.addr, &ip->saddr, 4);
+		return decide(ctx,
+			      find_rule(&v4_hosts, &v4_prefixes, &host, &prefix, s & STATE_SLOT, s & STATE_V4_HOSTS,
+					s & STATE_V4_PREFIXES),
+			      0, s & STATE_V4_DEFAULT_BLOCK);
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+		struct v6_host host;
+		struct v6_prefix prefix = { .prefixlen = 128 };
+
+		if ((void *)(ip6 + 1) > end)
+			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
+		__builtin_memcpy(host.addr, &ip6->saddr, 16);
+		__builtin_memcpy(prefix.addr, &ip6->saddr, 16);
+		return decide(ctx,
+			      find_rule(&v6_hosts, &v6_prefixes, &host, &prefix, s & STATE_SLOT, s & STATE_V6_HOSTS,
+					s & STATE_V6_PREFIXES),
+			      1, s & STATE_V6_DEFAULT_BLOCK);
+	}
+	return finish(ctx, VERDICT_NOT_IP, XDP_PASS);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
