@@ -15,11 +15,13 @@ import { NotSupportedError } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import { kconfigValues } from "./kconfig-values.js";
 import { kernelBtf } from "./kernel-btf.js";
-import { attachBtfId, needsTrampoline, resolveProgramReferences } from "./link-program.js";
+import { attachBtfId, needsTrampoline, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
+
+export { attachFreplace, targetFunctionBtfId, type AttachTarget, type TargetProgram } from "./link-program.js";
 
 export interface CollectionOptions {
   /** bpffs directory for maps declared with `pinning: by_name` (e.g. /sys/fs/bpf/myapp). */
@@ -36,6 +38,11 @@ export interface CollectionOptions {
   readonly programs?: readonly string[];
   /** Overrides of kernel config values for `.kconfig` externs (`CONFIG_HZ: "250"`). */
   readonly kconfig?: Readonly<Record<string, string>>;
+  /**
+   * BPF programs as attach targets, by program name: the program (and function) an freplace
+   * program replaces, or an fentry/fexit program traces instead of a kernel function.
+   */
+  readonly attachTargets?: Readonly<Record<string, AttachTarget>>;
 }
 
 /** A spec copy that the load may change without touching the caller's. */
@@ -85,10 +92,14 @@ export class Collection {
         if (m.readOnly && m.data) map.freeze();
       }
       const wanted = options.programs ?? [...s.programs.values()].filter((p) => p.autoload).map((p) => p.name);
+      for (const name of Object.keys(options.attachTargets ?? {})) {
+        if (!wanted.includes(name)) throw new Error(`attachTargets: program ${name} is not ${s.programs.has(name) ? "loaded (give it in programs)" : "in this object"}`);
+      }
       for (const name of wanted) {
         const p = s.programs.get(name);
         if (!p) throw new Error(`no program ${name} in this object (programs: ${[...s.programs.keys()].join(", ")})`);
-        programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0 }));
+        const attachTarget = options.attachTargets?.[name];
+        programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0, ...(attachTarget ? { attachTarget } : {}) }));
       }
       fillContents(s, maps, programs);
       return new Collection(s, maps, programs, btfFd, pinned);
@@ -158,9 +169,16 @@ interface ProgramLoadContext {
   readonly btfFd: number | undefined;
   readonly target: () => Btf;
   readonly logLevel: number;
+  /** A BPF program to load against (freplace, fentry/fexit on a BPF program). */
+  readonly attachTarget?: AttachTarget;
 }
 
 function loadProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadContext): Program {
+  using target = ctx.attachTarget ? resolveAttachTarget(p, ctx.attachTarget) : undefined;
+  return loadResolvedProgram(spec, p, ctx, target);
+}
+
+function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadContext, target: ResolvedAttachTarget | undefined): Program {
   const relocated = relocateProgram(spec, p, ctx.target()).instructions;
   const instructions = resolveProgramReferences(p, relocated, { mapFd: (n) => ctx.maps.get(n)?.fd, externs: spec.externs, kernelBtf: ctx.target });
   const funcInfo = Buffer.alloc(p.funcInfo.length * 8);
@@ -185,14 +203,14 @@ function loadProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadConte
       kernelVersion: p.kernelVersion,
       flags: (p.kind.sleepable ? 1 << 4 : 0) | (p.kind.xdpFrags ? 1 << 5 : 0),
       ...(p.attachType !== undefined ? { expectedAttachType: p.attachType } : {}),
-      attachBtfId: attachBtfId(p, ctx.target),
+      ...(target ? { attachBtfId: target.btfId, attachProgFd: target.fd } : { attachBtfId: attachBtfId(p, ctx.target) }),
       ...(withBtf ? { btfFd: ctx.btfFd, funcInfo, funcInfoCount: p.funcInfo.length, lineInfo, lineInfoCount: p.lineInfo.length } : {}),
       logLevel: ctx.logLevel,
     });
   } catch (e) {
     if (e instanceof SyscallError && e.code === "EPERM" && needsTrampoline(p)) {
       throw new NotSupportedError(
-        `program "${p.name}" (${p.sectionName}): a program that needs a BPF trampoline`,
+        `program "${p.name}" (${p.sectionName})${target ? ` on ${target.description}` : ""}: a program that needs a BPF trampoline`,
         undefined,
         "this kernel refuses every fentry/fexit/fmod_ret/freplace/LSM program (BPF_PROG_LOAD: EPERM with an empty verifier log)",
       );

@@ -1,13 +1,19 @@
 /**
  * Turning a program spec's symbolic references into what the kernel takes: map fds, data-map
  * offsets, kernel BTF ids of ksyms and kfuncs, kallsyms addresses — and the BTF id of the kernel
- * function or tracepoint a tracing program attaches to.
+ * function or tracepoint a tracing program attaches to, or of the function of another BPF
+ * program that an freplace (or fentry/fexit) program is loaded against.
  */
+import { ProgramType } from "../abi/index.js";
 import { LD_IMM64, PseudoCall, PseudoLd, splitConstant, type Instruction } from "../asm/index.js";
 import type { Btf } from "../btf/index.js";
 import type { ExternSpec, ProgramSpec } from "../elf/index.js";
+import { Struct, fdById, kernel, objInfo } from "../syscall/index.js";
 import { NotSupportedError } from "./errors.js";
+import { btfById } from "./kernel-objects-btf.js";
 import { kallsyms } from "./ksyms.js";
+import { linkCreate, type Link } from "./link.js";
+import type { Program } from "./program.js";
 
 /** A reference that cannot be resolved: names the program, the symbol and why. */
 export class ResolveError extends Error {
@@ -79,7 +85,11 @@ export function attachBtfId(program: ProgramSpec, kernelBtf: () => Btf): number 
   const want = attachTypeName(program);
   if (!want) return 0;
   if (program.kind.pattern.startsWith("freplace")) {
-    throw new NotSupportedError(`freplace program "${program.name}" without a target program`, "5.10", "give the program to replace when loading");
+    throw new NotSupportedError(
+      `freplace program "${program.name}" (${program.sectionName}) without a target program`,
+      "5.10",
+      `give the program whose function it replaces when loading: attachTargets: { ${program.name}: { program, function } }`,
+    );
   }
   if (!program.attachTarget) throw new ResolveError(`program "${program.name}": section ${program.sectionName} names no attach target`);
   const id = kernelBtf().find(want.name, want.kind);
@@ -90,4 +100,137 @@ export function attachBtfId(program: ProgramSpec, kernelBtf: () => Btf): number 
 /** Programs that need a BPF trampoline (fentry/fexit/fmod_ret/freplace/LSM). */
 export function needsTrampoline(program: ProgramSpec): boolean {
   return /^(fentry|fexit|fmod_ret|freplace|lsm)/.test(program.kind.pattern);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Another BPF program as the attach target (freplace; fentry/fexit on a BPF program)
+
+/** A loaded BPF program: a Program, or its fd, or its id. */
+export type TargetProgram = Program | { readonly fd: number } | { readonly id: number };
+
+/**
+ * What a program is loaded against when its target is a BPF program rather than the kernel
+ * (libbpf's bpf_program__set_attach_target, cilium's ProgramSpec.AttachTarget + AttachTo).
+ */
+export interface AttachTarget {
+  /** The program whose function is replaced (freplace) or traced (fentry/fexit). */
+  readonly program: TargetProgram;
+  /**
+   * The function, by name, found in the target's BTF: a global subprogram for freplace, any
+   * function of the program (its entry included) for fentry/fexit. Default: the section's
+   * target (`freplace/<function>`).
+   */
+  readonly function?: string;
+}
+
+/** A target resolved for BPF_PROG_LOAD (attach_prog_fd, attach_btf_id) or BPF_LINK_CREATE. */
+export interface ResolvedAttachTarget {
+  /** An fd of the target program (owned here only when opened by id). */
+  readonly fd: number;
+  /** The FUNC's id in the target program's BTF. */
+  readonly btfId: number;
+  readonly function: string;
+  /** `function global_add of program "second" (id 7)`, for messages. */
+  readonly description: string;
+  /** Closes the fd if it was opened here. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+const TARGET_PROGRAM_KINDS = /^(freplace|fentry|fexit|fmod_ret)/;
+/** EXT programs have no attach type of their own: LINK_CREATE takes 0, their expected_attach_type. */
+const FREPLACE_ATTACH_TYPE = 0;
+
+/** The program's own functions and BTF, as the kernel reports them (bpf_prog_info). */
+function programFunctions(fd: number, what: string): { id: number; name: string; btfId: number; funcTypeIds: number[] } {
+  const info = new Struct("BpfProgInfo");
+  objInfo(fd, info, what);
+  const count = info.getU32("nr_func_info");
+  const records = Buffer.alloc(count * 8);
+  if (count > 0) {
+    const again = new Struct("BpfProgInfo");
+    again.set("nr_func_info", count).set("func_info_rec_size", 8).set("func_info", kernel().address(records));
+    objInfo(fd, again, what);
+  }
+  // struct bpf_func_info: insn_off, type_id.
+  const funcTypeIds = Array.from({ length: count }, (_, i) => records.readUInt32LE(i * 8 + 4));
+  return { id: info.getU32("id"), name: info.getString("name"), btfId: info.getU32("btf_id"), funcTypeIds };
+}
+
+/**
+ * The BTF id of function `name` of the loaded program with this fd: the program's BTF is read
+ * back from the kernel (prog info btf_id) and searched for a FUNC of that name among the
+ * program's own functions. `replace`: the function must be global (the kernel replaces only
+ * those).
+ */
+export function targetFunctionBtfId(fd: number, name: string, options: { readonly replace?: boolean; readonly what?: string } = {}): number {
+  const what = options.what ?? `program fd ${fd}`;
+  const prog = programFunctions(fd, what);
+  const of = `program "${prog.name}" (id ${prog.id})`;
+  if (prog.btfId === 0) throw new ResolveError(`${what}: target ${of} has no BTF (it was loaded without func info), so its functions cannot be found by name`);
+  const btf = btfById(prog.btfId).btf;
+  const candidates = btf.idsByName(name).filter((id) => btf.kindOf(id) === "func");
+  if (candidates.length === 0) throw new ResolveError(`${what}: no function ${name} in the BTF of target ${of}`);
+  // The object's BTF describes every function of the object; the kernel wants one of this program's.
+  const own = prog.funcTypeIds.length > 0 ? candidates.filter((id) => prog.funcTypeIds.includes(id)) : candidates;
+  const id = own[0];
+  if (id === undefined) {
+    const names = prog.funcTypeIds.map((t) => btf.type(t)?.name ?? `#${t}`).join(", ");
+    throw new ResolveError(`${what}: function ${name} is not part of target ${of} (its functions: ${names})`);
+  }
+  const func = btf.type(id);
+  if (options.replace && func?.kind === "func" && func.linkage !== "global") {
+    throw new ResolveError(`${what}: function ${name} of target ${of} is ${func.linkage}: freplace replaces only global functions`);
+  }
+  return id;
+}
+
+/** Opens (by id) or borrows the target program's fd and finds the function in its BTF. */
+export function resolveAttachTarget(program: ProgramSpec, target: AttachTarget): ResolvedAttachTarget {
+  const what = `program "${program.name}" (${program.sectionName})`;
+  if (!TARGET_PROGRAM_KINDS.test(program.kind.pattern)) {
+    throw new ResolveError(`${what}: only freplace, fentry, fexit and fmod_ret programs take a BPF program as their attach target`);
+  }
+  const name = target.function ?? program.attachTarget;
+  if (!name) throw new ResolveError(`${what}: name the target program's function (attach target "function")`);
+  return resolveTarget(target.program, name, program.kind.pattern.startsWith("freplace"), what);
+}
+
+function resolveTarget(program: TargetProgram, name: string, replace: boolean, what: string): ResolvedAttachTarget {
+  const owned = "id" in program && !("fd" in program);
+  const fd = owned ? fdById("PROG", program.id) : (program as { readonly fd: number }).fd;
+  const close = () => {
+    if (owned) kernel().close(fd);
+  };
+  try {
+    const btfId = targetFunctionBtfId(fd, name, { replace, what });
+    const targetName = "name" in program && typeof program.name === "string" ? `"${program.name}"` : owned ? `id ${(program as { id: number }).id}` : `fd ${fd}`;
+    return { fd, btfId, function: name, description: `function ${name} of program ${targetName}`, close, [Symbol.dispose]: close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/**
+ * Attaches an freplace program (BPF_LINK_CREATE). Without a target, where it was loaded
+ * against (the load's attach_prog_fd and attach_btf_id); with one, to that program's function
+ * instead (one extension program can replace functions of several programs, each its own link).
+ */
+export function attachFreplace(program: Program, target?: AttachTarget): Link {
+  if (program.type !== ProgramType.EXT) throw new ResolveError(`program "${program.name}" is not an freplace (EXT) program (type ${program.type})`);
+  if (!target) {
+    return linkCreate({ programFd: program.fd, target: 0, attachType: FREPLACE_ATTACH_TYPE, description: `freplace program "${program.name}" on its load-time target` });
+  }
+  const what = `freplace program "${program.name}"`;
+  const name = target.function;
+  if (!name) throw new ResolveError(`${what}: name the target program's function to replace`);
+  using resolved = resolveTarget(target.program, name, true, what);
+  return linkCreate({
+    programFd: program.fd,
+    target: resolved.fd,
+    attachType: FREPLACE_ATTACH_TYPE,
+    extra: { target_btf_id: resolved.btfId },
+    description: `${what} replacing ${resolved.description}`,
+  });
 }

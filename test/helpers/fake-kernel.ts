@@ -25,6 +25,16 @@ export class FakeKernel implements Kernel {
   progLoad: (call: ProgLoadCall) => { errno?: number; log?: string } = () => ({});
   /** Errors by command, for the first call of it. */
   readonly fail = new Map<Command, number>();
+  /** Copies of every PROG_LOAD and LINK_CREATE attr, in call order (fields at their uapi offsets). */
+  readonly progLoadAttrs: DataView[] = [];
+  readonly linkCreateAttrs: DataView[] = [];
+  /**
+   * OBJ_GET_INFO_BY_FD answers, by fd: fills the caller's info struct (pointers inside it are
+   * found with `memoryAt`). Fds without one get zeros, as before.
+   */
+  readonly infoByFd = new Map<number, (info: DataView) => void>();
+  /** Objects known by id (`PROG:7`, `BTF:3`): *_GET_FD_BY_ID opens a new fd with this info answer. */
+  readonly byId = new Map<string, (info: DataView) => void>();
 
   bpf(cmd: number, attr: Uint8Array): number {
     const name = NAMES.get(cmd) as Command;
@@ -36,7 +46,27 @@ export class FakeKernel implements Kernel {
       case "MAP_CREATE":
       case "BTF_LOAD":
         return this.fd();
+      case "LINK_CREATE":
+        this.linkCreateAttrs.push(new DataView(Uint8Array.from(attr).buffer));
+        return 0;
+      case "PROG_GET_FD_BY_ID":
+      case "MAP_GET_FD_BY_ID":
+      case "BTF_GET_FD_BY_ID":
+      case "LINK_GET_FD_BY_ID": {
+        const answer = this.byId.get(`${name.slice(0, name.indexOf("_"))}:${v.getUint32(0, true)}`);
+        if (!answer) return 0;
+        const fd = this.fd();
+        this.infoByFd.set(fd, answer);
+        return fd;
+      }
+      case "OBJ_GET_INFO_BY_FD": {
+        const info = this.memoryAt(v.getBigUint64(8, true));
+        const answer = this.infoByFd.get(v.getUint32(0, true));
+        if (info && answer) answer(new DataView(info.buffer, info.byteOffset, Math.min(info.byteLength, v.getUint32(4, true))));
+        return 0;
+      }
       case "PROG_LOAD": {
+        this.progLoadAttrs.push(new DataView(Uint8Array.from(attr).buffer));
         const call = { type: v.getUint32(0, true), logLevel: v.getUint32(24, true), logSize: v.getUint32(28, true) };
         this.progLoads.push(call);
         const answer = this.progLoad(call);
@@ -68,6 +98,11 @@ export class FakeKernel implements Kernel {
 
   bpfAtFunction() {
     return (cmd: number, attrAddress: number, size: number) => this.bpfAt(cmd, attrAddress, size);
+  }
+
+  /** The buffer handed over at this fake address. */
+  memoryAt(address: bigint): Uint8Array | undefined {
+    return this.memory.get(address);
   }
 
   address(buf: Uint8Array): bigint {
