@@ -1,6 +1,8 @@
 /**
  * XDP: a bpf_link on the interface (kernel 5.9) first; where the kernel has no XDP links, the
  * netlink IFLA_XDP attachment. Modes: native (driver), generic (skb), offload (hardware).
+ * Either can swap its program for another atomically (`replace`), without a moment when the
+ * interface has none.
  */
 import { AttachType } from "../abi/index.js";
 import { SyscallError } from "../syscall/index.js";
@@ -24,21 +26,33 @@ export interface XdpOptions {
 export interface XdpAttachment extends Attachment {
   readonly via: "link" | "netlink";
   readonly ifindex: number;
+  /** The bpf_link holding the attachment (`via: "link"` only). */
+  readonly link?: Link;
+  /** The program attached now. */
+  readonly program: Program;
+  /**
+   * Swaps the attached program for `program`, atomically: packets see the old program or the
+   * new one, never none (BPF_LINK_UPDATE; over netlink IFLA_XDP with XDP_FLAGS_REPLACE and the
+   * current program as the expected one, so a program attached by someone else meanwhile is
+   * not replaced). Both programs must be open.
+   */
+  replace(program: Program): void;
 }
+
+const describe = (program: Program, ifindex: number, mode: XdpMode | undefined) => `XDP program "${program.name}" on ifindex ${ifindex}${mode ? ` (${mode})` : ""}`;
 
 /** Attaches an XDP program to the interface with this index (in the calling thread's network namespace). */
 export function attachXdp(program: Program, ifindex: number, options: XdpOptions = {}): XdpAttachment {
-  const description = `XDP program "${program.name}" on ifindex ${ifindex}${options.mode ? ` (${options.mode})` : ""}`;
   if (!options.netlink) {
     try {
-      const link: Link = linkCreate({
+      const link = linkCreate({
         programFd: program.fd,
         target: ifindex,
         attachType: AttachType.XDP,
         flags: options.mode ? XDP_FLAGS[options.mode] : 0,
-        description,
+        description: describe(program, ifindex, options.mode),
       });
-      return { via: "link", ifindex, description, close: () => link.close(), [Symbol.dispose]: () => link.close(), ...pinnable(link) };
+      return new LinkXdp(link, program, ifindex, options.mode);
     } catch (e) {
       // EINVAL from a kernel without XDP links (before 5.9): fall back like libbpf does.
       if (!(e instanceof SyscallError && e.code === "EINVAL")) throw e;
@@ -46,20 +60,84 @@ export function attachXdp(program: Program, ifindex: number, options: XdpOptions
   }
   const mode = options.mode ?? "native";
   xdpAttach(ifindex, program.fd, { mode });
-  const netns = new NetnsHandle();
-  let attached = true;
-  const close = () => {
-    if (!attached) return;
-    attached = false;
-    try {
-      netns.run(() => xdpDetach(ifindex, mode));
-    } finally {
-      netns.close();
-    }
-  };
-  return { via: "netlink", ifindex, description: `${description} via netlink`, close, [Symbol.dispose]: close };
+  return new NetlinkXdp(program, ifindex, mode);
 }
 
-function pinnable(link: Link): { pin(path: string): void; link: Link } {
-  return { pin: (path: string) => link.pin(path), link };
+/** XDP held by a bpf_link. */
+class LinkXdp implements XdpAttachment {
+  readonly via = "link";
+
+  constructor(
+    readonly link: Link,
+    private current: Program,
+    readonly ifindex: number,
+    private readonly mode: XdpMode | undefined,
+  ) {}
+
+  get program(): Program {
+    return this.current;
+  }
+
+  get description(): string {
+    return describe(this.current, this.ifindex, this.mode);
+  }
+
+  replace(program: Program): void {
+    this.link.update(program.fd);
+    this.current = program;
+  }
+
+  pin(path: string): void {
+    this.link.pin(path);
+  }
+
+  close(): void {
+    this.link.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** XDP attached over netlink (IFLA_XDP), detached in the namespace it was attached in. */
+class NetlinkXdp implements XdpAttachment {
+  readonly via = "netlink";
+  private readonly netns = new NetnsHandle();
+  private attached = true;
+
+  constructor(
+    private current: Program,
+    readonly ifindex: number,
+    private readonly mode: XdpMode,
+  ) {}
+
+  get program(): Program {
+    return this.current;
+  }
+
+  get description(): string {
+    return `${describe(this.current, this.ifindex, this.mode)} via netlink`;
+  }
+
+  replace(program: Program): void {
+    if (!this.attached) throw new Error(`${this.description}: replace after close`);
+    const expectedFd = this.current.fd;
+    this.netns.run(() => xdpAttach(this.ifindex, program.fd, { mode: this.mode, expectedFd }));
+    this.current = program;
+  }
+
+  close(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    try {
+      this.netns.run(() => xdpDetach(this.ifindex, this.mode));
+    } finally {
+      this.netns.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
