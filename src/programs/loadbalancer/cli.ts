@@ -1,0 +1,129 @@
+/** `tsebpf loadbalancer`: run the XDP load balancer in the foreground, pin it, unpin it, show its counters. */
+import { Command, Option } from "commander";
+import type { Output } from "../../cli/io.js";
+import { runUntilStopped } from "../common/run.js";
+import { loadConfig } from "./config.js";
+import { LoadBalancer, MODES, pinPath, type Mode } from "./index.js";
+import { formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
+
+interface RunOptions {
+  config: string;
+  mode: Mode;
+  interval: string;
+  json?: boolean;
+  pin?: boolean;
+  unpin?: boolean;
+  interface?: string;
+}
+
+interface StatusOptions {
+  json?: boolean;
+  interface?: string;
+}
+
+const EXAMPLE_CONFIG = `
+  listenInterface: eth1          # where client traffic for the VIP arrives
+  vip: 10.0.0.100                # or fd00::100, or [10.0.0.100, fd00::100]
+  tcp_port: 80                   # (or port:) the service port, 1..65535
+  protocol: tcp                  # tcp (default) or udp
+  backends:                      # MACs on the same L2 segment; each holds the VIP on lo
+    - 02:00:00:00:00:0b
+    - { mac: 02:00:00:00:00:0c, name: web2 }
+  # maglevTableSize: 65537       # prime; the default suits up to a few hundred backends
+  # maxConnections: 65536        # LRU connection table capacity`;
+
+function interval(text: string): number {
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds)) throw new Error(`--interval: expected seconds (a number ≥ 0), not '${text}'`);
+  return Math.round(seconds * 1000);
+}
+
+function printStatus(io: Output, s: LoadBalancerStatus, json: boolean | undefined): void {
+  io.out(json ? `${JSON.stringify(statusJson(s))}\n` : `${formatSummary(s)}\n`);
+}
+
+export function registerLoadbalancer(program: Command, io: Output): void {
+  const lb = program
+    .command("loadbalancer")
+    .description("XDP layer-4 load balancer with direct server return: packets for the VIP go to a backend chosen by Maglev hashing, replies bypass it")
+    .enablePositionalOptions()
+    .option("-c, --config <path>", "configuration file (YAML)", "./config.yml")
+    .addOption(new Option("--mode <mode>", "XDP mode: native (driver), generic (skb) or auto (the kernel's choice)").choices(MODES).default("auto"))
+    .option("--interval <sec>", "print a one-line summary every SEC seconds (0: only at exit)", "5")
+    .option("--json", "print summaries as JSON, one object per line")
+    .option("--pin", "pin the link and maps and exit, leaving the balancer running (remove with --unpin)")
+    .option("--unpin", "remove the balancer pinned on the config's listenInterface (or --interface) and exit")
+    .option("--interface <name>", "with --unpin: the interface, instead of the config's listenInterface")
+    .addHelpText(
+      "after",
+      `
+Configuration (original keys listenInterface, tcp_port, backends, plus vip and protocol):${EXAMPLE_CONFIG}
+
+Every key is checked before anything is loaded; each error names the file and the key.
+Maps are filled before the program is attached. SIGINT or SIGTERM detaches and exits. With --pin
+the link and maps are pinned under ${pinPath("<listenInterface>")}.
+
+Backends need the VIP on loopback and must not answer ARP for it:
+  ip addr add 10.0.0.100/32 dev lo
+  sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+
+Native mode on veth also needs an XDP program on the peer veth (or XDP_TX frames are dropped)
+and TX checksum offload off on the senders (ethtool -K IF tx off); generic mode works anywhere.
+
+Examples:
+  tsebpf loadbalancer                          # ./config.yml, summary every 5 s, Ctrl+C to stop
+  tsebpf loadbalancer -c lb.yml --mode generic --interval 1
+  tsebpf loadbalancer -c lb.yml --pin          # keep running after exit
+  tsebpf loadbalancer status --json            # counters of pinned balancers
+  tsebpf loadbalancer -c lb.yml --unpin        # detach and remove the pins`,
+    )
+    .action(async (opts: RunOptions) => {
+      if (opts.unpin) {
+        const ifname = opts.interface ?? loadConfig(opts.config).listenInterface;
+        const removed = LoadBalancer.unpin(ifname);
+        io.out(removed ? `unpinned the load balancer on ${ifname} (${pinPath(ifname)})\n` : `no load balancer pinned on ${ifname}\n`);
+        return;
+      }
+      if (opts.interface) throw new Error("--interface: only with --unpin (the config's listenInterface says where to run)");
+      const intervalMs = interval(opts.interval);
+      const config = loadConfig(opts.config);
+      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true });
+      try {
+        const where = `${config.listenInterface} (${opts.mode}), ${config.backends.length} backend${config.backends.length === 1 ? "" : "s"}`;
+        if (opts.pin) {
+          io.out(`load balancer pinned on ${where} at ${balancer.pinned}: 'tsebpf loadbalancer --unpin' removes it\n`);
+          return;
+        }
+        if (!opts.json) io.out(`load balancer running on ${where}: Ctrl+C (SIGINT) or SIGTERM detaches\n`);
+        await runUntilStopped({ intervalMs, tick: () => printStatus(io, balancer.status(), opts.json) });
+        printStatus(io, balancer.status(), opts.json);
+      } finally {
+        balancer.stop();
+      }
+      if (!opts.json) io.out("detached\n");
+    });
+
+  lb.command("status")
+    .description("counters of pinned load balancers (per backend: packets, bytes, new flows)")
+    .option("--json", "print JSON")
+    .option("--interface <name>", "only the balancer on this interface")
+    .addHelpText(
+      "after",
+      `
+Reads the maps pinned under ${pinPath("<interface>")} by 'tsebpf loadbalancer --pin'.
+
+Examples:
+  tsebpf loadbalancer status
+  tsebpf loadbalancer status --interface eth1 --json`,
+    )
+    .action((opts: StatusOptions) => {
+      const interfaces = opts.interface ? [opts.interface] : LoadBalancer.pinnedInterfaces();
+      const all = interfaces.map((i) => LoadBalancer.pinnedStatus(i));
+      if (opts.json) {
+        io.out(`${JSON.stringify(all.map(statusJson), null, 2)}\n`);
+        return;
+      }
+      if (all.length === 0) io.out("no load balancer is pinned (start one with 'tsebpf loadbalancer --pin')\n");
+      for (const s of all) io.out(`${formatSummary(s)}\n`);
+    });
+}

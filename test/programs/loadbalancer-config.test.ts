@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, parseYaml } from "../../src/programs/common/config.js";
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE_SIZE, loadConfig, parseConfig } from "../../src/programs/loadbalancer/config.js";
+import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
+
+const base = `
+listenInterface: eth1
+vip: 10.0.0.100
+tcp_port: 80
+backends:
+  - 02:00:00:00:00:0b
+  - 02:00:00:00:00:0c
+`;
+
+const parse = (yaml: string) => parseConfig(parseYaml(yaml, "lb.yml"), "lb.yml");
+/** The base config with `key` replaced (or removed, for undefined). */
+function variant(changes: Record<string, unknown>): string {
+  const doc = parseYaml(base, "lb.yml") as Record<string, unknown>;
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === undefined) delete doc[k];
+    else doc[k] = v;
+  }
+  return JSON.stringify(doc); // JSON is YAML
+}
+const rejection = (changes: Record<string, unknown>): string => {
+  try {
+    parse(variant(changes));
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error("accepted");
+};
+
+describe("loadbalancer config", () => {
+  it("accepts the original keys plus vip, with defaults", () => {
+    const c = parse(base);
+    expect(c.listenInterface).toBe("eth1");
+    expect(c.port).toBe(80);
+    expect(c.protocol).toBe("tcp");
+    expect([...(c.vip4 ?? [])]).toEqual([10, 0, 0, 100]);
+    expect(c.vip6).toBeUndefined();
+    expect(c.backends.map((b) => b.name)).toEqual(["02:00:00:00:00:0b", "02:00:00:00:00:0c"]);
+    expect([...(c.backends[1]?.mac ?? [])]).toEqual([2, 0, 0, 0, 0, 0x0c]);
+    expect(c.tableSize).toBe(DEFAULT_TABLE_SIZE);
+    expect(c.maxConnections).toBe(DEFAULT_MAX_CONNECTIONS);
+  });
+
+  it("accepts named backends, udp, port, IPv6 and both families, table sizes", () => {
+    const c = parse(
+      variant({
+        tcp_port: undefined,
+        port: 53,
+        protocol: "udp",
+        vip: ["10.0.0.100", "fd00::100"],
+        backends: [{ mac: "02-00-00-00-00-0B", name: "dns1" }, "02:00:00:00:00:0c"],
+        maglevTableSize: 251,
+        maxConnections: 1000,
+      }),
+    );
+    expect(c.protocol).toBe("udp");
+    expect(c.port).toBe(53);
+    expect(c.vip6?.[0]).toBe(0xfd);
+    expect(c.vip6?.[15]).toBe(0x00);
+    expect(c.vip6?.[14]).toBe(0x01);
+    expect(c.backends.map((b) => b.name)).toEqual(["dns1", "02:00:00:00:00:0c"]);
+    expect(c.tableSize).toBe(251);
+    expect(c.maxConnections).toBe(1000);
+    expect(parse(variant({ vip: "fd00::100" })).vip4).toBeUndefined();
+  });
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ["an unknown key", { tcpPort: 80 }, "lb.yml: unknown key 'tcpPort' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections)"],
+    ["a missing interface", { listenInterface: undefined }, "lb.yml: listenInterface: missing"],
+    ["a bad interface name", { listenInterface: "eth1/x" }, "lb.yml: listenInterface: 'eth1/x' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
+    ["a long interface name", { listenInterface: "averyveryverylongname" }, "lb.yml: listenInterface: 'averyveryverylongname' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
+    ["a missing port", { tcp_port: undefined }, "lb.yml: tcp_port: missing (the service port, 1..65535)"],
+    ["port 0", { tcp_port: 0 }, "lb.yml: tcp_port: 0 is out of range (1..65535)"],
+    ["port 65536", { tcp_port: 65536 }, "lb.yml: tcp_port: 65536 is out of range (1..65535)"],
+    ["a port string", { tcp_port: "http" }, "lb.yml: tcp_port: expected an integer, not 'http'"],
+    ["a fractional port", { tcp_port: 80.5 }, "lb.yml: tcp_port: expected an integer, not 80.5"],
+    ["tcp_port and port", { port: 81 }, "lb.yml: port: give tcp_port or port, not both"],
+    ["a bad protocol", { protocol: "sctp" }, "lb.yml: protocol: expected tcp or udp, not 'sctp'"],
+    ["a missing vip", { vip: undefined }, "lb.yml: vip: missing (the service address the backends hold on loopback: an IPv4 address, an IPv6 address, or a list of one of each)"],
+    ["a malformed vip", { vip: "10.0.0.300" }, "lb.yml: vip: '10.0.0.300' is not an IPv4 or IPv6 address"],
+    ["a vip prefix", { vip: "10.0.0.0/24" }, "lb.yml: vip: '10.0.0.0/24' is not an IPv4 or IPv6 address"],
+    ["an unspecified vip", { vip: "0.0.0.0" }, "lb.yml: vip: '0.0.0.0' is the unspecified address, not a service address"],
+    ["a multicast vip", { vip: "ff02::1" }, "lb.yml: vip: 'ff02::1' is a multicast or broadcast address, not a service address"],
+    ["two IPv4 vips", { vip: ["10.0.0.1", "10.0.0.2"] }, "lb.yml: vip[1]: a second IPv4 address ('10.0.0.2'): one service address per family"],
+    ["three vips", { vip: ["10.0.0.1", "fd00::1", "10.0.0.2"] }, "lb.yml: vip: 3 entries is more than the capacity of 2"],
+    ["an empty vip list", { vip: [] }, "lb.yml: vip: empty: give an IPv4 address, an IPv6 address, or one of each"],
+    ["a numeric vip", { vip: 10 }, "lb.yml: vip: expected a non-empty string, not 10"],
+    ["missing backends", { backends: undefined }, "lb.yml: backends: missing"],
+    ["an empty backend list", { backends: [] }, "lb.yml: backends: empty: at least one backend MAC address is needed"],
+    ["backends not a list", { backends: "02:00:00:00:00:0b" }, "lb.yml: backends: expected a list, not '02:00:00:00:00:0b'"],
+    ["a malformed MAC", { backends: ["02:00:00:00:00:0b", "02:00:00:00:0c"] }, "lb.yml: backends[1]: '02:00:00:00:0c' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)"],
+    ["a MAC with mixed separators", { backends: ["02:00-00:00:00:0b"] }, "lb.yml: backends[0]: '02:00-00:00:00:0b' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)"],
+    ["a duplicate MAC", { backends: ["02:00:00:00:00:0b", "02:00:00:00:00:0B"] }, "lb.yml: backends[1]: duplicate MAC 02:00:00:00:00:0b (also backends[0])"],
+    ["a zero MAC", { backends: ["00:00:00:00:00:00"] }, "lb.yml: backends[0]: '00:00:00:00:00:00' is the all-zero MAC, not a backend's address"],
+    ["a broadcast MAC", { backends: ["ff:ff:ff:ff:ff:ff"] }, "lb.yml: backends[0]: 'ff:ff:ff:ff:ff:ff' is a multicast or broadcast MAC, not a backend's address"],
+    ["a numeric backend", { backends: [12] }, "lb.yml: backends[0]: expected a mapping, not 12"],
+    ["an unknown backend key", { backends: [{ mac: "02:00:00:00:00:0b", weight: 2 }] }, "lb.yml: backends[0]: unknown key 'weight' (expected mac, name)"],
+    ["a backend without mac", { backends: [{ name: "web1" }] }, "lb.yml: backends[0].mac: missing"],
+    ["a duplicate name", { backends: [{ mac: "02:00:00:00:00:0b", name: "w" }, { mac: "02:00:00:00:00:0c", name: "w" }] }, "lb.yml: backends[1]: duplicate name 'w' (also backends[0])"],
+    ["too many backends", { backends: Array.from({ length: 257 }, (_, i) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`) }, "lb.yml: backends: 257 entries is more than the capacity of 256"],
+    ["a non-prime table", { maglevTableSize: 1000 }, "lb.yml: maglevTableSize: 1000 is not a prime (Maglev needs a prime table size, like 251, 65537 or 655373)"],
+    ["a table too small", { maglevTableSize: 2 }, "lb.yml: maglevTableSize: 2 is out of range (3..1000003)"],
+    ["fewer slots than backends", { maglevTableSize: 3, backends: ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:04"] }, "lb.yml: maglevTableSize: 3 slots are fewer than the 4 backends"],
+    ["no connections", { maxConnections: 0 }, "lb.yml: maxConnections: 0 is out of range (1..16777216)"],
+  ];
+  for (const [what, changes, message] of cases) {
+    it(`rejects ${what}`, () => expect(rejection(changes)).toBe(message));
+  }
+
+  it("rejects a document that is not a mapping, and an empty one", () => {
+    expect(() => parse("- a\n- b\n")).toThrow("lb.yml: expected a mapping, not [\"a\",\"b\"]");
+    expect(() => parse("")).toThrow("lb.yml: listenInterface: missing");
+  });
+
+  describe("files", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-"));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("reads a file, and names it in errors (YAML syntax and missing files too)", () => {
+      const good = join(dir, "good.yml");
+      writeFileSync(good, base);
+      expect(loadConfig(good).listenInterface).toBe("eth1");
+      const bad = join(dir, "bad.yml");
+      writeFileSync(bad, base.replace("tcp_port: 80", "tcp_port: 99999"));
+      expect(() => loadConfig(bad)).toThrow(`${bad}: tcp_port: 99999 is out of range (1..65535)`);
+      const syntax = join(dir, "syntax.yml");
+      writeFileSync(syntax, "listenInterface: [eth1\n");
+      expect(() => loadConfig(syntax)).toThrow(ConfigError);
+      expect(() => loadConfig(join(dir, "none.yml"))).toThrow(`${join(dir, "none.yml")}: no such file`);
+    });
+
+    it("the CLI refuses a bad config and a bad interval before touching the kernel", async () => {
+      const bad = join(dir, "cli-bad.yml");
+      writeFileSync(bad, base.replace("02:00:00:00:00:0c", "02:00:00:00:00:zz"));
+      const run = async (...argv: string[]) => {
+        let out = "";
+        const program = new Command("tsebpf").exitOverride();
+        const io = { out: (t: string) => void (out += t), err: (t: string) => void (out += t) };
+        program.configureOutput({ writeOut: io.out, writeErr: io.err });
+        registerLoadbalancer(program, io);
+        program.commands.forEach((c) => c.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err }));
+        try {
+          await program.parseAsync(argv, { from: "user" });
+          return { error: undefined, out };
+        } catch (e) {
+          return { error: (e as Error).message, out };
+        }
+      };
+      expect((await run("loadbalancer", "--config", bad)).error).toBe(`${bad}: backends[1]: '02:00:00:00:00:zz' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)`);
+      expect((await run("loadbalancer", "--config", bad, "--interval", "soon")).error).toBe("--interval: expected seconds (a number ≥ 0), not 'soon'");
+      expect((await run("loadbalancer", "--mode", "turbo")).error).toMatch(/--mode <mode>' argument 'turbo' is invalid/);
+      const help = await run("loadbalancer", "--help");
+      expect(help.out).toMatch(/Examples:\n {2}tsebpf loadbalancer /);
+      expect(help.out).toMatch(/arp_ignore/);
+      const statusHelp = await run("loadbalancer", "status", "--help");
+      expect(statusHelp.out).toMatch(/tsebpf loadbalancer status --interface eth1 --json/);
+    });
+  });
+});
