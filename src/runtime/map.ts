@@ -59,10 +59,109 @@ export function mapInfoByFd(fd: number, what: string): MapInfo {
 
 const ENOENT = 2;
 /** bpf_attr bytes of the element commands: map_fd, key, value, flags. */
-const LOOKUP_SIZE = 32;
+const ELEM_SIZE = 32;
 const CMD_LOOKUP = BpfCommand.MAP_LOOKUP_ELEM;
 const CMD_UPDATE = BpfCommand.MAP_UPDATE_ELEM;
 const CMD_DELETE = BpfCommand.MAP_DELETE_ELEM;
+
+/** An owner (map, program, reader) used after `close()`: its fd number may belong to another object by now. */
+export class UseAfterCloseError extends Error {
+  override readonly name = "UseAfterCloseError";
+
+  constructor(readonly object: string) {
+    super(`${object}: used after close`);
+  }
+}
+
+/**
+ * Zero-copy single-element operations on one map: write the key into `key`, call `lookup()`,
+ * read the value from `value` (or write `value` and call `update()`). Each operation is exactly
+ * one system call on attrs prepared once — no copy, no allocation. After the map is closed every
+ * operation throws UseAfterCloseError.
+ */
+export class MapFastPath {
+  /** The key of the next operation (the map's keySize bytes). */
+  readonly key: Buffer;
+  /** The value `lookup()` fills and `update()` writes (the map's userValueSize bytes). */
+  readonly value: Buffer;
+  /** Set by the map's close(): the prepared attrs name an fd that is no longer ours. */
+  private closed = false;
+  private updateFlags = 0;
+  private readonly call: (cmd: number, attrAddress: number, size: number) => number;
+  /** Prepared attrs (key and value point at `key`/`value`) and their addresses. */
+  private readonly lookupAttr = new Struct("AttrMapElem");
+  private readonly updateAttr = new Struct("AttrMapElem");
+  private readonly deleteAttr = new Struct("AttrMapElem");
+  private readonly lookupAt: number;
+  private readonly updateAt: number;
+  private readonly deleteAt: number;
+
+  /** @internal (a map makes its own: `map.fast`) */
+  constructor(
+    fd: number,
+    keySize: number,
+    valueSize: number,
+    private readonly what: string,
+  ) {
+    const k = kernel();
+    this.key = Buffer.alloc(Math.max(1, keySize));
+    this.value = Buffer.alloc(Math.max(1, valueSize));
+    const keyAddress = k.address(this.key);
+    const valueAddress = k.address(this.value);
+    for (const a of [this.lookupAttr, this.updateAttr, this.deleteAttr]) a.set("map_fd", fd).set("key", keyAddress);
+    this.lookupAttr.set("value", valueAddress);
+    this.updateAttr.set("value", valueAddress);
+    this.call = k.bpfAtFunction();
+    // User-space addresses fit a double exactly.
+    this.lookupAt = Number(k.address(this.lookupAttr.buf));
+    this.updateAt = Number(k.address(this.updateAttr.buf));
+    this.deleteAt = Number(k.address(this.deleteAttr.buf));
+  }
+
+  /** Looks `key` up into `value`: true when found. */
+  lookup(): boolean {
+    if (this.closed) throw new UseAfterCloseError(this.what);
+    const r = this.call(CMD_LOOKUP, this.lookupAt, ELEM_SIZE);
+    if (r >= 0) return true;
+    if (r === -ENOENT) return false;
+    throw bpfError("MAP_LOOKUP_ELEM", -r, this.what);
+  }
+
+  /** Writes `value` under `key` (`UpdateFlags`). */
+  update(flags: number = UpdateFlags.ANY): void {
+    if (this.closed) throw new UseAfterCloseError(this.what);
+    if (flags !== this.updateFlags) {
+      this.updateAttr.setU32("flags", flags);
+      this.updateFlags = flags;
+    }
+    const r = this.call(CMD_UPDATE, this.updateAt, ELEM_SIZE);
+    if (r < 0) throw bpfError("MAP_UPDATE_ELEM", -r, this.what);
+  }
+
+  /** Deletes `key`: true when it existed. */
+  delete(): boolean {
+    if (this.closed) throw new UseAfterCloseError(this.what);
+    const r = this.call(CMD_DELETE, this.deleteAt, ELEM_SIZE);
+    if (r >= 0) return true;
+    if (r === -ENOENT) return false;
+    throw bpfError("MAP_DELETE_ELEM", -r, this.what);
+  }
+
+  /** Lookups with flags (BPF_F_LOCK): the slow lane of `lookupInto`. */
+  lookupWithFlags(flags: number): boolean {
+    this.lookupAttr.setU32("flags", flags);
+    try {
+      return this.lookup();
+    } finally {
+      this.lookupAttr.setU32("flags", 0);
+    }
+  }
+
+  /** @internal */
+  markClosed(): void {
+    this.closed = true;
+  }
+}
 
 export class BpfMap {
   readonly name: string;
@@ -75,23 +174,17 @@ export class BpfMap {
   readonly maxEntries: number;
   readonly flags: number;
   readonly perCpu: boolean;
+  /**
+   * The zero-copy fast path: `map.fast.key` written, `map.fast.lookup()`, `map.fast.value` read.
+   * One system call per operation, nothing copied or allocated.
+   */
+  readonly fast: MapFastPath;
   private readonly owner: OwnedFd;
   private readonly attr = new Struct("AttrMapElem");
-  /** Prepared attrs of the fast path: key and value point at this map's own buffers. */
-  private readonly lookupAttr = new Struct("AttrMapElem");
-  private readonly updateAttr = new Struct("AttrMapElem");
-  private readonly deleteAttr = new Struct("AttrMapElem");
   private readonly key: Buffer;
   private readonly value: Buffer;
   private readonly valueView: Uint8Array;
   private readonly nextKey: Buffer;
-  /** Addresses of the prepared attrs (user-space pointers fit a double exactly). */
-  private readonly lookupAt: number;
-  private readonly updateAt: number;
-  private readonly deleteAt: number;
-  private readonly bpfAt: (cmd: number, attrAddress: number, size: number) => number;
-  private lookupFlags = 0;
-  private updateFlags = 0;
 
   private constructor(fd: number, info: Pick<MapInfo, "name" | "type" | "keySize" | "valueSize" | "maxEntries" | "flags">) {
     this.owner = new OwnedFd(fd);
@@ -103,21 +196,12 @@ export class BpfMap {
     this.flags = info.flags;
     this.perCpu = PER_CPU_TYPES.has(info.type);
     this.userValueSize = this.perCpu ? Math.ceil(info.valueSize / 8) * 8 * kernel().possibleCpus() : info.valueSize;
-    this.key = Buffer.alloc(Math.max(1, info.keySize));
-    this.value = Buffer.alloc(Math.max(1, this.userValueSize));
+    this.fast = new MapFastPath(fd, info.keySize, this.userValueSize, this.what());
+    this.key = this.fast.key;
+    this.value = this.fast.value;
+    this.valueView = this.value.subarray(0, this.userValueSize);
     this.nextKey = Buffer.alloc(Math.max(1, info.keySize));
     this.attr.set("map_fd", fd);
-    const k = kernel();
-    const keyAddress = k.address(this.key);
-    const valueAddress = k.address(this.value);
-    for (const a of [this.lookupAttr, this.updateAttr, this.deleteAttr]) a.set("map_fd", fd).set("key", keyAddress);
-    this.lookupAttr.set("value", valueAddress);
-    this.updateAttr.set("value", valueAddress);
-    this.valueView = this.value.subarray(0, this.userValueSize);
-    this.bpfAt = k.bpfAtFunction();
-    this.lookupAt = Number(k.address(this.lookupAttr.buf));
-    this.updateAt = Number(k.address(this.updateAttr.buf));
-    this.deleteAt = Number(k.address(this.deleteAttr.buf));
   }
 
   /** Creates a map. */
@@ -151,12 +235,22 @@ export class BpfMap {
     return BpfMap.fromFd(fdById("MAP", id));
   }
 
+  /** The fd; throws UseAfterCloseError after close. */
   get fd(): number {
+    if (this.owner.closed) throw new UseAfterCloseError(this.what());
     return this.owner.fd;
+  }
+
+  get closed(): boolean {
+    return this.owner.closed;
   }
 
   private what(): string {
     return `map "${this.name}"`;
+  }
+
+  private live(): void {
+    if (this.owner.closed) throw new UseAfterCloseError(this.what());
   }
 
   private loadKey(key: Uint8Array): void {
@@ -168,16 +262,7 @@ export class BpfMap {
   lookupInto(key: Uint8Array, out: Uint8Array, flags = 0): boolean {
     if (out.byteLength < this.userValueSize) throw new RangeError(`${this.what()}: value buffer is ${out.byteLength} bytes, needs ${this.userValueSize}`);
     this.loadKey(key);
-    const a = this.lookupAttr;
-    if (flags !== 0 || this.lookupFlags !== 0) {
-      a.setU32("flags", flags);
-      this.lookupFlags = flags;
-    }
-    const r = this.bpfAt(CMD_LOOKUP, this.lookupAt, LOOKUP_SIZE);
-    if (r < 0) {
-      if (r === -ENOENT) return false;
-      throw bpfError("MAP_LOOKUP_ELEM", -r, this.what());
-    }
+    if (!(flags === 0 ? this.fast.lookup() : this.fast.lookupWithFlags(flags))) return false;
     out.set(this.valueView);
     return true;
   }
@@ -193,28 +278,18 @@ export class BpfMap {
     if (value.byteLength !== this.userValueSize) throw new RangeError(`${this.what()}: value is ${value.byteLength} bytes, the map's ${this.userValueSize}`);
     this.loadKey(key);
     this.value.set(value);
-    const a = this.updateAttr;
-    if (flags !== this.updateFlags) {
-      a.setU32("flags", flags);
-      this.updateFlags = flags;
-    }
-    const r = this.bpfAt(CMD_UPDATE, this.updateAt, LOOKUP_SIZE);
-    if (r < 0) throw bpfError("MAP_UPDATE_ELEM", -r, this.what());
+    this.fast.update(flags);
   }
 
   /** Deletes an entry: true when it existed. Allocates nothing. */
   delete(key: Uint8Array): boolean {
     this.loadKey(key);
-    const r = this.bpfAt(CMD_DELETE, this.deleteAt, LOOKUP_SIZE);
-    if (r < 0) {
-      if (r === -ENOENT) return false;
-      throw bpfError("MAP_DELETE_ELEM", -r, this.what());
-    }
-    return true;
+    return this.fast.delete();
   }
 
   /** Looks up and deletes an entry (queues, stacks, hash maps): the value, or undefined. */
   lookupAndDelete(key?: Uint8Array): Buffer | undefined {
+    this.live();
     const a = this.attr;
     if (key) this.loadKey(key);
     a.set("key", key ? kernel().address(this.key) : 0n).set("value", kernel().address(this.value)).set("flags", 0);
@@ -226,6 +301,7 @@ export class BpfMap {
 
   /** The key after `key` (or the first key), or undefined at the end. */
   nextKeyOf(key: Uint8Array | undefined): Buffer | undefined {
+    this.live();
     const a = this.attr;
     if (key) this.loadKey(key);
     a.set("key", key ? kernel().address(this.key) : 0n).set("next_key", kernel().address(this.nextKey)).set("flags", 0);
@@ -271,7 +347,9 @@ export class BpfMap {
     return mapInfoByFd(this.fd, this.what());
   }
 
+  /** Closes the fd; every operation afterwards (the fast path's too) throws UseAfterCloseError. */
   close(): void {
+    this.fast.markClosed();
     this.owner.close();
   }
 

@@ -6,6 +6,7 @@ import { ProgramType } from "../abi/index.js";
 import { HOST_ORDER, decode, type Instruction } from "../asm/index.js";
 import { Struct, bpfCall, bpfError, fdById, kernel, objGet, objInfo, objPin, progLoad, type ProgLoadOptions } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
+import { UseAfterCloseError } from "./map.js";
 import { VerifierError } from "./verifier-error.js";
 
 /** What the kernel says about a program. */
@@ -155,6 +156,7 @@ export class Program {
   }
 
   get fd(): number {
+    if (this.owner.closed) throw new UseAfterCloseError(`program "${this.name}"`);
     return this.owner.fd;
   }
 

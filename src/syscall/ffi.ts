@@ -61,6 +61,24 @@ export function libc(): ReturnType<typeof bind> {
 /** errno of the last failed call on this thread. */
 export const errno = (): number => koffi.errno();
 
+/**
+ * errno of this thread read straight from its memory (`__errno_location()`, bound once per
+ * thread, as each thread loads its own copy of this module): a typed-array load instead of
+ * `koffi.errno()`'s native call, for hot loops whose calls often fail (ENOENT of a delete).
+ */
+export function errnoReader(): () => number {
+  if (reader) return reader;
+  try {
+    const location = koffi.load("libc.so.6").func("int *__errno_location()")() as bigint;
+    const words = new Int32Array(koffi.view(location, 4) as ArrayBuffer);
+    reader = () => words[0] as number;
+  } catch {
+    reader = errno;
+  }
+  return reader;
+}
+let reader: (() => number) | undefined;
+
 /** Address of a buffer's first byte (includes byteOffset); keep the buffer alive while it is used. */
 export const addressOf = (buf: Uint8Array): bigint => koffi.address(buf) as bigint;
 

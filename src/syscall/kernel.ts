@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { HOST_LE } from "../asm/encoding.js";
-import { addressOf, errno, libc, viewOf } from "./ffi.js";
+import { addressOf, errno, errnoReader, libc, viewOf } from "./ffi.js";
 
 export interface Kernel {
   /** bpf(2): `cmd` with `size` bytes of `attr`. */
@@ -85,9 +85,10 @@ export const realKernel: Kernel = {
     const c = libc();
     const call = c.syscall3Address;
     const nr = c.nr.bpf;
+    const lastErrno = errnoReader();
     return (cmd, attrAddress, size) => {
       const r = call(nr, cmd, attrAddress, size) as number;
-      return r < 0 ? -errno() : r;
+      return r < 0 ? -lastErrno() : r;
     };
   },
   address: addressOf,
