@@ -40,6 +40,58 @@ describe("CollectionSpec from clang objects", () => {
     expect(s.btf?.nameOf(m("hash_typed")?.valueType as number)).toBe("value");
   });
 
+  it("reads every other map kind with its type name, sizes and flags (mapkinds.bpf.c)", () => {
+    // [typeName, keySize, valueSize, maxEntries, flags, key BTF type, value BTF type]
+    const expected: Record<string, [string, number, number, number, number, string | undefined, string | undefined]> = {
+      lru_flows: ["LRU_HASH", 12, 8, 128, 2 /* NO_COMMON_LRU */, "flow", "__u64"],
+      lru_percpu: ["LRU_PERCPU_HASH", 4, 8, 32, 0, "__u32", "counter"],
+      percpu_counts: ["PERCPU_ARRAY", 4, 4, 4, 0, "__u32", "__u32"],
+      fifo: ["QUEUE", 0, 8, 16, 0, undefined, "__u64"],
+      lifo: ["STACK", 0, 4, 8, 0x100 /* WRONLY_PROG */, undefined, undefined],
+      task_store: ["TASK_STORAGE", 4, 8, 0, 1 /* NO_PREALLOC */, "int", "__u64"],
+      inode_store: ["INODE_STORAGE", 4, 4, 0, 1, "int", "__u32"],
+      sk_store: ["SK_STORAGE", 4, 8, 0, 1 | 0x200 /* CLONE */, "int", "counter"],
+      cgrp_store: ["CGRP_STORAGE", 4, 2, 0, 1, "int", "__u16"],
+      cg_storage: ["CGROUP_STORAGE", 16, 8, 0, 0, "bpf_cgroup_storage_key", "counter"],
+      cg_percpu_storage: ["PERCPU_CGROUP_STORAGE", 8, 4, 0, 0, "__u64", "__u32"],
+      devices: ["DEVMAP", 4, 4, 8, 0, "__u32", "__u32"],
+      devices_hash: ["DEVMAP_HASH", 4, 8, 16, 0, undefined, undefined],
+      cpus: ["CPUMAP", 4, 8, 4, 0, "__u32", "bpf_cpumap_val"],
+      xsks: ["XSKMAP", 4, 4, 4, 0, undefined, undefined],
+      socks: ["SOCKMAP", 4, 4, 4, 0, "__u32", "__u32"],
+      socks_hash: ["SOCKHASH", 12, 8, 64, 0, "flow", "__u64"],
+      reuseport_socks: ["REUSEPORT_SOCKARRAY", 4, 8, 2, 0, "__u32", "__u64"],
+      stack_traces: ["STACK_TRACE", 4, 1016, 64, 0, undefined, undefined],
+      cgroups: ["CGROUP_ARRAY", 4, 4, 1, 0, "__u32", "__u32"],
+      commands: ["USER_RINGBUF", 0, 0, 8192, 0, undefined, undefined],
+      arena: ["ARENA", 0, 0, 2, 0x400 /* MMAPABLE */, undefined, undefined],
+    };
+    for (const order of ["el", "eb"] as const) {
+      const s = spec("mapkinds", order);
+      expect([...s.maps.keys()].filter((n) => !n.startsWith(".")).sort(), order).toEqual(Object.keys(expected).sort());
+      for (const [name, [typeName, keySize, valueSize, maxEntries, flags, key, value]] of Object.entries(expected)) {
+        const m = s.maps.get(name);
+        expect(m, `${order}/${name}`).toMatchObject({ typeName, type: MapType[typeName as keyof typeof MapType], keySize, valueSize, maxEntries, flags, section: ".maps", pinning: "none", mapExtra: 0n });
+        const btfName = (id: number | undefined) => (id === undefined ? undefined : s.btf?.nameOf(id));
+        expect([btfName(m?.keyType), btfName(m?.valueType)], `${order}/${name}`).toEqual([key, value]);
+      }
+      const kinds = Object.fromEntries([...s.programs].map(([n, p]) => [n, [p.kind.programTypeName, p.kind.attachTypeName]]));
+      expect(kinds, order).toEqual({
+        xdp_redirect: ["XDP", "XDP"],
+        on_switch: ["TRACEPOINT", undefined],
+        msg_verdict: ["SK_MSG", "SK_MSG_VERDICT"],
+        skb_verdict: ["SK_SKB", "SK_SKB_STREAM_VERDICT"],
+        select_socket: ["SK_REUSEPORT", "SK_REUSEPORT_SELECT"],
+        egress: ["CGROUP_SKB", "CGROUP_INET_EGRESS"],
+      });
+      expect(prog(s, "on_switch").subprograms, order).toEqual(["on_command"]); // bpf_user_ringbuf_drain's callback
+      const refs = (p: string) => [...new Set(s.programs.get(p)?.instructions.filter((i) => i.opcode === LD_IMM64 && i.src === PseudoLd.MAP_FD).map((i) => i.reference))].sort();
+      expect(refs("xdp_redirect"), order).toEqual(["cpus", "devices", "devices_hash", "fifo", "lru_flows", "percpu_counts", "xsks"]);
+      expect(refs("on_switch"), order).toEqual(["cgroups", "commands", "lifo", "lru_percpu", "stack_traces", "task_store"]);
+      expect(refs("egress"), order).toEqual(["cg_percpu_storage", "cg_storage", "sk_store"]);
+    }
+  });
+
   it("reads the legacy maps section", () => {
     const s = spec("legacy");
     expect(s.maps.get("legacy_hash")).toMatchObject({ type: MapType.HASH, keySize: 4, valueSize: 8, maxEntries: 16, section: "maps" });
@@ -139,7 +191,7 @@ describe("CollectionSpec from clang objects", () => {
   });
 
   it("gives the same spec for both byte orders", () => {
-    for (const name of ["maps", "globals", "subprogs", "legacy", "core", "externs", "sections"]) {
+    for (const name of ["maps", "mapkinds", "globals", "subprogs", "legacy", "core", "externs", "sections"]) {
       const el = spec(name, "el");
       const eb = spec(name, "eb");
       expect(eb.byteOrder).toBe("big");
