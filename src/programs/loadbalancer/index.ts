@@ -61,14 +61,9 @@ export class LoadBalancer {
     const mac = runtime.interfaceMac(config.listenInterface);
     if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
     const info = describe(config, mode);
-    const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
-    const collection = Collection.load(spec, {
-      maxEntries: { maglev: config.tableSize, conntrack: config.maxConnections },
-      variables: variables(config, mac),
-    });
+    const collection = loadCollection(config, mac, mode);
     let lb: LoadBalancer | undefined;
     try {
-      fillMaps(collection, config, info);
       const attachment = runtime.attachXdp(collection.program(PROGRAM), index, mode === "auto" ? {} : { mode });
       lb = new LoadBalancer(collection, attachment, config, info);
       if (options.pin) lb.pin();
@@ -151,6 +146,28 @@ export class LoadBalancer {
     return readStatus({ counters, stats, info });
   }
 }
+
+/**
+ * The program and its maps, configured, not attached: what `start` attaches (and what tests run
+ * with BPF_PROG_TEST_RUN). `interfaceMac` is the source MAC of the frames it sends.
+ */
+export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: Mode = "auto"): Collection {
+  const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
+  const collection = Collection.load(spec, {
+    maxEntries: { maglev: config.tableSize, conntrack: config.maxConnections },
+    variables: variables(config, interfaceMac),
+  });
+  try {
+    fillMaps(collection, config, describe(config, mode));
+    return collection;
+  } catch (e) {
+    collection.close();
+    throw e;
+  }
+}
+
+/** The name of the XDP program in the collection. */
+export const PROGRAM_NAME = PROGRAM;
 
 /**
  * A pin directory without a link is what a run that died while pinning leaves: removed. One with

@@ -1,0 +1,493 @@
+/**
+ * The XDP load balancer against the real kernel: BPF_PROG_TEST_RUN with crafted packets, then
+ * end to end — client, balancer and two backends in namespaces on one bridge, real TCP
+ * connections, in generic and native mode, and pinned.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { abi, asm, runtime } from "../../src/index.js";
+import { formatMac, parseIPv4, parseIPv6, parseMac } from "../../src/programs/common/net.js";
+import { parseConfig, type LoadBalancerConfig } from "../../src/programs/loadbalancer/config.js";
+import { LoadBalancer, PROGRAM_NAME, loadCollection, pinPath } from "../../src/programs/loadbalancer/index.js";
+import { flowHash, flowKey, maglevTable } from "../../src/programs/loadbalancer/maglev.js";
+import { readStatus } from "../../src/programs/loadbalancer/status.js";
+import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
+
+const XDP_DROP = 1;
+const XDP_PASS = 2;
+const XDP_TX = 3;
+
+const mac = (text: string): Uint8Array => parseMac(text) as Uint8Array;
+const v4 = (text: string): Uint8Array => parseIPv4(text) as Uint8Array;
+const v6 = (text: string): Uint8Array => parseIPv6(text) as Uint8Array;
+
+// ---- packets -------------------------------------------------------------------------------
+
+function ether(dst: Uint8Array, src: Uint8Array, type: number, payload: Uint8Array, vlan?: number): Buffer {
+  const tag = vlan === undefined ? Buffer.alloc(0) : Buffer.from([0x81, 0x00, vlan >> 8, vlan & 0xff]);
+  const type2 = Buffer.from([type >> 8, type & 0xff]);
+  return Buffer.concat([dst, src, tag, type2, payload]);
+}
+
+function ipv4(o: { src: Uint8Array; dst: Uint8Array; protocol: number; payload: Uint8Array; options?: Uint8Array; fragment?: number }): Buffer {
+  const options = o.options ?? new Uint8Array(0);
+  const h = Buffer.alloc(20 + options.byteLength);
+  h[0] = 0x40 | (h.byteLength / 4);
+  h.writeUInt16BE(h.byteLength + o.payload.byteLength, 2);
+  h.writeUInt16BE(o.fragment ?? 0x4000 /* DF */, 6);
+  h[8] = 64;
+  h[9] = o.protocol;
+  h.set(o.src, 12);
+  h.set(o.dst, 16);
+  h.set(options, 20);
+  return Buffer.concat([h, o.payload]);
+}
+
+function ipv6(o: { src: Uint8Array; dst: Uint8Array; nextHeader: number; payload: Uint8Array }): Buffer {
+  const h = Buffer.alloc(40);
+  h[0] = 0x60;
+  h.writeUInt16BE(o.payload.byteLength, 4);
+  h[6] = o.nextHeader;
+  h[7] = 64;
+  h.set(o.src, 8);
+  h.set(o.dst, 24);
+  return Buffer.concat([h, o.payload]);
+}
+
+function l4(sport: number, dport: number, protocol: "tcp" | "udp"): Buffer {
+  const h = Buffer.alloc(protocol === "tcp" ? 20 : 8);
+  h.writeUInt16BE(sport, 0);
+  h.writeUInt16BE(dport, 2);
+  if (protocol === "tcp") {
+    h[12] = 5 << 4;
+    h[13] = 0x02; // SYN
+  } else h.writeUInt16BE(8, 4);
+  return h;
+}
+
+// ---- test run --------------------------------------------------------------------------------
+
+const IF_MAC = mac("02:00:00:00:10:01");
+const CLIENT_MAC = mac("02:00:00:00:10:02");
+const BACKENDS = [
+  { mac: "02:00:00:00:20:01", name: "alpha" },
+  { mac: "02:00:00:00:20:02", name: "beta" },
+];
+const testConfig = (extra: Record<string, unknown> = {}): LoadBalancerConfig =>
+  parseConfig({ listenInterface: "lb0", vip: ["10.0.0.100", "fd00::100"], tcp_port: 80, backends: BACKENDS, maglevTableSize: 251, ...extra }, "test.yml");
+
+/** The backend (index) the TypeScript Maglev table and flow hash predict for a flow. */
+function predicted(config: LoadBalancerConfig, flow: Parameters<typeof flowHash>[0]): number {
+  const table = maglevTable(
+    config.backends.map((b) => b.name),
+    config.tableSize,
+  );
+  return table[flowHash(flow) % config.tableSize] ?? -1;
+}
+
+describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
+  const config = testConfig();
+  const coll = loadCollection(config, IF_MAC);
+  afterAll(() => coll.close());
+  const prog = () => coll.program(PROGRAM_NAME);
+  const run = (packet: Buffer) => prog().testRun({ data: packet });
+  const tcp4 = (src: string, sport: number, o: { dst?: string; dport?: number; options?: Uint8Array; vlan?: number; fragment?: number; protocol?: "tcp" | "udp" } = {}) =>
+    ether(
+      IF_MAC,
+      CLIENT_MAC,
+      0x0800,
+      ipv4({ src: v4(src), dst: v4(o.dst ?? "10.0.0.100"), protocol: o.protocol === "udp" ? 17 : 6, payload: l4(sport, o.dport ?? 80, o.protocol ?? "tcp"), ...(o.options ? { options: o.options } : {}), ...(o.fragment !== undefined ? { fragment: o.fragment } : {}) }),
+      o.vlan,
+    );
+  const flow4 = (src: string, sport: number) => ({ family: 4 as const, source: v4(src), destination: v4("10.0.0.100"), sourcePort: sport, destinationPort: 80, protocol: 6 });
+  const expectTx = (r: runtime.TestRunResult, packet: Buffer, backend: number) => {
+    expect(r.returnValue).toBe(XDP_TX);
+    expect(formatMac(r.data.subarray(0, 6))).toBe(BACKENDS[backend]?.mac);
+    expect(formatMac(r.data.subarray(6, 12))).toBe(formatMac(IF_MAC));
+    expect(r.data.subarray(12).equals(packet.subarray(12))).toBe(true);
+  };
+
+  it("sends a TCP SYN to the VIP to the backend Maglev picks, from the balancer's MAC (XDP_TX)", () => {
+    for (let sport = 40000; sport < 40040; sport++) {
+      const packet = tcp4("192.168.1.7", sport);
+      expectTx(run(packet), packet, predicted(config, flow4("192.168.1.7", sport)));
+    }
+  });
+
+  it("passes what is not for the service: other addresses, ports, protocols, ARP, runts", () => {
+    for (const packet of [
+      tcp4("192.168.1.7", 40000, { dst: "10.0.0.101" }),
+      tcp4("192.168.1.7", 40000, { dport: 81 }),
+      tcp4("192.168.1.7", 40000, { protocol: "udp" }),
+      ether(IF_MAC, CLIENT_MAC, 0x0806, Buffer.alloc(28)),
+      ether(IF_MAC, CLIENT_MAC, 0x0800, Buffer.alloc(10)),
+      ether(IF_MAC, CLIENT_MAC, 0x0800, ipv4({ src: v4("192.168.1.7"), dst: v4("10.0.0.100"), protocol: 6, payload: Buffer.alloc(2) })),
+    ]) {
+      const r = run(packet);
+      expect(r.returnValue).toBe(XDP_PASS);
+      expect(r.data.equals(packet)).toBe(true);
+    }
+  });
+
+  it("reads the ports after IPv4 options (IHL > 5)", () => {
+    // Options that, read as a TCP header, would say port 80: a program ignoring IHL would balance it.
+    const lookalike = Uint8Array.from([0x01, 0x01, 0x00, 0x50, 0x01, 0x01, 0x00, 0x50]);
+    const wrongPort = tcp4("192.168.1.8", 40000, { dport: 81, options: lookalike });
+    expect(run(wrongPort).returnValue).toBe(XDP_PASS);
+    const withOptions = tcp4("192.168.1.8", 40001, { options: Uint8Array.from([0x01, 0x01, 0x01, 0x00]) });
+    expectTx(run(withOptions), withOptions, predicted(config, flow4("192.168.1.8", 40001)));
+    const maxOptions = tcp4("192.168.1.8", 40002, { options: new Uint8Array(40).fill(1) });
+    expectTx(run(maxOptions), maxOptions, predicted(config, flow4("192.168.1.8", 40002)));
+  });
+
+  it("balances IPv6 to the IPv6 VIP, and VLAN-tagged frames (keeping the tag)", () => {
+    const payload = l4(50000, 80, "tcp");
+    const packet = ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::7"), dst: v6("fd00::100"), nextHeader: 6, payload }));
+    expectTx(run(packet), packet, predicted(config, { family: 6, source: v6("fd00::7"), destination: v6("fd00::100"), sourcePort: 50000, destinationPort: 80, protocol: 6 }));
+    const other = ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::7"), dst: v6("fd00::101"), nextHeader: 6, payload }));
+    expect(run(other).returnValue).toBe(XDP_PASS);
+    const tagged = tcp4("192.168.1.9", 40100, { vlan: 42 });
+    const r = run(tagged);
+    expectTx(r, tagged, predicted(config, flow4("192.168.1.9", 40100)));
+    expect([...r.data.subarray(12, 16)]).toEqual([0x81, 0x00, 0, 42]);
+  });
+
+  it("passes IPv4 fragments (no ports to balance on) and counts them", () => {
+    const before = readStatus({ counters: coll.map("counters"), stats: coll.map("stats"), info: coll.map("info") }).unbalanceable;
+    expect(run(tcp4("192.168.1.10", 40000, { fragment: 0x2000 /* MF */ })).returnValue).toBe(XDP_PASS);
+    expect(run(tcp4("192.168.1.10", 40000, { fragment: 0x0010 /* offset */ })).returnValue).toBe(XDP_PASS);
+    expect(readStatus({ counters: coll.map("counters"), stats: coll.map("stats"), info: coll.map("info") }).unbalanceable - before).toBe(2n);
+  });
+
+  it("keeps an established flow on its backend when the table changes; new flows follow the table", () => {
+    const src = "192.168.2.1";
+    let sport = 41000;
+    while (predicted(config, flow4(src, sport)) !== 0) sport++;
+    const first = tcp4(src, sport);
+    expectTx(run(first), first, 0);
+    // Point every slot at backend 1: the flow stays on 0 (connection table), a new flow goes to 1.
+    const maglev = coll.map("maglev");
+    const keys = Buffer.alloc(4 * 251);
+    for (let i = 0; i < 251; i++) keys.writeUInt32LE(i, 4 * i);
+    const ones = Buffer.alloc(4 * 251);
+    for (let i = 0; i < 251; i++) ones.writeUInt32LE(1, 4 * i);
+    runtime.updateBatch(maglev, keys, ones);
+    expectTx(run(first), first, 0);
+    const fresh = tcp4(src, sport + 100000 > 65535 ? sport - 1 : sport + 1);
+    expectTx(run(fresh), fresh, 1);
+    // Forget the flow: it follows the table.
+    expect(coll.map("conntrack").delete(flowKey(flow4(src, sport)))).toBe(true);
+    expectTx(run(first), first, 1);
+    const table = maglevTable(
+      config.backends.map((b) => b.name),
+      251,
+    );
+    const values = Buffer.alloc(4 * 251);
+    table.forEach((b, i) => values.writeUInt32LE(b, 4 * i));
+    runtime.updateBatch(maglev, keys, values);
+  });
+
+  it("counts packets, bytes and new flows per backend", () => {
+    using c = loadCollection(config, IF_MAC);
+    const status = () => readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") });
+    const packet = tcp4("192.168.3.1", 42000);
+    const b = predicted(config, flow4("192.168.3.1", 42000));
+    for (let i = 0; i < 3; i++) expect(c.program(PROGRAM_NAME).testRun({ data: packet }).returnValue).toBe(XDP_TX);
+    c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.3.1", 42000, { dport: 22 }) });
+    const s = status();
+    expect(s.backends[b]).toMatchObject({ name: BACKENDS[b]?.name, mac: BACKENDS[b]?.mac, packets: 3n, bytes: BigInt(3 * packet.byteLength), newFlows: 1n });
+    expect(s.backends[1 - b]).toMatchObject({ packets: 0n, bytes: 0n, newFlows: 0n });
+    expect(s).toMatchObject({ servicePackets: 3n, forwarded: 3n, noBackend: 0n });
+  });
+
+  it("UDP services balance UDP and pass TCP", () => {
+    using c = loadCollection(testConfig({ protocol: "udp", tcp_port: 53 }), IF_MAC);
+    const udp = tcp4("192.168.4.1", 43000, { protocol: "udp", dport: 53 });
+    expect(c.program(PROGRAM_NAME).testRun({ data: udp }).returnValue).toBe(XDP_TX);
+    expect(c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.4.1", 43000, { dport: 53 }) }).returnValue).toBe(XDP_PASS);
+  });
+
+  it("drops service packets when the table names no configured backend (never in a started balancer)", () => {
+    using c = loadCollection(config, IF_MAC);
+    const keys = Buffer.alloc(4 * 251);
+    const bad = Buffer.alloc(4 * 251);
+    for (let i = 0; i < 251; i++) {
+      keys.writeUInt32LE(i, 4 * i);
+      bad.writeUInt32LE(7, 4 * i);
+    }
+    runtime.updateBatch(c.map("maglev"), keys, bad);
+    expect(c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.5.1", 44000) }).returnValue).toBe(XDP_DROP);
+  });
+});
+
+// ---- end to end -------------------------------------------------------------------------------
+
+interface Host {
+  readonly ns: NetNs;
+  readonly ifname: string;
+  /** The veth end in the bridge namespace. */
+  readonly port: string;
+  readonly ip: string;
+  readonly mac: string;
+}
+
+interface Lan {
+  readonly bridge: NetNs;
+  readonly client: Host;
+  readonly balancer: Host;
+  readonly backends: readonly Host[];
+  readonly vip: string;
+  remove(): void;
+}
+
+const SUBNET = "192.168.77";
+const VIP = "192.168.100.10";
+const SERVICE_PORT = 8080;
+
+/** Four hosts on one bridge (in its own namespace); backends hold the VIP on loopback. */
+function createLan(): Lan {
+  const made: NetNs[] = [];
+  try {
+    const bridge = NetNs.create();
+    made.push(bridge);
+    bridge.ip("link", "add", "br0", "type", "bridge");
+    bridge.ip("link", "set", "br0", "up");
+    const host = (n: number): Host => {
+      const ns = NetNs.create();
+      made.push(ns);
+      const ifname = uniqueName("h");
+      const port = uniqueName("p");
+      spawnSync("ip", ["link", "add", ifname, "netns", ns.name, "type", "veth", "peer", "name", port, "netns", bridge.name]);
+      const hostMac = `02:00:00:77:00:${n.toString(16).padStart(2, "0")}`;
+      bridge.ip("link", "set", port, "master", "br0");
+      bridge.ip("link", "set", port, "up");
+      ns.exec("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+      ns.ip("link", "set", ifname, "address", hostMac);
+      ns.ip("addr", "add", `${SUBNET}.${n}/24`, "dev", ifname);
+      ns.ip("link", "set", ifname, "up");
+      return { ns, ifname, port, ip: `${SUBNET}.${n}`, mac: hostMac };
+    };
+    const client = host(1);
+    const balancer = host(2);
+    const backends = [host(3), host(4)];
+    for (const b of backends) {
+      b.ns.ip("addr", "add", `${VIP}/32`, "dev", "lo");
+      // Hold the VIP without answering ARP for it: only the balancer is reached for it.
+      b.ns.exec("sysctl", ["-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", `net.ipv4.conf.${b.ifname}.arp_ignore=1`, `net.ipv4.conf.${b.ifname}.arp_announce=2`]);
+    }
+    // The client reaches the VIP through the balancer's MAC.
+    client.ns.ip("route", "add", `${VIP}/32`, "dev", client.ifname);
+    client.ns.ip("neigh", "replace", VIP, "lladdr", balancer.mac, "dev", client.ifname, "nud", "permanent");
+    return { bridge, client, balancer, backends, vip: VIP, remove: () => made.forEach((ns) => ns.remove()) };
+  } catch (e) {
+    made.forEach((ns) => ns.remove());
+    throw e;
+  }
+}
+
+/** A TCP server in a backend namespace that answers each line with `<name> <line>`. */
+async function startServer(host: Host, name: string): Promise<ChildProcess> {
+  const script = `
+    const net = require("node:net");
+    const server = net.createServer((s) => {
+      let buf = "";
+      s.on("data", (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf("\\n")) >= 0) { s.write(${JSON.stringify(name)} + " " + buf.slice(0, i) + "\\n"); buf = buf.slice(i + 1); }
+      });
+      s.on("error", () => undefined);
+    });
+    server.listen(${SERVICE_PORT}, "0.0.0.0", () => process.stdout.write("ready\\n"));`;
+  const child = spawn("nsenter", [`--net=${host.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`server ${name} exited with ${code}`)));
+  });
+  return child;
+}
+
+interface ConnectionResult {
+  readonly localPort: number;
+  readonly replies: string[];
+  readonly error?: string;
+}
+
+/** `count` TCP connections from the client, `messages` lines each, one after the other. */
+function connect(client: Host, count: number, messages: number, timeoutMs = 4000): ConnectionResult[] {
+  const script = `
+    const net = require("node:net");
+    const one = (i) => new Promise((resolve) => {
+      const s = net.connect({ host: ${JSON.stringify(VIP)}, port: ${SERVICE_PORT} });
+      const replies = [];
+      let buf = "", sent = 0, localPort = 0;
+      const timer = setTimeout(() => { s.destroy(); resolve({ localPort, replies, error: "timeout" }); }, ${timeoutMs});
+      const send = () => s.write("c" + i + "-m" + sent++ + "\\n");
+      s.on("connect", () => { localPort = s.localPort; send(); });
+      s.on("data", (d) => {
+        buf += d;
+        let k;
+        while ((k = buf.indexOf("\\n")) >= 0) { replies.push(buf.slice(0, k)); buf = buf.slice(k + 1); }
+        if (replies.length >= ${messages}) { clearTimeout(timer); s.end(); resolve({ localPort, replies }); }
+        else if (replies.length === sent) send();
+      });
+      s.on("error", (e) => { clearTimeout(timer); resolve({ localPort, replies, error: e.code || String(e) }); });
+    });
+    (async () => { const out = []; for (let i = 0; i < ${count}; i++) out.push(await one(i)); process.stdout.write(JSON.stringify(out)); })();`;
+  const r = spawnSync("nsenter", [`--net=${client.ns.path}`, "--", process.execPath, "-e", script], { encoding: "utf8", timeout: count * timeoutMs + 10_000 });
+  if (r.status !== 0) throw new Error(`client failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ConnectionResult[];
+}
+
+/** Interface counters from `ip -s -j link` (in the host's namespace). */
+function linkStats(host: Host): { rx: number; tx: number } {
+  const [link] = JSON.parse(host.ns.ip("-s", "-j", "link", "show", "dev", host.ifname)) as { stats64: { rx: { packets: number }; tx: { packets: number } } }[];
+  return { rx: link?.stats64.rx.packets ?? 0, tx: link?.stats64.tx.packets ?? 0 };
+}
+
+/** Whether the interface has an XDP program, and in which mode (`xdpgeneric`, `xdp` for native). */
+function xdpShown(host: Host): string | undefined {
+  return / (xdp\w*) /.exec(host.ns.ip("-d", "link", "show", "dev", host.ifname))?.[1];
+}
+
+function lanConfig(lan: Lan): LoadBalancerConfig {
+  return parseConfig(
+    {
+      listenInterface: lan.balancer.ifname,
+      vip: lan.vip,
+      tcp_port: SERVICE_PORT,
+      backends: lan.backends.map((b, i) => ({ mac: b.mac, name: `backend-${i}` })),
+    },
+    "e2e.yml",
+  );
+}
+
+describeKernel("loadbalancer: end to end on a bridge (client, balancer, two backends)", () => {
+  const lan = createLan();
+  const servers: ChildProcess[] = [];
+  afterAll(() => {
+    for (const s of servers) s.kill();
+    lan.remove();
+  });
+
+  it("starts the backends' servers", async () => {
+    for (const [i, b] of lan.backends.entries()) servers.push(await startServer(b, `backend-${i}`));
+    // Without the balancer the VIP is unreachable (nobody answers for it).
+    const [r] = connect(lan.client, 1, 1, 1000);
+    expect(r?.error).toBeDefined();
+  });
+
+  /** Connections from the client through a started balancer, checked; returns its status. */
+  function balanceAndCheck(lb: LoadBalancer, config: LoadBalancerConfig) {
+    const lbBefore = linkStats(lan.balancer);
+    const backendsBefore = lan.backends.map(linkStats);
+    const results = connect(lan.client, 16, 5);
+    for (const r of results) {
+      expect(r.error, JSON.stringify(r)).toBeUndefined();
+      expect(r.replies).toHaveLength(5);
+      // Every message of a connection answered by the same backend.
+      const names = new Set(r.replies.map((line) => line.split(" ")[0]));
+      expect(names.size, JSON.stringify(r)).toBe(1);
+      // The one Maglev and the flow hash in TypeScript predict.
+      const flow = { family: 4 as const, source: v4(lan.client.ip), destination: v4(VIP), sourcePort: r.localPort, destinationPort: SERVICE_PORT, protocol: 6 };
+      expect([...names][0]).toBe(`backend-${predicted(config, flow)}`);
+    }
+    const used = new Set(results.map((r) => r.replies[0]?.split(" ")[0]));
+    expect(used).toEqual(new Set(["backend-0", "backend-1"]));
+    const s = lb.status();
+    const packets = s.backends.reduce((a, b) => a + b.packets, 0n);
+    expect(s.forwarded).toBe(packets);
+    expect(s.servicePackets).toBe(s.forwarded);
+    expect(s.backends.reduce((a, b) => a + b.newFlows, 0n)).toBe(16n);
+    // Direct server return: the balancer receives the client's packets only (plus a few ARP
+    // frames); the backends' replies, about as many, go straight to the client's MAC.
+    const lbReceived = linkStats(lan.balancer).rx - lbBefore.rx;
+    const backendsSent = lan.backends.map(linkStats).reduce((a, b, i) => a + b.tx - (backendsBefore[i]?.tx ?? 0), 0);
+    expect(lbReceived).toBeGreaterThanOrEqual(Number(s.forwarded));
+    expect(lbReceived).toBeLessThan(Number(s.forwarded) + 10);
+    expect(backendsSent).toBeGreaterThan(Number(s.forwarded) / 2);
+    for (const b of lan.backends) expect(b.ns.ip("neigh", "show", lan.client.ip)).toContain(lan.client.mac);
+    return { s, lbReceived, backendsSent };
+  }
+
+  it("generic mode: connections reach both backends, each stays on one, replies bypass the balancer", () => {
+    const config = lanConfig(lan);
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic" }));
+    try {
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      const { s, lbReceived, backendsSent } = balanceAndCheck(lb, config);
+      console.log(`generic: ${s.forwarded} forwarded, balancer received ${lbReceived}, backends sent ${backendsSent}`);
+    } finally {
+      lb.stop();
+    }
+    expect(xdpShown(lan.balancer)).toBeUndefined();
+    expect(connect(lan.client, 1, 1, 1000)[0]?.error).toBeDefined();
+  });
+
+  it("native mode: with an XDP program on the peer veth and TX checksum offload off on the client", () => {
+    const config = lanConfig(lan);
+    // The topology's part: XDP_TX frames leave through the bridge-side peer, which only takes
+    // them with an XDP program of its own; native XDP on veth loses CHECKSUM_PARTIAL.
+    using pass = runtime.Program.load({ name: "lb_peer_pass", type: abi.ProgramType.XDP, instructions: asm.encode([asm.mov64Imm(asm.R0, XDP_PASS), asm.exit()]), license: "GPL" });
+    using peer = runtime.withNetns(lan.bridge.path, () => runtime.attachXdp(pass, runtime.ifindex(lan.balancer.port), { mode: "native" }));
+    const offload = runtime.withNetns(lan.client.ns.path, () => runtime.txChecksumOffload(lan.client.ifname));
+    expect(offload).toBe(true);
+    runtime.withNetns(lan.client.ns.path, () => runtime.setTxChecksumOffload(lan.client.ifname, false));
+    try {
+      expect(runtime.withNetns(lan.client.ns.path, () => runtime.txChecksumOffload(lan.client.ifname))).toBe(false);
+      const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "native" }));
+      try {
+        expect(xdpShown(lan.balancer)).toBe("xdp");
+        const { s, lbReceived, backendsSent } = balanceAndCheck(lb, config);
+        console.log(`native: ${s.forwarded} forwarded, balancer received ${lbReceived}, backends sent ${backendsSent}`);
+      } finally {
+        lb.stop();
+      }
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+    } finally {
+      runtime.withNetns(lan.client.ns.path, () => runtime.setTxChecksumOffload(lan.client.ifname, true));
+      void peer;
+    }
+  });
+
+  it("pinned: keeps balancing after the process lets go, status reads the pins, unpin detaches", () => {
+    const config = lanConfig(lan);
+    const dir = pinPath(config.listenInterface);
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic", pin: true }));
+    try {
+      expect(lb.pinned).toBe(dir);
+      lb.stop(); // closes this process's fds: the pins keep it attached
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      const results = connect(lan.client, 6, 3);
+      expect(results.every((r) => r.error === undefined && r.replies.length === 3)).toBe(true);
+      expect(LoadBalancer.pinnedInterfaces()).toContain(config.listenInterface);
+      const s = LoadBalancer.pinnedStatus(config.listenInterface);
+      expect(s.backends.map((b) => b.name)).toEqual(["backend-0", "backend-1"]);
+      expect(s.backends.reduce((a, b) => a + b.newFlows, 0n)).toBe(6n);
+      expect(s.info).toMatchObject({ listenInterface: config.listenInterface, vips: [VIP], port: SERVICE_PORT, protocol: "tcp", mode: "generic" });
+      // A second instance on the same interface is refused, with the way out.
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic" }))).toThrow(/already pinned on .*--unpin/);
+    } finally {
+      expect(LoadBalancer.unpin(config.listenInterface)).toBe(true);
+    }
+    expect(existsSync(dir)).toBe(false);
+    expect(xdpShown(lan.balancer)).toBeUndefined();
+    expect(LoadBalancer.unpin(config.listenInterface)).toBe(false);
+    expect(() => LoadBalancer.pinnedStatus(config.listenInterface)).toThrow(/no load balancer pinned/);
+  });
+
+  it("a start that fails leaves nothing attached or pinned", () => {
+    const config = parseConfig({ listenInterface: "tsebpf-none0", vip: VIP, tcp_port: SERVICE_PORT, backends: ["02:00:00:00:00:01"] }, "e2e.yml");
+    expect(() => withNs(lan.balancer, () => LoadBalancer.start(config))).toThrow(/no such device/);
+    expect(existsSync(pinPath("tsebpf-none0"))).toBe(false);
+  });
+});
+
+const withNs = <T>(host: Host, fn: () => T): T => runtime.withNetns(host.ns.path, fn);
+
+describe("loadbalancer: pin directory", () => {
+  it("is under /sys/fs/bpf/tsebpf/loadbalancer/<interface>", () => {
+    expect(pinPath("eth1")).toBe("/sys/fs/bpf/tsebpf/loadbalancer/eth1");
+  });
+});
