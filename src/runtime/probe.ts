@@ -7,8 +7,12 @@ import * as asm from "../asm/index.js";
 import { helperByName } from "../asm/index.js";
 import { marshalBtf } from "../btf/index.js";
 import { Struct, bpfTry, btfLoad, kernel, mapCreate, progLoad, SyscallError } from "../syscall/index.js";
+import { kernelBtf } from "./kernel-btf.js";
 
 const cache = new Map<string, boolean>();
+
+/** Forgets every answer (tests that change the kernel under the probes). */
+export const clearProbeCache = (): void => cache.clear();
 const memo = (key: string, f: () => boolean): boolean => {
   const known = cache.get(key);
   if (known !== undefined) return known;
@@ -132,19 +136,183 @@ export function helperSupported(type: ProgramTypeName, helper: string | number):
   });
 }
 
-/** Whether BPF_LINK_CREATE knows this link type (probed by the error it gives for a bad fd). */
-export function linkTypeSupported(type: keyof typeof LinkType): boolean {
+// ---------------------------------------------------------------------------------------------
+// Link types. BPF_LINK_CREATE takes the program fd before it looks at the attach type, so a bad
+// program fd says nothing (EBADF for every type). Each probe loads a minimal program of the type
+// the link needs and asks for a link to a target that cannot exist: the kernel's own code for
+// that link type then refuses the target with an errno of its own (EBADF for a bad target fd,
+// ENODEV for a missing interface, EFAULT for an unreadable target list …), where a kernel
+// without the link type answers EINVAL (or EOPNOTSUPP from a stub) or refuses the program.
+
+type LinkTypeName = keyof typeof LinkType;
+
+interface LinkProbe {
+  readonly program: ProgramTypeName;
+  readonly expectedAttach?: number;
+  /** A kernel function the program attaches to (tracing, iterators), found in the kernel's BTF. */
+  readonly btfFunction?: string;
+  readonly attach: number;
+  /** Fills the impossible target into the attr; `keep` holds buffers the attr points at. */
+  readonly target: (a: Struct<"AttrLinkCreate">, keep: Uint8Array[]) => void;
+  /** The errnos of the link type's own code: the kernel knows it. */
+  readonly known: readonly number[];
+}
+
+const EBADF = 9;
+const EFAULT = 14;
+const ENODEV = 19;
+const EOPNOTSUPP = 95;
+const EAFNOSUPPORT = 97;
+const BAD_FD = 0xffffffff;
+/** An address no process maps (the zero page): the kernel's copy from it fails with EFAULT. */
+const BAD_ADDRESS = 8;
+const XDP_FLAGS_HW_MODE = 8;
+
+const badTargetFd = (a: Struct<"AttrLinkCreate">) => void a.set("target_fd", BAD_FD);
+const noInterface = (a: Struct<"AttrLinkCreate">) => void a.set("target_ifindex", 0);
+
+const LINK_PROBES: Partial<Record<LinkTypeName, LinkProbe>> = {
+  CGROUP: { program: "CGROUP_SKB", expectedAttach: AttachType.CGROUP_INET_INGRESS, attach: AttachType.CGROUP_INET_INGRESS, target: badTargetFd, known: [EBADF] },
+  NETNS: { program: "SK_LOOKUP", expectedAttach: AttachType.SK_LOOKUP, attach: AttachType.SK_LOOKUP, target: badTargetFd, known: [EBADF] },
+  PERF_EVENT: { program: "TRACEPOINT", attach: AttachType.PERF_EVENT, target: badTargetFd, known: [EBADF] },
+  SOCKMAP: { program: "SK_SKB", expectedAttach: AttachType.SK_SKB_STREAM_VERDICT, attach: AttachType.SK_SKB_STREAM_VERDICT, target: badTargetFd, known: [EBADF] },
+  TCX: { program: "SCHED_CLS", attach: AttachType.TCX_INGRESS, target: noInterface, known: [ENODEV] },
+  NETKIT: { program: "SCHED_CLS", attach: AttachType.NETKIT_PRIMARY, target: noInterface, known: [ENODEV] },
+  // The loopback device in hardware-offload mode: an XDP link gets as far as asking the driver,
+  // which has no offload (EOPNOTSUPP); nothing is attached. A missing device would be EINVAL.
+  XDP: { program: "XDP", attach: AttachType.XDP, target: (a) => void a.set("target_ifindex", loopbackIndex()).set("flags", XDP_FLAGS_HW_MODE), known: [EOPNOTSUPP] },
+  // No such protocol family: the netfilter link's own check (EAFNOSUPPORT).
+  NETFILTER: { program: "NETFILTER", expectedAttach: AttachType.NETFILTER, attach: AttachType.NETFILTER, target: (a) => void a.set("netfilter.pf", 0), known: [EAFNOSUPPORT] },
+  // One address to read from an unreadable list: EFAULT (EOPNOTSUPP without fprobe).
+  KPROBE_MULTI: {
+    program: "KPROBE",
+    expectedAttach: AttachType.TRACE_KPROBE_MULTI,
+    attach: AttachType.TRACE_KPROBE_MULTI,
+    target: (a) => void a.set("kprobe_multi.cnt", 1).set("kprobe_multi.addrs", BAD_ADDRESS),
+    known: [EFAULT],
+  },
+  // A directory as the binary: EBADF (EOPNOTSUPP without uprobes).
+  UPROBE_MULTI: {
+    program: "KPROBE",
+    expectedAttach: AttachType.TRACE_UPROBE_MULTI,
+    attach: AttachType.TRACE_UPROBE_MULTI,
+    target: (a, keep) => {
+      const path = Buffer.from("/\0");
+      const offsets = Buffer.alloc(8);
+      keep.push(path, offsets);
+      a.set("uprobe_multi.path", kernel().address(path)).set("uprobe_multi.offsets", kernel().address(offsets)).set("uprobe_multi.cnt", 1);
+    },
+    known: [EBADF],
+  },
+  // Iterator parameters at an unreadable address: EFAULT.
+  ITER: {
+    program: "TRACING",
+    expectedAttach: AttachType.TRACE_ITER,
+    btfFunction: "bpf_iter_bpf_map",
+    attach: AttachType.TRACE_ITER,
+    target: (a) => void a.set("iter_info", BAD_ADDRESS).set("iter_info_len", 4),
+    known: [EFAULT],
+  },
+  // fentry has no target that fails late: where such a program loads at all (it needs a BPF
+  // trampoline), the probe attaches it for real to bpf_fentry_test1 — a function only
+  // BPF_PROG_TEST_RUN calls — and closes the link at once.
+  TRACING: { program: "TRACING", expectedAttach: AttachType.TRACE_FENTRY, btfFunction: "bpf_fentry_test1", attach: AttachType.TRACE_FENTRY, target: () => undefined, known: [] },
+};
+
+let loopback: number | undefined;
+function loopbackIndex(): number {
+  loopback ??= Math.max(1, kernel().ifNameToIndex("lo"));
+  return loopback;
+}
+
+/** Loads the probe's program: its fd, or undefined when this kernel refuses it. */
+function probeProgram(p: LinkProbe): number | undefined {
+  let attachBtfId = 0;
+  if (p.btfFunction) {
+    let id: number | undefined;
+    try {
+      id = kernelBtf().find(p.btfFunction, "func");
+    } catch {
+      id = undefined; // no kernel BTF: no tracing or iterator programs either
+    }
+    if (id === undefined) return undefined;
+    attachBtfId = id;
+  }
+  const { result } = progLoad({ name: "probe_link", type: ProgramType[p.program], instructions: MINIMAL, license: "GPL", expectedAttachType: p.expectedAttach ?? 0, attachBtfId });
+  return result >= 0 ? result : undefined;
+}
+
+/** A struct_ops map that links may own (BPF_F_LINK, 6.4): the gate of struct_ops links. */
+function structOpsLinkable(): boolean {
+  let id: number | undefined;
+  let size = 0;
+  try {
+    const btf = kernelBtf();
+    id = btf.find("bpf_struct_ops_tcp_congestion_ops", "struct");
+    const t = id === undefined ? undefined : btf.type(id);
+    size = t && "size" in t ? Number(t.size) : 0;
+  } catch {
+    return false;
+  }
+  if (id === undefined || size === 0) return false;
+  // The kernel wants some object BTF with a struct_ops map, even though the value's type is its own.
+  const btf = intBtf();
+  if (btf < 0) return false;
+  try {
+    const a = new Struct("AttrMapCreate");
+    a.set("map_type", MapType.STRUCT_OPS).set("key_size", 4).set("value_size", size).set("max_entries", 1);
+    a.set("map_flags", 1 << 13 /* BPF_F_LINK */).set("btf_fd", btf).set("btf_vmlinux_value_type_id", id);
+    const fd = bpfTry("MAP_CREATE", a, a.end("map_extra"));
+    if (fd >= 0) kernel().close(fd);
+    return fd >= 0;
+  } finally {
+    kernel().close(btf);
+  }
+}
+
+/** Raw tracepoint links come from BPF_RAW_TRACEPOINT_OPEN: a tracepoint that does not exist is ENOENT. */
+function rawTracepointLinkable(): boolean {
+  const prog = probeProgram({ program: "RAW_TRACEPOINT", attach: 0, target: () => undefined, known: [] });
+  if (prog === undefined) return false;
+  try {
+    const name = Buffer.from("tsebpf_no_such_tracepoint\0");
+    const a = new Struct("AttrRawTracepoint");
+    a.set("name", kernel().address(name)).set("prog_fd", prog);
+    const r = bpfTry("RAW_TRACEPOINT_OPEN", a, a.end("prog_fd"));
+    void name;
+    if (r >= 0) kernel().close(r);
+    return r >= 0 || -r === 2 /* ENOENT */;
+  } finally {
+    kernel().close(prog);
+  }
+}
+
+/**
+ * Whether this kernel makes links of this type: a minimal program of the right type linked to a
+ * target that cannot exist, answered by the link type's own code (see LINK_PROBES).
+ */
+export function linkTypeSupported(type: LinkTypeName): boolean {
   return memo(`link:${type}`, () => {
-    const attach: Partial<Record<keyof typeof LinkType, number>> = {
-      XDP: AttachType.XDP, TCX: AttachType.TCX_INGRESS, CGROUP: AttachType.CGROUP_INET_INGRESS, NETNS: AttachType.SK_LOOKUP,
-      TRACING: AttachType.TRACE_FENTRY, PERF_EVENT: AttachType.PERF_EVENT, KPROBE_MULTI: AttachType.TRACE_KPROBE_MULTI,
-      UPROBE_MULTI: AttachType.TRACE_UPROBE_MULTI, NETKIT: AttachType.NETKIT_PRIMARY, NETFILTER: AttachType.NETFILTER,
-      ITER: AttachType.TRACE_ITER, RAW_TRACEPOINT: AttachType.TRACE_RAW_TP, STRUCT_OPS: AttachType.STRUCT_OPS,
-    };
-    const a = new Struct("AttrLinkCreate");
-    a.set("prog_fd", 0x7fffffff).set("target_fd", 0).set("attach_type", attach[type] ?? 0);
-    const r = bpfTry("LINK_CREATE", a, a.end("flags"));
-    // EBADF: the kernel got as far as the program fd: it knows the command and attach type.
-    return -r === 9;
+    if (type === "RAW_TRACEPOINT") return rawTracepointLinkable();
+    if (type === "STRUCT_OPS") return structOpsLinkable();
+    const p = LINK_PROBES[type];
+    if (!p) return false;
+    const prog = probeProgram(p);
+    if (prog === undefined) return false;
+    try {
+      const a = new Struct("AttrLinkCreate");
+      const keep: Uint8Array[] = [];
+      a.set("prog_fd", prog).set("attach_type", p.attach);
+      p.target(a, keep);
+      const r = bpfTry("LINK_CREATE", a, a.buf.byteLength);
+      void keep;
+      if (r >= 0) {
+        kernel().close(r);
+        return true;
+      }
+      return p.known.includes(-r);
+    } finally {
+      kernel().close(prog);
+    }
   });
 }
