@@ -17,6 +17,8 @@ export interface RunLoopOptions {
   readonly onError?: (e: unknown) => void;
   /** Stops the loop as a signal would (tests, embedding). */
   readonly signal?: AbortSignal;
+  /** Called once the signal handlers are in place (say "running" here, not before). */
+  readonly onReady?: () => void;
 }
 
 /** Runs until SIGINT or SIGTERM (or the abort signal); resolves with what stopped it. */
@@ -64,6 +66,7 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
     if (options.reload) process.on("SIGHUP", reload);
     if (options.signal?.aborted) stop("abort");
     else options.signal?.addEventListener("abort", onAbort);
+    options.onReady?.();
   });
 }
 

@@ -120,7 +120,6 @@ Examples:
           return;
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
-        say("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits");
         let current = config;
         const stopped = await runUntilStopped({
           intervalMs: interval * 1000,
@@ -135,6 +134,7 @@ Examples:
             say(`rules applied: ${describeConfig(next)}`);
           },
           onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
+          onReady: () => say("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
         });
         print();
         say(`${stopped}: detached from ${config.interface}`);

@@ -67,6 +67,8 @@ export class PacketFilter {
     private readonly attachment: runtime.XdpAttachment | undefined,
     /** Where it is pinned (its attachment then outlives this object). */
     readonly pinnedAt: string | undefined,
+    /** The XDP program, when this process loaded it (`start`, `load`). */
+    readonly program?: runtime.Program,
   ) {}
 
   /**
@@ -77,7 +79,7 @@ export class PacketFilter {
   static start(config: PacketFilterConfig, options: PacketFilterOptions = {}): PacketFilter {
     const index = runtime.ifindex(config.interface);
     const removed = removeLeftover(config.interface, index);
-    const collection = Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))));
+    const collection = loadCollection();
     let attachment: runtime.XdpAttachment | undefined;
     let pinned: string | undefined;
     try {
@@ -86,12 +88,28 @@ export class PacketFilter {
       const mode = options.mode === undefined || options.mode === "auto" ? undefined : options.mode;
       attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
       if (options.pin) pinned = pinAll(config.interface, collection, attachment);
-      const filter = new PacketFilter(config.interface, maps, [collection], attachment, pinned);
+      const filter = new PacketFilter(config.interface, maps, [collection], attachment, pinned, collection.program(PROGRAM_NAME));
       filter.removedLeftover = removed;
       return filter;
     } catch (e) {
       attachment?.close();
       if (pinned) rmSync(pinned, { recursive: true, force: true });
+      collection.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Loads the filter with its rules but attaches it nowhere: for BPF_PROG_TEST_RUN (`program`),
+   * benchmarks and checking that this kernel accepts it.
+   */
+  static load(rules: Pick<PacketFilterConfig, "ipv4" | "ipv6">): PacketFilter {
+    const collection = loadCollection();
+    try {
+      const maps = collectionMaps(collection);
+      installGeneration(maps, rules);
+      return new PacketFilter("", maps, [collection], undefined, undefined, collection.program(PROGRAM_NAME));
+    } catch (e) {
       collection.close();
       throw e;
     }
@@ -222,6 +240,8 @@ const interfaceIndex = (ifname: string): number | undefined => {
     return undefined;
   }
 };
+
+const loadCollection = (): Collection => Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))));
 
 function collectionMaps(c: Collection): Maps {
   return Object.fromEntries(PINNED_MAPS.map((n) => [n, c.map(n)])) as unknown as Maps;

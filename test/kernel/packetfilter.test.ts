@@ -1,0 +1,298 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { runtime } from "../../src/index.js";
+import { parseConfig } from "../../src/programs/packetfilter/config.js";
+import { PacketFilter, pinPath } from "../../src/programs/packetfilter/index.js";
+import { describeKernel, udpReaches, useTopology, type VethPair } from "../helpers/kernel.js";
+import { frame } from "../helpers/packets.js";
+
+const XDP_DROP = 1;
+const XDP_PASS = 2;
+const CLI = "dist/cli/main.js";
+
+const RULES = parseConfig(`
+rules:
+  interface: unused
+  ipv4:
+    default: allow
+    block: [10.0.0.0/8, 10.1.2.0/24, 192.0.2.7]
+    allow: [10.1.0.0/16, 10.1.2.3]
+  ipv6:
+    default: block
+    allow: ["fd00:1::/64", "2001:db8::5"]
+    block: ["fd00:1::bad"]
+`);
+
+const verdict = (f: PacketFilter, packet: Buffer): number => {
+  const p = f.program;
+  if (!p) throw new Error("no program");
+  return p.testRun({ data: packet }).returnValue;
+};
+
+describeKernel("packetfilter through BPF_PROG_TEST_RUN", () => {
+  it("the longest prefix wins; hosts beat prefixes; defaults apply per family", () => {
+    using f = PacketFilter.load(RULES);
+    const v4 = (src: string) => verdict(f, frame({ src, dst: "10.200.0.1" }));
+    expect(v4("10.9.9.9")).toBe(XDP_DROP); // block /8
+    expect(v4("10.1.9.9")).toBe(XDP_PASS); // allow /16 inside the blocked /8
+    expect(v4("10.1.2.9")).toBe(XDP_DROP); // block /24 inside the allowed /16
+    expect(v4("10.1.2.3")).toBe(XDP_PASS); // allowed host inside the blocked /24
+    expect(v4("192.0.2.7")).toBe(XDP_DROP); // blocked host
+    expect(v4("192.0.2.8")).toBe(XDP_PASS); // default allow
+    const v6 = (src: string) => verdict(f, frame({ src, dst: "fd00:2::1" }));
+    expect(v6("fd00:1::1")).toBe(XDP_PASS); // allowed /64
+    expect(v6("fd00:1::bad")).toBe(XDP_DROP); // blocked host inside it
+    expect(v6("2001:db8::5")).toBe(XDP_PASS); // allowed host
+    expect(v6("2001:db8::6")).toBe(XDP_DROP); // default block
+  });
+
+  it("filters VLAN-tagged frames (802.1Q, 802.1ad + 802.1Q) by their inner header; non-IP and short frames pass", () => {
+    using f = PacketFilter.load(RULES);
+    expect(verdict(f, frame({ src: "10.9.9.9", dst: "10.200.0.1", vlans: [[0x8100, 10]] }))).toBe(XDP_DROP);
+    expect(verdict(f, frame({ src: "10.9.9.9", dst: "10.200.0.1", vlans: [[0x88a8, 100], [0x8100, 10]] }))).toBe(XDP_DROP);
+    expect(verdict(f, frame({ src: "10.1.9.9", dst: "10.200.0.1", vlans: [[0x88a8, 100], [0x8100, 10]] }))).toBe(XDP_PASS);
+    expect(verdict(f, frame({ src: "2001:db8::6", dst: "fd00:2::1", vlans: [[0x8100, 7]] }))).toBe(XDP_DROP);
+    const arp = Buffer.alloc(60);
+    arp.writeUInt16BE(0x0806, 12);
+    expect(verdict(f, arp)).toBe(XDP_PASS);
+    const short = frame({ src: "10.9.9.9", dst: "10.200.0.1" }).subarray(0, 14 + 12);
+    expect(verdict(f, short)).toBe(XDP_PASS);
+    const c = f.counters();
+    expect(c.ipv4.dropped.packets).toBe(2n);
+    expect(c.ipv4.passed.packets).toBe(1n);
+    expect(c.ipv6.droppedByDefault.packets).toBe(1n);
+    expect(c.notIp.packets).toBe(1n);
+    expect(c.malformed.packets).toBe(1n);
+    expect(c.ipv4.dropped.bytes).toBe(BigInt(frame({ src: "10.9.9.9", dst: "10.200.0.1", vlans: [[0x8100, 10]] }).length + frame({ src: "10.9.9.9", dst: "10.200.0.1", vlans: [[0x88a8, 100], [0x8100, 10]] }).length));
+  });
+
+  it("counts hits per rule, applies a new rule set at once and carries the hits of unchanged rules", () => {
+    using f = PacketFilter.load(RULES);
+    for (let i = 0; i < 3; i++) verdict(f, frame({ src: "10.9.9.9", dst: "10.200.0.1" }));
+    verdict(f, frame({ src: "10.1.2.3", dst: "10.200.0.1" }));
+    const hits = () => Object.fromEntries(f.rules("ipv4").map((r) => [`${r.action} ${Buffer.from(r.prefix.address).join(".")}/${r.prefix.length}`, r.hits]));
+    expect(hits()).toMatchObject({ "block 10.0.0.0/8": 3n, "allow 10.1.2.3/32": 1n, "block 192.0.2.7/32": 0n });
+    f.apply(parseConfig("rules:\n  interface: x\n  ipv4:\n    default: block\n    block: [10.0.0.0/8]\n    allow: [8.8.8.8]\n"));
+    expect(hits()).toEqual({ "block 10.0.0.0/8": 3n, "allow 8.8.8.8/32": 0n });
+    expect(f.defaults()).toEqual({ ipv4: "block", ipv6: "allow" });
+    expect(verdict(f, frame({ src: "10.1.2.3", dst: "10.200.0.1" }))).toBe(XDP_DROP); // now the /8 decides
+    expect(verdict(f, frame({ src: "8.8.8.8", dst: "10.200.0.1" }))).toBe(XDP_PASS);
+    expect(verdict(f, frame({ src: "9.9.9.9", dst: "10.200.0.1" }))).toBe(XDP_DROP); // default block
+    expect(verdict(f, frame({ src: "2001:db8::6", dst: "fd00:2::1" }))).toBe(XDP_PASS); // ipv6 left out: allow
+    f.apply(parseConfig("rules:\n  interface: x\n"));
+    expect(f.rules("ipv4")).toEqual([]);
+    expect(verdict(f, frame({ src: "10.1.2.3", dst: "10.200.0.1" }))).toBe(XDP_PASS);
+  });
+
+  it("holds many prefixes (capacity beyond the originals' 1,024)", () => {
+    const block = Array.from({ length: 5000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+    const hosts = Array.from({ length: 5000 }, (_, i) => `172.16.${i >> 8}.${i & 255}`);
+    using f = PacketFilter.load(parseConfig(JSON.stringify({ rules: { interface: "x", ipv4: { block: [...block, ...hosts] } } })));
+    expect(verdict(f, frame({ src: "10.19.135.77", dst: "10.200.0.1" }))).toBe(XDP_DROP);
+    expect(verdict(f, frame({ src: "172.16.19.135", dst: "10.200.0.1" }))).toBe(XDP_DROP);
+    expect(verdict(f, frame({ src: "10.20.0.1", dst: "10.200.0.1" }))).toBe(XDP_PASS);
+    expect(f.rules("ipv4").length).toBe(10_000);
+  });
+});
+
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const c of running) c.kill("SIGKILL");
+  running.clear();
+});
+
+/** The CLI as a child process inside a namespace; its output collected (killed after each test). */
+class Cli {
+  readonly child: ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly exited: Promise<number | null>;
+
+  constructor(nsPath: string, args: string[]) {
+    this.child = spawn("nsenter", [`--net=${nsPath}`, "--", process.execPath, CLI, "packetfilter", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    running.add(this.child);
+    this.child.stdout?.on("data", (d) => (this.stdout += d));
+    this.child.stderr?.on("data", (d) => (this.stderr += d));
+    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+    const start = Date.now();
+    while (!pattern.test(this.stdout)) {
+      if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${pattern}: stdout ${this.stdout} stderr ${this.stderr}`);
+      if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode} before ${pattern}: ${this.stdout} ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Runs the CLI to completion inside the namespace. */
+const cli = (pair: VethPair, ...args: string[]) => spawnSync("nsenter", [`--net=${pair.b.ns.path}`, "--", process.execPath, CLI, "packetfilter", ...args], { encoding: "utf8", timeout: 30_000 });
+
+const xdpOn = (pair: VethPair) => runtime.withNetns(pair.b.ns.path, () => runtime.xdpAttached(runtime.ifindex(pair.b.ifname)));
+
+describeKernel("tsebpf packetfilter on a veth pair", () => {
+  const topology = useTopology();
+  const dir = mkdtempSync(join(tmpdir(), "tsebpf-pf-"));
+  const cfg = join(dir, "filter.yml");
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    const pair = topology();
+    if (existsSync(pinPath(pair.b.ifname))) cli(pair, "--unpin", "-i", pair.b.ifname);
+  });
+  const write = (pair: VethPair, ipv4: string, ipv6 = "{ default: allow }") => writeFileSync(cfg, `rules:\n  interface: ${pair.b.ifname}\n  ipv4: ${ipv4}\n  ipv6: ${ipv6}\n`);
+
+  it("drops blocked sources, applies edits of the file and SIGHUP, and detaches on SIGINT", async () => {
+    const pair = topology();
+    write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`, `{ default: block, allow: ["${pair.a.ipv6}"] }`);
+    const run = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--mode", "native"]);
+    await run.waitFor(/running:/);
+    expect(xdpOn(pair).native).toBeGreaterThan(0);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7001)).toBe(false);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv6, 7002)).toBe(true);
+
+    // An edit of the file: the IPv4 source is allowed now, IPv6 falls to the default block.
+    write(pair, "{ default: allow }", `{ default: block, allow: ["fd00:99::/64"] }`);
+    await run.waitFor(/rules applied.*\n/);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7003)).toBe(true);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv6, 7004)).toBe(false);
+
+    // A bad edit changes nothing and says why.
+    writeFileSync(cfg, `rules:\n  interface: ${pair.b.ifname}\n  ipv4: { default: sometimes }\n`);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(run.stderr).toMatch(/config not applied, the previous rules stay: .*rules\.ipv4\.default: expected allow or block, not 'sometimes'/);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7005)).toBe(true);
+
+    // SIGHUP after a change (the watcher sees it too: either way it is applied once settled).
+    write(pair, `{ default: block, allow: ["${pair.a.ipv4.replace(/\.\d+$/, ".0")}/24"] }`);
+    run.child.kill("SIGHUP");
+    await run.waitFor(/ipv4 default block, 1 allow/);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7006)).toBe(true);
+
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+    expect(run.stdout).toMatch(/SIGINT: detached from /);
+    expect(xdpOn(pair).attached).toBe("none");
+  });
+
+  it("reloads without a gap: an allowed source never loses a packet while rules are reapplied", async () => {
+    const pair = topology();
+    const other = (i: number) => `[${Array.from({ length: 50 }, (_, j) => `192.0.${(i + j) % 250}.${j}`).join(", ")}]`;
+    write(pair, `{ default: block, allow: [${pair.a.ipv4}], block: ${other(0)} }`);
+    const run = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--mode", "generic"]);
+    await run.waitFor(/running:/);
+    // The receiver counts datagrams while the sender sends 2,000 of them, 1 per ms.
+    const receiver = spawn("nsenter", [`--net=${pair.b.ns.path}`, "--", "python3", "-c", `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind(("${pair.b.ipv4}", 7100)); s.settimeout(3)
+print("ready", flush=True)
+seen = set()
+try:
+    while len(seen) < 2000:
+        seen.add(int(s.recv(64)))
+except socket.timeout:
+    pass
+print(len(seen), flush=True)`], { stdio: ["ignore", "pipe", "inherit"] });
+    const receiverDone = new Promise((r) => receiver.on("exit", r));
+    let received = "";
+    receiver.stdout.on("data", (d) => (received += d));
+    while (!received.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    const sender = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", "python3", "-c", `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(2000):
+    s.sendto(str(i).encode(), ("${pair.b.ipv4}", 7100)); time.sleep(0.001)`], { stdio: "ignore" });
+    let reloads = 0;
+    const senderDone = new Promise((r) => sender.on("exit", r));
+    let done = false;
+    void senderDone.then(() => (done = true));
+    while (!done) {
+      reloads++;
+      write(pair, `{ default: block, allow: [${pair.a.ipv4}], block: ${other(reloads)} }`);
+      run.child.kill("SIGHUP");
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    await receiverDone;
+    expect(reloads).toBeGreaterThan(20);
+    expect(received.trim().split("\n").pop()).toBe("2000");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(run.stdout.match(/rules applied/g)?.length ?? 0).toBeGreaterThan(10);
+  });
+
+  it("--pin keeps filtering after exit; --pin again applies a new config; status reads the pins; --unpin removes it", () => {
+    const pair = topology();
+    write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`);
+    const pinned = cli(pair, "-c", cfg, "--pin");
+    expect(pinned.stderr).toBe("");
+    expect(pinned.status).toBe(0);
+    expect(pinned.stdout).toContain(`pinned at ${pinPath(pair.b.ifname)}`);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7201)).toBe(false);
+    const status = JSON.parse(cli(pair, "status", "-i", pair.b.ifname, "--rules", "--json").stdout);
+    expect(status).toMatchObject({ interface: pair.b.ifname, pinned: pinPath(pair.b.ifname), defaults: { ipv4: "allow", ipv6: "allow" } });
+    expect(status.rules.ipv4).toEqual([{ rule: pair.a.ipv4, action: "block", packets: expect.any(Number) }]);
+    expect(status.rules.ipv4[0].packets).toBeGreaterThanOrEqual(10);
+    expect(status.counters.ipv4.dropped.packets).toBe(status.rules.ipv4[0].packets);
+
+    write(pair, "{ default: allow }");
+    expect(cli(pair, "-c", cfg, "--pin").stdout).toMatch(/new rules applied/);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7202)).toBe(true);
+
+    // Running in the foreground while pinned is refused with what to do.
+    const refused = cli(pair, "-c", cfg);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/a packetfilter is pinned on .*--unpin/);
+
+    const programId = xdpOn(pair).progId;
+    expect(runtime.listLinks().filter((l) => l.programId === programId)).toHaveLength(1);
+    expect(cli(pair, "--unpin", "-i", pair.b.ifname).stdout).toMatch(/detached and unpinned/);
+    expect(existsSync(pinPath(pair.b.ifname))).toBe(false);
+    expect(xdpOn(pair).attached).toBe("none");
+    expect(runtime.listLinks().filter((l) => l.programId === programId)).toEqual([]);
+  });
+
+  it("removes what a crashed run left attached through netlink", async () => {
+    const pair = topology();
+    write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`);
+    const crashed = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--netlink", "--mode", "generic"]);
+    await crashed.waitFor(/running:/);
+    crashed.child.kill("SIGKILL");
+    await crashed.exited;
+    const left = xdpOn(pair).generic;
+    expect(left).toBeGreaterThan(0);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7301)).toBe(false);
+    const next = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0"]);
+    await next.waitFor(/running:/);
+    expect(next.stderr).toContain(`removed a packetfilter (program id ${left}) an earlier run left attached`);
+    next.child.kill("SIGINT");
+    expect(await next.exited).toBe(0);
+    expect(xdpOn(pair).attached).toBe("none");
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7302)).toBe(true);
+  });
+
+  it("bad configuration or interface: one line, exit 1, nothing attached", () => {
+    const pair = topology();
+    writeFileSync(cfg, `rules:\n  interface: ${pair.b.ifname}\n  ipv4: { block: [10.0.0.1/8] }\n`);
+    const bad = cli(pair, "-c", cfg);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(`tsebpf: ${cfg}: rules.ipv4.block[0]: '10.0.0.1/8' has host bits set (the prefix is 10.0.0.0/8)\n`);
+    write(pair, "{ default: allow }");
+    const noIf = cli(pair, "-c", cfg, "-i", "tsebpf-nope0");
+    expect(noIf.status).toBe(1);
+    expect(noIf.stderr.trim().split("\n")).toHaveLength(1);
+    expect(noIf.stderr).toMatch(/tsebpf-nope0/);
+    expect(xdpOn(pair).attached).toBe("none");
+  });
+});
+
+describe("packetfilter help", () => {
+  it("documents the config keys and the subcommands", () => {
+    const help = spawnSync(process.execPath, [CLI, "packetfilter", "--help"], { encoding: "utf8" }).stdout;
+    for (const word of ["rules:", "interface:", "default:", "allow:", "block:", "capacity:", "--pin", "--unpin", "--mode", "status", "check"]) expect(help).toContain(word);
+  });
+});
