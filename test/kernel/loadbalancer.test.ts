@@ -4,12 +4,16 @@
  * connections, in generic and native mode, and pinned.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { abi, asm, runtime } from "../../src/index.js";
 import { formatMac, parseIPv4, parseIPv6, parseMac } from "../../src/programs/common/net.js";
 import { parseConfig, type LoadBalancerConfig } from "../../src/programs/loadbalancer/config.js";
 import { LoadBalancer, PROGRAM_NAME, loadCollection, pinPath } from "../../src/programs/loadbalancer/index.js";
+import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
 import { flowHash, flowKey, maglevTable } from "../../src/programs/loadbalancer/maglev.js";
 import { readStatus } from "../../src/programs/loadbalancer/status.js";
 import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
@@ -475,6 +479,74 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     expect(xdpShown(lan.balancer)).toBeUndefined();
     expect(LoadBalancer.unpin(config.listenInterface)).toBe(false);
     expect(() => LoadBalancer.pinnedStatus(config.listenInterface)).toThrow(/no load balancer pinned/);
+  });
+
+  it("the CLI runs it in the foreground with periodic summaries and detaches on SIGTERM; --pin, status, --unpin", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-cli-"));
+    try {
+      const file = join(dir, "config.yml");
+      writeFileSync(file, [`listenInterface: ${lan.balancer.ifname}`, `vip: ${VIP}`, `tcp_port: ${SERVICE_PORT}`, "backends:", ...lan.backends.map((b, i) => `  - { mac: "${b.mac}", name: backend-${i} }`), ""].join("\n"));
+      const cli = () => {
+        let out = "";
+        const io = { out: (t: string) => void (out += t), err: (t: string) => void (out += t) };
+        const program = new Command("tsebpf").exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+        registerLoadbalancer(program, io);
+        return { program, output: () => out };
+      };
+      // The command starts the balancer synchronously (before its first await): start it inside
+      // the balancer's namespace, let it run outside.
+      const fg = cli();
+      let running: Promise<unknown> = Promise.resolve();
+      withNs(lan.balancer, () => void (running = fg.program.parseAsync(["loadbalancer", "--config", file, "--mode", "generic", "--interval", "0.2"], { from: "user" })));
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      expect(connect(lan.client, 4, 2).every((r) => r.error === undefined)).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      process.emit("SIGTERM");
+      await running;
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+      const lines = fg.output().trimEnd().split("\n");
+      expect(lines[0]).toBe(`load balancer running on ${lan.balancer.ifname} (generic), 2 backends: Ctrl+C (SIGINT) or SIGTERM detaches`);
+      expect(lines.at(-1)).toBe("detached");
+      expect(lines.at(-2)).toMatch(new RegExp(`^${lan.balancer.ifname} ${VIP}:${SERVICE_PORT}/tcp: \\d+ packets, \\d+ forwarded \\| backend-0 \\(${lan.backends[0]?.mac}\\) \\d+ pkts .* flows \\| backend-1 `));
+      expect(lines.length).toBeGreaterThanOrEqual(4);
+
+      const pinned = cli();
+      withNs(lan.balancer, () => void (running = pinned.program.parseAsync(["loadbalancer", "-c", file, "--mode", "generic", "--pin"], { from: "user" })));
+      await running;
+      expect(pinned.output()).toMatch(/^load balancer pinned on .* at \/sys\/fs\/bpf\/tsebpf\/loadbalancer\//);
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      expect(connect(lan.client, 2, 2).every((r) => r.error === undefined)).toBe(true);
+      const status = cli();
+      await status.program.parseAsync(["loadbalancer", "status", "--interface", lan.balancer.ifname, "--json"], { from: "user" });
+      const [json] = JSON.parse(status.output()) as { interface: string; backends: { name: string; new_flows: number }[] }[];
+      expect(json?.interface).toBe(lan.balancer.ifname);
+      expect(json?.backends.map((b) => b.name)).toEqual(["backend-0", "backend-1"]);
+      expect(json?.backends.reduce((a, b) => a + b.new_flows, 0)).toBe(2);
+      const unpin = cli();
+      await unpin.program.parseAsync(["loadbalancer", "-c", file, "--unpin"], { from: "user" });
+      expect(unpin.output()).toBe(`unpinned the load balancer on ${lan.balancer.ifname} (${pinPath(lan.balancer.ifname)})\n`);
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+    } finally {
+      LoadBalancer.unpin(lan.balancer.ifname);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a start removes what a run that died while pinning left (maps without a link)", () => {
+    const config = lanConfig(lan);
+    const dir = pinPath(config.listenInterface);
+    mkdirSync(dir, { recursive: true });
+    {
+      using stale = runtime.BpfMap.create({ name: "stats", type: abi.MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 });
+      stale.pin(`${dir}/stats`);
+    }
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic" }));
+    try {
+      expect(existsSync(dir)).toBe(false);
+      expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
+    } finally {
+      lb.stop();
+    }
   });
 
   it("a start that fails leaves nothing attached or pinned", () => {

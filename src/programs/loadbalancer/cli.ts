@@ -116,7 +116,10 @@ Examples:
   tsebpf loadbalancer status
   tsebpf loadbalancer status --interface eth1 --json`,
     )
-    .action((opts: StatusOptions) => {
+    .action((_opts: StatusOptions, command: Command) => {
+      // Unless the root program has positional options, commander gives `status --json` to the
+      // parent command (it has --json and --interface too): read both.
+      const opts = command.optsWithGlobals<StatusOptions>();
       const interfaces = opts.interface ? [opts.interface] : LoadBalancer.pinnedInterfaces();
       const all = interfaces.map((i) => LoadBalancer.pinnedStatus(i));
       if (opts.json) {

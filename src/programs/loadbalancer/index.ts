@@ -8,7 +8,7 @@
  * senders (native XDP on veth loses the partial checksum: receivers see bad TCP checksums).
  * Generic mode works anywhere.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
 import { formatAddress, formatMac } from "../common/net.js";
@@ -126,6 +126,7 @@ export class LoadBalancer {
     // The link first: the program stops before its maps' pins go.
     rmSync(`${dir}/${LINK_PIN}`, { force: true });
     rmSync(dir, { recursive: true, force: true });
+    removeIfEmpty(dirname(dir));
     return true;
   }
 
@@ -180,6 +181,18 @@ function removeLeftovers(listenInterface: string): void {
     throw new Error(`a load balancer is already pinned on ${listenInterface} (${dir}): stop it with 'tsebpf loadbalancer --unpin' first`);
   }
   rmSync(dir, { recursive: true, force: true });
+  removeIfEmpty(dirname(dir));
+}
+
+/** Removes /sys/fs/bpf/tsebpf/loadbalancer (and /sys/fs/bpf/tsebpf) when nothing else is pinned there. */
+function removeIfEmpty(dir: string): void {
+  for (const d of [dir, dirname(dir)]) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (another instance or program), or already gone
+    }
+  }
 }
 
 function describe(config: LoadBalancerConfig, mode: Mode): InstanceInfo {
