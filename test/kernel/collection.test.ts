@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import * as asm from "../../src/asm/index.js";
-import { ProgramType } from "../../src/abi/index.js";
+import { MapType, ProgramType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
@@ -13,6 +13,47 @@ import { describeKernel } from "../helpers/kernel.js";
 const fixture = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
 const openFds = () => readdirSync("/proc/self/fd").length;
 const PIN_DIR = `/sys/fs/bpf/tsebpf-test-${process.pid}`;
+
+// bpftool names types as the uapi enums do, lower case without the prefix.
+const MAP_TYPE_NAMES = new Map(Object.entries(MapType).map(([k, v]) => [v as number, k.toLowerCase()]));
+const PROGRAM_TYPE_NAMES = new Map(Object.entries(ProgramType).map(([k, v]) => [v as number, k.toLowerCase()]));
+/** Maps without keys to walk (or whose values user space cannot read). */
+const UNDUMPABLE: ReadonlySet<number> = new Set([MapType.RINGBUF, MapType.BLOOM_FILTER, MapType.PERF_EVENT_ARRAY]);
+
+/** `bpftool map dump` as key hex -> value hex; per-CPU values as tsebpf lays them out (8-byte slots). */
+function bpftoolDump(id: number, perCpu: boolean, valueSize: number): Map<string, string> {
+  type Bytes = string[];
+  const entries = bpftoolJson<{ key: Bytes; value?: Bytes; values?: { cpu: number; value: Bytes }[] }[]>("map", "dump", "id", String(id));
+  const hex = (bytes: Bytes) => bytes.map((b) => b.replace(/^0x/, "").padStart(2, "0")).join("");
+  const slot = Math.ceil(valueSize / 8) * 8;
+  return new Map(
+    entries.map((e) => {
+      if (!perCpu) return [hex(e.key), hex(e.value as Bytes)];
+      const values = [...(e.values ?? [])].sort((a, b) => a.cpu - b.cpu);
+      return [hex(e.key), values.map((v) => hex(v.value).padEnd(slot * 2, "0")).join("")];
+    }),
+  );
+}
+
+/** Entries with distinct bytes in every writable map bpftool can dump (keys and values of their own sizes). */
+function fillForOracle(c: Collection): void {
+  for (const [, m] of c.maps) {
+    if (UNDUMPABLE.has(m.type) || m.name.startsWith(".rodata")) continue;
+    if (m.type === MapType.PROG_ARRAY || m.type === MapType.ARRAY_OF_MAPS || m.type === MapType.HASH_OF_MAPS) continue; // filled at load
+    for (let i = 0; i < Math.min(3, m.maxEntries); i++) {
+      const key = Buffer.alloc(m.keySize);
+      if (m.type === MapType.LPM_TRIE) {
+        key.writeUInt32LE(24 + i, 0); // prefix length, then the address
+        key.writeUInt32BE(0x0a000000 + (i << 8), 4);
+      } else {
+        key.writeUInt32LE(m.type === MapType.ARRAY ? i : 0x01020300 + i, 0);
+      }
+      const value = Buffer.alloc(m.userValueSize);
+      for (let b = 0; b < value.byteLength; b++) value[b] = (b * 7 + i * 31 + m.keySize) & 0xff;
+      m.update(key, value);
+    }
+  }
+}
 
 describeKernel("Collection.load", () => {
   afterAll(() => rmSync(PIN_DIR, { recursive: true, force: true }));
@@ -31,26 +72,37 @@ describeKernel("Collection.load", () => {
     }
   });
 
-  it.skipIf(bpftoolMissing)("shows bpftool exactly what tsebpf reports (names, types, contents)", () => {
-    using c = Collection.load(fixture("maps"));
-    const progs = bpftoolJson<{ id: number; name: string; type: string }[]>("prog", "show");
-    for (const [name, p] of c.programs) {
-      const info = p.info();
-      const theirs = progs.find((x) => x.id === info.id);
-      expect(theirs?.name).toBe(name.slice(0, 15));
-      expect(theirs?.type).toBe("xdp");
-      expect(info.type).toBe(ProgramType.XDP);
-    }
-    const hash = c.map("hash_typed");
-    const key = Buffer.from([1, 0, 0, 0]);
-    hash.update(key, Buffer.alloc(16, 7));
-    const dump = bpftoolJson<{ key: string[]; value: unknown }[]>("map", "dump", "id", String(hash.info().id));
-    expect(dump).toHaveLength(1);
-    const maps = bpftoolJson<{ id: number; name: string; type: string; bytes_key: number; bytes_value: number; max_entries: number }[]>("map", "show");
-    for (const [name, m] of c.maps) {
-      const info = m.info();
-      const theirs = maps.find((x) => x.id === info.id);
-      expect(theirs, name).toMatchObject({ name: name.slice(0, 15), bytes_key: info.keySize, bytes_value: info.valueSize, max_entries: info.maxEntries });
+  it.skipIf(bpftoolMissing)("shows bpftool exactly what tsebpf reports: map shapes and every key/value byte, program names, types and tags", () => {
+    for (const name of ["maps", "globals", "legacy"]) {
+      using c = Collection.load(fixture(name));
+      fillForOracle(c);
+      let dumped = 0;
+      for (const [mapName, m] of c.maps) {
+        const info = m.info();
+        const shown = bpftoolJson<{ id: number; name: string; type: string; flags: number; bytes_key: number; bytes_value: number; max_entries: number; frozen: number }>("map", "show", "id", String(info.id));
+        expect(shown, `${name}: map ${mapName}`).toMatchObject({
+          id: info.id,
+          name: mapName.slice(0, 15),
+          type: MAP_TYPE_NAMES.get(info.type),
+          flags: info.flags,
+          bytes_key: info.keySize,
+          bytes_value: info.valueSize,
+          max_entries: info.maxEntries,
+          frozen: mapName.startsWith(".rodata") ? 1 : 0,
+        });
+        if (UNDUMPABLE.has(info.type)) continue;
+        const ours = new Map([...m.entries()].map(([k, v]) => [k.toString("hex"), v.toString("hex")]));
+        expect(bpftoolDump(info.id, m.perCpu, info.valueSize), `${name}: dump of ${mapName}`).toEqual(ours);
+        if (ours.size > 0) dumped++;
+      }
+      expect(dumped, `${name}: maps with entries compared`).toBeGreaterThanOrEqual(2);
+      for (const [progName, p] of c.programs) {
+        const info = p.info();
+        const shown = bpftoolJson<{ id: number; name: string; type: string; tag: string; gpl_compatible: boolean; map_ids?: number[] }>("prog", "show", "id", String(info.id));
+        expect(shown, `${name}: program ${progName}`).toMatchObject({ id: info.id, name: progName.slice(0, 15), type: PROGRAM_TYPE_NAMES.get(info.type), tag: info.tag, gpl_compatible: info.gplCompatible });
+        expect([...(shown.map_ids ?? [])].sort(), `${name}: maps of ${progName}`).toEqual([...info.mapIds].sort());
+        expect(info.tag).toMatch(/^[0-9a-f]{16}$/);
+      }
     }
   });
 
