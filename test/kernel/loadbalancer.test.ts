@@ -247,6 +247,8 @@ interface Lan {
 
 const SUBNET = "192.168.77";
 const VIP = "192.168.100.10";
+const VIP6 = "fd00:100::10";
+const SUBNET6 = "fd00:77:";
 const SERVICE_PORT = 8080;
 
 /** Four hosts on one bridge (in its own namespace); backends hold the VIP on loopback. */
@@ -303,7 +305,8 @@ async function startServer(host: Host, name: string): Promise<ChildProcess> {
       });
       s.on("error", () => undefined);
     });
-    server.listen(${SERVICE_PORT}, "0.0.0.0", () => process.stdout.write("ready\\n"));`;
+    // Dual stack: IPv4 and IPv6 connections.
+    server.listen({ port: ${SERVICE_PORT}, host: "::", ipv6Only: false }, () => process.stdout.write("ready\\n"));`;
   const child = spawn("nsenter", [`--net=${host.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once("data", () => resolve());
@@ -319,11 +322,11 @@ interface ConnectionResult {
 }
 
 /** `count` TCP connections from the client, `messages` lines each, one after the other. */
-function connect(client: Host, count: number, messages: number, timeoutMs = 4000): ConnectionResult[] {
+function connect(client: Host, count: number, messages: number, timeoutMs = 4000, address = VIP): ConnectionResult[] {
   const script = `
     const net = require("node:net");
     const one = (i) => new Promise((resolve) => {
-      const s = net.connect({ host: ${JSON.stringify(VIP)}, port: ${SERVICE_PORT} });
+      const s = net.connect({ host: ${JSON.stringify(address)}, port: ${SERVICE_PORT} });
       const replies = [];
       let buf = "", sent = 0, localPort = 0;
       const timer = setTimeout(() => { s.destroy(); resolve({ localPort, replies, error: "timeout" }); }, ${timeoutMs});
@@ -355,17 +358,16 @@ function xdpShown(host: Host): string | undefined {
   return / (xdp\w*) /.exec(host.ns.ip("-d", "link", "show", "dev", host.ifname))?.[1];
 }
 
-function lanConfig(lan: Lan): LoadBalancerConfig {
-  return parseConfig(
-    {
-      listenInterface: lan.balancer.ifname,
-      vip: lan.vip,
-      tcp_port: SERVICE_PORT,
-      backends: lan.backends.map((b, i) => ({ mac: b.mac, name: `backend-${i}` })),
-    },
-    "e2e.yml",
-  );
+function lanDocument(lan: Lan): Record<string, unknown> {
+  return {
+    listenInterface: lan.balancer.ifname,
+    vip: lan.vip,
+    tcp_port: SERVICE_PORT,
+    backends: lan.backends.map((b, i) => ({ mac: b.mac, name: `backend-${i}` })),
+  };
 }
+
+const lanConfig = (lan: Lan): LoadBalancerConfig => parseConfig(lanDocument(lan), "e2e.yml");
 
 describeKernel("loadbalancer: end to end on a bridge (client, balancer, two backends)", () => {
   const lan = createLan();
@@ -452,6 +454,41 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     } finally {
       runtime.withNetns(lan.client.ns.path, () => runtime.setTxChecksumOffload(lan.client.ifname, true));
       void peer;
+    }
+  });
+
+  it("IPv6: connections to the IPv6 VIP reach both backends, each stays on one, replies bypass the balancer", () => {
+    const hosts = [lan.client, lan.balancer, ...lan.backends];
+    hosts.forEach((h, i) => {
+      h.ns.exec("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=0", `net.ipv6.conf.${h.ifname}.disable_ipv6=0`, "net.ipv6.conf.lo.disable_ipv6=0", `net.ipv6.conf.${h.ifname}.accept_dad=0`]);
+      h.ns.ip("-6", "addr", "add", `${SUBNET6}:${i + 1}/64`, "dev", h.ifname, "nodad");
+    });
+    for (const b of lan.backends) b.ns.ip("-6", "addr", "add", `${VIP6}/128`, "dev", "lo");
+    lan.client.ns.ip("-6", "route", "add", `${VIP6}/128`, "dev", lan.client.ifname);
+    lan.client.ns.ip("-6", "neigh", "replace", VIP6, "lladdr", lan.balancer.mac, "dev", lan.client.ifname, "nud", "permanent");
+    const config = parseConfig({ ...lanDocument(lan), vip: [VIP, VIP6] }, "e2e.yml");
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic" }));
+    try {
+      const lbBefore = linkStats(lan.balancer).rx;
+      const results = connect(lan.client, 12, 3, 4000, VIP6);
+      const lbReceived = linkStats(lan.balancer).rx - lbBefore;
+      for (const r of results) {
+        expect(r.error, JSON.stringify(r)).toBeUndefined();
+        expect(new Set(r.replies.map((line) => line.split(" ")[0])).size).toBe(1);
+        const flow = { family: 6 as const, source: v6(`${SUBNET6}:1`), destination: v6(VIP6), sourcePort: r.localPort, destinationPort: SERVICE_PORT, protocol: 6 };
+        expect(r.replies[0]?.split(" ")[0]).toBe(`backend-${predicted(config, flow)}`);
+      }
+      expect(new Set(results.map((r) => r.replies[0]?.split(" ")[0]))).toEqual(new Set(["backend-0", "backend-1"]));
+      const s = lb.status();
+      expect(s.backends.reduce((a, b) => a + b.newFlows, 0n)).toBe(12n);
+      // The balancer sees the client's packets, plus neighbour solicitations flooded by the bridge.
+      expect(lbReceived).toBeGreaterThanOrEqual(Number(s.forwarded));
+      expect(lbReceived).toBeLessThan(Number(s.forwarded) + 20);
+      // IPv4 still works beside it.
+      expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
+      for (const b of lan.backends) expect(b.ns.ip("-6", "neigh", "show", `${SUBNET6}:1`)).toContain(lan.client.mac);
+    } finally {
+      lb.stop();
     }
   });
 
