@@ -212,6 +212,19 @@ describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
     expect(c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.4.1", 43000, { dport: 53 }) }).returnValue).toBe(XDP_PASS);
   });
 
+  it("an IPv6-only service balances IPv6 only; IPv6 extension headers are passed and counted", () => {
+    const v6only = testConfig({ vip: "fd00::100" });
+    using c = loadCollection(v6only, IF_MAC);
+    expect(c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.4.2", 43001) }).returnValue).toBe(XDP_PASS);
+    const packet = ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::8"), dst: v6("fd00::100"), nextHeader: 6, payload: l4(50001, 80, "tcp") }));
+    expect(c.program(PROGRAM_NAME).testRun({ data: packet }).returnValue).toBe(XDP_TX);
+    // An extension header before TCP: not balanced (passed), counted.
+    const hopByHop = Buffer.concat([Buffer.from([6, 0, 1, 4, 0, 0, 0, 0]), l4(50002, 80, "tcp")]);
+    const withExt = ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::8"), dst: v6("fd00::100"), nextHeader: 0, payload: hopByHop }));
+    expect(c.program(PROGRAM_NAME).testRun({ data: withExt }).returnValue).toBe(XDP_PASS);
+    expect(readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).unbalanceable).toBe(1n);
+  });
+
   it("drops service packets when the table names no configured backend (never in a started balancer)", () => {
     using c = loadCollection(config, IF_MAC);
     const keys = Buffer.alloc(4 * 251);
