@@ -156,6 +156,15 @@ export class Btf {
     return this.stringData.toString("utf8", start, end);
   }
 
+  /** `string(offset)`, where the offset was read at byte `at` of this blob (named by its errors). */
+  private stringAt(offset: number, at: number): string {
+    try {
+      return this.string(offset);
+    } catch (e) {
+      throw BtfError.at(e, at);
+    }
+  }
+
   /** The kind of type `id` without decoding it ("void" for 0). */
   kindOf(id: number): BtfKind | "void" {
     if (id === 0) return "void";
@@ -188,7 +197,14 @@ export class Btf {
     const i = id - this.firstId;
     const cached = this.decoded[i];
     if (cached) return cached;
-    const t = this.decode(this.recordOffset(id), id);
+    const p = this.recordOffset(id);
+    let t: BtfType;
+    try {
+      t = this.decode(p, id);
+    } catch (e) {
+      // A bad reference inside the record (a type id past the last): located at the record.
+      throw BtfError.at(e, this.typeSectionOffset + p);
+    }
     this.decoded[i] = t;
     return t;
   }
@@ -212,7 +228,9 @@ export class Btf {
     const kind = KIND_BY_NUMBER[(info >>> 24) & 0x1f] as BtfKind;
     const vlen = info & 0xffff;
     const kflag = (info >>> 31) === 1;
-    const name = this.string(v.getUint32(p, le));
+    // A name that is not in the string section: the error names where its offset is stored.
+    const str = (at: number) => this.stringAt(v.getUint32(at, le), this.typeSectionOffset + at);
+    const name = str(p);
     const sizeOrType = v.getUint32(p + 8, le);
     const body = p + RECORD_SIZE;
     const ref = (x: number, what: string) => this.checkRef(x, id, what);
@@ -243,7 +261,7 @@ export class Btf {
           const m = body + i * 12;
           const offset = v.getUint32(m + 8, le);
           members.push({
-            name: this.string(v.getUint32(m, le)),
+            name: str(m),
             type: ref(v.getUint32(m + 4, le), `member ${i}`),
             bitOffset: kflag ? offset & 0xffffff : offset,
             bitSize: kflag ? offset >>> 24 : 0,
@@ -256,7 +274,7 @@ export class Btf {
         for (let i = 0; i < vlen; i++) {
           const m = body + i * 8;
           const raw = v.getUint32(m + 4, le);
-          values.push({ name: this.string(v.getUint32(m, le)), value: kflag ? raw | 0 : raw });
+          values.push({ name: str(m), value: kflag ? raw | 0 : raw });
         }
         return { kind, name, size: sizeOrType, signed: kflag, values };
       }
@@ -265,7 +283,7 @@ export class Btf {
         for (let i = 0; i < vlen; i++) {
           const m = body + i * 12;
           const raw = (BigInt(v.getUint32(m + 8, le)) << 32n) | BigInt(v.getUint32(m + 4, le));
-          values.push({ name: this.string(v.getUint32(m, le)), value: kflag ? BigInt.asIntN(64, raw) : raw });
+          values.push({ name: str(m), value: kflag ? BigInt.asIntN(64, raw) : raw });
         }
         return { kind, name, size: sizeOrType, signed: kflag, values };
       }
@@ -283,7 +301,7 @@ export class Btf {
         const params = [];
         for (let i = 0; i < vlen; i++) {
           const m = body + i * 8;
-          params.push({ name: this.string(v.getUint32(m, le)), type: ref(v.getUint32(m + 4, le), `parameter ${i}`) });
+          params.push({ name: str(m), type: ref(v.getUint32(m + 4, le), `parameter ${i}`) });
         }
         return { kind, name, returnType: ref(sizeOrType, "return type"), params };
       }
@@ -308,7 +326,8 @@ export class Btf {
   nameOf(id: number): string {
     if (id === 0) return "";
     if (id < this.firstId) return this.baseOf(id).nameOf(id);
-    return this.string(this.view.getUint32(this.recordOffset(id), this.le));
+    const p = this.recordOffset(id);
+    return this.stringAt(this.view.getUint32(p, this.le), this.typeSectionOffset + p);
   }
 
   private nameIndex(): NameIndex {

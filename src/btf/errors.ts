@@ -3,10 +3,20 @@ export class BtfError extends Error {
   override readonly name = "BtfError";
 
   constructor(
-    message: string,
-    /** Byte offset in the BTF blob, when the problem is in its encoding. */
+    /** The message without the offset. */
+    readonly reason: string,
+    /** Byte offset in the BTF (or .BTF.ext) blob, when the problem is in its encoding. */
     readonly offset?: number,
   ) {
-    super(offset === undefined ? message : `BTF at offset ${offset}: ${message}`);
+    super(offset === undefined ? reason : `BTF at offset ${offset}: ${reason}`);
+  }
+
+  /**
+   * `e` located at `offset` in its blob, unless it already names a place (a deeper reader knows
+   * better). For errors raised by a lookup (a string or type id) that cannot know where the
+   * reference it was given was stored.
+   */
+  static at(e: unknown, offset: number): unknown {
+    return e instanceof BtfError && e.offset === undefined ? new BtfError(e.reason, offset) : e;
   }
 }

@@ -73,6 +73,15 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
   if (probe.getUint8(2) !== 1) throw new BtfError(`.BTF.ext: unsupported version ${probe.getUint8(2)}`, 2);
   const hdrLen = probe.getUint32(4, le);
   if (hdrLen < 24 || hdrLen > bytes.byteLength) throw new BtfError(`.BTF.ext: bad header length ${hdrLen}`, 4);
+  // A string of the companion .BTF, by the offset stored at byte `at` of this section: a bad
+  // offset is an error at `at`.
+  const str = (at: number): string => {
+    try {
+      return btf.string(probe.getUint32(at, le));
+    } catch (e) {
+      throw BtfError.at(e, at);
+    }
+  };
   const area = (offField: number): [number, number] | undefined => {
     if (offField + 8 > hdrLen) return undefined;
     const off = probe.getUint32(offField, le);
@@ -94,7 +103,7 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
     if (recSize < MIN_RECORD[which] || recSize % 4 !== 0) throw new BtfError(`.BTF.ext ${which} info: bad record size ${recSize}`, start);
     for (let p = start + 4; p < end; ) {
       if (end - p < 8) throw new BtfError(`.BTF.ext ${which} info: truncated section header`, p);
-      const section = btf.string(probe.getUint32(p, le));
+      const section = str(p);
       const count = probe.getUint32(p + 4, le);
       p += 8;
       if (count > (end - p) / recSize) throw new BtfError(`.BTF.ext ${which} info for ${section}: ${count} records do not fit`, p - 4);
@@ -112,8 +121,8 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       insnOff: u32(p),
       fileNameOff: u32(p + 4),
       lineOff: u32(p + 8),
-      fileName: btf.string(u32(p + 4)),
-      line: btf.string(u32(p + 8)),
+      fileName: str(p + 4),
+      line: str(p + 8),
       lineNumber: lineCol >>> 10,
       column: lineCol & 0x3ff,
     };
@@ -121,7 +130,7 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
   const coreRelos = read("core", 24, (p): CoreRelo => {
     const kind = u32(p + 12);
     if (kind > CoreReloKind.TYPE_MATCHES) throw new BtfError(`.BTF.ext CO-RE relocation: unknown kind ${kind}`, p + 12);
-    return { insnOff: u32(p), typeId: u32(p + 4), accessStr: btf.string(u32(p + 8)), kind: kind as CoreReloKind };
+    return { insnOff: u32(p), typeId: u32(p + 4), accessStr: str(p + 8), kind: kind as CoreReloKind };
   });
   return { funcInfo, lineInfo, coreRelos };
 }

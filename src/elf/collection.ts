@@ -9,17 +9,28 @@ import { gatherProgram, readCodeSections, resolveRelocations, type CodeFunction,
 import { dataMapSpec, dataVariables, fixupDatasecs, isDataSection, ksymExterns, layoutKconfig, type DataSymbol } from "./data.js";
 import { ParseError } from "./errors.js";
 import { emptyMapSpec, mapTypeName, parseBtfMaps, parseLegacyMaps } from "./maps.js";
-import { readElf, type ElfFile } from "./reader.js";
+import { readElf, type ElfFile, type ElfSection } from "./reader.js";
 import { classifySection } from "./section-names.js";
 import type { CollectionSpec, ExternSpec, MapSpec, ProgramCoreRelo, ProgramFuncInfo, ProgramLineInfo, ProgramSpec, VariableSpec } from "./spec.js";
 import { MapType } from "../abi/index.js";
 
-/** Wraps BTF errors of the object as ParseErrors naming the section. */
-function inSection<T>(section: string, f: () => T): T {
+/**
+ * A BTF error of the object as a ParseError. One that knows its byte offset in its blob (`blob`:
+ * the .BTF or .BTF.ext section it was read from) names that section, the file offset and the
+ * offset within the section; one that does not names `section`, what was being read.
+ */
+function btfParseError(e: BtfError, section: string, blob: ElfSection | undefined): ParseError {
+  if (e.offset === undefined || blob === undefined) return new ParseError(e.message, { section });
+  const reason = blob.name === section ? e.reason : `${e.reason} (reading ${section})`;
+  return new ParseError(reason, { section: blob.name, offset: blob.offset + e.offset, sectionOffset: e.offset });
+}
+
+/** Runs `f`, turning BTF errors into ParseErrors about `section` (see btfParseError). */
+function inSection<T>(section: string, blob: ElfSection | undefined, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof BtfError) throw new ParseError(e.message, { section });
+    if (e instanceof BtfError) throw btfParseError(e, section, blob);
     throw e;
   }
 }
@@ -31,35 +42,35 @@ function cString(bytes: Uint8Array): string {
 
 /** Reads an object file into a CollectionSpec. Throws ParseError for anything malformed. */
 export function readCollectionSpec(bytes: Uint8Array): CollectionSpec {
+  const elf = readElf(bytes);
   try {
-    return read(bytes);
+    return read(elf);
   } catch (e) {
     // BTF is read lazily, so its errors can surface anywhere: they are all about .BTF.
-    if (e instanceof BtfError) throw new ParseError(e.message, { section: ".BTF" });
+    if (e instanceof BtfError) throw btfParseError(e, ".BTF", elf.sectionByName(".BTF"));
     if (e instanceof LinkError || e instanceof InstructionError) throw new ParseError(e.message, {});
     throw e;
   }
 }
 
-function read(bytes: Uint8Array): CollectionSpec {
-  const elf = readElf(bytes);
+function read(elf: ElfFile): CollectionSpec {
   const btfSection = elf.sectionByName(".BTF");
-  let btf = btfSection ? inSection(".BTF", () => new Btf(btfSection.data)) : undefined;
+  let btf = btfSection ? inSection(".BTF", btfSection, () => new Btf(btfSection.data)) : undefined;
 
   // Externs, laid out from BTF; weak ones marked from the symbol table.
   const externs = new Map<string, ExternSpec>();
   let kconfigSize = 0;
   if (btf) {
     const b = btf;
-    const kconfig = inSection(".BTF", () => layoutKconfig(b));
+    const kconfig = inSection(".BTF", btfSection, () => layoutKconfig(b));
     kconfigSize = kconfig.size;
-    for (const e of [...kconfig.externs, ...inSection(".BTF", () => ksymExterns(b))]) externs.set(e.name, e);
+    for (const e of [...kconfig.externs, ...inSection(".BTF", btfSection, () => ksymExterns(b))]) externs.set(e.name, e);
     const sectionSize = (name: string) => elf.sectionByName(name)?.size;
     const symbolOffset = (section: string, name: string) => {
       const s = elf.sectionByName(section);
       return s ? elf.symbols.find((y) => y.sectionIndex === s.index && y.name === name)?.value : undefined;
     };
-    btf = inSection(".BTF", () => fixupDatasecs((btfSection as { data: Uint8Array }).data, b, sectionSize, symbolOffset, kconfig));
+    btf = inSection(".BTF", btfSection, () => fixupDatasecs((btfSection as { data: Uint8Array }).data, b, sectionSize, symbolOffset, kconfig));
   }
   for (const sym of elf.symbols) {
     const known = externs.get(sym.name);
@@ -78,7 +89,7 @@ function read(bytes: Uint8Array): CollectionSpec {
     if (!btf) throw new ParseError("object has a .maps section but no BTF: rebuild with clang -g", { section: ".maps" });
     const b = btf;
     const relos = elf.relocationsFor(mapsSection).map((r) => ({ offset: r.offset, symbol: r.symbol.name }));
-    for (const m of inSection(".maps", () => parseBtfMaps(b, mapsSection.size, relos))) addMap(m);
+    for (const m of inSection(".maps", elf.sectionByName(".BTF"), () => parseBtfMaps(b, mapsSection.size, relos))) addMap(m);
   }
   const legacy = elf.sectionByName("maps");
   if (legacy) {
@@ -137,7 +148,7 @@ function read(bytes: Uint8Array): CollectionSpec {
 function readExt(elf: ElfFile, btf: Btf | undefined): BtfExt | undefined {
   const section = elf.sectionByName(".BTF.ext");
   if (!section || !btf) return undefined;
-  return inSection(".BTF.ext", () => parseBtfExt(section.data, btf));
+  return inSection(".BTF.ext", section, () => parseBtfExt(section.data, btf));
 }
 
 function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, license: string, kernelVersion: number): Map<string, ProgramSpec> {

@@ -6,6 +6,8 @@ export interface ParseErrorLocation {
   readonly section?: string | undefined;
   /** Byte offset in the file of the field or entry at fault. */
   readonly offset?: number | undefined;
+  /** The same place as a byte offset within the section's contents (BTF, .BTF.ext), when known. */
+  readonly sectionOffset?: number | undefined;
 }
 
 /**
@@ -19,6 +21,8 @@ export class ParseError extends Error {
   readonly section: string | undefined;
   /** Byte offset in the file of the field or entry at fault, when known. */
   readonly offset: number | undefined;
+  /** Byte offset within the section's contents, when known (errors found in BTF and .BTF.ext). */
+  readonly sectionOffset: number | undefined;
 
   constructor(
     readonly reason: string,
@@ -27,13 +31,18 @@ export class ParseError extends Error {
     super(`${describeLocation(location)}: ${reason}`);
     this.section = location.section;
     this.offset = location.offset;
+    this.sectionOffset = location.sectionOffset;
   }
 }
 
-/** `ELF section ".text" at offset 0x40`, `ELF at offset 0x12`, `ELF section "x"`, or `ELF`. */
-function describeLocation({ section, offset }: ParseErrorLocation): string {
+/**
+ * `ELF section ".text" at offset 0x40`, `ELF section ".BTF.ext" at offset 0x2f4 (0x54 into the
+ * section)`, `ELF at offset 0x12`, `ELF section "x"`, or `ELF`.
+ */
+function describeLocation({ section, offset, sectionOffset }: ParseErrorLocation): string {
   let text = "ELF";
   if (section !== undefined) text += ` section ${JSON.stringify(section)}`;
   if (offset !== undefined) text += ` at offset 0x${offset.toString(16)}`;
+  if (sectionOffset !== undefined) text += offset === undefined ? ` at section offset 0x${sectionOffset.toString(16)}` : ` (0x${sectionOffset.toString(16)} into the section)`;
   return text;
 }

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { LD_IMM64, PseudoCall, PseudoLd, symbolOffsets, type Instruction } from "../../src/asm/index.js";
 import { MapType, ProgramType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/collection.js";
+import { ParseError } from "../../src/elf/errors.js";
+import { readElf } from "../../src/elf/reader.js";
 import { getVariable, getVariableInteger, setVariable, VariableError } from "../../src/elf/variables.js";
 import type { CollectionSpec, ProgramSpec } from "../../src/elf/spec.js";
 import { llvmObjdump } from "../helpers/llvm.js";
@@ -249,5 +251,54 @@ describe("CollectionSpec from clang objects", () => {
       }
     }
     expect(checked).toBeGreaterThan(20);
+  });
+});
+
+describe("BTF errors through the ELF reader name the byte offset", () => {
+  /** The fixture with one little-endian u32 of section `name` (at `at` within it) replaced. */
+  const patched = (name: string, at: (data: DataView) => number, value: number) => {
+    const bytes = new Uint8Array(readFileSync(fixture("subprogs")));
+    const s = readElf(bytes).sectionByName(name)!;
+    const view = new DataView(bytes.buffer, bytes.byteOffset + s.offset, s.size);
+    const pos = at(view);
+    view.setUint32(pos, value, true);
+    return { bytes, fileOffset: s.offset + pos, sectionOffset: pos };
+  };
+  const parseError = (bytes: Uint8Array): ParseError => {
+    try {
+      readCollectionSpec(bytes);
+    } catch (e) {
+      if (e instanceof ParseError) return e;
+      throw e;
+    }
+    throw new Error("no ParseError");
+  };
+
+  it(".BTF.ext: a line_info file name offset past the strings", () => {
+    // btf_ext_header: magic, version, flags, hdr_len; func_info off/len; line_info off/len. The
+    // line info area: record size, then per section: name offset, count, records
+    // (insn_off, file_name_off, line_off, line_col).
+    const firstFileName = (v: DataView) => v.getUint32(4, true) + v.getUint32(16, true) + 4 + 8 + 4;
+    const { bytes, fileOffset, sectionOffset } = patched(".BTF.ext", firstFileName, 0x7fffff00);
+    const e = parseError(bytes);
+    expect(e).toMatchObject({ section: ".BTF.ext", offset: fileOffset, sectionOffset });
+    expect(e.message).toMatch(
+      new RegExp(`^ELF section "\\.BTF\\.ext" at offset 0x${fileOffset.toString(16)} \\(0x${sectionOffset.toString(16)} into the section\\): string offset 2147483392 is past the string section \\(\\d+\\)$`),
+    );
+  });
+
+  it(".BTF: a member's name offset past the strings, read lazily", () => {
+    // The first struct's first member: its name offset is the member record's first word.
+    const bytes0 = new Uint8Array(readFileSync(fixture("subprogs")));
+    const s0 = readCollectionSpec(bytes0).btf!;
+    const struct = [...s0.ids()].find((id) => {
+      const t = s0.type(id);
+      return t?.kind === "struct" && t.members.length > 0;
+    })!;
+    const member = s0.recordPosition(struct) + 12;
+    const { bytes, fileOffset } = patched(".BTF", () => member, 0x7fffff00);
+    const e = parseError(bytes);
+    expect(e).toMatchObject({ section: ".BTF", offset: fileOffset, sectionOffset: member });
+    expect(e.message).toContain(`at offset 0x${fileOffset.toString(16)} (0x${member.toString(16)} into the section): string offset 2147483392 is past the string section`);
   });
 });
