@@ -1,7 +1,7 @@
 /**
- * Network device ioctls on an AF_INET datagram socket: the hardware address (SIOCGIFHWADDR) and
- * TX checksum offload (SIOCETHTOOL with ETHTOOL_GTXCSUM/ETHTOOL_STXCSUM, what `ethtool -K IF tx`
- * does). They act in the network namespace of the calling thread, where the socket is opened.
+ * Network device ioctls on an AF_INET datagram socket: the hardware address (SIOCGIFHWADDR), the
+ * driver's name (ETHTOOL_GDRVINFO, `ethtool -i`) and TX checksum offload (ETHTOOL_GTXCSUM and
+ * ETHTOOL_STXCSUM, what `ethtool -K IF tx` does). They act in the network namespace of the calling thread, where the socket is opened.
  */
 import { SyscallError } from "./errors.js";
 import { kernel } from "./kernel.js";
@@ -11,6 +11,7 @@ const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SIOCGIFHWADDR = 0x8927;
 const SIOCETHTOOL = 0x8946;
+const ETHTOOL_GDRVINFO = 0x03;
 const ETHTOOL_GTXCSUM = 0x16;
 const ETHTOOL_STXCSUM = 0x17;
 const IFNAMSIZ = 16;
@@ -51,16 +52,33 @@ export function interfaceHardwareAddress(name: string): Uint8Array {
   });
 }
 
-function ethtoolValue(name: string, cmd: number, data: number, what: string): number {
-  return withSocket((fd) => {
-    const value = Buffer.alloc(8); // struct ethtool_value { u32 cmd; u32 data; }
-    value.writeUInt32LE(cmd, 0);
-    value.writeUInt32LE(data >>> 0, 4);
+/** SIOCETHTOOL with `data` as the command's struct (its first u32 is the command). */
+function ethtool(name: string, data: Buffer, what: string): void {
+  withSocket((fd) => {
     const req = ifreq(name);
-    req.writeBigUInt64LE(kernel().address(value), 16); // ifr_data
+    req.writeBigUInt64LE(kernel().address(data), 16); // ifr_data
     ioctl(fd, SIOCETHTOOL, req, `SIOCETHTOOL ${what} interface "${name}"`);
-    return value.readUInt32LE(4);
+    void data; // referenced until the call returned
   });
+}
+
+/** The interface's driver (`veth`, `virtio_net`, `bridge` …), as `ethtool -i` shows it. */
+export function interfaceDriver(name: string): string {
+  // struct ethtool_drvinfo: cmd, then driver[32], version[32], fw_version[32], bus_info[32] …
+  const info = Buffer.alloc(196);
+  info.writeUInt32LE(ETHTOOL_GDRVINFO, 0);
+  ethtool(name, info, "ETHTOOL_GDRVINFO");
+  const driver = info.subarray(4, 36);
+  const end = driver.indexOf(0);
+  return driver.toString("latin1", 0, end < 0 ? driver.byteLength : end);
+}
+
+function ethtoolValue(name: string, cmd: number, data: number, what: string): number {
+  const value = Buffer.alloc(8); // struct ethtool_value { u32 cmd; u32 data; }
+  value.writeUInt32LE(cmd, 0);
+  value.writeUInt32LE(data >>> 0, 4);
+  ethtool(name, value, what);
+  return value.readUInt32LE(4);
 }
 
 /** Whether TX checksum offload is on (ETHTOOL_GTXCSUM). */

@@ -505,6 +505,18 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     }
   });
 
+  it("auto mode picks generic on veth (whose native XDP_TX needs the peer's cooperation)", () => {
+    expect(withNs(lan.balancer, () => runtime.interfaceDriver(lan.balancer.ifname))).toBe("veth");
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan)));
+    try {
+      expect(lb.info.mode).toBe("generic (auto on veth)");
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      expect(connect(lan.client, 4, 2).every((r) => r.error === undefined && r.replies.length === 2)).toBe(true);
+    } finally {
+      lb.stop();
+    }
+  });
+
   it("pinned: keeps balancing after the process lets go, status reads the pins, unpin detaches", () => {
     const config = lanConfig(lan);
     const dir = pinPath(config.listenInterface);

@@ -48,7 +48,7 @@ export function registerLoadbalancer(program: Command, io: Output): void {
     .description("XDP layer-4 load balancer with direct server return: packets for the VIP go to a backend chosen by Maglev hashing, replies bypass it")
     .enablePositionalOptions()
     .option("-c, --config <path>", "configuration file (YAML)", "./config.yml")
-    .addOption(new Option("--mode <mode>", "XDP mode: native (driver), generic (skb) or auto (the kernel's choice)").choices(MODES).default("auto"))
+    .addOption(new Option("--mode <mode>", "XDP mode: native (driver), generic (skb) or auto (native where the driver has it; generic on veth)").choices(MODES).default("auto"))
     .option("--interval <sec>", "print a one-line summary every SEC seconds (0: only at exit)", "5")
     .option("--json", "print summaries as JSON, one object per line")
     .option("--pin", "pin the link and maps and exit, leaving the balancer running (remove with --unpin)")
@@ -68,7 +68,8 @@ Backends need the VIP on loopback and must not answer ARP for it:
   sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 
 Native mode on veth also needs an XDP program on the peer veth (or XDP_TX frames are dropped)
-and TX checksum offload off on the senders (ethtool -K IF tx off); generic mode works anywhere.
+and TX checksum offload off on the senders (ethtool -K IF tx off); generic mode works anywhere,
+and is what --mode auto picks on veth.
 
 Examples:
   tsebpf loadbalancer                          # ./config.yml, summary every 5 s, Ctrl+C to stop
@@ -89,7 +90,7 @@ Examples:
       const config = loadConfig(opts.config);
       const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true });
       try {
-        const where = `${config.listenInterface} (${opts.mode}), ${config.backends.length} backend${config.backends.length === 1 ? "" : "s"}`;
+        const where = `${config.listenInterface} (${balancer.info.mode}), ${config.backends.length} backend${config.backends.length === 1 ? "" : "s"}`;
         if (opts.pin) {
           io.out(`load balancer pinned on ${where} at ${balancer.pinned}: 'tsebpf loadbalancer --unpin' removes it\n`);
           return;

@@ -25,7 +25,7 @@ export type Mode = "native" | "generic" | "auto";
 export const MODES: readonly Mode[] = ["native", "generic", "auto"];
 
 export interface StartOptions {
-  /** native (driver), generic (skb) or auto (the kernel's choice: native where the driver has it). */
+  /** native (driver), generic (skb) or auto (the kernel's choice, but generic on veth). */
   readonly mode?: Mode;
   /** Pin the link and maps under pinDirectory("loadbalancer", listenInterface): it stays after exit. */
   readonly pin?: boolean;
@@ -60,11 +60,12 @@ export class LoadBalancer {
     const index = runtime.ifindex(config.listenInterface);
     const mac = runtime.interfaceMac(config.listenInterface);
     if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
-    const info = describe(config, mode);
-    const collection = loadCollection(config, mac, mode);
+    const chosen = resolveMode(mode, config.listenInterface);
+    const info = describe(config, chosen.description);
+    const collection = loadCollection(config, mac, chosen.description);
     let lb: LoadBalancer | undefined;
     try {
-      const attachment = runtime.attachXdp(collection.program(PROGRAM), index, mode === "auto" ? {} : { mode });
+      const attachment = runtime.attachXdp(collection.program(PROGRAM), index, chosen.mode ? { mode: chosen.mode } : {});
       lb = new LoadBalancer(collection, attachment, config, info);
       if (options.pin) lb.pin();
       return lb;
@@ -152,7 +153,7 @@ export class LoadBalancer {
  * The program and its maps, configured, not attached: what `start` attaches (and what tests run
  * with BPF_PROG_TEST_RUN). `interfaceMac` is the source MAC of the frames it sends.
  */
-export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: Mode = "auto"): Collection {
+export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto"): Collection {
   const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
   const collection = Collection.load(spec, {
     maxEntries: { maglev: config.tableSize, conntrack: config.maxConnections },
@@ -195,7 +196,23 @@ function removeIfEmpty(dir: string): void {
   }
 }
 
-function describe(config: LoadBalancerConfig, mode: Mode): InstanceInfo {
+/**
+ * `auto`: the kernel's choice (native where the driver has XDP), except on veth, whose native
+ * XDP_TX drops every frame unless the peer runs an XDP program too: generic there, which works
+ * as is. Ask for native explicitly on a veth topology prepared for it.
+ */
+function resolveMode(mode: Mode, ifname: string): { mode: runtime.XdpMode | undefined; description: string } {
+  if (mode !== "auto") return { mode, description: mode };
+  let driver = "";
+  try {
+    driver = runtime.interfaceDriver(ifname);
+  } catch {
+    driver = ""; // devices without ethtool support: the kernel decides
+  }
+  return driver === "veth" ? { mode: "generic", description: "generic (auto on veth)" } : { mode: undefined, description: "auto" };
+}
+
+function describe(config: LoadBalancerConfig, mode: string): InstanceInfo {
   const vips = [...(config.vip4 ? [formatAddress(config.vip4, "ipv4")] : []), ...(config.vip6 ? [formatAddress(config.vip6, "ipv6")] : [])];
   return {
     listenInterface: config.listenInterface,
