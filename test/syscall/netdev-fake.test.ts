@@ -21,7 +21,13 @@ class NicKernel extends FakeKernel {
     this.open.add(fd);
     return fd;
   };
-  override ioctl = (_fd: number, request: number, arg: Uint8Array | number | null) => {
+  constructor() {
+    super();
+    // FakeKernel's ioctl takes no arguments (it only fails): this one answers.
+    (this as unknown as Kernel).ioctl = (_fd, request, arg) => this.answer(request, arg);
+  }
+
+  private answer(request: number, arg: Uint8Array | number | null): number {
     if (!(arg instanceof Uint8Array)) throw new Error("expected a struct ifreq");
     const req = Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength);
     expect(req.byteLength).toBe(40);
@@ -44,7 +50,7 @@ class NicKernel extends FakeKernel {
     else if (cmd === 0x17) this.txcsum = v.readUInt32LE(4);
     else return -95;
     return 0;
-  };
+  }
 }
 
 let restore: (() => void) | undefined;
