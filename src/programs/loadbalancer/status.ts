@@ -95,7 +95,7 @@ export function formatSummary(s: LoadBalancerStatus): string {
 }
 
 export function formatBytes(n: bigint): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
+  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
   let v = Number(n);
   let u = 0;
   while (v >= 1000 && u < units.length - 1) {
