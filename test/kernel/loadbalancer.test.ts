@@ -438,6 +438,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
 
   it("generic mode: connections reach both backends, each stays on one, replies bypass the balancer", () => {
     const config = lanConfig(lan);
+    const fds = runtime.openFdCount();
     const lb = withNs(lan.balancer, () => LoadBalancer.start(config, { mode: "generic" }));
     try {
       expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
@@ -446,6 +447,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     } finally {
       lb.stop();
     }
+    expect(runtime.openFdCount()).toBe(fds);
     expect(xdpShown(lan.balancer)).toBeUndefined();
     expect(connect(lan.client, 1, 1, 1000)[0]?.error).toBeDefined();
   });
@@ -618,9 +620,21 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
   });
 
   it("a start that fails leaves nothing attached or pinned", () => {
+    const fds = runtime.openFdCount();
     const config = parseConfig({ listenInterface: "tsebpf-none0", vip: VIP, tcp_port: SERVICE_PORT, backends: ["02:00:00:00:00:01"] }, "e2e.yml");
     expect(() => withNs(lan.balancer, () => LoadBalancer.start(config))).toThrow(/no such device/);
     expect(existsSync(pinPath("tsebpf-none0"))).toBe(false);
+    // Attaching fails after the load: a second XDP program on the interface is refused.
+    using other = runtime.Program.load({ name: "lb_other", type: abi.ProgramType.XDP, instructions: asm.encode([asm.mov64Imm(asm.R0, XDP_PASS), asm.exit()]), license: "GPL" });
+    const taken = withNs(lan.balancer, () => runtime.attachXdp(other, runtime.ifindex(lan.balancer.ifname), { mode: "generic" }));
+    try {
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic", pin: true }))).toThrow(/^BPF_LINK_CREATE XDP program "xdp_loadbalancer"/);
+      expect(existsSync(pinPath(lan.balancer.ifname))).toBe(false);
+    } finally {
+      taken.close();
+    }
+    other.close();
+    expect(runtime.openFdCount()).toBe(fds);
   });
 });
 
