@@ -1,9 +1,10 @@
 /**
  * Attaching tracing programs: tracepoints (perf event + bpf_link), raw tracepoints, BTF-typed
  * programs (tp_btf, fentry/fexit/fmod_ret, LSM), kprobes and uprobes through their PMUs, and
- * iterators.
+ * iterators (read in chunks, as a stream that does not block the event loop, or all at once).
  */
-import { existsSync, readFileSync, readSync, closeSync } from "node:fs";
+import { existsSync, read, readFileSync, readSync } from "node:fs";
+import { Readable } from "node:stream";
 import { AttachType } from "../abi/index.js";
 import { Struct, SyscallError, bpfCall, kernel } from "../syscall/index.js";
 import { NotSupportedError } from "./errors.js";
@@ -129,22 +130,105 @@ export function attachUprobe(program: Program, path: string, offset: number, opt
   return attachPerfEvent(program, new OwnedFd(fd), `program "${program.name}" on ${what}`);
 }
 
-/** An iterator program's output, read to the end (`iter/task`, `iter/bpf_map` …). */
+/** Options of the iterator readers. */
+export interface IteratorReadOptions {
+  /** Bytes per read (default 64 KiB, as bpftool reads). */
+  readonly chunkSize?: number;
+  /** Ends the stream (quietly) when aborted, after the read in flight. */
+  readonly signal?: AbortSignal;
+}
+
+const CHUNK = 1 << 16;
+
+/** An iterator session: the link and the fd `BPF_ITER_CREATE` gives, read once to the end. */
+function openIterator(program: Program): { link: Link; fd: OwnedFd; what: string } {
+  const what = `iterator "${program.name}"`;
+  const link = linkCreate({ programFd: program.fd, target: 0, attachType: AttachType.TRACE_ITER, description: what });
+  try {
+    const a = new Struct("AttrIterCreate");
+    a.set("link_fd", link.fd);
+    return { link, fd: new OwnedFd(bpfCall("ITER_CREATE", a, a.end("flags"), what)), what };
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+}
+
+function chunkSize(options: IteratorReadOptions): number {
+  const size = options.chunkSize ?? CHUNK;
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`iterator chunk size must be a positive integer, not ${size}`);
+  return size;
+}
+
+/** One `read(2)` of `fd` on the libuv thread pool (iterator fds cannot be polled). */
+function readAsync(fd: number, buf: Buffer, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buf, 0, buf.byteLength, null, (err, n) => {
+      if (err) reject(new SyscallError(typeof err.errno === "number" ? Math.abs(err.errno) : 5, { syscall: "read", object: what }));
+      else resolve(n);
+    });
+  });
+}
+
+/**
+ * An iterator program's output as it is produced (`iter/task`, `iter/bpf_map` …): each chunk a
+ * new Buffer of at most `chunkSize` bytes. Every read runs on the libuv thread pool, so the
+ * event loop keeps running while the kernel walks its objects. The link and fd are closed when
+ * the stream ends, is aborted, or the consumer stops early (`break`).
+ */
+export async function* streamIterator(program: Program, options: IteratorReadOptions = {}): AsyncGenerator<Buffer, void, undefined> {
+  const size = chunkSize(options);
+  const { signal } = options;
+  if (signal?.aborted) return;
+  const { link, fd, what } = openIterator(program);
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(size);
+      const n = await readAsync(fd.fd, buf, what);
+      if (n <= 0 || signal?.aborted) return;
+      yield n === size ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    fd.close();
+    link.close();
+  }
+}
+
+/** `streamIterator` as a Node Readable (destroying it closes the iterator). */
+export function iteratorReadable(program: Program, options: IteratorReadOptions = {}): Readable {
+  return Readable.from(streamIterator(program, options), { objectMode: false });
+}
+
+/** An iterator program's whole output, read without blocking the event loop. */
+export async function readIteratorAll(program: Program, options: IteratorReadOptions = {}): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of streamIterator(program, options)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * An iterator program's output, read to the end synchronously in 64 KiB reads (as bpftool
+ * does): blocks the event loop meanwhile — `readIteratorAll` and `streamIterator` do not.
+ */
 export function readIterator(program: Program): Buffer {
-  using link = linkCreate({ programFd: program.fd, target: 0, attachType: AttachType.TRACE_ITER, description: `iterator "${program.name}"` });
-  const a = new Struct("AttrIterCreate");
-  a.set("link_fd", link.fd);
-  const fd = bpfCall("ITER_CREATE", a, a.end("flags"), `iterator "${program.name}"`);
+  const { link, fd, what } = openIterator(program);
   const chunks: Buffer[] = [];
   try {
     for (;;) {
-      const buf = Buffer.alloc(1 << 16);
-      const n = readSync(fd, buf, 0, buf.byteLength, null);
+      const buf = Buffer.allocUnsafe(CHUNK);
+      let n: number;
+      try {
+        n = readSync(fd.fd, buf, 0, buf.byteLength, null);
+      } catch (e) {
+        const errno = (e as NodeJS.ErrnoException).errno;
+        throw new SyscallError(typeof errno === "number" ? Math.abs(errno) : 5, { syscall: "read", object: what });
+      }
       if (n <= 0) break;
       chunks.push(buf.subarray(0, n));
     }
   } finally {
-    closeSync(fd);
+    fd.close();
+    link.close();
   }
   return Buffer.concat(chunks);
 }

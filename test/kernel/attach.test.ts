@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
@@ -10,7 +10,17 @@ import { AttachType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { attachCgroup, attachNetns, attachSocketFilter } from "../../src/runtime/attach-net.js";
-import { attachKprobe, attachRawTracepoint, attachTracepoint, attachTracing, attachUprobe, readIterator } from "../../src/runtime/attach-trace.js";
+import {
+  attachKprobe,
+  attachRawTracepoint,
+  attachTracepoint,
+  attachTracing,
+  attachUprobe,
+  iteratorReadable,
+  readIterator,
+  readIteratorAll,
+  streamIterator,
+} from "../../src/runtime/attach-trace.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { describeKernel } from "../helpers/kernel.js";
 import { testCgroup } from "../helpers/cgroup.js";
@@ -57,6 +67,53 @@ describeKernel("attaching programs", () => {
     const pids = Array.from({ length: out.byteLength / 4 }, (_, i) => out.readInt32LE(i * 4));
     expect(pids.length).toBeGreaterThan(10);
     expect(pids).toContain(process.pid);
+  });
+
+  it("streams an iterator's output in chunks without blocking the event loop: the same bytes as readAll, timers fire meanwhile, stopping early closes it", async () => {
+    using c = Collection.load(spec(), { programs: ["each_task"] });
+    const program = c.program("each_task");
+    const pidsOf = (b: Buffer) => Array.from({ length: b.byteLength / 4 }, (_, i) => b.readInt32LE(i * 4));
+    // Tasks come and go between two sessions (other processes run): a few tries for one
+    // stable pair. Chunks of 12 bytes: many reads, each at most 12 bytes.
+    let same = false;
+    let chunks: Buffer[] = [];
+    for (let attempt = 0; attempt < 20 && !same; attempt++) {
+      chunks = [];
+      for await (const chunk of streamIterator(program, { chunkSize: 12 })) chunks.push(chunk);
+      const all = await readIteratorAll(program);
+      same = Buffer.concat(chunks).equals(all);
+    }
+    expect(same).toBe(true);
+    expect(chunks.length).toBeGreaterThan(10);
+    expect(chunks.every((b) => b.byteLength > 0 && b.byteLength <= 12)).toBe(true);
+    expect(pidsOf(Buffer.concat(chunks))).toContain(process.pid);
+
+    // The event loop runs while the kernel's output is read: a timer fires before the end.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    let bytes = 0;
+    let ticksAtEnd = 0;
+    try {
+      for await (const chunk of streamIterator(program, { chunkSize: 4 })) bytes += chunk.byteLength;
+      ticksAtEnd = ticks;
+    } finally {
+      clearInterval(timer);
+    }
+    expect(bytes).toBeGreaterThan(40);
+    expect(ticksAtEnd).toBeGreaterThan(0);
+
+    // As a Node Readable; a consumer that stops early closes the iterator's fds.
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const piped: Buffer[] = [];
+    for await (const chunk of iteratorReadable(program, { chunkSize: 4096 })) piped.push(chunk as Buffer);
+    expect(pidsOf(Buffer.concat(piped))).toContain(process.pid);
+    for await (const _ of streamIterator(program, { chunkSize: 4 })) break;
+    const aborted = new AbortController();
+    aborted.abort();
+    expect((await readIteratorAll(program, { signal: aborted.signal })).byteLength).toBe(0);
+    expect(fds()).toBe(before);
+    await expect(readIteratorAll(program, { chunkSize: 0 })).rejects.toThrow(RangeError);
   });
 
   it("cgroup/connect4 denies a connect from inside a test cgroup only", async () => {
