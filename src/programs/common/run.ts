@@ -2,8 +2,9 @@
  * What every program does while it runs in the foreground: print a summary every interval, apply
  * a new configuration on SIGHUP (or when a watched file changes), and stop on SIGINT/SIGTERM.
  */
-import { watch, type FSWatcher } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { existsSync, watch, type FSWatcher } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface RunLoopOptions {
   /** Milliseconds between `tick` calls (0: no ticks). */
@@ -75,7 +76,17 @@ export function pinDirectory(program: string, instance: string): string {
   return `/sys/fs/bpf/tsebpf/${program}/${instance}`;
 }
 
-/** The path of a program's committed BPF object (src/programs/<name>/<name>.bpf.o), from src/ or dist/. */
+/**
+ * The path of a program's committed BPF object, src/programs/<name>/<name>.bpf.o of the package
+ * this module belongs to (found from src/, dist/ or any other build folder inside the package).
+ */
 export function programObjectPath(name: string): string {
-  return new URL(`../../../src/programs/${name}/${name}.bpf.o`, import.meta.url).pathname;
+  const relative = `src/programs/${name}/${name}.bpf.o`;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, relative))) return join(dir, relative);
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`${relative}: not found above ${fileURLToPath(import.meta.url)} (is the package complete?)`);
+    dir = up;
+  }
 }

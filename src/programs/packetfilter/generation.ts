@@ -1,10 +1,10 @@
 /**
- * One generation of rules in the kernel: for each family, a hash map of exact hosts and an LPM
- * trie of shorter prefixes, held by the two-slot outer arrays; the state word says which slot is
+ * One generation of rules in the kernel: for each family, a per-CPU hash map of exact hosts and an
+ * LPM trie of shorter prefixes, held by the two-slot outer arrays; the state word says which slot is
  * live and carries the defaults. `installGeneration` fills the idle slot and flips the word: one
  * 4-byte write switches every rule and default at once.
  */
-import { abi, runtime } from "../../index.js";
+import { abi, runtime, SyscallError } from "../../index.js";
 import type { Family, Prefix } from "../common/net.js";
 import type { Action, FamilyRules, PacketFilterConfig } from "./config.js";
 
@@ -15,6 +15,8 @@ const STATE_PREFIXES: Record<Family, number> = { ipv4: 0x10, ipv6: 0x40 };
 const ACTION_CODE: Record<Action, number> = { allow: 0, block: 1 };
 const RULE_SIZE = 16;
 const BPF_F_NO_PREALLOC = 1;
+/** Entries per BPF_MAP_UPDATE_BATCH call. */
+const BATCH = 8192;
 
 /** The maps of the program that hold generations (by their names in the object). */
 export interface RuleMaps {
@@ -62,6 +64,30 @@ function prefixOf(key: Buffer, family: Family, kind: Kind): Prefix {
   return { family, address: Uint8Array.from(key.subarray(4)), length: key.readUInt32LE(0) };
 }
 
+/** A rule's value: its action, and its hits summed over CPUs (host maps are per-CPU). */
+function decodeRule(map: runtime.BpfMap, value: Buffer): { action: Action; hits: bigint } {
+  let hits = 0n;
+  for (const cpu of map.perCpuValues(value)) hits += cpu.readBigUInt64LE(8);
+  return { action: value.readUInt32LE(0) === ACTION_CODE.block ? "block" : "allow", hits };
+}
+
+/** Every entry of an inner map: in batches where the map type has them (hash maps), else one by one (tries). */
+function* allEntries(map: runtime.BpfMap): Generator<[Buffer, Buffer]> {
+  let batch: runtime.Entries | undefined;
+  try {
+    batch = runtime.lookupBatch(map);
+  } catch (e) {
+    if (!(e instanceof SyscallError) || !["EINVAL", "ENOTSUPP", "EOPNOTSUPP"].includes(e.code)) throw e;
+  }
+  if (!batch) {
+    yield* map.entries();
+    return;
+  }
+  for (let i = 0; i < batch.count; i++) {
+    yield [batch.keys.subarray(i * map.keySize, (i + 1) * map.keySize), batch.values.subarray(i * map.userValueSize, (i + 1) * map.userValueSize)];
+  }
+}
+
 /** The inner map of a slot, opened by the id the outer array holds (undefined when empty). */
 function innerMap(outer: runtime.BpfMap, slot: number): runtime.BpfMap | undefined {
   const id = outer.lookup(u32(slot))?.readUInt32LE(0);
@@ -76,8 +102,9 @@ export function readRules(maps: RuleMaps, family: Family): RuleState[] {
     const inner = innerMap(outerOf(maps, family, kind), slot);
     if (!inner) continue;
     try {
-      for (const [key, value] of inner.entries()) {
-        out.push({ prefix: prefixOf(key, family, kind), action: value.readUInt32LE(0) === 1 ? "block" : "allow", hits: value.readBigUInt64LE(8) });
+      for (const [key, value] of allEntries(inner)) {
+        const { action, hits } = decodeRule(inner, value);
+        out.push({ prefix: prefixOf(key, family, kind), action, hits });
       }
     } finally {
       inner.close();
@@ -97,19 +124,40 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
   const keySize = kind === "hosts" ? addressBytes(family) : 4 + addressBytes(family);
   const map = runtime.BpfMap.create({
     name: `pf_${family === "ipv4" ? "v4" : "v6"}_${kind}`,
-    type: kind === "hosts" ? abi.MapType.HASH : abi.MapType.LPM_TRIE,
+    type: kind === "hosts" ? abi.MapType.PERCPU_HASH : abi.MapType.LPM_TRIE,
     keySize,
     valueSize: RULE_SIZE,
     maxEntries: Math.max(1, rules.length),
     flags: kind === "hosts" ? 0 : BPF_F_NO_PREALLOC,
   });
   try {
-    const value = Buffer.alloc(RULE_SIZE);
-    for (const r of rules) {
-      const key = keyOf(r.prefix, kind);
-      value.writeUInt32LE(ACTION_CODE[r.action], 0);
-      value.writeBigUInt64LE(previous.get(`${r.action}:${key.toString("hex")}`) ?? 0n, 8);
-      map.update(key, value);
+    // Per-CPU values hold one 8-byte-aligned slot per CPU: the action in each, carried hits in the first.
+    const valueSize = map.userValueSize;
+    const chunk = Math.min(rules.length, BATCH);
+    const keys = Buffer.alloc(chunk * keySize);
+    const values = Buffer.alloc(chunk * valueSize);
+    let batch = true;
+    for (let start = 0; start < rules.length; start += chunk) {
+      const part = rules.slice(start, start + chunk);
+      values.fill(0);
+      part.forEach((r, i) => {
+        const key = keyOf(r.prefix, kind);
+        keys.set(key, i * keySize);
+        for (let at = i * valueSize; at < (i + 1) * valueSize; at += RULE_SIZE) values.writeUInt32LE(ACTION_CODE[r.action], at);
+        values.writeBigUInt64LE(previous.get(`${r.action}:${key.toString("hex")}`) ?? 0n, i * valueSize + 8);
+      });
+      const n = part.length;
+      if (batch) {
+        try {
+          runtime.updateBatch(map, keys.subarray(0, n * keySize), values.subarray(0, n * valueSize));
+          continue;
+        } catch (e) {
+          // LPM tries have no batch operations: one entry per call instead.
+          if (!(e instanceof SyscallError) || !["EINVAL", "ENOTSUPP", "EOPNOTSUPP"].includes(e.code)) throw e;
+          batch = false;
+        }
+      }
+      for (let i = 0; i < n; i++) map.update(keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * valueSize, (i + 1) * valueSize));
     }
     return map;
   } catch (e) {
@@ -124,7 +172,10 @@ function liveHits(maps: RuleMaps, family: Family, kind: Kind, slot: number): Map
   const inner = innerMap(outerOf(maps, family, kind), slot);
   if (!inner) return hits;
   try {
-    for (const [key, value] of inner.entries()) hits.set(`${value.readUInt32LE(0) === 1 ? "block" : "allow"}:${key.toString("hex")}`, value.readBigUInt64LE(8));
+    for (const [key, value] of allEntries(inner)) {
+      const rule = decodeRule(inner, value);
+      hits.set(`${rule.action}:${key.toString("hex")}`, rule.hits);
+    }
   } finally {
     inner.close();
   }

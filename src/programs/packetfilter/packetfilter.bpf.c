@@ -2,7 +2,8 @@
 /*
  * packetfilter: passes or drops incoming IPv4/IPv6 packets by source address, at XDP.
  *
- * The rules of one generation live in four inner maps — exact hosts (/32, /128) in hash maps,
+ * The rules of one generation live in four inner maps — exact hosts (/32, /128) in per-CPU hash
+ * maps,
  * shorter prefixes in LPM tries — held by two-slot outer arrays. One 32-bit word (`state`) says
  * which slot is live and carries the per-family defaults, so user space fills the idle slot and
  * then switches every rule and default at once with a single write: no packet ever sees half a
@@ -39,7 +40,8 @@
 struct rule {
 	__u32 action;
 	__u32 reserved;
-	__u64 hits; /* packets this rule decided; atomic: a rule may match on every CPU */
+	/* Packets this rule decided: per CPU for hosts (their maps are per-CPU), atomic for prefixes. */
+	__u64 hits;
 };
 
 struct counter {
@@ -58,13 +60,13 @@ struct v6_prefix { __u32 prefixlen; __u8 addr[16]; };
  * forward declarations, which have no size.
  */
 struct v4_hosts_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 4); /* struct v4_host */
 	__uint(value_size, 16); /* struct rule */
 };
 struct v6_hosts_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 16); /* struct v6_host */
 	__uint(value_size, 16); /* struct rule */
@@ -138,37 +140,36 @@ static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 	return action;
 }
 
-/* The rule for a source address: the exact host first, then the longest prefix. */
-static __always_inline struct rule *find_rule(void *hosts_outer, void *prefixes_outer, void *host, void *prefix,
-					      __u32 slot, bool has_hosts, bool has_prefixes)
+/*
+ * The rule for a source address: the exact host first (its map is per-CPU: a plain increment
+ * counts it), then the longest prefix (shared by every CPU: an atomic add).
+ */
+static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *prefixes_outer, void *host, void *prefix,
+				  __u32 state, __u32 family, bool has_hosts, bool has_prefixes, bool default_block)
 {
+	__u32 slot = state & STATE_SLOT, verdict = family * 4;
 	struct rule *r = NULL;
+	bool block = default_block;
 	void *inner;
 
 	if (has_hosts) {
 		inner = bpf_map_lookup_elem(hosts_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, host);
+		if (r)
+			r->hits++;
 	}
 	if (!r && has_prefixes) {
 		inner = bpf_map_lookup_elem(prefixes_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, prefix);
+		if (r)
+			__sync_fetch_and_add(&r->hits, 1);
 	}
-	return r;
-}
-
-static __always_inline int decide(struct xdp_md *ctx, struct rule *r, __u32 family, bool default_block)
-{
-	bool block = default_block;
-	__u32 verdict = family * 4;
-
-	if (r) {
-		__sync_fetch_and_add(&r->hits, 1);
+	if (r)
 		block = r->action == ACTION_BLOCK;
-	} else {
+	else
 		verdict += 2;
-	}
 	if (block)
 		verdict += 1;
 	return finish(ctx, verdict, block ? XDP_DROP : XDP_PASS);
@@ -212,10 +213,8 @@ int packetfilter(struct xdp_md *ctx)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip->saddr, 4);
 		__builtin_memcpy(prefix.addr, &ip->saddr, 4);
-		return decide(ctx,
-			      find_rule(&v4_hosts, &v4_prefixes, &host, &prefix, s & STATE_SLOT, s & STATE_V4_HOSTS,
-					s & STATE_V4_PREFIXES),
-			      0, s & STATE_V4_DEFAULT_BLOCK);
+		return decide(ctx, &v4_hosts, &v4_prefixes, &host, &prefix, s, 0, s & STATE_V4_HOSTS,
+			      s & STATE_V4_PREFIXES, s & STATE_V4_DEFAULT_BLOCK);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
@@ -226,10 +225,8 @@ int packetfilter(struct xdp_md *ctx)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip6->saddr, 16);
 		__builtin_memcpy(prefix.addr, &ip6->saddr, 16);
-		return decide(ctx,
-			      find_rule(&v6_hosts, &v6_prefixes, &host, &prefix, s & STATE_SLOT, s & STATE_V6_HOSTS,
-					s & STATE_V6_PREFIXES),
-			      1, s & STATE_V6_DEFAULT_BLOCK);
+		return decide(ctx, &v6_hosts, &v6_prefixes, &host, &prefix, s, 1, s & STATE_V6_HOSTS,
+			      s & STATE_V6_PREFIXES, s & STATE_V6_DEFAULT_BLOCK);
 	}
 	return finish(ctx, VERDICT_NOT_IP, XDP_PASS);
 }
