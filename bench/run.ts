@@ -3,10 +3,11 @@ import { btfIndex } from "./btf-index.js";
 import { mapOps } from "./map-ops.js";
 import { objectLoad } from "./object-load.js";
 import { ringbuf } from "./ringbuf.js";
+import { packetfilterBench } from "./packetfilter.js";
 import type { Figure } from "./lib.js";
 
 const figures: Figure[] = [];
-for (const bench of [btfIndex, objectLoad, mapOps, ringbuf]) {
+for (const bench of [btfIndex, objectLoad, mapOps, ringbuf, packetfilterBench]) {
   try {
     figures.push(...bench());
   } catch (e) {

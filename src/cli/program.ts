@@ -12,6 +12,7 @@ import { registerMap } from "./commands/map.js";
 import { registerProbe } from "./commands/probe.js";
 import { registerProg } from "./commands/prog.js";
 import { processOutput, type Output } from "./io.js";
+import { registerLoadbalancer } from "../programs/loadbalancer/cli.js";
 import { registerPacketfilter } from "../programs/packetfilter/cli.js";
 
 const version = (): string => {
@@ -38,6 +39,7 @@ export function createProgram(io: Output = processOutput): Command {
   registerBtf(program, io);
   registerHelpers(program, io);
   registerPacketfilter(program, io);
+  registerLoadbalancer(program, io);
   return program;
 }
 
