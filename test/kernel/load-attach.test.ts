@@ -1,6 +1,6 @@
 /** `tsebpf load --attach` as a user runs it: a real process, SIGINT, nothing left behind. */
-import { spawn } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { expect, it } from "vitest";
 import { runtime } from "../../src/index.js";
 import { describeKernel, udpReaches, useTopology } from "../helpers/kernel.js";
@@ -24,6 +24,61 @@ function start(args: string[], until: RegExp) {
   return { child, ready, exited, output: () => out };
 }
 
+/** The ids of the bpf links and programs a process holds fds of (from /proc/PID/fdinfo). */
+function heldIds(pid: number): { links: number[]; programs: number[] } {
+  const links: number[] = [];
+  const programs: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info: string;
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue; // closed meanwhile
+    }
+    const link = /^link_id:\s*(\d+)/m.exec(info);
+    const prog = /^prog_id:\s*(\d+)/m.exec(info);
+    if (link) links.push(Number(link[1]));
+    else if (prog) programs.push(Number(prog[1]));
+  }
+  return { links, programs };
+}
+
+/** Ids bpftool lists (`link show` or `prog show`), with pinned paths (-f); undefined without bpftool. */
+function bpftoolIds(kind: "link" | "prog"): { ids: number[]; pinned: string[] } | undefined {
+  const r = spawnSync("bpftool", ["-j", "-f", kind, "show"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) return undefined;
+  const rows = JSON.parse(r.stdout || "[]") as { id: number; pinned?: string[] }[];
+  return { ids: rows.map((x) => x.id), pinned: rows.flatMap((x) => x.pinned ?? []) };
+}
+
+/** Waits until `check` passes (a closed fd's object is freed after the process has exited). */
+async function eventually(check: () => void, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/**
+ * Checks that none of these links and programs exists any more — in the runtime's lists and in
+ * bpftool's (where installed). A pin holds its object, so this also shows that none is pinned.
+ */
+async function allGone(links: number[], programs: number[]): Promise<void> {
+  await eventually(() => {
+    expect(runtime.listLinks().filter((l) => links.includes(l.id) || programs.includes(l.programId))).toEqual([]);
+    expect(runtime.listPrograms().filter((p) => programs.includes(p.id))).toEqual([]);
+    const tool = { links: bpftoolIds("link"), programs: bpftoolIds("prog") };
+    if (tool.links) expect(tool.links.ids.filter((id) => links.includes(id))).toEqual([]);
+    if (tool.programs) expect(tool.programs.ids.filter((id) => programs.includes(id))).toEqual([]);
+  });
+}
+
 describeKernel("tsebpf load --attach", () => {
   const topology = useTopology();
 
@@ -42,6 +97,14 @@ describeKernel("tsebpf load --attach", () => {
     expect(out).toMatch(/attached xdp_drop: XDP program "xdp_drop"/);
     expect(out).toMatch(/attached on_tracepoint: program "on_tracepoint" on tracepoint sock\/inet_sock_set_state/);
     expect(runtime.listLinks().map((l) => l.typeName)).toEqual(expect.arrayContaining(["xdp", "perf_event"]));
+    // The links this run made: the ones its process holds, found by program name.
+    const held = heldIds(inNs.pid as number);
+    const names = new Map(runtime.listPrograms().map((p) => [p.id, p.name]));
+    const made = runtime.listLinks().filter((l) => held.links.includes(l.id));
+    expect(made.map((l) => `${l.typeName} ${names.get(l.programId)}`).sort()).toEqual(["perf_event on_tracepoint", "xdp xdp_drop"]);
+    const programs = [...new Set([...held.programs, ...made.map((l) => l.programId)])];
+    const tool = bpftoolIds("link");
+    if (tool) expect(tool.ids).toEqual(expect.arrayContaining(held.links));
     expect(b.ns.exec("ip", ["-d", "link", "show", b.ifname])).toMatch(/xdpgeneric/);
     expect(udpReaches(a.ns, b.ns, b.ipv4, 42001, 800)).toBe(false);
     const exited = new Promise<number>((resolve) => inNs.on("exit", (code) => resolve(code ?? -1)));
@@ -50,6 +113,8 @@ describeKernel("tsebpf load --attach", () => {
     expect(out).toMatch(/detached\n$/);
     expect(udpReaches(a.ns, b.ns, b.ipv4, 42002)).toBe(true);
     expect(b.ns.exec("ip", ["-d", "link", "show", b.ifname])).not.toMatch(/prog\/xdp/);
+    // Its perf_event and xdp links and its programs are gone (so none is pinned either).
+    await allGone(made.map((l) => l.id), programs);
   });
 
   it.skipIf(!existsSync(CLI) && process.env.CI !== "true")("with --pin the links outlive the process until the pin is removed", async () => {
@@ -60,8 +125,22 @@ describeKernel("tsebpf load --attach", () => {
       expect(await r.exited).toBe(0);
       expect(existsSync(`${pin}/links/on_raw_tp`)).toBe(true);
       const link = runtime.Link.fromPin(`${pin}/links/on_raw_tp`);
-      expect(link.info().typeName).toBe("raw_tracepoint");
+      const info = link.info();
       link.close();
+      expect(info.typeName).toBe("raw_tracepoint");
+      expect(runtime.listPrograms().find((p) => p.id === info.programId)?.name).toBe("on_raw_tp");
+      // Still attached with the process gone: the pin holds it.
+      expect(runtime.listLinks().map((l) => l.id)).toContain(info.id);
+      const tool = bpftoolIds("link");
+      if (tool) expect(tool.pinned).toContain(`${pin}/links/on_raw_tp`);
+      rmSync(pin, { recursive: true });
+      expect(existsSync(pin)).toBe(false);
+      // The pin removed: the raw_tp link and its program are gone, and bpftool lists no pin under it.
+      await allGone([info.id], [info.programId]);
+      for (const kind of ["link", "prog"] as const) {
+        const t = bpftoolIds(kind);
+        if (t) expect(t.pinned.filter((p) => p.startsWith(pin))).toEqual([]);
+      }
     } finally {
       rmSync(pin, { recursive: true, force: true });
     }
