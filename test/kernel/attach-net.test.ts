@@ -52,6 +52,42 @@ describeKernel("XDP and TC attachments with real traffic", () => {
     });
   }
 
+  it("TC through clsact/cls_bpf leaves a clsact qdisc that was there before in place, with its own filter", () => {
+    const { a, b } = topology();
+    const tc = (...args: string[]) => b.ns.exec("tc", args);
+    tc("qdisc", "add", "dev", b.ifname, "clsact");
+    try {
+      // Someone else's filter on the qdisc (classic BPF: this kernel has no other classifier).
+      tc("filter", "add", "dev", b.ifname, "egress", "prio", "7", "bpf", "bytecode", "1,6 0 0 0,");
+      using c = Collection.load(spec(), { programs: ["tc_drop"] });
+      const program = c.program("tc_drop");
+      const ingress = withNetns(b.ns.path, () => attachTc(program, ifindex(b.ifname), "ingress", { netlink: true }));
+      try {
+        const egress = withNetns(b.ns.path, () => attachTc(program, ifindex(b.ifname), "egress", { netlink: true, priority: 3 }));
+        try {
+          expect([ingress.via, egress.via]).toEqual(["netlink", "netlink"]);
+          expect(tc("filter", "show", "dev", b.ifname, "ingress")).toMatch(/bpf .*tc_drop.*direct-action/s);
+          expect(tc("filter", "show", "dev", b.ifname, "egress")).toMatch(/pref 3 bpf .*tc_drop.*pref 7 bpf .*bytecode/s);
+          expect(udpReaches(a.ns, b.ns, b.ipv4, ++port, 800)).toBe(false);
+        } finally {
+          egress.close();
+        }
+      } finally {
+        ingress.close();
+      }
+      // Ours gone, the qdisc and the other filter still there.
+      expect(tc("qdisc", "show", "dev", b.ifname)).toMatch(/qdisc clsact ffff:/);
+      expect(tc("filter", "show", "dev", b.ifname, "ingress")).not.toMatch(/tc_drop/);
+      const egressFilters = tc("filter", "show", "dev", b.ifname, "egress");
+      expect(egressFilters).not.toMatch(/tc_drop/);
+      expect(egressFilters).toMatch(/pref 7 bpf .*bytecode '1,6 0 0 0'/s);
+      expect(udpReaches(a.ns, b.ns, b.ipv4, ++port)).toBe(true);
+    } finally {
+      b.ns.spawn("tc", ["qdisc", "del", "dev", b.ifname, "clsact"]); // whatever the test left
+    }
+    expect(tc("qdisc", "show", "dev", b.ifname)).not.toMatch(/clsact/);
+  });
+
   it("an unknown interface gives one clear error", () => {
     expect(() => ifindex("tsebpf-nope0")).toThrow(/interface "tsebpf-nope0": no such device|ENODEV/);
     void spawnSync;
