@@ -4,10 +4,11 @@ import { mapOps } from "./map-ops.js";
 import { objectLoad } from "./object-load.js";
 import { ringbuf } from "./ringbuf.js";
 import { packetfilterBench } from "./packetfilter.js";
+import { loadbalancerBench } from "./loadbalancer.js";
 import type { Figure } from "./lib.js";
 
 const figures: Figure[] = [];
-for (const bench of [btfIndex, objectLoad, mapOps, ringbuf, packetfilterBench]) {
+for (const bench of [btfIndex, objectLoad, mapOps, ringbuf, packetfilterBench, loadbalancerBench]) {
   try {
     figures.push(...bench());
   } catch (e) {
