@@ -14,7 +14,12 @@ export interface MapLoadContext {
   readonly pinned: string[];
 }
 
-const WITHOUT_BTF_VALUE: ReadonlySet<number> = new Set([MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.STACK_TRACE, MapType.CGROUP_ARRAY, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH]);
+const WITHOUT_BTF_VALUE: ReadonlySet<number> = new Set([MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.STACK_TRACE, MapType.CGROUP_ARRAY, MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE, MapType.STACK]);
+/** The kernel adds BPF_F_RDONLY_PROG to device maps itself: a pinned one has it, the spec not. */
+const KERNEL_ADDED_FLAGS: ReadonlyMap<number, number> = new Map([
+  [MapType.DEVMAP, 1 << 7],
+  [MapType.DEVMAP_HASH, 1 << 7],
+]);
 
 function create(spec: MapSpec, ctx: MapLoadContext, innerMapFd?: number): BpfMap {
   const maxEntries = spec.type === MapType.PERF_EVENT_ARRAY && spec.maxEntries === 0 ? kernel().possibleCpus() : spec.maxEntries;
@@ -34,8 +39,9 @@ function create(spec: MapSpec, ctx: MapLoadContext, innerMapFd?: number): BpfMap
   try {
     return BpfMap.create({ ...base, btfFd: ctx.btfFd, btfKeyTypeId: spec.keyType ?? 0, btfValueTypeId: spec.valueType ?? 0 });
   } catch (e) {
-    // Some kernels refuse BTF for some map types or values: like libbpf, try once without.
-    if (e instanceof SyscallError && e.code === "EINVAL") return BpfMap.create(base);
+    // Some kernels refuse BTF for some map types or values (EINVAL, or ENOTSUPP for types
+    // without BTF support): like libbpf, try once without.
+    if (e instanceof SyscallError && (e.code === "EINVAL" || e.code === "ENOTSUPP")) return BpfMap.create(base);
     throw e;
   }
 }
@@ -48,7 +54,7 @@ function incompatibility(info: MapInfo, spec: MapSpec): string | undefined {
     ["key size", info.keySize, spec.keySize],
     ["value size", info.valueSize, spec.valueSize],
     ["max entries", info.maxEntries, maxEntries],
-    ["flags", info.flags, spec.flags],
+    ["flags", info.flags & ~(KERNEL_ADDED_FLAGS.get(spec.type) ?? 0), spec.flags],
   ];
   for (const [what, pinned, wanted] of checks) if (pinned !== wanted) return `${what} is ${pinned}, the object wants ${wanted}`;
   return undefined;

@@ -2,7 +2,7 @@
  * test/fixtures/mapkinds.bpf.c in the kernel: every map type that maps.bpf.c does not declare is
  * created with the type, sizes and flags the object gives it, and the programs using them load.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { expect, it } from "vitest";
 import { MapType, ProgramType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
@@ -99,6 +99,29 @@ describeKernel("every map kind in the kernel (mapkinds.bpf.c)", () => {
       // A bpftool older than the kernel prints a type it has no name for as its number.
       expect([BPFTOOL_TYPE[type], type], name).toContain(theirs.type);
       expect(theirs, name).toMatchObject({ id, name: name.slice(0, 15), flags, bytes_key: keySize, bytes_value: valueSize, max_entries: maxEntries });
+    }
+  });
+
+  it("device maps pinned by name are reused by the next load (the kernel's own BPF_F_RDONLY_PROG is not a mismatch)", () => {
+    const dir = `/sys/fs/bpf/tsebpf-mapkinds-${process.pid}`;
+    mkdirSync(dir, { recursive: true });
+    try {
+      const pinned = () => {
+        const s = spec();
+        for (const name of ["devices", "devices_hash"]) {
+          const m = s.maps.get(name);
+          if (m) m.pinning = "by_name";
+        }
+        return s;
+      };
+      using first = Collection.load(pinned(), { pinPath: dir });
+      using second = Collection.load(pinned(), { pinPath: dir });
+      for (const name of ["devices", "devices_hash"]) {
+        expect(second.map(name).info().id, name).toBe(first.map(name).info().id);
+        expect(second.map(name).info().flags & BPF_F_RDONLY_PROG, name).toBe(BPF_F_RDONLY_PROG);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
