@@ -49,6 +49,52 @@ describeKernel("packetfilter through BPF_PROG_TEST_RUN", () => {
     expect(v6("2001:db8::6")).toBe(XDP_DROP); // default block
   });
 
+  it("prefixes of more lengths than a hash lookup per length pays for go to an LPM trie, with the same verdicts", () => {
+    // 5 lengths (IPv4) and 6 (IPv6): the trie; RULES above has 3 and 1: the hash map.
+    using f = PacketFilter.load(
+      parseConfig(`
+rules:
+  interface: unused
+  ipv4:
+    block: [10.0.0.0/8, 10.16.0.0/12, 10.17.0.0/16, 10.17.16.0/20, 10.17.17.0/24]
+    allow: [10.17.17.17, 10.16.0.0/16]
+  ipv6:
+    default: block
+    allow: ["fd00::/8", "fd00:1::/32", "fd00:1:2::/48", "fd00:1:2:3::/64", "fd00:1:2:3:4::/80", "fd00:1:2:3:4:5::/96"]
+    block: ["fd00:1:2:3:4:5:6:0/112"]
+`),
+    );
+    const v4 = (src: string) => verdict(f, frame({ src, dst: "10.200.0.1" }));
+    expect(v4("10.1.1.1")).toBe(XDP_DROP); // /8
+    expect(v4("10.16.1.1")).toBe(XDP_PASS); // allowed /16 inside the blocked /12
+    expect(v4("10.17.17.1")).toBe(XDP_DROP); // /24
+    expect(v4("10.17.17.17")).toBe(XDP_PASS); // host
+    expect(v4("11.0.0.1")).toBe(XDP_PASS); // default
+    const v6 = (src: string) => verdict(f, frame({ src, dst: "fd00:2::1" }));
+    expect(v6("fd00:1:2:3:4:5:6:7")).toBe(XDP_DROP); // /112
+    expect(v6("fd00:1:2:3:4:5:7:7")).toBe(XDP_PASS); // /96
+    expect(v6("fe80::1")).toBe(XDP_DROP); // default
+    expect(f.rules("ipv6").length).toBe(7);
+  });
+
+  it("hashed prefixes of every length a family allows: /1 to /31 (IPv4) and /1 to /127 (IPv6) at the edges", () => {
+    for (const [block, hit, miss] of [
+      ["128.0.0.0/1", "200.0.0.1", "100.0.0.1"],
+      ["10.0.0.0/31", "10.0.0.1", "10.0.0.2"],
+      ["8000::/1", "f000::1", "7000::1"],
+      ["fd00::/63", "fd00:0:0:1::1", "fd00:0:0:2::1"],
+      ["fd00::/64", "fd00::ffff", "fd00:0:0:1::"],
+      ["fd00::/65", "fd00::7fff:0:0:1", "fd00::8000:0:0:0"],
+      ["fd00::/127", "fd00::1", "fd00::2"],
+    ] as const) {
+      const family = block.includes(":") ? "ipv6" : "ipv4";
+      using f = PacketFilter.load(parseConfig(JSON.stringify({ rules: { interface: "x", [family]: { block: [block] } } })));
+      const dst = family === "ipv6" ? "fd99::1" : "10.200.0.1";
+      expect(verdict(f, frame({ src: hit, dst })), `${hit} in ${block}`).toBe(XDP_DROP);
+      expect(verdict(f, frame({ src: miss, dst })), `${miss} not in ${block}`).toBe(XDP_PASS);
+    }
+  });
+
   it("filters VLAN-tagged frames (802.1Q, 802.1ad + 802.1Q) by their inner header; non-IP and short frames pass", () => {
     using f = PacketFilter.load(RULES);
     expect(verdict(f, frame({ src: "10.9.9.9", dst: "10.200.0.1", vlans: [[0x8100, 10]] }))).toBe(XDP_DROP);

@@ -12,6 +12,10 @@ const STATE_SLOT = 0x1;
 const STATE_DEFAULT_BLOCK: Record<Family, number> = { ipv4: 0x2, ipv6: 0x4 };
 const STATE_HOSTS: Record<Family, number> = { ipv4: 0x8, ipv6: 0x20 };
 const STATE_PREFIXES: Record<Family, number> = { ipv4: 0x10, ipv6: 0x40 };
+const STATE_PREFIX_HASH: Record<Family, number> = { ipv4: 0x80, ipv6: 0x100 };
+/** Prefixes of at most this many lengths live in a hash map (one lookup per length); more, in an LPM trie. */
+export const HASHED_LENGTHS = 4;
+const FAMILY_INDEX: Record<Family, number> = { ipv4: 0, ipv6: 1 };
 const ACTION_CODE: Record<Action, number> = { allow: 0, block: 1 };
 const RULE_SIZE = 16;
 const BPF_F_NO_PREALLOC = 1;
@@ -19,16 +23,13 @@ const BPF_F_NO_PREALLOC = 1;
 const BATCH = 8192;
 
 /** The maps of the program that hold generations (by their names in the object). */
-export interface RuleMaps {
-  readonly state: runtime.BpfMap;
-  readonly v4_hosts: runtime.BpfMap;
-  readonly v4_prefixes: runtime.BpfMap;
-  readonly v6_hosts: runtime.BpfMap;
-  readonly v6_prefixes: runtime.BpfMap;
-}
-export const RULE_MAP_NAMES = ["state", "v4_hosts", "v4_prefixes", "v6_hosts", "v6_prefixes"] as const;
+export const RULE_MAP_NAMES = ["state", "lengths", "v4_hosts", "v4_prefixes", "v4_prefix_hash", "v6_hosts", "v6_prefixes", "v6_prefix_hash"] as const;
+export type RuleMaps = { readonly [K in (typeof RULE_MAP_NAMES)[number]]: runtime.BpfMap };
+const OUTER_NAMES = RULE_MAP_NAMES.filter((n) => n !== "state" && n !== "lengths");
 
-type Kind = "hosts" | "prefixes";
+/** Exact hosts (per-CPU hash), prefixes in an LPM trie, or prefixes of few lengths in a per-CPU hash. */
+type Kind = "hosts" | "prefixes" | "prefix_hash";
+const KINDS: readonly Kind[] = ["hosts", "prefixes", "prefix_hash"];
 const outerOf = (maps: RuleMaps, family: Family, kind: Kind): runtime.BpfMap => maps[`${family === "ipv4" ? "v4" : "v6"}_${kind}`];
 const addressBytes = (family: Family): number => (family === "ipv4" ? 4 : 16);
 
@@ -98,7 +99,7 @@ function innerMap(outer: runtime.BpfMap, slot: number): runtime.BpfMap | undefin
 export function readRules(maps: RuleMaps, family: Family): RuleState[] {
   const slot = readState(maps) & STATE_SLOT;
   const out: RuleState[] = [];
-  for (const kind of ["hosts", "prefixes"] as const) {
+  for (const kind of KINDS) {
     const inner = innerMap(outerOf(maps, family, kind), slot);
     if (!inner) continue;
     try {
@@ -124,11 +125,11 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
   const keySize = kind === "hosts" ? addressBytes(family) : 4 + addressBytes(family);
   const map = runtime.BpfMap.create({
     name: `pf_${family === "ipv4" ? "v4" : "v6"}_${kind}`,
-    type: kind === "hosts" ? abi.MapType.PERCPU_HASH : abi.MapType.LPM_TRIE,
+    type: kind === "prefixes" ? abi.MapType.LPM_TRIE : abi.MapType.PERCPU_HASH,
     keySize,
     valueSize: RULE_SIZE,
     maxEntries: Math.max(1, rules.length),
-    flags: kind === "hosts" ? 0 : BPF_F_NO_PREALLOC,
+    flags: kind === "prefixes" ? BPF_F_NO_PREALLOC : 0,
   });
   try {
     // Per-CPU values hold one 8-byte-aligned slot per CPU: the action in each, carried hits in the first.
@@ -166,18 +167,20 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
   }
 }
 
-/** Hit counts of the live generation, by action and key, to carry into the next one. */
-function liveHits(maps: RuleMaps, family: Family, kind: Kind, slot: number): Map<string, bigint> {
+/** Hit counts of the live generation of a family, by action and key, to carry into the next one. */
+function liveHits(maps: RuleMaps, family: Family, slot: number): Map<string, bigint> {
   const hits = new Map<string, bigint>();
-  const inner = innerMap(outerOf(maps, family, kind), slot);
-  if (!inner) return hits;
-  try {
-    for (const [key, value] of allEntries(inner)) {
-      const rule = decodeRule(inner, value);
-      hits.set(`${rule.action}:${key.toString("hex")}`, rule.hits);
+  for (const kind of KINDS) {
+    const inner = innerMap(outerOf(maps, family, kind), slot);
+    if (!inner) continue;
+    try {
+      for (const [key, value] of allEntries(inner)) {
+        const rule = decodeRule(inner, value);
+        hits.set(`${rule.action}:${key.toString("hex")}`, rule.hits);
+      }
+    } finally {
+      inner.close();
     }
-  } finally {
-    inner.close();
   }
   return hits;
 }
@@ -201,20 +204,33 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
     const f = config[family];
     if (f.default === "block") word |= STATE_DEFAULT_BLOCK[family];
     const full = addressBytes(family) * 8;
-    for (const kind of ["hosts", "prefixes"] as const) {
-      const rules = f.rules.filter((r) => (r.prefix.length === full) === (kind === "hosts"));
+    const previous = liveHits(maps, family, liveSlot);
+    const prefixes = f.rules.filter((r) => r.prefix.length !== full);
+    const lengthsUsed = [...new Set(prefixes.map((r) => r.prefix.length))].sort((a, b) => b - a);
+    const hashed = lengthsUsed.length <= HASHED_LENGTHS;
+    const byKind: Record<Kind, FamilyRules["rules"]> = {
+      hosts: f.rules.filter((r) => r.prefix.length === full),
+      prefixes: hashed ? [] : prefixes,
+      prefix_hash: hashed ? prefixes : [],
+    };
+    const lengths = Buffer.alloc(8);
+    lengths[0] = hashed ? lengthsUsed.length : 0;
+    lengths.set(hashed ? lengthsUsed : [], 1);
+    maps.lengths.update(u32(next * 2 + FAMILY_INDEX[family]), lengths);
+    for (const kind of KINDS) {
+      const rules = byKind[kind];
       const outer = outerOf(maps, family, kind);
       if (rules.length === 0) {
         outer.delete(u32(next));
         continue;
       }
-      using inner = buildInner(family, kind, rules, liveHits(maps, family, kind, liveSlot));
+      using inner = buildInner(family, kind, rules, previous);
       outer.update(u32(next), u32(inner.fd));
-      word |= kind === "hosts" ? STATE_HOSTS[family] : STATE_PREFIXES[family];
+      word |= { hosts: STATE_HOSTS, prefixes: STATE_PREFIXES, prefix_hash: STATE_PREFIX_HASH }[kind][family];
     }
   }
   maps.state.update(u32(0), u32(word));
   // A packet that read the old word a moment ago may still look in the old slot: give it time.
   sleepSync(20);
-  for (const name of RULE_MAP_NAMES) if (name !== "state") maps[name].delete(u32(liveSlot));
+  for (const name of OUTER_NAMES) maps[name].delete(u32(liveSlot));
 }

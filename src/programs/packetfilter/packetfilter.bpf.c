@@ -28,6 +28,11 @@
 #define STATE_V4_PREFIXES 0x10u
 #define STATE_V6_HOSTS 0x20u
 #define STATE_V6_PREFIXES 0x40u
+#define STATE_V4_PREFIX_HASH 0x80u
+#define STATE_V6_PREFIX_HASH 0x100u
+
+/* A family whose prefixes have at most this many lengths keeps them in a hash map, one lookup per length. */
+#define HASHED_LENGTHS 4
 
 /* Verdict counters: family * 4 + (by default ? 2 : 0) + (dropped ? 1 : 0), then these two. */
 #define VERDICT_NOT_IP 8
@@ -100,12 +105,53 @@ struct {
 	__array(values, struct v6_hosts_map);
 } v6_hosts SEC(".maps");
 
+struct v4_prefix_hash_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, 8); /* struct v4_prefix, host bits zero */
+	__uint(value_size, 16); /* struct rule */
+};
+struct v6_prefix_hash_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, 20); /* struct v6_prefix, host bits zero */
+	__uint(value_size, 16); /* struct rule */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__array(values, struct v4_prefixes_map);
 } v4_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v4_prefix_hash_map);
+} v4_prefix_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct v6_prefix_hash_map);
+} v6_prefix_hash SEC(".maps");
+
+/* The prefix lengths of a generation's hashed prefixes, longest first: index slot * 2 + family. */
+struct lengths {
+	__u8 count;
+	__u8 length[HASHED_LENGTHS];
+	__u8 reserved[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct lengths);
+} lengths SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -144,8 +190,44 @@ static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
  * The rule for a source address: the exact host first (its map is per-CPU: a plain increment
  * counts it), then the longest prefix (shared by every CPU: an atomic add).
  */
-static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *prefixes_outer, void *host, void *prefix,
-				  __u32 state, __u32 family, bool has_hosts, bool has_prefixes, bool default_block)
+/*
+ * The key of `len` bits of the source address, in `scratch` (a v4_prefix or v6_prefix whose
+ * address is the whole source): `original` keeps the address, the key gets it masked.
+ */
+struct prefix_scratch {
+	struct v6_prefix original;
+	struct v6_prefix key;
+};
+
+static __always_inline void *mask(struct prefix_scratch *p, __u32 family, __u32 len)
+{
+	p->key.prefixlen = len;
+	if (family == 0) {
+		__u32 a;
+
+		__builtin_memcpy(&a, p->original.addr, 4);
+		a &= len == 0 ? 0 : bpf_htonl(0xffffffffu << (32 - (len & 31)));
+		__builtin_memcpy(p->key.addr, &a, 4);
+	} else {
+		__u64 hi, lo;
+
+		__builtin_memcpy(&hi, p->original.addr, 8);
+		__builtin_memcpy(&lo, p->original.addr + 8, 8);
+		if (len <= 64) {
+			hi &= len == 0 ? 0 : bpf_cpu_to_be64(0xffffffffffffffffull << (64 - len));
+			lo = 0;
+		} else {
+			lo &= bpf_cpu_to_be64(0xffffffffffffffffull << (128 - len));
+		}
+		__builtin_memcpy(p->key.addr, &hi, 8);
+		__builtin_memcpy(p->key.addr + 8, &lo, 8);
+	}
+	return &p->key;
+}
+
+static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *prefixes_outer, void *prefix_hash_outer,
+				  void *host, struct prefix_scratch *prefix, __u32 state, __u32 family, bool has_hosts,
+				  bool has_prefixes, bool has_prefix_hash, bool default_block)
 {
 	__u32 slot = state & STATE_SLOT, verdict = family * 4;
 	struct rule *r = NULL;
@@ -159,10 +241,28 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 		if (r)
 			r->hits++;
 	}
+	if (!r && has_prefix_hash) {
+		__u32 index = slot * 2 + family;
+		struct lengths *l = bpf_map_lookup_elem(&lengths, &index);
+
+		inner = bpf_map_lookup_elem(prefix_hash_outer, &slot);
+		if (l && inner) {
+#pragma unroll
+			for (int i = 0; i < HASHED_LENGTHS; i++) {
+				if (i >= l->count)
+					break;
+				r = bpf_map_lookup_elem(inner, mask(prefix, family, l->length[i]));
+				if (r)
+					break;
+			}
+		}
+		if (r)
+			r->hits++;
+	}
 	if (!r && has_prefixes) {
 		inner = bpf_map_lookup_elem(prefixes_outer, &slot);
 		if (inner)
-			r = bpf_map_lookup_elem(inner, prefix);
+			r = bpf_map_lookup_elem(inner, &prefix->original);
 		if (r)
 			__sync_fetch_and_add(&r->hits, 1);
 	}
@@ -207,26 +307,26 @@ int packetfilter(struct xdp_md *ctx)
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
 		struct v4_host host;
-		struct v4_prefix prefix = { .prefixlen = 32 };
+		struct prefix_scratch prefix = { .original.prefixlen = 32 };
 
 		if ((void *)(ip + 1) > end)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip->saddr, 4);
-		__builtin_memcpy(prefix.addr, &ip->saddr, 4);
-		return decide(ctx, &v4_hosts, &v4_prefixes, &host, &prefix, s, 0, s & STATE_V4_HOSTS,
-			      s & STATE_V4_PREFIXES, s & STATE_V4_DEFAULT_BLOCK);
+		__builtin_memcpy(prefix.original.addr, &ip->saddr, 4);
+		return decide(ctx, &v4_hosts, &v4_prefixes, &v4_prefix_hash, &host, &prefix, s, 0, s & STATE_V4_HOSTS,
+			      s & STATE_V4_PREFIXES, s & STATE_V4_PREFIX_HASH, s & STATE_V4_DEFAULT_BLOCK);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 		struct v6_host host;
-		struct v6_prefix prefix = { .prefixlen = 128 };
+		struct prefix_scratch prefix = { .original.prefixlen = 128 };
 
 		if ((void *)(ip6 + 1) > end)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip6->saddr, 16);
-		__builtin_memcpy(prefix.addr, &ip6->saddr, 16);
-		return decide(ctx, &v6_hosts, &v6_prefixes, &host, &prefix, s, 1, s & STATE_V6_HOSTS,
-			      s & STATE_V6_PREFIXES, s & STATE_V6_DEFAULT_BLOCK);
+		__builtin_memcpy(prefix.original.addr, &ip6->saddr, 16);
+		return decide(ctx, &v6_hosts, &v6_prefixes, &v6_prefix_hash, &host, &prefix, s, 1, s & STATE_V6_HOSTS,
+			      s & STATE_V6_PREFIXES, s & STATE_V6_PREFIX_HASH, s & STATE_V6_DEFAULT_BLOCK);
 	}
 	return finish(ctx, VERDICT_NOT_IP, XDP_PASS);
 }
