@@ -223,9 +223,16 @@ export class RingBufferReader extends EventReader {
     const mask = this.mask;
     const releaseEvery = Math.min(RELEASE_EVERY, this.size >>> 2);
     const producer = this.producerWords;
+    // Module constants as locals: read in the loop, each is otherwise a context load and a hole
+    // check per record in the optimized code (and TSO a generic ToBoolean).
+    const tso = TSO;
+    const low = LOW;
+    const header8 = HEADER;
+    const lengthMask = LENGTH_MASK;
+    const discard = DISCARD;
     let n = 0;
     // Bytes that may be read past our position.
-    let available = (Atomics.load(producer, LOW) - (this.position >>> 0)) >>> 0;
+    let available = (Atomics.load(producer, low) - (this.position >>> 0)) >>> 0;
     // `& mask` is exact for every ring size (powers of two up to 2^31) and position (< 2^53).
     let offset = this.position & mask;
     // Bytes read in this batch, not yet released (a record is counted before its callback runs:
@@ -233,31 +240,23 @@ export class RingBufferReader extends EventReader {
     let used = 0;
     try {
       for (;;) {
-        if (available === 0) {
-          // Look at the producer again after releasing: a record committed after that look
-          // sees our position and wakes the next wait (the kernel wakes when consumer_pos
-          // reaches a record it commits).
-          available = (Atomics.load(producer, LOW) - (this.position >>> 0)) >>> 0;
-          if (available === 0) break;
-        }
-        // One batch: every record in the first `releaseEvery` bytes, then one release.
-        const budget = available < releaseEvery ? available : releaseEvery;
-        let busy = false;
-        while (used < budget) {
-          const header = TSO ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
+        let stopped = false;
+        while (available > 0) {
+          const header = tso ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
           if (header < 0) {
-            busy = true; // BUSY: reserved, not committed yet; records stay in order
+            stopped = true; // BUSY: reserved, not committed yet; records stay in order
             break;
           }
-          const length = header & LENGTH_MASK;
-          const at = offset + HEADER;
-          if ((header & DISCARD) === 0) {
+          const length = header & lengthMask;
+          const total = (length + header8 + 7) & ~7;
+          const at = offset + header8;
+          if ((header & discard) === 0) {
             if (n >= limit) {
-              busy = true;
+              stopped = true;
               break;
             }
             n++;
-            const total = (length + HEADER + 7) & ~7;
+            available -= total;
             used += total;
             offset = (offset + total) & mask;
             if (raw !== undefined) {
@@ -267,17 +266,25 @@ export class RingBufferReader extends EventReader {
               record.length = length;
               (wrapped as RecordCallback)(record);
             }
-            if (this.closed) return n;
+            if ((this.closed as boolean) === true) return n; // (=== true: a pointer comparison)
           } else {
-            const total = (length + HEADER + 7) & ~7;
+            available -= total;
             used += total;
             offset = (offset + total) & mask;
           }
+          if (used >= releaseEvery) {
+            this.advance(used);
+            used = 0;
+          }
         }
-        available -= used;
         this.advance(used);
         used = 0;
-        if (busy) break;
+        if (stopped) break;
+        // Look at the producer again after releasing: a record committed after that look
+        // sees our position and wakes the next wait (the kernel wakes when consumer_pos
+        // reaches a record it commits).
+        available = (Atomics.load(producer, low) - (this.position >>> 0)) >>> 0;
+        if (available === 0) break;
       }
     } finally {
       if (used > 0 && !this.closed) this.advance(used);
