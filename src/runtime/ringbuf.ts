@@ -54,6 +54,8 @@ const TWO32 = 2 ** 32;
 const TSO = process.arch === "x64" || process.arch === "ia32" || process.arch === "s390x";
 /** `drain` writes the consumer position back at least every this many bytes. */
 const RELEASE_EVERY = 256 * 1024;
+/** Limits above this are no limit (kept a small integer, compared once per record). */
+const MAX_LIMIT = 0x7fffffff;
 
 /**
  * A record for `RingBufferReader.drain`: its bytes are `view`'s `[offset, offset + length)`,
@@ -65,6 +67,8 @@ export class RingBufferReader extends EventReader {
   /** Size of the data area in bytes (the map's max_entries). */
   readonly size: number;
   private readonly mask: number;
+  /** RELEASE_EVERY, or a quarter of a smaller ring. */
+  private readonly releaseEvery: number;
   private readonly pageSize: number;
   private consumerAddress: bigint;
   private producerAddress: bigint;
@@ -94,6 +98,7 @@ export class RingBufferReader extends EventReader {
     const k = kernel();
     this.size = map.maxEntries;
     this.mask = this.size - 1;
+    this.releaseEvery = Math.min(RELEASE_EVERY, this.size >>> 2);
     this.pageSize = k.pageSize();
     this.producerLength = this.pageSize + 2 * this.size;
     const fd = map.fd;
@@ -140,7 +145,7 @@ export class RingBufferReader extends EventReader {
   get available(): number {
     if (this.closed) return 0;
     this.sync();
-    return (Atomics.load(this.producerWords, LOW) - (this.position >>> 0)) >>> 0;
+    return this.unread();
   }
 
   protected poller(): Poller {
@@ -151,8 +156,7 @@ export class RingBufferReader extends EventReader {
     if (this.closed) return false;
     this.sync();
     for (;;) {
-      const available = (Atomics.load(this.producerWords, LOW) - (this.position >>> 0)) >>> 0;
-      if (available === 0) return false;
+      if (this.unread() === 0) return false;
       const offset = this.position & this.mask;
       const header = Atomics.load(this.words, offset >> 2);
       if ((header & BUSY) !== 0) return false; // reserved, not committed yet: records stay in order
@@ -198,98 +202,111 @@ export class RingBufferReader extends EventReader {
    * counts as read) and the error propagates; one that closes the reader ends it.
    */
   drain(callback: RawRecordCallback, limit = Infinity): number {
-    return this.read(callback, undefined, limit);
-  }
-
-  /**
-   * Calls `callback` for every record there is now; returns how many. The record passed is
-   * reused (read `memoryView` at `offset` to allocate nothing); `drain` is the faster form.
-   */
-  override consume(callback: RecordCallback, limit = Infinity): number {
-    return this.read(undefined, callback, limit);
-  }
-
-  /**
-   * `drain` (`raw`) and `consume` (`wrapped`): one loop with a call site for each, so that each
-   * stays monomorphic and inlined for a consumer that uses one callback — one loop calling a
-   * wrapper for `consume` would make `drain`'s call site polymorphic (measured: 2.5x slower).
-   */
-  private read(raw: RawRecordCallback | undefined, wrapped: RecordCallback | undefined, limit: number): number {
     if (this.closed) return 0;
-    const record = this.record;
     this.sync();
+    // Locals only in the loop: a module constant read there is a context load and a hole check
+    // per record in the optimized code; few live values keep the loop in registers.
     const words = this.words;
     const view = this.view;
     const mask = this.mask;
-    const releaseEvery = Math.min(RELEASE_EVERY, this.size >>> 2);
-    const producer = this.producerWords;
-    // Module constants as locals: read in the loop, each is otherwise a context load and a hole
-    // check per record in the optimized code (and TSO a generic ToBoolean).
     const tso = TSO;
-    const low = LOW;
-    const header8 = HEADER;
-    const lengthMask = LENGTH_MASK;
-    const discard = DISCARD;
+    const releaseEvery = this.releaseEvery;
+    const max = limit < MAX_LIMIT ? limit : MAX_LIMIT;
     let n = 0;
-    // Bytes that may be read past our position.
-    let available = (Atomics.load(producer, low) - (this.position >>> 0)) >>> 0;
     // `& mask` is exact for every ring size (powers of two up to 2^31) and position (< 2^53).
     let offset = this.position & mask;
-    // Bytes read in this batch, not yet released (a record is counted before its callback runs:
-    // one whose callback throws has been read).
+    // Bytes read in this batch and not released yet; a record counts before its callback runs
+    // (one whose callback throws has been read).
     let used = 0;
     try {
-      for (;;) {
-        let stopped = false;
-        while (available > 0) {
+      // Each batch: the records in the first `releaseEvery` unread bytes, then one release,
+      // then the producer position read again (after the release: see the top of this file).
+      for (let unread = this.unread(); unread > 0; unread = this.unread()) {
+        const budget = unread < releaseEvery ? unread : releaseEvery;
+        while (used < budget) {
           const header = tso ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
-          if (header < 0) {
-            stopped = true; // BUSY: reserved, not committed yet; records stay in order
-            break;
-          }
-          const length = header & lengthMask;
-          const total = (length + header8 + 7) & ~7;
-          const at = offset + header8;
-          if ((header & discard) === 0) {
-            if (n >= limit) {
-              stopped = true;
-              break;
-            }
+          // BUSY (the sign bit): reserved, not committed yet, and records stay in order.
+          if (header < 0 || n >= max) return n;
+          const length = header & 0x3fffffff; // LENGTH_MASK
+          const at = offset + 8; // HEADER
+          const total = (length + 15) & ~7; // header and padding to 8 bytes
+          used += total;
+          offset = (offset + total) & mask;
+          if ((header & 0x40000000) === 0) {
+            // not DISCARD
             n++;
-            available -= total;
-            used += total;
-            offset = (offset + total) & mask;
-            if (raw !== undefined) {
-              raw(view, at, length);
-            } else {
-              record.offset = at;
-              record.length = length;
-              (wrapped as RecordCallback)(record);
-            }
-            if ((this.closed as boolean) === true) return n; // (=== true: a pointer comparison)
-          } else {
-            available -= total;
-            used += total;
-            offset = (offset + total) & mask;
-          }
-          if (used >= releaseEvery) {
-            this.advance(used);
-            used = 0;
+            callback(view, at, length);
+            if ((this.closed as boolean) === true) return n; // closed by the callback (=== true: one comparison)
           }
         }
         this.advance(used);
         used = 0;
-        if (stopped) break;
-        // Look at the producer again after releasing: a record committed after that look
-        // sees our position and wakes the next wait (the kernel wakes when consumer_pos
-        // reaches a record it commits).
-        available = (Atomics.load(producer, low) - (this.position >>> 0)) >>> 0;
-        if (available === 0) break;
       }
     } finally {
       if (used > 0 && !this.closed) this.advance(used);
     }
     return n;
+  }
+
+  /**
+   * Calls `callback` for every record there is now; returns how many. The record passed is
+   * reused (read `memoryView` at `offset` to allocate nothing); `drain` is the faster form.
+   * The same loop as `drain`'s, written out again: one loop calling a wrapper for `consume`
+   * would make `drain`'s call site polymorphic and its callback no longer inlined (measured:
+   * 2.5x slower), and one loop with both call sites keeps too many values live.
+   */
+  override consume(callback: RecordCallback, limit = Infinity): number {
+    if (this.closed) return 0;
+    this.sync();
+    // Locals only in the loop: a module constant read there is a context load and a hole check
+    // per record in the optimized code; few live values keep the loop in registers.
+    const words = this.words;
+    const record = this.record;
+    const mask = this.mask;
+    const tso = TSO;
+    const releaseEvery = this.releaseEvery;
+    const max = limit < MAX_LIMIT ? limit : MAX_LIMIT;
+    let n = 0;
+    // `& mask` is exact for every ring size (powers of two up to 2^31) and position (< 2^53).
+    let offset = this.position & mask;
+    // Bytes read in this batch and not released yet; a record counts before its callback runs
+    // (one whose callback throws has been read).
+    let used = 0;
+    try {
+      // Each batch: the records in the first `releaseEvery` unread bytes, then one release,
+      // then the producer position read again (after the release: see the top of this file).
+      for (let unread = this.unread(); unread > 0; unread = this.unread()) {
+        const budget = unread < releaseEvery ? unread : releaseEvery;
+        while (used < budget) {
+          const header = tso ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
+          // BUSY (the sign bit): reserved, not committed yet, and records stay in order.
+          if (header < 0 || n >= max) return n;
+          const length = header & 0x3fffffff; // LENGTH_MASK
+          const at = offset + 8; // HEADER
+          const total = (length + 15) & ~7; // header and padding to 8 bytes
+          used += total;
+          offset = (offset + total) & mask;
+          if ((header & 0x40000000) === 0) {
+            // not DISCARD
+            n++;
+            record.offset = at;
+            record.length = length;
+            callback(record);
+            if ((this.closed as boolean) === true) return n; // closed by the callback (=== true: one comparison)
+          }
+        }
+        this.advance(used);
+        used = 0;
+      }
+    } finally {
+      if (used > 0 && !this.closed) this.advance(used);
+    }
+    return n;
+  }
+
+  /** Bytes the producer has committed or reserved past our position. */
+  private unread(): number {
+    return (Atomics.load(this.producerWords, LOW) - (this.position >>> 0)) >>> 0;
   }
 
   protected dispose(): void {

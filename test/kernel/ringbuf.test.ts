@@ -76,7 +76,7 @@ describeKernel("RingBufferReader", () => {
       seen.push(check(r));
       if (seen.length === 80) setTimeout(() => ac.abort(), 20); // the loop ends while it waits
     }
-    expect(timerLate).toBeGreaterThanOrEqual(0);
+    expect(timerLate).toBeGreaterThanOrEqual(-2); // it fired (Node's timers may fire up to 1 ms early by performance.now())
     expect(timerLate).toBeLessThan(40);
     // Per sequence number: the variable-length record, then the 64-byte reserved one.
     expect(seen.map((s) => s.seq)).toEqual(Array.from({ length: 40 }, (_, i) => [i, i]).flat());
