@@ -83,7 +83,8 @@ describeKernel("PerfEventReader", () => {
       seqs.push(check(r));
       if (seqs.length === 100) setTimeout(() => ac.abort(), 20);
     }
-    expect(late).toBeGreaterThanOrEqual(0);
+    // The timer ran (late was set) and on time: Node may fire a timer up to a millisecond early.
+    expect(late).toBeGreaterThanOrEqual(-2);
     expect(late).toBeLessThan(40);
     expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(reader.lost).toBe(0);
