@@ -6,7 +6,7 @@
  */
 import { AttachType } from "../abi/index.js";
 import { SyscallError } from "../syscall/index.js";
-import { xdpAttach, xdpDetach, type XdpMode } from "../syscall/rtnetlink.js";
+import { xdpAttach, xdpDetach, xdpQuery, type XdpMode } from "../syscall/rtnetlink.js";
 import { linkCreate, type Attachment, type Link } from "./link.js";
 import { NetnsHandle } from "./netns-handle.js";
 import type { Program } from "./program.js";
@@ -58,9 +58,17 @@ export function attachXdp(program: Program, ifindex: number, options: XdpOptions
       if (!(e instanceof SyscallError && e.code === "EINVAL")) throw e;
     }
   }
-  const mode = options.mode ?? "native";
-  xdpAttach(ifindex, program.fd, { mode });
+  // No mode given: no mode flag, so the kernel picks (native where the driver has it, else
+  // generic); then ask which mode holds the program, for replace and detach.
+  xdpAttach(ifindex, program.fd, options.mode ? { mode: options.mode } : {});
+  const mode = options.mode ?? attachedMode(ifindex, program);
   return new NetlinkXdp(program, ifindex, mode);
+}
+
+function attachedMode(ifindex: number, program: Program): XdpMode {
+  const id = program.info().id;
+  const state = xdpQuery(ifindex);
+  return state.generic === id ? "generic" : state.offload === id ? "offload" : "native";
 }
 
 /** XDP held by a bpf_link. */
@@ -127,11 +135,15 @@ class NetlinkXdp implements XdpAttachment {
     this.current = program;
   }
 
+  /** Detaches the program — only if it is still the one attached (someone may have replaced it). */
   close(): void {
     if (!this.attached) return;
     this.attached = false;
     try {
-      this.netns.run(() => xdpDetach(this.ifindex, this.mode));
+      this.netns.run(() => xdpDetach(this.ifindex, this.mode, { expectedFd: this.current.fd }));
+    } catch (e) {
+      // EEXIST: another program is attached now (or none): not ours to detach.
+      if (!(e instanceof SyscallError && e.code === "EEXIST")) throw e;
     } finally {
       this.netns.close();
     }

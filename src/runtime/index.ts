@@ -20,6 +20,7 @@ export * from "./attach-net.js";
 export * from "./ringbuf.js";
 export * from "./attach-xdp.js";
 export * from "./xdp-state.js";
+export * from "./holders.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -348,6 +348,53 @@ for i in range(2000):
     expect(await next.exited).toBe(0);
     expect(xdpOn(pair).attached).toBe("none");
     expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7302)).toBe(true);
+  });
+
+  it("refuses to take over a running filter; removes pins whose filter is gone; --json keeps stdout JSON", async () => {
+    const pair = topology();
+    write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`);
+    // A live netlink run holds its program: a second start must not detach it.
+    const live = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--netlink", "--mode", "generic"]);
+    await live.waitFor(/running:/);
+    const second = cli(pair, "-c", cfg, "--interval", "0");
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`^tsebpf: another packetfilter is running on ${pair.b.ifname} \\(pid \\d+\\): stop it first\n$`));
+    expect(xdpOn(pair).generic).toBeGreaterThan(0);
+    live.child.kill("SIGINT");
+    expect(await live.exited).toBe(0);
+    expect(xdpOn(pair).attached).toBe("none");
+
+    // Pins whose link was detached behind their back are a leftover: the next start removes them.
+    expect(cli(pair, "-c", cfg, "--pin").status).toBe(0);
+    runtime.Link.fromPin(`${pinPath(pair.b.ifname)}/link`).detach();
+    const json = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0.2", "--json"]);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(json.stderr).toContain(`removed ${pinPath(pair.b.ifname)}, pins of an earlier run whose filter is no longer attached`);
+    expect(json.stderr).toContain("running:");
+    const lines = json.stdout.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(2);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ interface: pair.b.ifname, ipv4: { dropped: { packets: expect.any(Number) } } });
+    json.child.kill("SIGINT");
+    expect(await json.exited).toBe(0);
+    expect(existsSync(pinPath(pair.b.ifname))).toBe(false);
+  });
+
+  it("--interface must name an interface: '..' is refused and no pin of anyone is touched", () => {
+    const pair = topology();
+    const other = `/sys/fs/bpf/tsebpf/packetfilter/${pair.a.ifname}`;
+    mkdirSync(other, { recursive: true });
+    try {
+      for (const bad of ["..", ".", "a/b", "averyveryverylongname"]) {
+        const r = cli(pair, "--unpin", "-i", bad);
+        expect(r.status, bad).toBe(1);
+        expect(r.stderr, bad).toBe(`tsebpf: --interface: '${bad}' is not an interface name\n`);
+      }
+      expect(existsSync(other)).toBe(true);
+      const r = cli(pair, "-c", cfg, "--interval", "1e3");
+      expect(r.stderr).toBe("tsebpf: --interval: expected seconds from 0 to 86400, not '1e3'\n");
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("bad configuration or interface: one line, exit 1, nothing attached", () => {

@@ -33,13 +33,14 @@ export function parseIPv6(text: string): Uint8Array | undefined {
   if (!/^[0-9A-Fa-f:.]+$/.test(text)) return undefined;
   const halves = text.split("::");
   if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
+  // An embedded IPv4 address may only end the address (`::ffff:10.0.0.1`).
+  const groups = (s: string, last: boolean): number[] | undefined => {
     if (s === "") return [];
     const out: number[] = [];
     const items = s.split(":");
     for (let i = 0; i < items.length; i++) {
       const item = items[i] ?? "";
-      if (i === items.length - 1 && item.includes(".")) {
+      if (last && i === items.length - 1 && item.includes(".")) {
         const v4 = parseIPv4(item);
         if (!v4) return undefined;
         out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
@@ -50,8 +51,8 @@ export function parseIPv6(text: string): Uint8Array | undefined {
     }
     return out;
   };
-  const head = groups(halves[0] ?? "");
-  const tail = halves.length === 2 ? groups(halves[1] ?? "") : [];
+  const head = groups(halves[0] ?? "", halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1] ?? "", true) : [];
   if (!head || !tail) return undefined;
   const words = halves.length === 2 ? (head.length + tail.length <= 7 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : undefined) : head;
   if (!words || words.length !== 8) return undefined;
@@ -148,3 +149,8 @@ export function parseMac(text: string): Uint8Array | undefined {
 }
 
 export const formatMac = (mac: Uint8Array): string => [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
+
+/** A Linux interface name: 1 to 15 bytes, no '/', ':' or whitespace, not '.' or '..'. */
+export function isInterfaceName(name: string): boolean {
+  return /^[^/\s:]{1,15}$/.test(name) && name !== "." && name !== ".." && Buffer.byteLength(name) <= 15;
+}

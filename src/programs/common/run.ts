@@ -5,6 +5,7 @@
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isInterfaceName } from "./net.js";
 
 export interface RunLoopOptions {
   /** Milliseconds between `tick` calls (0: no ticks). */
@@ -48,6 +49,8 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
       watcher = watch(dirname(file), (_event, name) => {
         if (name === null || name === basename(file)) reloadSoon();
       });
+      // The folder went away (or cannot be watched any more): say so, keep running.
+      watcher.on("error", (e) => options.onError?.(e));
     }
     const stop = (why: "SIGINT" | "SIGTERM" | "abort") => {
       for (const t of timers) clearInterval(t);
@@ -71,9 +74,23 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
   });
 }
 
-/** Where a program pins its maps and link: /sys/fs/bpf/tsebpf/<program>/<instance>. */
+/**
+ * Where a program pins its maps and link: /sys/fs/bpf/tsebpf/<program>/<instance>, the instance
+ * being an interface name (anything else — `..`, a path — is refused, never joined).
+ */
 export function pinDirectory(program: string, instance: string): string {
+  if (!isInterfaceName(instance)) throw new Error(`'${instance}' is not an interface name`);
   return `/sys/fs/bpf/tsebpf/${program}/${instance}`;
+}
+
+/** The most `--interval` may be: a day (timers clamp longer delays to 1 ms). */
+export const MAX_INTERVAL_SECONDS = 86_400;
+
+/** `--interval` text as seconds: a plain decimal number from 0 (no periodic output) to a day. */
+export function parseInterval(text: string, option = "--interval"): number {
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds >= 0 && seconds <= MAX_INTERVAL_SECONDS)) throw new Error(`${option}: expected seconds from 0 to ${MAX_INTERVAL_SECONDS}, not '${text}'`);
+  return seconds;
 }
 
 /**

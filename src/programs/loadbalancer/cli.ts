@@ -61,7 +61,7 @@ Configuration (original keys listenInterface, tcp_port, backends, plus vip and p
 
 Every key is checked before anything is loaded; each error names the file and the key.
 Maps are filled before the program is attached. SIGINT or SIGTERM detaches and exits. With --pin
-the link and maps are pinned under ${pinPath("<listenInterface>")}.
+the link and maps are pinned under /sys/fs/bpf/tsebpf/loadbalancer/<listenInterface>.
 
 Backends need the VIP on loopback and must not answer ARP for it:
   ip addr add 10.0.0.100/32 dev lo
@@ -111,7 +111,7 @@ Examples:
     .addHelpText(
       "after",
       `
-Reads the maps pinned under ${pinPath("<interface>")} by 'tsebpf loadbalancer --pin'.
+Reads the maps pinned under /sys/fs/bpf/tsebpf/loadbalancer/<interface> by 'tsebpf loadbalancer --pin'.
 
 Examples:
   tsebpf loadbalancer status

@@ -1,8 +1,8 @@
 /** `tsebpf packetfilter`: run, pin, unpin, status and check of the XDP source-address filter. */
 import { Option, type Command } from "commander";
 import type { Output } from "../../cli/io.js";
-import { runUntilStopped } from "../common/run.js";
-import { formatPrefix, type Family } from "../common/net.js";
+import { parseInterval, runUntilStopped } from "../common/run.js";
+import { formatPrefix, isInterfaceName, type Family } from "../common/net.js";
 import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
 
 interface RunOptions {
@@ -18,10 +18,17 @@ interface RunOptions {
 
 const FAMILIES: Family[] = ["ipv4", "ipv6"];
 
+/** `--interface`, checked like `rules.interface`. */
+function interfaceOf(opts: { interface?: string }): string | undefined {
+  if (opts.interface !== undefined && !isInterfaceName(opts.interface)) throw new Error(`--interface: '${opts.interface}' is not an interface name`);
+  return opts.interface;
+}
+
 /** The configuration file, with `--interface` overriding `rules.interface`. */
 function loadConfig(opts: { config: string; interface?: string }): PacketFilterConfig {
+  const ifname = interfaceOf(opts);
   const config = readConfig(opts.config);
-  return opts.interface ? { ...config, interface: opts.interface } : config;
+  return ifname ? { ...config, interface: ifname } : config;
 }
 
 const n = (c: Counter): number => Number(c.packets);
@@ -52,6 +59,8 @@ function describeConfig(c: PacketFilterConfig): string {
 
 export function registerPacketfilter(program: Command, io: Output): void {
   const say = (text: string) => io.out(`${text}\n`);
+  // With --json, stdout carries only JSON: the other lines go to stderr.
+  const tell = (json: boolean | undefined) => (text: string) => (json ? io.err(`${text}\n`) : say(text));
   const warn = (config: PacketFilterConfig) => config.warnings.forEach((w) => io.err(`warning: ${w}\n`));
   const configOption = () => new Option("-c, --config <path>", "configuration file").default("./config.yml");
   const interfaceOption = () => new Option("-i, --interface <name>", "interface (overrides rules.interface)");
@@ -97,26 +106,26 @@ Examples:
     )
     .action(async (opts: RunOptions) => {
       if (opts.unpin) {
-        const ifname = opts.interface ?? loadConfig(opts).interface;
+        const ifname = interfaceOf(opts) ?? loadConfig(opts).interface;
         say(PacketFilter.unpin(ifname) ? `packetfilter on ${ifname} detached and unpinned` : `no packetfilter is pinned for ${ifname} (${pinPath(ifname)})`);
         return;
       }
-      const interval = Number(opts.interval);
-      if (!Number.isFinite(interval) || interval < 0) throw new Error(`--interval: expected seconds (0 or more), not '${opts.interval}'`);
+      const interval = parseInterval(opts.interval);
       const config = loadConfig(opts);
+      const info = tell(opts.json);
       warn(config);
-      if (opts.pin && PacketFilter.isPinned(config.interface)) {
+      if (opts.pin && PacketFilter.pinnedState(config.interface) === "live") {
         using filter = PacketFilter.open(config.interface);
         filter.apply(config);
-        say(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)})`);
+        info(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)}); --mode and --netlink apply only when it starts`);
         return;
       }
       const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}) });
       try {
-        if (filter.removedLeftover !== undefined) io.err(`removed a packetfilter (program id ${filter.removedLeftover}) an earlier run left attached to ${config.interface}\n`);
-        say(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
+        for (const line of filter.leftovers) io.err(`${line}\n`);
+        info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
         if (opts.pin) {
-          say(`pinned at ${filter.pinnedAt}: it keeps filtering after exit; remove it with: tsebpf packetfilter --unpin -i ${config.interface}`);
+          info(`pinned at ${filter.pinnedAt}: it keeps filtering after exit; remove it with: tsebpf packetfilter --unpin -i ${config.interface}`);
           return;
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
@@ -131,13 +140,13 @@ Examples:
             warn(next);
             filter.apply(next);
             current = next;
-            say(`rules applied: ${describeConfig(next)}`);
+            info(`rules applied: ${describeConfig(next)}`);
           },
           onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
-          onReady: () => say("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
+          onReady: () => info("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
         });
         print();
-        say(`${stopped}: detached from ${config.interface}`);
+        info(`${stopped}: detached from ${config.interface}`);
       } finally {
         filter.close();
       }
@@ -151,7 +160,7 @@ Examples:
     .option("--rules", "also list every rule with the packets it decided")
     .option("--json", "print JSON")
     .action((opts: { config: string; interface?: string; rules?: boolean; json?: boolean }) => {
-      const ifname = opts.interface ?? loadConfig(opts).interface;
+      const ifname = interfaceOf(opts) ?? loadConfig(opts).interface;
       using filter = PacketFilter.open(ifname);
       const counters = filter.counters();
       const defaults = filter.defaults();

@@ -3,7 +3,7 @@
  * allow|block`) plus `capacity` per family. Entries are addresses or CIDR prefixes.
  */
 import { ConfigNode, parseYaml, readYamlFile } from "../common/config.js";
-import { formatPrefix, parsePrefix, type Family, type Prefix } from "../common/net.js";
+import { formatPrefix, isInterfaceName, parsePrefix, type Family, type Prefix } from "../common/net.js";
 
 export type Action = "allow" | "block";
 
@@ -30,8 +30,6 @@ export interface PacketFilterConfig {
 }
 
 export const DEFAULT_CAPACITY = 1_000_000;
-/** Linux interface names: at most 15 bytes, no '/', no whitespace, not '.' or '..'. */
-const IFNAME = /^(?!\.\.?$)[^/\s:]{1,15}$/;
 
 /** Reads and validates a configuration file. */
 export function readConfig(path: string): PacketFilterConfig {
@@ -49,7 +47,7 @@ export function validateConfig(document: unknown, source: string): PacketFilterC
   const rules = root.required("rules").object(["interface", "ipv4", "ipv6"]);
   const ifnameNode = rules.required("interface");
   const ifname = ifnameNode.string();
-  if (!IFNAME.test(ifname)) throw ifnameNode.error(`'${ifname}' is not an interface name`);
+  if (!isInterfaceName(ifname)) throw ifnameNode.error(`'${ifname}' is not an interface name`);
   const warnings: string[] = [];
   return {
     interface: ifname,

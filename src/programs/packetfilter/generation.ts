@@ -1,18 +1,23 @@
 /**
- * One generation of rules in the kernel: for each family, a per-CPU hash map of exact hosts and an
- * LPM trie of shorter prefixes, held by the two-slot outer arrays; the state word says which slot is
- * live and carries the defaults. `installGeneration` fills the idle slot and flips the word: one
- * 4-byte write switches every rule and default at once.
+ * One generation of rules in the kernel (see packetfilter.bpf.c): per family, inner maps of exact
+ * hosts and of prefixes (a per-CPU hash keyed by length and masked address, or an LPM trie)
+ * held by two-slot outer arrays, and the slot's `generations` entry (defaults, which maps, prefix
+ * lengths). `installGeneration` fills the idle slot, then writes the live slot number into
+ * `state`: every rule and default changes at once.
  */
 import { abi, runtime, SyscallError } from "../../index.js";
 import type { Family, Prefix } from "../common/net.js";
 import type { Action, FamilyRules, PacketFilterConfig } from "./config.js";
 
-const STATE_SLOT = 0x1;
-const STATE_DEFAULT_BLOCK: Record<Family, number> = { ipv4: 0x2, ipv6: 0x4 };
-const STATE_HOSTS: Record<Family, number> = { ipv4: 0x8, ipv6: 0x20 };
-const STATE_PREFIXES: Record<Family, number> = { ipv4: 0x10, ipv6: 0x40 };
-const STATE_PREFIX_HASH: Record<Family, number> = { ipv4: 0x80, ipv6: 0x100 };
+/** Flags of a generation (GEN_* in packetfilter.bpf.c). */
+const GEN_DEFAULT_BLOCK: Record<Family, number> = { ipv4: 0x1, ipv6: 0x2 };
+const GEN_MAPS: Record<Kind, Record<Family, number>> = {
+  hosts: { ipv4: 0x4, ipv6: 0x20 },
+  prefixes: { ipv4: 0x8, ipv6: 0x40 },
+  prefix_hash: { ipv4: 0x10, ipv6: 0x80 },
+};
+/** struct generation: flags (u32), count[2], length[2][HASHED_LENGTHS], 2 reserved bytes. */
+const GENERATION_SIZE = 16;
 /** Prefixes of at most this many lengths live in a hash map (one lookup per length); more, in an LPM trie. */
 export const HASHED_LENGTHS = 4;
 const FAMILY_INDEX: Record<Family, number> = { ipv4: 0, ipv6: 1 };
@@ -23,9 +28,8 @@ const BPF_F_NO_PREALLOC = 1;
 const BATCH = 8192;
 
 /** The maps of the program that hold generations (by their names in the object). */
-export const RULE_MAP_NAMES = ["state", "lengths", "v4_hosts", "v4_prefixes", "v4_prefix_hash", "v6_hosts", "v6_prefixes", "v6_prefix_hash"] as const;
+export const RULE_MAP_NAMES = ["state", "generations", "v4_hosts", "v4_prefixes", "v4_prefix_hash", "v6_hosts", "v6_prefixes", "v6_prefix_hash"] as const;
 export type RuleMaps = { readonly [K in (typeof RULE_MAP_NAMES)[number]]: runtime.BpfMap };
-const OUTER_NAMES = RULE_MAP_NAMES.filter((n) => n !== "state" && n !== "lengths");
 
 /** Exact hosts (per-CPU hash), prefixes in an LPM trie, or prefixes of few lengths in a per-CPU hash. */
 type Kind = "hosts" | "prefixes" | "prefix_hash";
@@ -40,9 +44,14 @@ export interface RuleState {
   readonly hits: bigint;
 }
 
-/** The state word: live slot, defaults, which maps the live generation has. */
-export function readState(maps: RuleMaps): number {
-  return maps.state.lookup(u32(0))?.readUInt32LE(0) ?? 0;
+/** The live slot (0 or 1). */
+export function liveSlot(maps: RuleMaps): number {
+  return (maps.state.lookup(u32(0))?.readUInt32LE(0) ?? 0) & 1;
+}
+
+/** The flags of the live generation. */
+function liveFlags(maps: RuleMaps): number {
+  return maps.generations.lookup(u32(liveSlot(maps)))?.readUInt32LE(0) ?? 0;
 }
 
 const u32 = (n: number): Buffer => {
@@ -97,7 +106,7 @@ function innerMap(outer: runtime.BpfMap, slot: number): runtime.BpfMap | undefin
 
 /** The live generation's rules of one family, with their hit counts. */
 export function readRules(maps: RuleMaps, family: Family): RuleState[] {
-  const slot = readState(maps) & STATE_SLOT;
+  const slot = liveSlot(maps);
   const out: RuleState[] = [];
   for (const kind of KINDS) {
     const inner = innerMap(outerOf(maps, family, kind), slot);
@@ -116,8 +125,8 @@ export function readRules(maps: RuleMaps, family: Family): RuleState[] {
 
 /** The default actions of the live generation. */
 export function readDefaults(maps: RuleMaps): Record<Family, Action> {
-  const s = readState(maps);
-  return { ipv4: s & STATE_DEFAULT_BLOCK.ipv4 ? "block" : "allow", ipv6: s & STATE_DEFAULT_BLOCK.ipv6 ? "block" : "allow" };
+  const flags = liveFlags(maps);
+  return { ipv4: flags & GEN_DEFAULT_BLOCK.ipv4 ? "block" : "allow", ipv6: flags & GEN_DEFAULT_BLOCK.ipv6 ? "block" : "allow" };
 }
 
 /** Creates and fills one inner map; hits carry over from the live generation for unchanged rules. */
@@ -185,26 +194,22 @@ function liveHits(maps: RuleMaps, family: Family, slot: number): Map<string, big
   return hits;
 }
 
-/** Waits this long without returning to the event loop (a program that read the old word has long finished). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /**
  * Installs the configuration as the next generation and makes it live in one write. Until the
- * write, packets see the previous generation (or, at first start, pass: state 0); afterwards,
- * the new one. The previous generation's maps are released once no packet can still use them.
+ * write, packets see the previous generation (or, at first start, pass everything); afterwards,
+ * the new one. The previous generation stays in its slot, untouched, until the next install
+ * rewrites it: a packet that read the old slot number a moment before finds all it needs there.
  */
 export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
-  const live = readState(maps);
-  const liveSlot = live & STATE_SLOT;
-  const next = liveSlot ^ 1;
-  let word = next;
+  const live = liveSlot(maps);
+  const next = live ^ 1;
+  const generation = Buffer.alloc(GENERATION_SIZE);
+  let flags = 0;
   for (const family of ["ipv4", "ipv6"] as const) {
     const f = config[family];
-    if (f.default === "block") word |= STATE_DEFAULT_BLOCK[family];
+    if (f.default === "block") flags |= GEN_DEFAULT_BLOCK[family];
     const full = addressBytes(family) * 8;
-    const previous = liveHits(maps, family, liveSlot);
+    const previous = liveHits(maps, family, live);
     const prefixes = f.rules.filter((r) => r.prefix.length !== full);
     const lengthsUsed = [...new Set(prefixes.map((r) => r.prefix.length))].sort((a, b) => b - a);
     const hashed = lengthsUsed.length <= HASHED_LENGTHS;
@@ -213,10 +218,10 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
       prefixes: hashed ? [] : prefixes,
       prefix_hash: hashed ? prefixes : [],
     };
-    const lengths = Buffer.alloc(8);
-    lengths[0] = hashed ? lengthsUsed.length : 0;
-    lengths.set(hashed ? lengthsUsed : [], 1);
-    maps.lengths.update(u32(next * 2 + FAMILY_INDEX[family]), lengths);
+    if (hashed) {
+      generation[4 + FAMILY_INDEX[family]] = lengthsUsed.length;
+      generation.set(lengthsUsed, 6 + FAMILY_INDEX[family] * HASHED_LENGTHS);
+    }
     for (const kind of KINDS) {
       const rules = byKind[kind];
       const outer = outerOf(maps, family, kind);
@@ -226,11 +231,10 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
       }
       using inner = buildInner(family, kind, rules, previous);
       outer.update(u32(next), u32(inner.fd));
-      word |= { hosts: STATE_HOSTS, prefixes: STATE_PREFIXES, prefix_hash: STATE_PREFIX_HASH }[kind][family];
+      flags |= GEN_MAPS[kind][family];
     }
   }
-  maps.state.update(u32(0), u32(word));
-  // A packet that read the old word a moment ago may still look in the old slot: give it time.
-  sleepSync(20);
-  for (const name of OUTER_NAMES) maps[name].delete(u32(liveSlot));
+  generation.writeUInt32LE(flags, 0);
+  maps.generations.update(u32(next), generation);
+  maps.state.update(u32(0), u32(next));
 }

@@ -78,7 +78,7 @@ export class PacketFilter {
    */
   static start(config: PacketFilterConfig, options: PacketFilterOptions = {}): PacketFilter {
     const index = runtime.ifindex(config.interface);
-    const removed = removeLeftover(config.interface, index);
+    const removed = removeLeftovers(config.interface, index);
     const collection = loadCollection();
     let attachment: runtime.XdpAttachment | undefined;
     let pinned: string | undefined;
@@ -89,11 +89,12 @@ export class PacketFilter {
       attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
       if (options.pin) pinned = pinAll(config.interface, collection, attachment);
       const filter = new PacketFilter(config.interface, maps, [collection], attachment, pinned, collection.program(PROGRAM_NAME));
-      filter.removedLeftover = removed;
+      filter.leftovers = removed;
       return filter;
     } catch (e) {
       attachment?.close();
-      if (pinned) rmSync(pinned, { recursive: true, force: true });
+      // Whatever pinAll managed before it failed (the directory did not exist before: see removeLeftovers).
+      if (options.pin) rmSync(pinPath(config.interface), { recursive: true, force: true });
       collection.close();
       throw e;
     }
@@ -148,9 +149,25 @@ export class PacketFilter {
     return new PacketFilter(ifname, maps, opened, undefined, pinned ? dir : undefined);
   }
 
-  /** Is a filter pinned for this interface? */
-  static isPinned(ifname: string): boolean {
-    return existsSync(`${pinPath(ifname)}/program`);
+  /**
+   * Is a filter pinned for this interface: "live" when its pinned program is the one attached
+   * there, "stale" when pins remain but their program is not attached (a failed run's), "none".
+   * Asked in the interface's network namespace.
+   */
+  static pinnedState(ifname: string): "live" | "stale" | "none" {
+    const dir = pinPath(ifname);
+    if (!existsSync(dir)) return "none";
+    let id: number;
+    try {
+      using program = runtime.Program.fromPin(`${dir}/program`);
+      id = program.info().id;
+    } catch {
+      return "stale";
+    }
+    const index = interfaceIndex(ifname);
+    if (index === undefined) return "stale";
+    const state = runtime.xdpAttached(index);
+    return [state.native, state.generic, state.offload].includes(id) ? "live" : "stale";
   }
 
   /**
@@ -173,8 +190,8 @@ export class PacketFilter {
     return true;
   }
 
-  /** Set when `start` removed a filter a crashed run had left attached: its program id. */
-  removedLeftover: number | undefined;
+  /** What `start` removed that earlier runs had left (one line each). */
+  leftovers: readonly string[] = [];
 
   /** How it is attached (undefined for a filter opened from its pins). */
   get description(): string | undefined {
@@ -258,28 +275,38 @@ function pinAll(ifname: string, c: Collection, attachment: runtime.XdpAttachment
 }
 
 /**
- * Before attaching: a packetfilter program attached through netlink that no pin accounts for is
- * the leftover of a run that died — remove it. A pinned filter is refused with what to do.
+ * Before attaching, what earlier runs left: a pin directory whose program is no longer attached
+ * (a failed or interrupted --pin) is removed; a packetfilter program attached through netlink
+ * that no process holds and no pin accounts for (a run that died) is detached. A live filter —
+ * pinned, or held by a running process — and any other program are refused with what to do.
+ * Returns a line for each thing removed.
  */
-function removeLeftover(ifname: string, index: number): number | undefined {
-  if (PacketFilter.isPinned(ifname)) {
-    throw new Error(`a packetfilter is pinned on ${ifname} (${pinPath(ifname)}): update it with --pin, or remove it with --unpin`);
-  }
+function removeLeftovers(ifname: string, index: number): string[] {
+  const removed: string[] = [];
   const state = runtime.xdpAttached(index);
-  for (const id of [state.native, state.generic]) {
-    if (id === undefined) continue;
+  const attached = [state.native, state.generic, state.offload].filter((id): id is number => id !== undefined);
+  const dir = pinPath(ifname);
+  if (existsSync(dir)) {
+    if (PacketFilter.pinnedState(ifname) === "live") {
+      throw new Error(`a packetfilter is pinned on ${ifname} (${dir}): update it with --pin, or remove it with --unpin`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(`removed ${dir}, pins of an earlier run whose filter is no longer attached`);
+  }
+  for (const id of attached) {
     let name: string;
     try {
       using p = runtime.Program.fromId(id);
       name = p.info().name;
     } catch {
-      continue;
+      continue; // detached meanwhile
     }
     if (name !== PROGRAM_NAME) throw new Error(`${ifname} already has an XDP program attached ("${name}", id ${id}): detach it first`);
-    const heldByLink = runtime.listLinks().some((l) => l.programId === id);
-    if (heldByLink) throw new Error(`another packetfilter is running on ${ifname} (program id ${id}, held by a bpf_link): stop it first`);
+    const holders = runtime.programHolders(id).filter((pid) => pid !== process.pid);
+    if (holders.length > 0) throw new Error(`another packetfilter is running on ${ifname} (pid ${holders.join(", ")}): stop it first`);
+    if (runtime.listLinks().some((l) => l.programId === id)) throw new Error(`a packetfilter on ${ifname} (program id ${id}) is held by a bpf_link pinned elsewhere: remove that pin first`);
     runtime.detachXdpProgram(index, id);
-    return id;
+    removed.push(`removed a packetfilter (program id ${id}) an earlier run left attached to ${ifname}`);
   }
-  return undefined;
+  return removed;
 }

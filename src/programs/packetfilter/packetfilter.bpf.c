@@ -2,13 +2,15 @@
 /*
  * packetfilter: passes or drops incoming IPv4/IPv6 packets by source address, at XDP.
  *
- * The rules of one generation live in four inner maps — exact hosts (/32, /128) in per-CPU hash
- * maps,
- * shorter prefixes in LPM tries — held by two-slot outer arrays. One 32-bit word (`state`) says
- * which slot is live and carries the per-family defaults, so user space fills the idle slot and
- * then switches every rule and default at once with a single write: no packet ever sees half a
- * configuration. A host rule is the longest possible prefix, so a hash hit decides; only on a
- * miss is the trie walked (and only when the generation has prefixes).
+ * A rule set is a generation in one of two slots. Per family, its rules live in inner maps held
+ * by two-slot outer arrays: exact hosts (/32, /128) in a per-CPU hash map; shorter prefixes in a
+ * per-CPU hash map keyed by (length, masked address), one lookup per length, when they have at
+ * most HASHED_LENGTHS lengths, else in an LPM trie. A slot's `generations` entry holds its
+ * defaults, which maps it has and its prefix lengths. The `state` word holds only the live slot
+ * (0 or 1): user space fills the idle slot completely, then flips the word — a write no reader
+ * can see half of — so every rule and default changes at once. The old slot stays as it is until
+ * the next reload rewrites it, so a packet that read the old word still finds all it needs.
+ * A host rule is the longest possible prefix, so a host hit decides.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,16 +22,15 @@
 #define ETH_P_8021AD 0x88A8
 #define MAX_VLAN_TAGS 2
 
-/* Bits of the state word. */
-#define STATE_SLOT 0x1u
-#define STATE_V4_DEFAULT_BLOCK 0x2u
-#define STATE_V6_DEFAULT_BLOCK 0x4u
-#define STATE_V4_HOSTS 0x8u
-#define STATE_V4_PREFIXES 0x10u
-#define STATE_V6_HOSTS 0x20u
-#define STATE_V6_PREFIXES 0x40u
-#define STATE_V4_PREFIX_HASH 0x80u
-#define STATE_V6_PREFIX_HASH 0x100u
+/* Flags of a generation (struct generation). */
+#define GEN_V4_DEFAULT_BLOCK 0x1u
+#define GEN_V6_DEFAULT_BLOCK 0x2u
+#define GEN_V4_HOSTS 0x4u
+#define GEN_V4_PREFIXES 0x8u
+#define GEN_V4_PREFIX_HASH 0x10u
+#define GEN_V6_HOSTS 0x20u
+#define GEN_V6_PREFIXES 0x40u
+#define GEN_V6_PREFIX_HASH 0x80u
 
 /* A family whose prefixes have at most this many lengths keeps them in a hash map, one lookup per length. */
 #define HASHED_LENGTHS 4
@@ -45,7 +46,7 @@
 struct rule {
 	__u32 action;
 	__u32 reserved;
-	/* Packets this rule decided: per CPU for hosts (their maps are per-CPU), atomic for prefixes. */
+	/* Packets this rule decided: per CPU in the hash maps (they are per-CPU), atomic in a trie. */
 	__u64 hits;
 };
 
@@ -139,20 +140,6 @@ struct {
 	__array(values, struct v6_prefix_hash_map);
 } v6_prefix_hash SEC(".maps");
 
-/* The prefix lengths of a generation's hashed prefixes, longest first: index slot * 2 + family. */
-struct lengths {
-	__u8 count;
-	__u8 length[HASHED_LENGTHS];
-	__u8 reserved[3];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, struct lengths);
-} lengths SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
@@ -160,7 +147,22 @@ struct {
 	__array(values, struct v6_prefixes_map);
 } v6_prefixes SEC(".maps");
 
-/* The state word (see STATE_*). Zero until user space configures: pass everything, count it. */
+/* What a slot holds besides its maps: flags (GEN_*) and the hashed prefix lengths, longest first. */
+struct generation {
+	__u32 flags;
+	__u8 count[2]; /* per family: IPv4, IPv6 */
+	__u8 length[2][HASHED_LENGTHS];
+	__u8 reserved[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct generation);
+} generations SEC(".maps");
+
+/* The live slot: 0 or 1. Slot 0 is empty until user space configures: everything passes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -187,12 +189,8 @@ static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 }
 
 /*
- * The rule for a source address: the exact host first (its map is per-CPU: a plain increment
- * counts it), then the longest prefix (shared by every CPU: an atomic add).
- */
-/*
- * The key of `len` bits of the source address, in `scratch` (a v4_prefix or v6_prefix whose
- * address is the whole source): `original` keeps the address, the key gets it masked.
+ * The source address as a prefix key: `original` has the whole address (its length field is the
+ * family's full length, as the trie wants it), `key` receives it masked to a hashed length.
  */
 struct prefix_scratch {
 	struct v6_prefix original;
@@ -225,33 +223,35 @@ static __always_inline void *mask(struct prefix_scratch *p, __u32 family, __u32 
 	return &p->key;
 }
 
+/*
+ * The rule for a source address: the exact host first, then the longest prefix. Hits are plain
+ * increments in the per-CPU hash maps and atomic adds in a trie, which every CPU shares.
+ */
 static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *prefixes_outer, void *prefix_hash_outer,
-				  void *host, struct prefix_scratch *prefix, __u32 state, __u32 family, bool has_hosts,
-				  bool has_prefixes, bool has_prefix_hash, bool default_block)
+				  void *host, struct prefix_scratch *prefix, __u32 slot, struct generation *gen, __u32 family)
 {
-	__u32 slot = state & STATE_SLOT, verdict = family * 4;
+	__u32 flags = gen ? gen->flags : 0, verdict = family * 4;
+	__u32 shift = family == 0 ? 0 : 3; /* GEN_V6_x == GEN_V4_x << 3 for hosts, prefixes, prefix hash */
 	struct rule *r = NULL;
-	bool block = default_block;
+	bool block = flags & (family == 0 ? GEN_V4_DEFAULT_BLOCK : GEN_V6_DEFAULT_BLOCK);
 	void *inner;
 
-	if (has_hosts) {
+	if (flags & (GEN_V4_HOSTS << shift)) {
 		inner = bpf_map_lookup_elem(hosts_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, host);
 		if (r)
 			r->hits++;
 	}
-	if (!r && has_prefix_hash) {
-		__u32 index = slot * 2 + family;
-		struct lengths *l = bpf_map_lookup_elem(&lengths, &index);
-
+	if (!r && gen && (flags & (GEN_V4_PREFIX_HASH << shift))) {
 		inner = bpf_map_lookup_elem(prefix_hash_outer, &slot);
-		if (l && inner) {
+		if (inner) {
+			__u32 count = gen->count[family & 1];
 #pragma unroll
 			for (int i = 0; i < HASHED_LENGTHS; i++) {
-				if (i >= l->count)
+				if (i >= count)
 					break;
-				r = bpf_map_lookup_elem(inner, mask(prefix, family, l->length[i]));
+				r = bpf_map_lookup_elem(inner, mask(prefix, family, gen->length[family & 1][i]));
 				if (r)
 					break;
 			}
@@ -259,7 +259,7 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 		if (r)
 			r->hits++;
 	}
-	if (!r && has_prefixes) {
+	if (!r && (flags & (GEN_V4_PREFIXES << shift))) {
 		inner = bpf_map_lookup_elem(prefixes_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, &prefix->original);
@@ -281,7 +281,8 @@ int packetfilter(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	__u32 zero = 0, *word, s;
+	__u32 zero = 0, *word, slot;
+	struct generation *gen;
 	__u16 proto;
 	void *l3;
 
@@ -302,7 +303,8 @@ int packetfilter(struct xdp_md *ctx)
 	}
 
 	word = bpf_map_lookup_elem(&state, &zero);
-	s = word ? *word : 0;
+	slot = word ? *word & 1 : 0;
+	gen = bpf_map_lookup_elem(&generations, &slot);
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
@@ -313,8 +315,7 @@ int packetfilter(struct xdp_md *ctx)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip->saddr, 4);
 		__builtin_memcpy(prefix.original.addr, &ip->saddr, 4);
-		return decide(ctx, &v4_hosts, &v4_prefixes, &v4_prefix_hash, &host, &prefix, s, 0, s & STATE_V4_HOSTS,
-			      s & STATE_V4_PREFIXES, s & STATE_V4_PREFIX_HASH, s & STATE_V4_DEFAULT_BLOCK);
+		return decide(ctx, &v4_hosts, &v4_prefixes, &v4_prefix_hash, &host, &prefix, slot, gen, 0);
 	}
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
@@ -325,8 +326,7 @@ int packetfilter(struct xdp_md *ctx)
 			return finish(ctx, VERDICT_MALFORMED, XDP_PASS);
 		__builtin_memcpy(host.addr, &ip6->saddr, 16);
 		__builtin_memcpy(prefix.original.addr, &ip6->saddr, 16);
-		return decide(ctx, &v6_hosts, &v6_prefixes, &v6_prefix_hash, &host, &prefix, s, 1, s & STATE_V6_HOSTS,
-			      s & STATE_V6_PREFIXES, s & STATE_V6_PREFIX_HASH, s & STATE_V6_DEFAULT_BLOCK);
+		return decide(ctx, &v6_hosts, &v6_prefixes, &v6_prefix_hash, &host, &prefix, slot, gen, 1);
 	}
 	return finish(ctx, VERDICT_NOT_IP, XDP_PASS);
 }
