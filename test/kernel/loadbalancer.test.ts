@@ -575,7 +575,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
       await running;
       expect(xdpShown(lan.balancer)).toBeUndefined();
       const lines = fg.output().trimEnd().split("\n");
-      expect(lines[0]).toBe(`load balancer running on ${lan.balancer.ifname} (generic), 2 backends: Ctrl+C (SIGINT) or SIGTERM detaches`);
+      expect(lines[0]).toBe(`load balancer running on ${lan.balancer.ifname} (generic), 2 backends: Ctrl+C (SIGINT) or SIGTERM detaches, SIGHUP or editing the config applies new backends`);
       expect(lines.at(-1)).toBe("detached");
       expect(lines.at(-2)).toMatch(new RegExp(`^${lan.balancer.ifname} ${VIP}:${SERVICE_PORT}/tcp: \\d+ packets, \\d+ forwarded \\| backend-0 \\(${lan.backends[0]?.mac}\\) \\d+ pkts .* flows \\| backend-1 `));
       expect(lines.length).toBeGreaterThanOrEqual(4);
@@ -624,11 +624,11 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     const config = parseConfig({ listenInterface: "tsebpf-none0", vip: VIP, tcp_port: SERVICE_PORT, backends: ["02:00:00:00:00:01"] }, "e2e.yml");
     expect(() => withNs(lan.balancer, () => LoadBalancer.start(config))).toThrow(/no such device/);
     expect(existsSync(pinPath("tsebpf-none0"))).toBe(false);
-    // Attaching fails after the load: a second XDP program on the interface is refused.
+    // Another program on the interface: refused before anything is loaded, naming it.
     using other = runtime.Program.load({ name: "lb_other", type: abi.ProgramType.XDP, instructions: asm.encode([asm.mov64Imm(asm.R0, XDP_PASS), asm.exit()]), license: "GPL" });
     const taken = withNs(lan.balancer, () => runtime.attachXdp(other, runtime.ifindex(lan.balancer.ifname), { mode: "generic" }));
     try {
-      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic", pin: true }))).toThrow(/^BPF_LINK_CREATE XDP program "xdp_loadbalancer"/);
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic", pin: true }))).toThrow(new RegExp(`^${lan.balancer.ifname} already has an XDP program, "lb_other" \\(id \\d+\\), not a load balancer: detach it first`));
       expect(existsSync(pinPath(lan.balancer.ifname))).toBe(false);
     } finally {
       taken.close();

@@ -16,6 +16,7 @@ backends:
   - 02:00:00:00:00:0c
 `;
 
+const macOf = (i: number): string => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`;
 const parse = (yaml: string) => parseConfig(parseYaml(yaml, "lb.yml"), "lb.yml");
 /** The base config with `key` replaced (or removed, for undefined). */
 function variant(changes: Record<string, unknown>): string {
@@ -111,10 +112,29 @@ describe("loadbalancer config", () => {
     ["a table too small", { maglevTableSize: 2 }, "lb.yml: maglevTableSize: 2 is out of range (3..1000003)"],
     ["fewer slots than backends", { maglevTableSize: 3, backends: ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:04"] }, "lb.yml: maglevTableSize: 3 slots are fewer than the 4 backends"],
     ["no connections", { maxConnections: 0 }, "lb.yml: maxConnections: 0 is out of range (1..16777216)"],
+    ["a name with a newline", { backends: [{ mac: "02:00:00:00:00:0b", name: "web\n1" }] }, 'lb.yml: backends[0].name: "web\\n1" has a control or unprintable character (names are printable text)'],
+    ["a name with a tab", { backends: [{ mac: "02:00:00:00:00:0b", name: "a\tb" }] }, 'lb.yml: backends[0].name: "a\\tb" has a control or unprintable character (names are printable text)'],
+    ["a name with an escape sequence", { backends: [{ mac: "02:00:00:00:00:0b", name: "\u001b[31mred" }] }, 'lb.yml: backends[0].name: "\\u001b[31mred" has a control or unprintable character (names are printable text)'],
+    ["a name with a zero-width character", { backends: [{ mac: "02:00:00:00:00:0b", name: "we\u200bb" }] }, 'lb.yml: backends[0].name: "we\u200bb" has a control or unprintable character (names are printable text)'],
+    ["a name of 64 ASCII bytes", { backends: [{ mac: "02:00:00:00:00:0b", name: "n".repeat(64) }] }, `lb.yml: backends[0].name: '${"n".repeat(20)}…' is 64 bytes (UTF-8), more than 63`],
+    ["a name of 32 two-byte characters (64 bytes)", { backends: [{ mac: "02:00:00:00:00:0b", name: "é".repeat(32) }] }, `lb.yml: backends[0].name: '${"é".repeat(20)}…' is 64 bytes (UTF-8), more than 63`],
+    ["a name of 60 non-ASCII characters", { backends: [{ mac: "02:00:00:00:00:0b", name: "名".repeat(60) }] }, `lb.yml: backends[0].name: '${"名".repeat(20)}…' is 180 bytes (UTF-8), more than 63`],
+    [
+      "256 names whose description overflows the info map (JSON escapes)",
+      { backends: Array.from({ length: 256 }, (_, i) => ({ mac: macOf(i), name: `${String(i).padStart(3, "0")}${'"'.repeat(60)}` })) },
+      "lb.yml: backends: the instance description (service, backend names and MACs) would be 43658 bytes, more than the 32767 its map holds: use shorter backend names",
+    ],
   ];
   for (const [what, changes, message] of cases) {
     it(`rejects ${what}`, () => expect(rejection(changes)).toBe(message));
   }
+
+  it("accepts 256 backends with the longest names (63 bytes each, 3-byte characters too): the description fits", () => {
+    const ascii = parse(variant({ backends: Array.from({ length: 256 }, (_, i) => ({ mac: macOf(i), name: `${String(i).padStart(3, "0")}${"x".repeat(60)}` })) }));
+    expect(ascii.backends).toHaveLength(256);
+    const wide = parse(variant({ backends: Array.from({ length: 256 }, (_, i) => ({ mac: macOf(i), name: `${String(i).padStart(3, "0")}${"名".repeat(20)}` })) }));
+    expect(Buffer.byteLength(wide.backends[255]?.name ?? "")).toBe(63);
+  });
 
   it("rejects a document that is not a mapping, and an empty one", () => {
     expect(() => parse("- a\n- b\n")).toThrow("lb.yml: expected a mapping, not [\"a\",\"b\"]");
@@ -156,7 +176,19 @@ describe("loadbalancer config", () => {
         }
       };
       expect((await run("loadbalancer", "--config", bad)).error).toBe(`${bad}: backends[1]: '02:00:00:00:00:zz' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)`);
-      expect((await run("loadbalancer", "--config", bad, "--interval", "soon")).error).toBe("--interval: expected seconds (a number ≥ 0), not 'soon'");
+      expect((await run("loadbalancer", "--config", bad, "--interval", "soon")).error).toBe("--interval: expected seconds from 0 to 86400, not 'soon'");
+      // Beyond ~24.8 days Node's timers fire every 1 ms: refused, and so is what is not a plain decimal.
+      for (const text of ["2200000", "86400.5", "1e3", "-1", "0x10", ""]) {
+        expect((await run("loadbalancer", "--config", bad, "--interval", text)).error).toBe(`--interval: expected seconds from 0 to 86400, not '${text}'`);
+      }
+      // A bad interval is refused before the config is read (the config here is bad too).
+      expect((await run("loadbalancer", "--config", bad, "--interval", "86400")).error).toMatch(/is not a MAC address/);
+      // --interface is an interface name, never a path: refused before anything is read or removed.
+      for (const name of ["..", ".", "a/b", "../packetfilter", "x".repeat(16), "eth 1"]) {
+        expect((await run("loadbalancer", "--unpin", "--interface", name)).error).toBe(`--interface: '${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)`);
+        expect((await run("loadbalancer", "status", "--interface", name)).error).toBe(`--interface: '${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)`);
+      }
+      expect((await run("loadbalancer", "--config", bad, "--pin", "--netlink")).error).toBe("--netlink: a netlink attachment cannot be pinned (--pin needs a bpf_link)");
       expect((await run("loadbalancer", "--mode", "turbo")).error).toMatch(/--mode <mode>' argument 'turbo' is invalid/);
       const help = await run("loadbalancer", "--help");
       expect(help.out).toMatch(/Examples:\n {2}tsebpf loadbalancer /);

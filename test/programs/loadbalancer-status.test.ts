@@ -26,7 +26,7 @@ const status: LoadBalancerStatus = {
 
 describe("loadbalancer status", () => {
   it("is one line: the service, then each backend", () => {
-    expect(formatSummary(status)).toBe("eth1 10.0.0.100,fd00::100:80/tcp: 12 packets, 12 forwarded | web1 (02:00:00:00:00:0b) 7 pkts 1.2 kB 2 flows | 02:00:00:00:00:0c 5 pkts 1.2 EB 1 flows");
+    expect(formatSummary(status)).toBe("eth1 10.0.0.100:80,[fd00::100]:80/tcp: 12 packets, 12 forwarded | web1 (02:00:00:00:00:0b) 7 pkts 1.2 kB 2 flows | 02:00:00:00:00:0c 5 pkts 1.2 EB 1 flows");
     expect(formatSummary({ ...status, unbalanceable: 3n, noBackend: 1n })).toMatch(/^eth1 .*: 12 packets, 12 forwarded, 3 unbalanceable, 1 without backend \| /);
   });
 

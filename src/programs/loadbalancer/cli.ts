@@ -1,9 +1,10 @@
 /** `tsebpf loadbalancer`: run the XDP load balancer in the foreground, pin it, unpin it, show its counters. */
 import { Command, Option } from "commander";
 import type { Output } from "../../cli/io.js";
-import { runUntilStopped } from "../common/run.js";
+import { isInterfaceName } from "../common/net.js";
+import { parseInterval, runUntilStopped } from "../common/run.js";
 import { loadConfig } from "./config.js";
-import { LoadBalancer, MODES, pinPath, type Mode } from "./index.js";
+import { LoadBalancer, MODES, PIN_ROOT, pinPath, type Mode, type ReloadResult } from "./index.js";
 import { formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
 
 interface RunOptions {
@@ -14,6 +15,7 @@ interface RunOptions {
   pin?: boolean;
   unpin?: boolean;
   interface?: string;
+  netlink?: boolean;
 }
 
 interface StatusOptions {
@@ -32,10 +34,15 @@ const EXAMPLE_CONFIG = `
   # maglevTableSize: 65537       # prime; the default suits up to a few hundred backends
   # maxConnections: 65536        # LRU connection table capacity`;
 
-function interval(text: string): number {
-  const seconds = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds)) throw new Error(`--interval: expected seconds (a number ≥ 0), not '${text}'`);
-  return Math.round(seconds * 1000);
+/** An --interface value: an interface name, or an error naming the option (never a path). */
+function interfaceOption(name: string): string {
+  if (!isInterfaceName(name)) throw new Error(`--interface: '${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)`);
+  return name;
+}
+
+function describeReload(r: ReloadResult, backends: number): string {
+  const parts = [r.added.length ? `added ${r.added.join(", ")}` : "", r.removed.length ? `removed ${r.removed.join(", ")}` : "", r.changed.length ? `new MAC for ${r.changed.join(", ")}` : ""].filter(Boolean);
+  return `config applied: ${backends} backend${backends === 1 ? "" : "s"}${parts.length ? ` (${parts.join("; ")})` : " (no change)"}`;
 }
 
 function printStatus(io: Output, s: LoadBalancerStatus, json: boolean | undefined): void {
@@ -54,14 +61,18 @@ export function registerLoadbalancer(program: Command, io: Output): void {
     .option("--pin", "pin the link and maps and exit, leaving the balancer running (remove with --unpin)")
     .option("--unpin", "remove the balancer pinned on the config's listenInterface (or --interface) and exit")
     .option("--interface <name>", "with --unpin: the interface, instead of the config's listenInterface")
+    .option("--netlink", "attach with netlink (IFLA_XDP) instead of a bpf_link (a crashed run leaves it attached: the next start removes it); not with --pin")
     .addHelpText(
       "after",
       `
 Configuration (original keys listenInterface, tcp_port, backends, plus vip and protocol):${EXAMPLE_CONFIG}
 
 Every key is checked before anything is loaded; each error names the file and the key.
-Maps are filled before the program is attached. SIGINT or SIGTERM detaches and exits. With --pin
-the link and maps are pinned under /sys/fs/bpf/tsebpf/loadbalancer/<listenInterface>.
+Maps are filled before the program is attached. SIGINT or SIGTERM detaches and exits. SIGHUP or
+a change of the config file applies a new backend list while running: flows of the backends kept
+stay on them, only the flows of removed backends move (the service — listenInterface, vip, port,
+protocol — and the table sizes need a restart). With --pin the link and maps are pinned under
+${PIN_ROOT}/<listenInterface>.
 
 Backends need the VIP on loopback and must not answer ARP for it:
   ip addr add 10.0.0.100/32 dev lo
@@ -79,6 +90,7 @@ Examples:
   tsebpf loadbalancer -c lb.yml --unpin        # detach and remove the pins`,
     )
     .action(async (opts: RunOptions) => {
+      if (opts.interface !== undefined) interfaceOption(opts.interface);
       if (opts.unpin) {
         const ifname = opts.interface ?? loadConfig(opts.config).listenInterface;
         const removed = LoadBalancer.unpin(ifname);
@@ -86,17 +98,31 @@ Examples:
         return;
       }
       if (opts.interface) throw new Error("--interface: only with --unpin (the config's listenInterface says where to run)");
-      const intervalMs = interval(opts.interval);
+      const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
+      if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs a bpf_link)");
       const config = loadConfig(opts.config);
-      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true });
+      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) });
       try {
+        if (balancer.removedLeftover !== undefined) {
+          io.err(`removed a load balancer (program id ${balancer.removedLeftover}) that an earlier run left attached to ${config.listenInterface}\n`);
+        }
         const where = `${config.listenInterface} (${balancer.info.mode}), ${config.backends.length} backend${config.backends.length === 1 ? "" : "s"}`;
         if (opts.pin) {
           io.out(`load balancer pinned on ${where} at ${balancer.pinned}: 'tsebpf loadbalancer --unpin' removes it\n`);
           return;
         }
-        if (!opts.json) io.out(`load balancer running on ${where}: Ctrl+C (SIGINT) or SIGTERM detaches\n`);
-        await runUntilStopped({ intervalMs, tick: () => printStatus(io, balancer.status(), opts.json) });
+        if (!opts.json) io.out(`load balancer running on ${where}: Ctrl+C (SIGINT) or SIGTERM detaches, SIGHUP or editing the config applies new backends\n`);
+        await runUntilStopped({
+          intervalMs,
+          tick: () => printStatus(io, balancer.status(), opts.json),
+          watchFile: opts.config,
+          reload: () => {
+            const next = loadConfig(opts.config);
+            const result = balancer.reload(next);
+            if (!opts.json) io.out(`${describeReload(result, next.backends.length)}\n`);
+          },
+          onError: (e) => io.err(`tsebpf: config not applied, the previous backends stay: ${e instanceof Error ? e.message : String(e)}\n`),
+        });
         printStatus(io, balancer.status(), opts.json);
       } finally {
         balancer.stop();
@@ -111,7 +137,7 @@ Examples:
     .addHelpText(
       "after",
       `
-Reads the maps pinned under /sys/fs/bpf/tsebpf/loadbalancer/<interface> by 'tsebpf loadbalancer --pin'.
+Reads the maps pinned under ${PIN_ROOT}/<interface> by 'tsebpf loadbalancer --pin'.
 
 Examples:
   tsebpf loadbalancer status
@@ -121,7 +147,7 @@ Examples:
       // Unless the root program has positional options, commander gives `status --json` to the
       // parent command (it has --json and --interface too): read both.
       const opts = command.optsWithGlobals<StatusOptions>();
-      const interfaces = opts.interface ? [opts.interface] : LoadBalancer.pinnedInterfaces();
+      const interfaces = opts.interface !== undefined ? [interfaceOption(opts.interface)] : LoadBalancer.pinnedInterfaces();
       const all = interfaces.map((i) => LoadBalancer.pinnedStatus(i));
       if (opts.json) {
         io.out(`${JSON.stringify(all.map(statusJson), null, 2)}\n`);

@@ -4,12 +4,18 @@
  * anything touches the kernel; each rejection is one line `FILE: key: why`.
  */
 import { ConfigNode, readYamlFile } from "../common/config.js";
-import { formatMac, parseIPv4, parseIPv6, parseMac } from "../common/net.js";
+import { formatMac, isInterfaceName, parseIPv4, parseIPv6, parseMac } from "../common/net.js";
 import { isPrime } from "./maglev.js";
+import { describeInstance } from "./status.js";
 
 /** Backends the BPF program has room for (MAX_BACKENDS in loadbalancer.bpf.c). */
 export const MAX_BACKENDS = 256;
+/** A backend name's most UTF-8 bytes. */
 export const MAX_NAME_LENGTH = 63;
+/** The info map's value (INFO_SIZE in loadbalancer.bpf.c): the JSON description and a NUL. */
+export const INFO_SIZE = 32768;
+/** The longest mode text the description can hold (what `--mode auto` says on veth). */
+export const AUTO_ON_VETH = "generic (auto on veth)";
 export const DEFAULT_TABLE_SIZE = 65537;
 export const MAX_TABLE_SIZE = 1_000_003;
 export const DEFAULT_MAX_CONNECTIONS = 65536;
@@ -58,12 +64,24 @@ export function parseConfig(document: unknown, source: string): LoadBalancerConf
   const backends = backendList(root);
   const tableSize = root.get("maglevTableSize").present ? tableSizeOf(root.get("maglevTableSize"), backends.length) : DEFAULT_TABLE_SIZE;
   const maxConnections = root.get("maxConnections").present ? root.get("maxConnections").integer(1, MAX_CONNECTIONS_LIMIT) : DEFAULT_MAX_CONNECTIONS;
-  return { source, listenInterface, protocol, port, ...(vip4 ? { vip4 } : {}), ...(vip6 ? { vip6 } : {}), backends, tableSize, maxConnections };
+  const config = { source, listenInterface, protocol, port, ...(vip4 ? { vip4 } : {}), ...(vip6 ? { vip6 } : {}), backends, tableSize, maxConnections };
+  checkDescriptionSize(config, root.get("backends"));
+  return config;
+}
+
+/**
+ * The description the info map holds must fit its value: checked here (the largest ids, the
+ * longest mode text), not found out after the load.
+ */
+function checkDescriptionSize(config: LoadBalancerConfig, node: ConfigNode): void {
+  const largestIds = config.backends.map(() => MAX_BACKENDS - 1);
+  const bytes = Buffer.byteLength(JSON.stringify(describeInstance(config, AUTO_ON_VETH, largestIds)));
+  if (bytes > INFO_SIZE - 1) throw node.error(`the instance description (service, backend names and MACs) would be ${bytes} bytes, more than the ${INFO_SIZE - 1} its map holds: use shorter backend names`);
 }
 
 function interfaceName(node: ConfigNode): string {
   const name = node.string();
-  if (name.length > 15 || /[/\s:]/.test(name) || name === "." || name === "..") throw node.error(`'${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)`);
+  if (!isInterfaceName(name)) throw node.error(`'${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)`);
   return name;
 }
 
@@ -132,7 +150,10 @@ function backend(item: ConfigNode): BackendConfig {
   const mac = macOf(item.required("mac"));
   const nameNode = item.get("name");
   const name = nameNode.present ? nameNode.string() : formatMac(mac);
-  if (name.length > MAX_NAME_LENGTH) throw nameNode.error(`'${name.slice(0, 20)}…' is longer than ${MAX_NAME_LENGTH} characters`);
+  // Control characters (newlines…) and other unprintable ones would garble every summary line.
+  if (/\p{C}/u.test(name)) throw nameNode.error(`${JSON.stringify(name)} has a control or unprintable character (names are printable text)`);
+  const bytes = Buffer.byteLength(name);
+  if (bytes > MAX_NAME_LENGTH) throw nameNode.error(`'${[...name].slice(0, 20).join("")}…' is ${bytes} bytes (UTF-8), more than ${MAX_NAME_LENGTH}`);
   return { mac, name };
 }
 

@@ -11,11 +11,11 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
-import { formatAddress, formatMac } from "../common/net.js";
+import { formatMac, isInterfaceName } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
-import type { LoadBalancerConfig } from "./config.js";
+import { AUTO_ON_VETH, MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
-import { encodeInfo, readStatus, type InstanceInfo, type LoadBalancerStatus, type StatusMaps } from "./status.js";
+import { describeInstance, encodeInfo, readStatus, type InstanceInfo, type LoadBalancerStatus, type StatusMaps } from "./status.js";
 
 export type { LoadBalancerConfig } from "./config.js";
 export { loadConfig, parseConfig } from "./config.js";
@@ -29,44 +29,167 @@ export interface StartOptions {
   readonly mode?: Mode;
   /** Pin the link and maps under pinDirectory("loadbalancer", listenInterface): it stays after exit. */
   readonly pin?: boolean;
+  /**
+   * Attach with netlink (IFLA_XDP) instead of a bpf_link. Such an attachment outlives a crashed
+   * process; the next start removes it. Cannot be pinned.
+   */
+  readonly netlink?: boolean;
+}
+
+/** What a reload changed. */
+export interface ReloadResult {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Same name, new MAC: its flows start over. */
+  readonly changed: readonly string[];
 }
 
 const PROGRAM = "xdp_loadbalancer";
-const PINNED_MAPS = ["backends", "maglev", "conntrack", "counters", "stats", "info"] as const;
+const PINNED_MAPS = ["backends", "maglev", "control", "conntrack", "counters", "stats", "info"] as const;
 const LINK_PIN = "link";
 const IPPROTO = { tcp: 6, udp: 17 } as const;
+/** struct backend: mac[6], valid, pad, generation (u32). */
+const BACKEND_VALUE_SIZE = 12;
 
-/** Where an instance on this interface pins its link and maps. */
+/** Where an instance on this interface pins its link and maps (throws for a non-interface name). */
 export const pinPath = (listenInterface: string): string => pinDirectory("loadbalancer", listenInterface);
+/** The directory holding every instance's pin directory. */
+export const PIN_ROOT = dirname(pinPath("lo"));
+
+interface Assigned {
+  readonly id: number;
+  readonly generation: number;
+  readonly mac: string;
+}
+
+/**
+ * The backends of a loaded collection: each has a stable id (its entry in the backends and
+ * counters maps) and a generation. `apply` moves the collection to a new backend set without a
+ * moment of a half-written table: new entries first, then the Maglev table into the idle half,
+ * then the flip, then the removed backends' entries invalidated (their flows become new flows).
+ */
+export class BackendSet {
+  private readonly assigned = new Map<string, Assigned>();
+  private generation = 0;
+  private active = 0;
+  private applied = false;
+
+  constructor(private readonly collection: Collection) {}
+
+  /** The id of each backend of the configuration last applied, in its order. */
+  ids(config: LoadBalancerConfig): number[] {
+    return config.backends.map((b) => this.assigned.get(b.name)?.id ?? -1);
+  }
+
+  apply(config: LoadBalancerConfig, mode: string): ReloadResult {
+    const c = this.collection;
+    const wanted = new Map(config.backends.map((b) => [b.name, formatMac(b.mac)]));
+    const removed = [...this.assigned.keys()].filter((name) => !wanted.has(name));
+    const taken = new Set([...this.assigned.values()].map((a) => a.id));
+    // Ids free before this change first: a removed backend's id is reused only when none is left
+    // (then new flows of its old slots may reach the new backend while the table flips).
+    const free = [...Array(MAX_BACKENDS).keys()].filter((id) => !taken.has(id));
+    const reusable = removed.map((name) => this.assigned.get(name)?.id ?? -1);
+    const next = new Map<string, Assigned>();
+    const added: string[] = [];
+    const changed: string[] = [];
+    const writes: [string, Assigned][] = [];
+    for (const [name, mac] of wanted) {
+      const old = this.assigned.get(name);
+      if (old && old.mac === mac) {
+        next.set(name, old);
+        continue;
+      }
+      const id = old ? old.id : (free.shift() ?? reusable.shift());
+      if (id === undefined || id < 0) throw new Error(`no free backend id (the program has room for ${MAX_BACKENDS})`);
+      const entry = { id, generation: ++this.generation, mac };
+      next.set(name, entry);
+      writes.push([name, entry]);
+      (old ? changed : added).push(name);
+    }
+    const backends = c.map("backends");
+    const counters = c.map("counters");
+    for (const [name, entry] of writes) {
+      const value = Buffer.alloc(BACKEND_VALUE_SIZE);
+      value.set(config.backends.find((b) => b.name === name)?.mac ?? new Uint8Array(6));
+      value[6] = 1;
+      value.writeUInt32LE(entry.generation, 8);
+      backends.update(keyOf(entry.id), value);
+      counters.update(keyOf(entry.id), Buffer.alloc(counters.userValueSize));
+    }
+    // The table, as ids, into the idle half (the first time: half 0, before anything runs).
+    const ids = config.backends.map((b) => next.get(b.name)?.id ?? 0);
+    const table = maglevTable(
+      config.backends.map((b) => b.name),
+      config.tableSize,
+    );
+    const target = this.applied ? 1 - this.active : 0;
+    const keys = Buffer.alloc(4 * table.length);
+    const values = Buffer.alloc(4 * table.length);
+    table.forEach((backend, slot) => {
+      keys.writeUInt32LE(target * config.tableSize + slot, 4 * slot);
+      values.writeUInt32LE(ids[backend] ?? 0, 4 * slot);
+    });
+    runtime.updateBatch(c.map("maglev"), keys, values);
+    const control = Buffer.alloc(4);
+    control.writeUInt32LE(target);
+    c.map("control").update(keyOf(0), control);
+    const stillUsed = new Set([...next.values()].map((a) => a.id));
+    for (const name of removed) {
+      const id = this.assigned.get(name)?.id ?? -1;
+      if (id >= 0 && !stillUsed.has(id)) backends.update(keyOf(id), Buffer.alloc(BACKEND_VALUE_SIZE));
+    }
+    const infoMap = c.map("info");
+    infoMap.update(keyOf(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
+    this.assigned.clear();
+    for (const [name, a] of next) this.assigned.set(name, a);
+    this.active = target;
+    this.applied = true;
+    return { added, removed, changed };
+  }
+}
+
+const keyOf = (i: number): Buffer => {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(i);
+  return k;
+};
 
 export class LoadBalancer {
   private attachment: runtime.XdpAttachment | undefined;
   private pinnedAt: string | undefined;
+  private current: LoadBalancerConfig;
+  private description: InstanceInfo;
 
   private constructor(
     private readonly collection: Collection,
+    private readonly backendSet: BackendSet,
     attachment: runtime.XdpAttachment,
-    readonly config: LoadBalancerConfig,
-    readonly info: InstanceInfo,
+    config: LoadBalancerConfig,
+    /** The id of a loadbalancer program an earlier (crashed) run left attached, removed by this start. */
+    readonly removedLeftover: number | undefined,
   ) {
     this.attachment = attachment;
+    this.current = config;
+    this.description = readStatus(statusMaps(collection)).info;
   }
 
   /** Loads, configures and attaches. Throws (leaving nothing behind) when any step fails. */
   static start(config: LoadBalancerConfig, options: StartOptions = {}): LoadBalancer {
     const mode = options.mode ?? "auto";
     if (!MODES.includes(mode)) throw new Error(`mode: expected native, generic or auto, not '${String(mode)}'`);
+    if (options.pin && options.netlink) throw new Error("a netlink attachment cannot be pinned (pinning needs a bpf_link)");
     removeLeftovers(config.listenInterface);
     const index = runtime.ifindex(config.listenInterface);
     const mac = runtime.interfaceMac(config.listenInterface);
     if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
     const chosen = resolveMode(mode, config.listenInterface);
-    const info = describe(config, chosen.description);
-    const collection = loadCollection(config, mac, chosen.description);
+    const leftover = removeNetlinkLeftover(config.listenInterface, index);
+    const { collection, backendSet } = loadConfigured(config, mac, chosen.description);
     let lb: LoadBalancer | undefined;
     try {
-      const attachment = runtime.attachXdp(collection.program(PROGRAM), index, chosen.mode ? { mode: chosen.mode } : {});
-      lb = new LoadBalancer(collection, attachment, config, info);
+      const attachment = runtime.attachXdp(collection.program(PROGRAM), index, { ...(chosen.mode ? { mode: chosen.mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
+      lb = new LoadBalancer(collection, backendSet, attachment, config, leftover);
       if (options.pin) lb.pin();
       return lb;
     } catch (e) {
@@ -76,24 +199,49 @@ export class LoadBalancer {
     }
   }
 
+  /** The configuration in effect. */
+  get config(): LoadBalancerConfig {
+    return this.current;
+  }
+
+  /** What the info map says about this instance. */
+  get info(): InstanceInfo {
+    return this.description;
+  }
+
   /** Where it is pinned, if it is. */
   get pinned(): string | undefined {
     return this.pinnedAt;
+  }
+
+  /**
+   * Applies a new backend list while running: kept backends keep their flows, a removed
+   * backend's flows become new flows, new flows follow the new Maglev table. The service (vip,
+   * port, protocol, interface) and the table sizes need a restart: refused, nothing changes.
+   */
+  reload(config: LoadBalancerConfig): ReloadResult {
+    if (!this.attachment) throw new Error("the load balancer is stopped");
+    const restart = serviceChange(this.current, config);
+    if (restart) throw new Error(`${restart} changed: restart the load balancer to apply that (the backends were not changed either)`);
+    const result = this.backendSet.apply(config, this.description.mode);
+    this.current = config;
+    this.description = readStatus(statusMaps(this.collection)).info;
+    return result;
   }
 
   /** Pins the link and the maps: the balancer keeps running after this process exits. */
   pin(): string {
     if (!this.attachment) throw new Error("the load balancer is stopped");
     if (this.pinnedAt) return this.pinnedAt;
-    const dir = pinPath(this.config.listenInterface);
+    const dir = pinPath(this.current.listenInterface);
     const attachment = this.attachment;
-    if (!attachment.pin) throw new Error(`${attachment.description}: attached without a bpf_link (old kernel), so it cannot be pinned`);
+    if (!attachment.pin) throw new Error(`${attachment.description}: attached without a bpf_link (netlink), so it cannot be pinned`);
     mkdirSync(dir, { recursive: true });
     try {
       for (const name of PINNED_MAPS) this.collection.map(name).pin(`${dir}/${name}`);
       attachment.pin(`${dir}/${LINK_PIN}`);
     } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
+      removePinDirectory(this.current.listenInterface);
       throw e;
     }
     this.pinnedAt = dir;
@@ -120,22 +268,24 @@ export class LoadBalancer {
     this.stop();
   }
 
-  /** Removes a pinned instance (detaching it). False when there was none. */
+  /**
+   * Removes a pinned instance (detaching it). False when there was none. Only the pins this
+   * program makes, in /sys/fs/bpf/tsebpf/loadbalancer/<listenInterface>, are removed.
+   */
   static unpin(listenInterface: string): boolean {
     const dir = pinPath(listenInterface);
     if (!existsSync(dir)) return false;
-    // The link first: the program stops before its maps' pins go.
-    rmSync(`${dir}/${LINK_PIN}`, { force: true });
-    rmSync(dir, { recursive: true, force: true });
-    removeIfEmpty(dirname(dir));
+    removePinDirectory(listenInterface);
+    removeIfEmpty(PIN_ROOT);
     return true;
   }
 
   /** Interfaces with a pinned instance. */
   static pinnedInterfaces(): string[] {
-    const root = dirname(pinPath("x"));
-    if (!existsSync(root)) return [];
-    return readdirSync(root).filter((name) => existsSync(`${root}/${name}/${LINK_PIN}`)).sort();
+    if (!existsSync(PIN_ROOT)) return [];
+    return readdirSync(PIN_ROOT)
+      .filter((name) => isInterfaceName(name) && existsSync(`${PIN_ROOT}/${name}/${LINK_PIN}`))
+      .sort();
   }
 
   /** The counters of a pinned instance. */
@@ -149,23 +299,46 @@ export class LoadBalancer {
   }
 }
 
-/**
- * The program and its maps, configured, not attached: what `start` attaches (and what tests run
- * with BPF_PROG_TEST_RUN). `interfaceMac` is the source MAC of the frames it sends.
- */
-export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto"): Collection {
+/** The first service setting that differs (what a reload cannot change), or undefined. */
+function serviceChange(a: LoadBalancerConfig, b: LoadBalancerConfig): string | undefined {
+  const same = (x: Uint8Array | undefined, y: Uint8Array | undefined) => (x === undefined ? y === undefined : y !== undefined && Buffer.from(x).equals(Buffer.from(y)));
+  if (a.listenInterface !== b.listenInterface) return `listenInterface (${a.listenInterface} → ${b.listenInterface})`;
+  if (!same(a.vip4, b.vip4) || !same(a.vip6, b.vip6)) return "vip";
+  if (a.port !== b.port) return `the port (${a.port} → ${b.port})`;
+  if (a.protocol !== b.protocol) return `protocol (${a.protocol} → ${b.protocol})`;
+  if (a.tableSize !== b.tableSize) return `maglevTableSize (${a.tableSize} → ${b.tableSize})`;
+  if (a.maxConnections !== b.maxConnections) return `maxConnections (${a.maxConnections} → ${b.maxConnections})`;
+  return undefined;
+}
+
+function loadConfigured(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: string): { collection: Collection; backendSet: BackendSet } {
   const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
   const collection = Collection.load(spec, {
-    maxEntries: { maglev: config.tableSize, conntrack: config.maxConnections },
+    maxEntries: { maglev: 2 * config.tableSize, conntrack: config.maxConnections },
     variables: variables(config, interfaceMac),
   });
   try {
-    fillMaps(collection, config, describe(config, mode));
-    return collection;
+    const backendSet = new BackendSet(collection);
+    backendSet.apply(config, mode);
+    return { collection, backendSet };
   } catch (e) {
     collection.close();
     throw e;
   }
+}
+
+/**
+ * The program and its maps, configured, not attached: what `start` attaches (and what tests run
+ * with BPF_PROG_TEST_RUN). `interfaceMac` is the source MAC of the frames it sends, and the
+ * destination MAC of the frames it balances.
+ */
+export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto"): Collection {
+  return loadConfigured(config, interfaceMac, mode).collection;
+}
+
+/** Like loadCollection, with the BackendSet that changes its backends (what `reload` uses). */
+export function loadCollectionWithBackends(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto"): { collection: Collection; backendSet: BackendSet } {
+  return loadConfigured(config, interfaceMac, mode);
 }
 
 /** The name of the XDP program in the collection. */
@@ -181,12 +354,64 @@ function removeLeftovers(listenInterface: string): void {
   if (existsSync(`${dir}/${LINK_PIN}`)) {
     throw new Error(`a load balancer is already pinned on ${listenInterface} (${dir}): stop it with 'tsebpf loadbalancer --unpin' first`);
   }
-  rmSync(dir, { recursive: true, force: true });
-  removeIfEmpty(dirname(dir));
+  removePinDirectory(listenInterface);
+  removeIfEmpty(PIN_ROOT);
+}
+
+/**
+ * Removes the pins this program makes in its directory for this interface (the link first: the
+ * program stops before its maps' pins go), then the directory if that left it empty. Nothing
+ * else is touched: no recursive removal, no path built from anything but an interface name.
+ */
+function removePinDirectory(listenInterface: string): void {
+  const dir = pinPath(listenInterface);
+  if (dirname(dir) !== PIN_ROOT) throw new Error(`'${listenInterface}': not a pin directory of the load balancer`);
+  for (const name of [LINK_PIN, ...PINNED_MAPS]) rmSync(`${dir}/${name}`, { force: true });
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    if (code === "ENOTEMPTY") throw new Error(`${dir}: holds files the load balancer did not pin (${readdirSync(dir).join(", ")}): left in place`);
+    throw e;
+  }
+}
+
+/**
+ * What a netlink attachment of a crashed run leaves: the interface's XDP program is a load
+ * balancer no process holds. Removed (returns its id). A load balancer a process holds, or any
+ * other program, is refused.
+ */
+function removeNetlinkLeftover(ifname: string, ifindex: number): number | undefined {
+  const state = runtime.xdpAttached(ifindex);
+  const ids = [...new Set([state.native, state.generic, state.offload, state.progId].filter((id): id is number => id !== undefined && id > 0))];
+  let removed: number | undefined;
+  for (const id of ids) {
+    let name = "?";
+    try {
+      using program = runtime.Program.fromId(id);
+      name = program.info().name;
+    } catch {
+      name = "?"; // gone meanwhile, or not ours to open
+    }
+    if (name !== PROGRAM && name !== PROGRAM.slice(0, 15)) {
+      throw new Error(`${ifname} already has an XDP program, "${name}" (id ${id}), not a load balancer: detach it first (ip link set dev ${ifname} xdp off)`);
+    }
+    const holders = runtime.programHolders(id);
+    if (holders.length > 0) throw new Error(`another loadbalancer is running on ${ifname} (pid ${holders.join(", ")})`);
+    try {
+      runtime.detachXdpProgram(ifindex, id);
+    } catch (e) {
+      throw new Error(`${ifname}: a load balancer (program id ${id}) no process holds is attached (pinned elsewhere?) and could not be removed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    removed = id;
+  }
+  return removed;
 }
 
 /** Removes /sys/fs/bpf/tsebpf/loadbalancer (and /sys/fs/bpf/tsebpf) when nothing else is pinned there. */
 function removeIfEmpty(dir: string): void {
+  if (dir !== PIN_ROOT) return;
   for (const d of [dir, dirname(dir)]) {
     try {
       rmdirSync(d);
@@ -209,20 +434,7 @@ function resolveMode(mode: Mode, ifname: string): { mode: runtime.XdpMode | unde
   } catch {
     driver = ""; // devices without ethtool support: the kernel decides
   }
-  return driver === "veth" ? { mode: "generic", description: "generic (auto on veth)" } : { mode: undefined, description: "auto" };
-}
-
-function describe(config: LoadBalancerConfig, mode: string): InstanceInfo {
-  const vips = [...(config.vip4 ? [formatAddress(config.vip4, "ipv4")] : []), ...(config.vip6 ? [formatAddress(config.vip6, "ipv6")] : [])];
-  return {
-    listenInterface: config.listenInterface,
-    vips,
-    protocol: config.protocol,
-    port: config.port,
-    mode,
-    tableSize: config.tableSize,
-    backends: config.backends.map((b) => ({ name: b.name, mac: formatMac(b.mac) })),
-  };
+  return driver === "veth" ? { mode: "generic", description: AUTO_ON_VETH } : { mode: undefined, description: "auto" };
 }
 
 function variables(config: LoadBalancerConfig, mac: Uint8Array): Record<string, Uint8Array | number> {
@@ -234,33 +446,8 @@ function variables(config: LoadBalancerConfig, mac: Uint8Array): Record<string, 
     service_port: Uint8Array.from([config.port >> 8, config.port & 0xff]),
     service_protocol: IPPROTO[config.protocol],
     if_mac: Uint8Array.from(mac),
-    backend_count: config.backends.length,
     maglev_size: config.tableSize,
   };
-}
-
-function fillMaps(c: Collection, config: LoadBalancerConfig, info: InstanceInfo): void {
-  const backends = c.map("backends");
-  config.backends.forEach((b, i) => {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(i);
-    const value = Buffer.alloc(backends.valueSize);
-    value.set(b.mac);
-    backends.update(key, value);
-  });
-  const table = maglevTable(
-    config.backends.map((b) => b.name),
-    config.tableSize,
-  );
-  const keys = Buffer.alloc(4 * table.length);
-  const values = Buffer.alloc(4 * table.length);
-  table.forEach((backend, slot) => {
-    keys.writeUInt32LE(slot, 4 * slot);
-    values.writeUInt32LE(backend, 4 * slot);
-  });
-  runtime.updateBatch(c.map("maglev"), keys, values);
-  const infoMap = c.map("info");
-  infoMap.update(new Uint8Array(4), encodeInfo(info, infoMap.valueSize));
 }
 
 function statusMaps(c: Collection): StatusMaps {

@@ -8,6 +8,12 @@
  * connection table; new flows pick one from a Maglev table that user space fills. Everything
  * else passes to the kernel untouched.
  *
+ * Backends have stable ids (their index in `backends`) and a generation: user space adds and
+ * removes backends while the program runs. The Maglev table has two halves; user space writes
+ * the idle one and then flips `control.active`, so a packet sees the old table or the new one,
+ * never a mix. A connection-table hit counts only if its backend is still valid and of the same
+ * generation; flows of a removed backend are new flows again.
+ *
  * The flow hash is murmur3 (32-bit) over the 40 bytes of struct flow_key read as little-endian
  * words, seed 0: user space computes the same value (maglev.ts: flowHash).
  */
@@ -36,7 +42,6 @@ volatile const __u16 service_port;
 volatile const __u8 service_protocol = IPPROTO_TCP_;
 /* The balancer's interface MAC: the source of every frame it sends. */
 volatile const __u8 if_mac[6];
-volatile const __u32 backend_count;
 volatile const __u32 maglev_size = 251;
 
 struct flow_key {
@@ -51,7 +56,22 @@ struct flow_key {
 
 struct backend {
 	__u8 mac[6];
-	__u8 pad[2];
+	/* 1: in the configuration; 0: a free id (or a removed backend). */
+	__u8 valid;
+	__u8 pad;
+	/* Changes whenever the id is given to a backend: a conntrack entry of an earlier holder misses. */
+	__u32 generation;
+};
+
+/* A connection-table entry: the backend id and the generation it had when the flow began. */
+struct flow_backend {
+	__u32 id;
+	__u32 generation;
+};
+
+struct lb_control {
+	/* Which half of the Maglev table new flows use (0 or 1). */
+	__u32 active;
 };
 
 struct backend_counters {
@@ -65,9 +85,12 @@ struct lb_stats {
 	__u64 service_packets;
 	/* Service packets forwarded (XDP_TX). */
 	__u64 forwarded;
-	/* IPv4 fragments and IPv6 packets with extension headers: no ports to balance on, passed. */
+	/*
+	 * Packets of the service protocol to the VIP without ports to balance on (IPv4 fragments, IPv6
+	 * fragments and extension headers the program does not walk), passed.
+	 */
 	__u64 unbalanceable;
-	/* Dropped: the Maglev slot named no configured backend. */
+	/* Dropped: the Maglev slot named no valid backend. */
 	__u64 no_backend;
 };
 
@@ -78,18 +101,26 @@ struct {
 	__type(value, struct backend);
 } backends SEC(".maps");
 
+/* Two tables of maglev_size slots each: [0, size) and [size, 2 size); slot -> backend id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 251);
+	__uint(max_entries, 2 * 251);
 	__type(key, __u32);
 	__type(value, __u32);
 } maglev SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_control);
+} control SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
-	__type(value, __u32);
+	__type(value, struct flow_backend);
 } conntrack SEC(".maps");
 
 struct {
@@ -155,26 +186,76 @@ static __always_inline struct lb_stats *lb_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
-/* The backend of a flow: the one it had, or a new one from the Maglev table. */
-static __always_inline int pick_backend(const struct flow_key *key, __u32 *index, int *fresh)
+/*
+ * The backend of a flow: the one it had (if that backend is still there), or a new one from the
+ * active Maglev table.
+ */
+static __always_inline struct backend *pick_backend(const struct flow_key *key, __u32 *id, int *fresh)
 {
-	__u32 *known = bpf_map_lookup_elem(&conntrack, key);
-	if (known && *known < backend_count) {
-		*index = *known;
-		*fresh = 0;
-		return 0;
+	struct flow_backend *known = bpf_map_lookup_elem(&conntrack, key);
+	if (known) {
+		__u32 kid = known->id;
+		struct backend *b = bpf_map_lookup_elem(&backends, &kid);
+		if (b && b->valid && b->generation == known->generation) {
+			*id = kid;
+			*fresh = 0;
+			return b;
+		}
 	}
 	__u32 size = maglev_size;
 	if (size == 0)
-		return -1;
+		return 0;
+	__u32 zero = 0;
+	struct lb_control *ctl = bpf_map_lookup_elem(&control, &zero);
 	__u32 slot = flow_hash(key) % size;
+	if (ctl && (ctl->active & 1))
+		slot += size;
 	__u32 *chosen = bpf_map_lookup_elem(&maglev, &slot);
-	if (!chosen || *chosen >= backend_count)
-		return -1;
-	*index = *chosen;
+	if (!chosen)
+		return 0;
+	__u32 cid = *chosen;
+	struct backend *b = bpf_map_lookup_elem(&backends, &cid);
+	if (!b || !b->valid)
+		return 0;
+	struct flow_backend entry = { .id = cid, .generation = b->generation };
+	*id = cid;
 	*fresh = 1;
-	bpf_map_update_elem(&conntrack, key, index, BPF_ANY);
-	return 0;
+	bpf_map_update_elem(&conntrack, key, &entry, BPF_ANY);
+	return b;
+}
+
+static __always_inline int is_ipv6_extension(__u8 nexthdr)
+{
+	/* Hop-by-hop, routing, fragment, destination options, AH. */
+	return nexthdr == 0 || nexthdr == 43 || nexthdr == 44 || nexthdr == 60 || nexthdr == 51;
+}
+
+#define MAX_IPV6_EXTENSIONS 4
+
+/* The upper-layer protocol after the IPv6 extension headers (walking a few), or 255 when unknown. */
+static __always_inline __u8 ipv6_upper_protocol(struct ipv6hdr *ip6, void *data_end)
+{
+	__u8 next = ip6->nexthdr;
+	void *cursor = ip6 + 1;
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXTENSIONS; i++) {
+		if (!is_ipv6_extension(next))
+			return next;
+		__u8 *h = cursor;
+		if ((void *)(h + 2) > data_end)
+			return 255;
+		__u32 length;
+		if (next == 44)
+			length = 8;
+		else if (next == 51)
+			length = ((__u32)h[1] + 2) * 4;
+		else
+			length = ((__u32)h[1] + 1) * 8;
+		next = h[0];
+		cursor += length;
+	}
+	return is_ipv6_extension(next) ? 255 : next;
 }
 
 SEC("xdp")
@@ -188,6 +269,11 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		return XDP_PASS;
+	/* Only frames sent to this interface: flooded or promiscuously received ones are not ours. */
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		if (eth->h_dest[i] != if_mac[i])
+			return XDP_PASS;
 	__u16 proto = eth->h_proto;
 	void *cursor = eth + 1;
 
@@ -232,8 +318,8 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 		    ip6->daddr.in6_u.u6_addr32[2] != vip6[2] || ip6->daddr.in6_u.u6_addr32[3] != vip6[3])
 			return XDP_PASS;
 		if (ip6->nexthdr != service_protocol) {
-			/* Extension headers (or another protocol): count only what might be ours. */
-			if (ip6->nexthdr != IPPROTO_TCP_ && ip6->nexthdr != IPPROTO_UDP_) {
+			/* Extension headers before the service protocol: counted. Anything else (ICMPv6…): passed. */
+			if (is_ipv6_extension(ip6->nexthdr) && ipv6_upper_protocol(ip6, data_end) == service_protocol) {
 				struct lb_stats *s = lb_stats();
 				if (s)
 					s->unbalanceable++;
@@ -267,12 +353,7 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 
 	__u32 index = 0;
 	int fresh = 0;
-	if (pick_backend(&key, &index, &fresh) < 0) {
-		if (s)
-			s->no_backend++;
-		return XDP_DROP;
-	}
-	struct backend *b = bpf_map_lookup_elem(&backends, &index);
+	struct backend *b = pick_backend(&key, &index, &fresh);
 	if (!b) {
 		if (s)
 			s->no_backend++;

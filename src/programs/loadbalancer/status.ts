@@ -3,6 +3,8 @@
  * their one-line and JSON forms.
  */
 import type { BpfMap } from "../../index.js";
+import { formatAddress, formatMac } from "../common/net.js";
+import type { LoadBalancerConfig } from "./config.js";
 
 /** What an instance says about itself (the `info` map). */
 export interface InstanceInfo {
@@ -12,10 +14,26 @@ export interface InstanceInfo {
   readonly port: number;
   readonly mode: string;
   readonly tableSize: number;
-  readonly backends: readonly { readonly name: string; readonly mac: string }[];
+  /** `id`: the backend's stable index in the backends and counters maps (absent: its position). */
+  readonly backends: readonly { readonly name: string; readonly mac: string; readonly id?: number }[];
+}
+
+/** The description of an instance with this configuration, mode and backend ids (in config order). */
+export function describeInstance(config: LoadBalancerConfig, mode: string, ids: readonly number[]): InstanceInfo {
+  const vips = [...(config.vip4 ? [formatAddress(config.vip4, "ipv4")] : []), ...(config.vip6 ? [formatAddress(config.vip6, "ipv6")] : [])];
+  return {
+    listenInterface: config.listenInterface,
+    vips,
+    protocol: config.protocol,
+    port: config.port,
+    mode,
+    tableSize: config.tableSize,
+    backends: config.backends.map((b, i) => ({ name: b.name, mac: formatMac(b.mac), id: ids[i] ?? i })),
+  };
 }
 
 export interface BackendStatus {
+  /** The backend's id (its index in the backends and counters maps). */
   readonly index: number;
   readonly name: string;
   readonly mac: string;
@@ -30,7 +48,10 @@ export interface LoadBalancerStatus {
   readonly servicePackets: bigint;
   /** Of those, sent to a backend (XDP_TX). */
   readonly forwarded: bigint;
-  /** IPv4 fragments and IPv6 packets with extension headers to the VIP, passed to the kernel. */
+  /**
+   * Packets of the service protocol to the VIP that carry no ports to balance on (IPv4 and IPv6
+   * fragments, IPv6 extension headers), passed to the kernel. Other protocols (ICMP…) are not counted.
+   */
   readonly unbalanceable: bigint;
   /** Dropped because no backend was configured for the slot (should stay 0). */
   readonly noBackend: bigint;
@@ -78,16 +99,23 @@ export function encodeInfo(info: InstanceInfo, valueSize: number): Buffer {
 export function readStatus(maps: StatusMaps): LoadBalancerStatus {
   const info = readInfo(maps.info);
   const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n] = sumPerCpu(maps.stats, key0, 4);
-  const backends = info.backends.map((b, index) => {
+  const backends = info.backends.map((b, position) => {
+    const index = b.id ?? position;
     const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, keyOf(index), 3);
     return { index, name: b.name, mac: b.mac, packets, bytes, newFlows };
   });
   return { info, servicePackets, forwarded, unbalanceable, noBackend, backends };
 }
 
-/** One line: `eth1 10.0.0.100:80/tcp: 120 packets, 118 forwarded | web1 60 pkts 5.1 kB 3 flows | …`. */
+/** An address as the host part of `address:port`: IPv6 in brackets (`[fd00::100]`). */
+const hostPart = (address: string): string => (address.includes(":") ? `[${address}]` : address);
+
+/**
+ * One line: `eth1 10.0.0.100:80/tcp: 120 packets, 118 forwarded | web1 60 pkts 5.1 kB 3 flows | …`
+ * (both families: `10.0.0.100:80,[fd00::100]:80/tcp`).
+ */
 export function formatSummary(s: LoadBalancerStatus): string {
-  const service = `${s.info.listenInterface} ${s.info.vips.join(",")}:${s.info.port}/${s.info.protocol}`;
+  const service = `${s.info.listenInterface} ${s.info.vips.map((v) => `${hostPart(v)}:${s.info.port}`).join(",")}/${s.info.protocol}`;
   const extra = [s.unbalanceable ? `${s.unbalanceable} unbalanceable` : "", s.noBackend ? `${s.noBackend} without backend` : ""].filter(Boolean);
   const head = `${service}: ${s.servicePackets} packets, ${s.forwarded} forwarded${extra.length ? `, ${extra.join(", ")}` : ""}`;
   const parts = s.backends.map((b) => `${b.name === b.mac ? b.mac : `${b.name} (${b.mac})`} ${b.packets} pkts ${formatBytes(b.bytes)} ${b.newFlows} flows`);
