@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -157,8 +157,8 @@ class Cli {
   stderr = "";
   readonly exited: Promise<number | null>;
 
-  constructor(nsPath: string, args: string[]) {
-    this.child = spawn("nsenter", [`--net=${nsPath}`, "--", process.execPath, CLI, "packetfilter", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  constructor(nsPath: string, args: string[], prefix: string[] = []) {
+    this.child = spawn("nsenter", [`--net=${nsPath}`, "--", ...prefix, process.execPath, CLI, "packetfilter", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     running.add(this.child);
     this.child.stdout?.on("data", (d) => (this.stdout += d));
     this.child.stderr?.on("data", (d) => (this.stderr += d));
@@ -348,6 +348,27 @@ for i in range(2000):
     expect(await next.exited).toBe(0);
     expect(xdpOn(pair).attached).toBe("none");
     expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7302)).toBe(true);
+  });
+
+  it("runs and reloads without CAP_SYS_ADMIN (CAP_BPF and CAP_NET_ADMIN are what it needs)", async () => {
+    const pair = topology();
+    write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`);
+    const noAdmin = ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--"];
+    const run = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0"], noAdmin);
+    await run.waitFor(/running:/);
+    const status = readFileSync(`/proc/${run.child.pid}/status`, "utf8");
+    const effective = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+    expect(effective & (1n << 21n)).toBe(0n); // CAP_SYS_ADMIN is gone
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7401)).toBe(false);
+    for (let i = 0; i < 2; i++) {
+      write(pair, i === 0 ? "{ default: allow }" : `{ default: allow, block: [${pair.a.ipv4}, 192.0.2.0/24] }`);
+      run.child.kill("SIGHUP");
+      await run.waitFor(new RegExp(`(rules applied.*\n[^]*){${i + 1}}`));
+    }
+    expect(run.stderr).toBe("");
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7402)).toBe(false);
+    run.child.kill("SIGINT");
+    expect(await run.exited).toBe(0);
   });
 
   it("refuses to take over a running filter; removes pins whose filter is gone; --json keeps stdout JSON", async () => {

@@ -34,7 +34,7 @@ export type RuleMaps = { readonly [K in (typeof RULE_MAP_NAMES)[number]]: runtim
 /** Exact hosts (per-CPU hash), prefixes in an LPM trie, or prefixes of few lengths in a per-CPU hash. */
 type Kind = "hosts" | "prefixes" | "prefix_hash";
 const KINDS: readonly Kind[] = ["hosts", "prefixes", "prefix_hash"];
-const outerOf = (maps: RuleMaps, family: Family, kind: Kind): runtime.BpfMap => maps[`${family === "ipv4" ? "v4" : "v6"}_${kind}`];
+const outerName = (family: Family, kind: Kind) => `${family === "ipv4" ? "v4" : "v6"}_${kind}` as const;
 const addressBytes = (family: Family): number => (family === "ipv4" ? 4 : 16);
 
 /** A rule as the kernel holds it, with the packets it decided so far. */
@@ -98,29 +98,61 @@ function* allEntries(map: runtime.BpfMap): Generator<[Buffer, Buffer]> {
   }
 }
 
-/** The inner map of a slot, opened by the id the outer array holds (undefined when empty). */
-function innerMap(outer: runtime.BpfMap, slot: number): runtime.BpfMap | undefined {
-  const id = outer.lookup(u32(slot))?.readUInt32LE(0);
-  return id ? runtime.BpfMap.fromId(id) : undefined;
+/**
+ * The inner maps this process put in the outer arrays, by outer map and slot. Reading a slot
+ * through them needs no BPF_MAP_GET_FD_BY_ID (which wants CAP_SYS_ADMIN); a filter opened from
+ * its pins has none and reopens the maps by id.
+ */
+export class InnerMaps {
+  private readonly maps = new Map<string, runtime.BpfMap>();
+
+  get(outer: string, slot: number): runtime.BpfMap | undefined {
+    return this.maps.get(`${outer}/${slot}`);
+  }
+
+  /** Records (or forgets) the map now in a slot, closing the one it replaces. */
+  set(outer: string, slot: number, map: runtime.BpfMap | undefined): void {
+    const key = `${outer}/${slot}`;
+    this.maps.get(key)?.close();
+    if (map) this.maps.set(key, map);
+    else this.maps.delete(key);
+  }
+
+  close(): void {
+    for (const m of this.maps.values()) m.close();
+    this.maps.clear();
+  }
 }
 
-/** The live generation's rules of one family, with their hit counts. */
-export function readRules(maps: RuleMaps, family: Family): RuleState[] {
-  const slot = liveSlot(maps);
-  const out: RuleState[] = [];
+/** A rule as its inner map holds it. */
+interface StoredRule {
+  readonly kind: Kind;
+  readonly key: Buffer;
+  readonly action: Action;
+  readonly hits: bigint;
+}
+
+/** Every rule of a family in a slot: from the maps this process made, or reopened by id. */
+function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): StoredRule[] {
+  const out: StoredRule[] = [];
   for (const kind of KINDS) {
-    const inner = innerMap(outerOf(maps, family, kind), slot);
+    const outer = outerName(family, kind);
+    const known = inners?.get(outer, slot);
+    const id = known ? undefined : maps[outer].lookup(u32(slot))?.readUInt32LE(0);
+    const inner = known ?? (id ? runtime.BpfMap.fromId(id) : undefined);
     if (!inner) continue;
     try {
-      for (const [key, value] of allEntries(inner)) {
-        const { action, hits } = decodeRule(inner, value);
-        out.push({ prefix: prefixOf(key, family, kind), action, hits });
-      }
+      for (const [key, value] of allEntries(inner)) out.push({ kind, key: Buffer.from(key), ...decodeRule(inner, value) });
     } finally {
-      inner.close();
+      if (!known) inner.close();
     }
   }
   return out;
+}
+
+/** The live generation's rules of one family, with their hit counts. */
+export function readRules(maps: RuleMaps, family: Family, inners?: InnerMaps): RuleState[] {
+  return slotRules(maps, inners, family, liveSlot(maps)).map((r) => ({ prefix: prefixOf(r.key, family, r.kind), action: r.action, hits: r.hits }));
 }
 
 /** The default actions of the live generation. */
@@ -176,22 +208,9 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
   }
 }
 
-/** Hit counts of the live generation of a family, by action and key, to carry into the next one. */
-function liveHits(maps: RuleMaps, family: Family, slot: number): Map<string, bigint> {
-  const hits = new Map<string, bigint>();
-  for (const kind of KINDS) {
-    const inner = innerMap(outerOf(maps, family, kind), slot);
-    if (!inner) continue;
-    try {
-      for (const [key, value] of allEntries(inner)) {
-        const rule = decodeRule(inner, value);
-        hits.set(`${rule.action}:${key.toString("hex")}`, rule.hits);
-      }
-    } finally {
-      inner.close();
-    }
-  }
-  return hits;
+/** Hit counts of a slot's rules of a family, by action and key, to carry into the next generation. */
+function liveHits(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): Map<string, bigint> {
+  return new Map(slotRules(maps, inners, family, slot).map((r) => [`${r.action}:${r.key.toString("hex")}`, r.hits]));
 }
 
 /**
@@ -200,7 +219,7 @@ function liveHits(maps: RuleMaps, family: Family, slot: number): Map<string, big
  * the new one. The previous generation stays in its slot, untouched, until the next install
  * rewrites it: a packet that read the old slot number a moment before finds all it needs there.
  */
-export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
+export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfig, "ipv4" | "ipv6">, inners?: InnerMaps): void {
   const live = liveSlot(maps);
   const next = live ^ 1;
   const generation = Buffer.alloc(GENERATION_SIZE);
@@ -209,7 +228,7 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
     const f = config[family];
     if (f.default === "block") flags |= GEN_DEFAULT_BLOCK[family];
     const full = addressBytes(family) * 8;
-    const previous = liveHits(maps, family, live);
+    const previous = liveHits(maps, inners, family, live);
     const prefixes = f.rules.filter((r) => r.prefix.length !== full);
     const lengthsUsed = [...new Set(prefixes.map((r) => r.prefix.length))].sort((a, b) => b - a);
     const hashed = lengthsUsed.length <= HASHED_LENGTHS;
@@ -224,13 +243,21 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
     }
     for (const kind of KINDS) {
       const rules = byKind[kind];
-      const outer = outerOf(maps, family, kind);
+      const name = outerName(family, kind);
       if (rules.length === 0) {
-        outer.delete(u32(next));
+        maps[name].delete(u32(next));
+        inners?.set(name, next, undefined);
         continue;
       }
-      using inner = buildInner(family, kind, rules, previous);
-      outer.update(u32(next), u32(inner.fd));
+      const inner = buildInner(family, kind, rules, previous);
+      try {
+        maps[name].update(u32(next), u32(inner.fd));
+      } catch (e) {
+        inner.close();
+        throw e;
+      }
+      if (inners) inners.set(name, next, inner);
+      else inner.close(); // the outer array holds it
       flags |= GEN_MAPS[kind][family];
     }
   }

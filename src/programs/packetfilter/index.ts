@@ -9,7 +9,7 @@ import { Collection, readCollectionSpec, runtime } from "../../index.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import type { Family } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
-import { RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+import { InnerMaps, RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
 
 export * from "./config.js";
 export type { RuleState } from "./generation.js";
@@ -69,6 +69,8 @@ export class PacketFilter {
     readonly pinnedAt: string | undefined,
     /** The XDP program, when this process loaded it (`start`, `load`). */
     readonly program?: runtime.Program,
+    /** The inner maps this process made (`start`, `load`): read without reopening them by id. */
+    private readonly inners?: InnerMaps,
   ) {}
 
   /**
@@ -80,21 +82,23 @@ export class PacketFilter {
     const index = runtime.ifindex(config.interface);
     const removed = removeLeftovers(config.interface, index);
     const collection = loadCollection();
+    const inners = new InnerMaps();
     let attachment: runtime.XdpAttachment | undefined;
     let pinned: string | undefined;
     try {
       const maps = collectionMaps(collection);
-      installGeneration(maps, config);
+      installGeneration(maps, config, inners);
       const mode = options.mode === undefined || options.mode === "auto" ? undefined : options.mode;
       attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
       if (options.pin) pinned = pinAll(config.interface, collection, attachment);
-      const filter = new PacketFilter(config.interface, maps, [collection], attachment, pinned, collection.program(PROGRAM_NAME));
+      const filter = new PacketFilter(config.interface, maps, [inners, collection], attachment, pinned, collection.program(PROGRAM_NAME), inners);
       filter.leftovers = removed;
       return filter;
     } catch (e) {
       attachment?.close();
       // Whatever pinAll managed before it failed (the directory did not exist before: see removeLeftovers).
       if (options.pin) rmSync(pinPath(config.interface), { recursive: true, force: true });
+      inners.close();
       collection.close();
       throw e;
     }
@@ -106,11 +110,13 @@ export class PacketFilter {
    */
   static load(rules: Pick<PacketFilterConfig, "ipv4" | "ipv6">): PacketFilter {
     const collection = loadCollection();
+    const inners = new InnerMaps();
     try {
       const maps = collectionMaps(collection);
-      installGeneration(maps, rules);
-      return new PacketFilter("", maps, [collection], undefined, undefined, collection.program(PROGRAM_NAME));
+      installGeneration(maps, rules, inners);
+      return new PacketFilter("", maps, [inners, collection], undefined, undefined, collection.program(PROGRAM_NAME), inners);
     } catch (e) {
+      inners.close();
       collection.close();
       throw e;
     }
@@ -200,7 +206,7 @@ export class PacketFilter {
 
   /** Replaces every rule and default at once: packets see either the old rules or the new ones. */
   apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
-    installGeneration(this.maps, config);
+    installGeneration(this.maps, config, this.inners);
   }
 
   /** Packets and bytes by verdict, summed over CPUs. */
@@ -224,7 +230,7 @@ export class PacketFilter {
 
   /** The live rules of a family with the packets each decided. */
   rules(family: Family): RuleState[] {
-    return readRules(this.maps, family);
+    return readRules(this.maps, family, this.inners);
   }
 
   /** The live default actions. */
