@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { abi, asm, runtime, type Collection } from "../../src/index.js";
 import { formatMac, parseIPv4, parseIPv6, parseMac } from "../../src/programs/common/net.js";
 import { parseConfig, type LoadBalancerConfig } from "../../src/programs/loadbalancer/config.js";
-import { LoadBalancer, PROGRAM_NAME, loadCollection, pinPath } from "../../src/programs/loadbalancer/index.js";
+import { LoadBalancer, PIN_ROOT, PROGRAM_NAME, loadCollection, loadCollectionWithBackends, pinPath } from "../../src/programs/loadbalancer/index.js";
 import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
 import { flowHash, flowKey, maglevTable } from "../../src/programs/loadbalancer/maglev.js";
 import { readStatus } from "../../src/programs/loadbalancer/status.js";
@@ -227,6 +227,133 @@ describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
     const withExt = ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::8"), dst: v6("fd00::100"), nextHeader: 0, payload: hopByHop }));
     expect(c.program(PROGRAM_NAME).testRun({ data: withExt }).returnValue).toBe(XDP_PASS);
     expect(readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).unbalanceable).toBe(1n);
+  });
+
+  it("balances only frames sent to the interface's MAC: flooded or promiscuous frames pass", () => {
+    const src = v4("192.168.6.1");
+    const frame = (dst: Uint8Array) => ether(dst, CLIENT_MAC, 0x0800, ipv4({ src, dst: v4("10.0.0.100"), protocol: 6, payload: l4(45000, 80, "tcp") }));
+    for (const dst of [mac("02:00:00:00:10:09"), mac("ff:ff:ff:ff:ff:ff"), mac("03:00:00:00:10:01"), mac("02:00:00:00:10:00")]) {
+      const packet = frame(dst);
+      const r = run(packet);
+      expect(r.returnValue).toBe(XDP_PASS);
+      expect(r.data.equals(packet)).toBe(true);
+    }
+    expect(run(frame(IF_MAC)).returnValue).toBe(XDP_TX);
+  });
+
+  it("counts as unbalanceable only the service protocol to the VIP: ICMPv6 and other protocols are passed uncounted", () => {
+    using c = loadCollection(config, IF_MAC);
+    const unbalanceable = () => readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).unbalanceable;
+    const to = (nextHeader: number, payload: Uint8Array) => ether(IF_MAC, CLIENT_MAC, 0x86dd, ipv6({ src: v6("fd00::9"), dst: v6("fd00::100"), nextHeader, payload }));
+    const echo = Buffer.from([128, 0, 0, 0, 0, 1, 0, 1]);
+    const hopByHop = (next: number) => Buffer.from([next, 0, 1, 4, 0, 0, 0, 0]);
+    for (const packet of [
+      to(58, echo), // ICMPv6 echo request
+      to(0, Buffer.concat([hopByHop(58), echo])), // hop-by-hop, then ICMPv6
+      to(17, l4(50003, 80, "udp")), // UDP to a TCP service
+      to(0, Buffer.concat([hopByHop(17), l4(50004, 80, "udp")])),
+      tcp4("192.168.6.2", 45001, { protocol: "udp", fragment: 0x2000 }), // a UDP fragment to a TCP service
+    ]) {
+      expect(c.program(PROGRAM_NAME).testRun({ data: packet }).returnValue).toBe(XDP_PASS);
+    }
+    expect(unbalanceable()).toBe(0n);
+    // TCP behind extension headers (hop-by-hop, destination options, fragment): counted.
+    const destOpts = Buffer.from([6, 0, 1, 4, 0, 0, 0, 0]);
+    for (const payload of [Buffer.concat([hopByHop(6), l4(50005, 80, "tcp")]), Buffer.concat([hopByHop(60), destOpts, l4(50006, 80, "tcp")]), Buffer.concat([Buffer.from([6, 0, 0, 1, 0, 0, 0, 7]), l4(50007, 80, "tcp")])]) {
+      const first = payload[0] === 6 && payload[2] === 0 && payload[3] === 1 ? 44 : 0;
+      expect(c.program(PROGRAM_NAME).testRun({ data: to(first, payload) }).returnValue).toBe(XDP_PASS);
+    }
+    expect(unbalanceable()).toBe(3n);
+  });
+
+  it("live backend changes: flows of kept backends stay, a removed backend's flows move, new flows follow the new table; a reused id is a new backend", () => {
+    const three = [...BACKENDS, { mac: "02:00:00:00:20:03", name: "gamma" }];
+    const configOf = (list: { mac: string; name: string }[]) => testConfig({ backends: list });
+    const c1 = configOf(three);
+    const { collection: c, backendSet } = loadCollectionWithBackends(c1, IF_MAC);
+    using _c = c;
+    const macOf = (r: runtime.TestRunResult) => {
+      expect(r.returnValue).toBe(XDP_TX);
+      return formatMac(r.data.subarray(0, 6));
+    };
+    const send = (src: string, sport: number) => macOf(c.program(PROGRAM_NAME).testRun({ data: tcp4(src, sport) }));
+    const predictedMac = (cfg: LoadBalancerConfig, src: string, sport: number) => formatMac(cfg.backends[predicted(cfg, flow4(src, sport))]?.mac ?? new Uint8Array(6));
+    const find = (cfg: LoadBalancerConfig, src: string, want: (m: string) => boolean, from: number) => {
+      for (let sport = from; sport < from + 20000; sport++) if (want(predictedMac(cfg, src, sport))) return sport;
+      throw new Error("no such flow");
+    };
+    const src = "192.168.7.1";
+    const [alpha, beta, gamma] = three.map((b) => b.mac);
+    const two = configOf(BACKENDS);
+    // Established flows: one on beta (kept), two on gamma (removed), and 300 more.
+    const onBeta = find(c1, src, (m) => m === beta, 46000);
+    const onGamma = find(c1, src, (m) => m === gamma, 46000);
+    const withDelta = configOf([...BACKENDS, { mac: "02:00:00:00:20:04", name: "delta" }]);
+    const delta = "02:00:00:00:20:04";
+    // Not sent again until delta has gamma's id: a bare id match would send it to delta.
+    let onGamma2 = onGamma + 1;
+    while (!(predictedMac(c1, src, onGamma2) === gamma && predictedMac(withDelta, src, onGamma2) !== delta)) onGamma2++;
+    expect(send(src, onBeta)).toBe(beta);
+    expect(send(src, onGamma)).toBe(gamma);
+    expect(send(src, onGamma2)).toBe(gamma);
+    const many = new Map<number, string>();
+    for (let sport = 48000; sport < 48300; sport++) many.set(sport, send(src, sport));
+    expect(new Set(many.values())).toEqual(new Set([alpha, beta, gamma]));
+    const gammaBefore = readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).backends.find((b) => b.name === "gamma");
+    expect(gammaBefore?.packets).toBe(2n + BigInt([...many.values()].filter((m) => m === gamma).length));
+
+    // Remove gamma.
+    expect(backendSet.apply(two, "auto")).toEqual({ added: [], removed: ["gamma"], changed: [] });
+    expect(send(src, onBeta)).toBe(beta);
+    expect(send(src, onGamma)).toBe(predictedMac(two, src, onGamma));
+    // New flows: the two-backend table, both backends used, never gamma.
+    const seen = new Set<string>();
+    for (let sport = 47000; sport < 47060; sport++) {
+      const m = send(src, sport);
+      expect(m).toBe(predictedMac(two, src, sport));
+      seen.add(m);
+    }
+    expect(seen).toEqual(new Set([alpha, beta]));
+    // Every established flow of alpha and beta stayed (even where the new table gives its slot to
+    // the other one); each of gamma's moved to what the new table says.
+    for (const [sport, before] of many) expect(send(src, sport)).toBe(before === gamma ? predictedMac(two, src, sport) : before);
+
+    // Add delta: it takes gamma's id (the lowest free) with a new generation. A flow gamma had is
+    // not delta's: it is a new flow. An established flow on alpha stays, even where delta now
+    // holds its slot.
+    let established = 49000;
+    while (!(predictedMac(two, "192.168.7.2", established) === alpha && predictedMac(withDelta, "192.168.7.2", established) === delta)) established++;
+    expect(send("192.168.7.2", established)).toBe(alpha);
+    expect(backendSet.apply(withDelta, "auto")).toEqual({ added: ["delta"], removed: [], changed: [] });
+    expect(backendSet.ids(withDelta)).toEqual([0, 1, 2]);
+    expect(send("192.168.7.2", established)).toBe(alpha);
+    expect(send(src, onGamma2)).toBe(predictedMac(withDelta, src, onGamma2));
+    const status = readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") });
+    expect(status.backends.map((b) => [b.name, b.index])).toEqual([
+      ["alpha", 0],
+      ["beta", 1],
+      ["delta", 2],
+    ]);
+    // delta's counters started from zero (gamma's are not carried over).
+    const d = status.backends.find((b) => b.name === "delta");
+    expect(d).toMatchObject({ packets: 0n, newFlows: 0n });
+    const all = new Set<string>();
+    for (let sport = 50000; sport < 50090; sport++) {
+      const m = send("192.168.7.3", sport);
+      expect(m).toBe(predictedMac(withDelta, "192.168.7.3", sport));
+      all.add(m);
+    }
+    expect(all).toEqual(new Set([alpha, beta, delta]));
+    // A new MAC under the same name: that backend's flows start over, the others stay.
+    const moved = configOf([{ mac: "02:00:00:00:20:11", name: "alpha" }, BACKENDS[1] as { mac: string; name: string }, { mac: delta, name: "delta" }]);
+    const onAlpha = find(withDelta, "192.168.7.4", (m) => m === alpha, 51000);
+    expect(send("192.168.7.4", onAlpha)).toBe(alpha);
+    expect(send(src, onBeta)).toBe(beta);
+    expect(backendSet.apply(moved, "auto")).toEqual({ added: [], removed: [], changed: ["alpha"] });
+    expect(send("192.168.7.4", onAlpha)).toBe("02:00:00:00:20:11");
+    // The flow established on alpha where delta holds the slot now is a new flow: it goes to delta.
+    expect(send("192.168.7.2", established)).toBe(delta);
+    expect(send(src, onBeta)).toBe(beta);
   });
 
   it("drops service packets when the table names no configured backend (never in a started balancer)", () => {
