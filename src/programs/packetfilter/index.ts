@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Collection, readCollectionSpec, runtime } from "../../index.js";
+import { withLock } from "../common/lock.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import type { Family } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
@@ -79,6 +80,10 @@ export class PacketFilter {
    * (a bpf_link goes away with its process by itself); a pinned one must be unpinned first.
    */
   static start(config: PacketFilterConfig, options: PacketFilterOptions = {}): PacketFilter {
+    return withLock(`packetfilter-${config.interface}`, () => PacketFilter.startLocked(config, options));
+  }
+
+  private static startLocked(config: PacketFilterConfig, options: PacketFilterOptions): PacketFilter {
     const index = runtime.ifindex(config.interface);
     const removed = removeLeftovers(config.interface, index);
     const collection = loadCollection();
@@ -206,7 +211,10 @@ export class PacketFilter {
 
   /** Replaces every rule and default at once: packets see either the old rules or the new ones. */
   apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
-    installGeneration(this.maps, config, this.inners);
+    // Two processes filling the idle slot at once would mix their rules: one at a time.
+    const install = () => installGeneration(this.maps, config, this.inners);
+    if (this.ifname) withLock(`packetfilter-${this.ifname}`, install);
+    else install();
   }
 
   /** Packets and bytes by verdict, summed over CPUs. */
