@@ -82,7 +82,7 @@ function family(node: ConfigNode, name: Family, warnings: string[]): FamilyRules
   return { default: def, rules: [...byPrefix.values()], capacity };
 }
 
-/** The configuration as YAML-ready plain data (what `status --json` and the README show). */
+/** A family's rules as plain lists, the shape of the config file. */
 export function describeRules(f: FamilyRules): { default: Action; allow: string[]; block: string[] } {
   const of = (a: Action) => f.rules.filter((r) => r.action === a).map((r) => formatPrefix(r.prefix));
   return { default: f.default, allow: of("allow"), block: of("block") };

@@ -1,0 +1,35 @@
+/**
+ * The committed packetfilter object and the TypeScript that fills its maps agree on the layouts
+ * they share (a change on one side only would make the program read garbage).
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { readCollectionSpec } from "../../src/elf/index.js";
+import { programObjectPath } from "../../src/programs/common/run.js";
+import { HASHED_LENGTHS, RULE_MAP_NAMES } from "../../src/programs/packetfilter/generation.js";
+
+const spec = readCollectionSpec(readFileSync(programObjectPath("packetfilter")));
+
+describe("packetfilter object", () => {
+  it("struct generation has the layout generation.ts writes", () => {
+    const btf = spec.btf;
+    const id = btf?.find("generation");
+    const t = id === undefined ? undefined : btf?.type(id);
+    expect(t).toMatchObject({ kind: "struct", size: 16 });
+    const members = t && "members" in t ? t.members.map((m) => [m.name, m.bitOffset / 8]) : [];
+    expect(members).toEqual([["flags", 0], ["count", 4], ["length", 6], ["reserved", 6 + 2 * HASHED_LENGTHS]]);
+  });
+
+  it("has every map the generations use, with the key and value sizes user space writes", () => {
+    for (const name of [...RULE_MAP_NAMES, "verdicts"]) expect(spec.maps.has(name), name).toBe(true);
+    expect(spec.maps.get("generations")).toMatchObject({ keySize: 4, valueSize: 16, maxEntries: 2 });
+    expect(spec.maps.get("state")).toMatchObject({ keySize: 4, valueSize: 4, maxEntries: 1 });
+    const inner = (outer: string) => spec.maps.get(outer)?.innerMap;
+    expect(inner("v4_hosts")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 4, valueSize: 16 });
+    expect(inner("v6_hosts")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 16, valueSize: 16 });
+    expect(inner("v4_prefix_hash")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 8, valueSize: 16 });
+    expect(inner("v6_prefix_hash")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 20, valueSize: 16 });
+    expect(inner("v4_prefixes")).toMatchObject({ typeName: "LPM_TRIE", keySize: 8, valueSize: 16, flags: 1 });
+    expect(inner("v6_prefixes")).toMatchObject({ typeName: "LPM_TRIE", keySize: 20, valueSize: 16, flags: 1 });
+  });
+});
