@@ -4,9 +4,9 @@
  * connections, in generic and native mode, and pinned.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { abi, asm, runtime, type Collection } from "../../src/index.js";
@@ -491,6 +491,34 @@ function connect(client: Host, count: number, messages: number, timeoutMs = 4000
   return JSON.parse(r.stdout) as ConnectionResult[];
 }
 
+/** `count` TCP connections at once, each sending a line every `everyMs` until `messages` replies. */
+function openConnections(client: Host, count: number, messages: number, everyMs: number): Promise<ConnectionResult[]> {
+  const script = `
+    const net = require("node:net");
+    const one = (i) => new Promise((resolve) => {
+      const s = net.connect({ host: ${JSON.stringify(VIP)}, port: ${SERVICE_PORT} });
+      const replies = [];
+      let buf = "", sent = 0, localPort = 0, timer;
+      const done = (error) => { clearInterval(timer); s.destroy(); resolve({ localPort, replies, ...(error ? { error } : {}) }); };
+      const deadline = setTimeout(() => done("timeout"), ${messages * everyMs + 3000});
+      s.on("connect", () => { localPort = s.localPort; timer = setInterval(() => s.write("c" + i + "-m" + sent++ + "\\n"), ${everyMs}); });
+      s.on("data", (d) => {
+        buf += d;
+        let k;
+        while ((k = buf.indexOf("\\n")) >= 0) { replies.push(buf.slice(0, k)); buf = buf.slice(k + 1); }
+        if (replies.length >= ${messages}) { clearTimeout(deadline); done(); }
+      });
+      s.on("error", (e) => { clearTimeout(deadline); done(e.code || String(e)); });
+    });
+    Promise.all(Array.from({ length: ${count} }, (_, i) => one(i))).then((out) => process.stdout.write(JSON.stringify(out)));`;
+  return new Promise((resolve, reject) => {
+    const child = spawn("nsenter", [`--net=${client.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => void (out += d.toString()));
+    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as ConnectionResult[]) : reject(new Error(`client exited with ${code}`))));
+  });
+}
+
 /** Interface counters from `ip -s -j link` (in the host's namespace). */
 function linkStats(host: Host): { rx: number; tx: number } {
   const [link] = JSON.parse(host.ns.ip("-s", "-j", "link", "show", "dev", host.ifname)) as { stats64: { rx: { packets: number }; tx: { packets: number } } }[];
@@ -743,6 +771,167 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
       expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
     } finally {
       lb.stop();
+    }
+  });
+
+  it("--unpin --interface .. (or . or a path) exits 1 with one line and removes nothing; unpin removes only its own pins", () => {
+    const cliPath = join(process.cwd(), "dist/cli/main.js");
+    expect(existsSync(cliPath), "build the CLI first: npx tsc -p tsconfig.build.json").toBe(true);
+    // Pins of another program and of another balancer instance, which a recursive removal of the
+    // parent would take with it.
+    const otherProgram = `/sys/fs/bpf/tsebpf/packetfilter/${uniqueName("x")}`;
+    const otherInstance = pinPath(uniqueName("y"));
+    const made = [otherProgram, otherInstance];
+    try {
+      for (const dir of made) {
+        mkdirSync(dir, { recursive: true });
+        using m = runtime.BpfMap.create({ name: "stats", type: abi.MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 });
+        m.pin(`${dir}/stats`);
+      }
+      for (const name of ["..", ".", "../packetfilter", "x/../..", ""]) {
+        const r = spawnSync(process.execPath, [cliPath, "loadbalancer", "--unpin", "--interface", name], { encoding: "utf8" });
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stderr).toBe(`tsebpf: --interface: '${name}' is not an interface name (1 to 15 characters, no '/', ':' or spaces)\n`);
+        expect(r.stdout).toBe("");
+        for (const dir of made) expect(existsSync(`${dir}/stats`), dir).toBe(true);
+      }
+      expect(() => LoadBalancer.unpin("..")).toThrow("'..' is not an interface name");
+      for (const dir of made) expect(existsSync(`${dir}/stats`)).toBe(true);
+      // A directory of ours holding something we did not pin: our pins go, the rest stays.
+      const name = uniqueName("z");
+      const dir = pinPath(name);
+      mkdirSync(dir, { recursive: true });
+      made.push(dir);
+      {
+        using ours = runtime.BpfMap.create({ name: "counters", type: abi.MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 });
+        ours.pin(`${dir}/counters`);
+        using foreign = runtime.BpfMap.create({ name: "foreign", type: abi.MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 1 });
+        foreign.pin(`${dir}/foreign`);
+      }
+      expect(() => LoadBalancer.unpin(name)).toThrow(`${dir}: holds files the load balancer did not pin (foreign): left in place`);
+      expect(existsSync(`${dir}/counters`)).toBe(false);
+      expect(existsSync(`${dir}/foreign`)).toBe(true);
+      expect(existsSync(`${otherInstance}/stats`)).toBe(true);
+    } finally {
+      for (const dir of made) rmSync(dir, { recursive: true, force: true });
+      for (const dir of [dirname(otherProgram), PIN_ROOT]) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // not empty: someone else's pins
+        }
+      }
+    }
+  });
+
+  it("a netlink run that was SIGKILLed leaves its program attached: a held one is refused (naming the pid), the next start removes it", async () => {
+    const cliPath = join(process.cwd(), "dist/cli/main.js");
+    expect(existsSync(cliPath), "build the CLI first: npx tsc -p tsconfig.build.json").toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-netlink-"));
+    try {
+      const file = join(dir, "config.yml");
+      writeFileSync(file, JSON.stringify(lanDocument(lan)));
+      const child = spawn("nsenter", [`--net=${lan.balancer.ns.path}`, "--", process.execPath, cliPath, "loadbalancer", "-c", file, "--mode", "generic", "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr?.on("data", (d: Buffer) => void (stderr += d.toString()));
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on("data", (d: Buffer) => d.toString().includes("load balancer running") && resolve());
+        child.once("exit", (code) => reject(new Error(`the balancer exited with ${code}: ${stderr}`)));
+      });
+      const ifindex = withNs(lan.balancer, () => runtime.ifindex(lan.balancer.ifname));
+      const attached = withNs(lan.balancer, () => runtime.xdpAttached(ifindex)).generic;
+      expect(attached).toBeGreaterThan(0);
+      expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
+      // Running: refused, with the pid that holds it.
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic" }))).toThrow(`another loadbalancer is running on ${lan.balancer.ifname} (pid ${child.pid})`);
+      child.kill("SIGKILL");
+      await exited;
+      // Netlink attachments outlive their process: still attached, still balancing.
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      expect(withNs(lan.balancer, () => runtime.xdpAttached(ifindex)).generic).toBe(attached);
+      // The next start (the CLI, for its message) removes it and takes over.
+      let out = "";
+      let err = "";
+      const program = new Command("tsebpf").exitOverride();
+      registerLoadbalancer(program, { out: (t: string) => void (out += t), err: (t: string) => void (err += t) });
+      let running: Promise<unknown> = Promise.resolve();
+      withNs(lan.balancer, () => void (running = program.parseAsync(["loadbalancer", "-c", file, "--mode", "generic", "--interval", "0"], { from: "user" })));
+      try {
+        expect(err).toBe(`removed a load balancer (program id ${attached}) that an earlier run left attached to ${lan.balancer.ifname}\n`);
+        const now = withNs(lan.balancer, () => runtime.xdpAttached(ifindex)).generic;
+        expect(now).toBeGreaterThan(0);
+        expect(now).not.toBe(attached);
+        expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
+      } finally {
+        process.emit("SIGTERM");
+        await running;
+      }
+      expect(out).toMatch(/load balancer running on .*\ndetached\n$/s);
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the CLI applies a new backend list on a file change and on SIGHUP, refuses service changes and bad files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-reload-"));
+    try {
+      const file = join(dir, "config.yml");
+      const doc = lanDocument(lan);
+      writeFileSync(file, JSON.stringify(doc));
+      let out = "";
+      let err = "";
+      const program = new Command("tsebpf").exitOverride();
+      registerLoadbalancer(program, { out: (t: string) => void (out += t), err: (t: string) => void (err += t) });
+      let running: Promise<unknown> = Promise.resolve();
+      withNs(lan.balancer, () => void (running = program.parseAsync(["loadbalancer", "-c", file, "--mode", "generic", "--interval", "0"], { from: "user" })));
+      const settle = () => new Promise((r) => setTimeout(r, 400));
+      try {
+        expect(connect(lan.client, 8, 1).every((r) => r.error === undefined)).toBe(true);
+        // Open connections while backend-1 is removed: those on backend-0 carry on untouched;
+        // those on backend-1 now reach backend-0, which does not know them (reset).
+        const live = openConnections(lan.client, 10, 12, 150);
+        await new Promise((r) => setTimeout(r, 600));
+        const backends = doc.backends as unknown[];
+        writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1) }));
+        const during = await live;
+        const on = (name: string) => during.filter((r) => r.replies[0]?.startsWith(`${name} `));
+        expect(on("backend-0").length + on("backend-1").length).toBe(10);
+        for (const r of on("backend-0")) {
+          expect(r.error, JSON.stringify(r)).toBeUndefined();
+          expect(r.replies).toHaveLength(12);
+          expect(r.replies.every((line) => line.startsWith("backend-0 "))).toBe(true);
+        }
+        for (const r of on("backend-1")) expect(r.replies.length, JSON.stringify(r)).toBeLessThan(12);
+        console.log(`reload: ${on("backend-0").length} open connections on backend-0 kept, ${on("backend-1").length} on backend-1 cut (${on("backend-1").map((r) => r.error).join(", ")})`);
+        expect(out).toContain("config applied: 1 backend (removed backend-1)\n");
+        const results = connect(lan.client, 6, 2);
+        expect(results.every((r) => r.error === undefined && r.replies.every((line) => line.startsWith("backend-0 ")))).toBe(true);
+        // SIGHUP reloads (and does not kill).
+        const before = out.length;
+        process.emit("SIGHUP", "SIGHUP");
+        expect(out.slice(before)).toBe("config applied: 1 backend (no change)\n");
+        // A service change or a bad file: refused, the running backends stay.
+        writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1), tcp_port: SERVICE_PORT + 1 }));
+        await settle();
+        expect(err).toContain(`tsebpf: config not applied, the previous backends stay: the port (${SERVICE_PORT} → ${SERVICE_PORT + 1}) changed: restart the load balancer to apply that (the backends were not changed either)\n`);
+        writeFileSync(file, "backends: [");
+        await settle();
+        expect(err).toMatch(/config not applied, the previous backends stay: .*config\.yml:/);
+        expect(connect(lan.client, 4, 1).every((r) => r.error === undefined && r.replies[0]?.startsWith("backend-0 "))).toBe(true);
+        writeFileSync(file, JSON.stringify(doc));
+        await settle();
+        expect(out).toContain("config applied: 2 backends (added backend-1)\n");
+        const both = connect(lan.client, 12, 1);
+        expect(new Set(both.map((r) => r.replies[0]?.split(" ")[0]))).toEqual(new Set(["backend-0", "backend-1"]));
+      } finally {
+        process.emit("SIGTERM");
+        await running;
+      }
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
