@@ -1,7 +1,8 @@
 /**
  * The XDP load balancer with direct server return, as a library: `LoadBalancer.start(config)`
  * loads the program, fills every map (backends, Maglev table, instance description) and only
- * then attaches it to `listenInterface` in the calling thread's network namespace.
+ * then attaches it to `listenInterface` in the calling thread's network namespace. `reload(config)`
+ * changes the backends while it runs (see BackendSet); the service itself needs a new start.
  *
  * Native mode on veth needs two things of the topology (not of this program): an XDP program on
  * the peer veth (else frames sent with XDP_TX are dropped) and TX checksum offload off on the
