@@ -356,6 +356,18 @@ describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
     expect(send(src, onBeta)).toBe(beta);
   });
 
+  it("the largest description validation accepts fits the kernel's info map (checked before load, not after)", () => {
+    const macOf = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}`;
+    const named = (quotes: number) => Array.from({ length: 256 }, (_, i) => ({ mac: macOf(i), name: `${String(i).padStart(3, "0")}${'"'.repeat(quotes)}${"x".repeat(60 - quotes)}` }));
+    // Each quote is two bytes in JSON: 17 per name is the most that fits, 18 is refused.
+    expect(() => testConfig({ backends: named(18), maglevTableSize: 65537 })).toThrow(/backends: the instance description .* would be \d+ bytes, more than the 32767 its map holds/);
+    const largest = testConfig({ backends: named(17), maglevTableSize: 65537 });
+    using c = loadCollection(largest, IF_MAC, "generic (auto on veth)");
+    const s = readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") });
+    expect(s.backends.map((b) => b.name)).toEqual(largest.backends.map((b) => b.name));
+    expect(s.backends.at(-1)?.index).toBe(255);
+  });
+
   it("drops service packets when the table names no configured backend (never in a started balancer)", () => {
     using c = loadCollection(config, IF_MAC);
     const keys = Buffer.alloc(4 * 251);
