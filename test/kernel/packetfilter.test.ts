@@ -295,6 +295,13 @@ for i in range(2000):
     await receiverDone;
     expect(reloads).toBeGreaterThan(20);
     expect(received.trim().split("\n").pop()).toBe("2000");
+    // Every one of them counted once on the allow rule, across all the generations.
+    const status = JSON.parse(cli(pair, "status", "-i", pair.b.ifname, "--rules", "--json").stdout);
+    const allow = status.rules.ipv4.find((r: { rule: string }) => r.rule === pair.a.ipv4);
+    expect(allow).toMatchObject({ action: "allow" });
+    expect(allow.packets).toBeGreaterThanOrEqual(1999);
+    expect(allow.packets).toBeLessThanOrEqual(2000);
+    expect(status.counters.ipv4.passed.packets).toBe(2000);
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     expect(run.stdout.match(/rules applied/g)?.length ?? 0).toBeGreaterThan(10);

@@ -224,44 +224,81 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
   const next = live ^ 1;
   const generation = Buffer.alloc(GENERATION_SIZE);
   let flags = 0;
-  for (const family of ["ipv4", "ipv6"] as const) {
-    const f = config[family];
-    if (f.default === "block") flags |= GEN_DEFAULT_BLOCK[family];
-    const full = addressBytes(family) * 8;
-    const previous = liveHits(maps, inners, family, live);
-    const prefixes = f.rules.filter((r) => r.prefix.length !== full);
-    const lengthsUsed = [...new Set(prefixes.map((r) => r.prefix.length))].sort((a, b) => b - a);
-    const hashed = lengthsUsed.length <= HASHED_LENGTHS;
-    const byKind: Record<Kind, FamilyRules["rules"]> = {
-      hosts: f.rules.filter((r) => r.prefix.length === full),
-      prefixes: hashed ? [] : prefixes,
-      prefix_hash: hashed ? prefixes : [],
-    };
-    if (hashed) {
-      generation[4 + FAMILY_INDEX[family]] = lengthsUsed.length;
-      generation.set(lengthsUsed, 6 + FAMILY_INDEX[family] * HASHED_LENGTHS);
+  /** The new maps with their rules' keys, and each family's hit counts when they were filled. */
+  const built: { family: Family; kind: Kind; map: runtime.BpfMap; keys: string[] }[] = [];
+  const snapshots = new Map<Family, Map<string, bigint>>();
+  try {
+    for (const family of ["ipv4", "ipv6"] as const) {
+      const f = config[family];
+      if (f.default === "block") flags |= GEN_DEFAULT_BLOCK[family];
+      const full = addressBytes(family) * 8;
+      const previous = liveHits(maps, inners, family, live);
+      snapshots.set(family, previous);
+      const prefixes = f.rules.filter((r) => r.prefix.length !== full);
+      const lengthsUsed = [...new Set(prefixes.map((r) => r.prefix.length))].sort((a, b) => b - a);
+      const hashed = lengthsUsed.length <= HASHED_LENGTHS;
+      const byKind: Record<Kind, FamilyRules["rules"]> = {
+        hosts: f.rules.filter((r) => r.prefix.length === full),
+        prefixes: hashed ? [] : prefixes,
+        prefix_hash: hashed ? prefixes : [],
+      };
+      if (hashed) {
+        generation[4 + FAMILY_INDEX[family]] = lengthsUsed.length;
+        generation.set(lengthsUsed, 6 + FAMILY_INDEX[family] * HASHED_LENGTHS);
+      }
+      for (const kind of KINDS) {
+        const rules = byKind[kind];
+        const name = outerName(family, kind);
+        if (rules.length === 0) {
+          maps[name].delete(u32(next));
+          inners?.set(name, next, undefined);
+          continue;
+        }
+        const map = buildInner(family, kind, rules, previous);
+        built.push({ family, kind, map, keys: rules.map((r) => `${r.action}:${keyOf(r.prefix, kind).toString("hex")}`) });
+        maps[name].update(u32(next), u32(map.fd));
+        flags |= GEN_MAPS[kind][family];
+      }
     }
-    for (const kind of KINDS) {
-      const rules = byKind[kind];
-      const name = outerName(family, kind);
-      if (rules.length === 0) {
-        maps[name].delete(u32(next));
-        inners?.set(name, next, undefined);
-        continue;
-      }
-      const inner = buildInner(family, kind, rules, previous);
-      try {
-        maps[name].update(u32(next), u32(inner.fd));
-      } catch (e) {
-        inner.close();
-        throw e;
-      }
-      if (inners) inners.set(name, next, inner);
-      else inner.close(); // the outer array holds it
-      flags |= GEN_MAPS[kind][family];
+    generation.writeUInt32LE(flags, 0);
+    maps.generations.update(u32(next), generation);
+    maps.state.update(u32(0), u32(next));
+    carryLateHits(maps, inners, live, built, snapshots);
+  } finally {
+    for (const b of built) {
+      const name = outerName(b.family, b.kind);
+      if (inners && inners.get(name, next) !== b.map) inners.set(name, next, b.map);
+      else if (!inners) b.map.close(); // the outer array holds it
     }
   }
-  generation.writeUInt32LE(flags, 0);
-  maps.generations.update(u32(next), generation);
-  maps.state.update(u32(0), u32(next));
+}
+
+/**
+ * Hits the old generation counted between the snapshot its successor was filled from and the
+ * switch: once no packet can still be in the old slot, they are added to the new maps' entries.
+ * (A packet counted in the new entry during that one read-modify-write may still be lost.)
+ */
+function carryLateHits(maps: RuleMaps, inners: InnerMaps | undefined, old: number, built: { family: Family; kind: Kind; map: runtime.BpfMap; keys: string[] }[], snapshots: Map<Family, Map<string, bigint>>): void {
+  sleepSync(10);
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const before = snapshots.get(family);
+    if (!before || before.size === 0) continue;
+    const after = liveHits(maps, inners, family, old);
+    for (const b of built.filter((x) => x.family === family)) {
+      for (const k of b.keys) {
+        const late = (after.get(k) ?? 0n) - (before.get(k) ?? 0n);
+        if (late <= 0n) continue;
+        const key = Buffer.from(k.slice(k.indexOf(":") + 1), "hex");
+        const value = b.map.lookup(key);
+        if (!value) continue;
+        value.writeBigUInt64LE(value.readBigUInt64LE(8) + late, 8);
+        b.map.update(key, value);
+      }
+    }
+  }
+}
+
+/** Waits without returning to the event loop (BPF programs run for microseconds). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
