@@ -718,6 +718,101 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     expect(() => LoadBalancer.pinnedStatus(config.listenInterface)).toThrow(/no load balancer pinned/);
   });
 
+  it("--pin again applies a new backend list to the pinned balancer: kept flows stay, new flows follow; service changes are refused; --unpin cleans up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-repin-"));
+    const ifname = lan.balancer.ifname;
+    try {
+      const file = join(dir, "config.yml");
+      const doc = lanDocument(lan);
+      const backends = doc.backends as unknown[];
+      const cli = async (args: string[]) => {
+        let out = "";
+        let err = "";
+        const program = new Command("tsebpf").exitOverride();
+        registerLoadbalancer(program, { out: (t: string) => void (out += t), err: (t: string) => void (err += t) });
+        let running: Promise<unknown> = Promise.resolve();
+        withNs(lan.balancer, () => void (running = program.parseAsync(["loadbalancer", ...args], { from: "user" })));
+        await running;
+        return { out, err };
+      };
+      writeFileSync(file, JSON.stringify(doc));
+      expect((await cli(["-c", file, "--mode", "generic", "--pin"])).out).toMatch(/^load balancer pinned on /);
+      expect(withNs(lan.balancer, () => LoadBalancer.pinnedState(ifname))).toBe("live");
+      expect(connect(lan.client, 8, 1).every((r) => r.error === undefined)).toBe(true);
+
+      // Connections open while backend-1 is removed from the pinned balancer.
+      const live = openConnections(lan.client, 10, 12, 150);
+      await new Promise((r) => setTimeout(r, 600));
+      writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1) }));
+      const applied = await cli(["-c", file, "--pin"]);
+      expect(applied.out).toBe(`load balancer pinned on ${ifname} (${pinPath(ifname)}): config applied: 1 backend (removed backend-1); --mode applies only when it starts\n`);
+      const during = await live;
+      const on = (name: string) => during.filter((r) => r.replies[0]?.startsWith(`${name} `));
+      expect(on("backend-0").length + on("backend-1").length).toBe(10);
+      expect(on("backend-0").length).toBeGreaterThan(0);
+      for (const r of on("backend-0")) {
+        expect(r.error, JSON.stringify(r)).toBeUndefined();
+        expect(r.replies).toHaveLength(12);
+        expect(r.replies.every((line) => line.startsWith("backend-0 "))).toBe(true);
+      }
+      for (const r of on("backend-1")) expect(r.replies.length, JSON.stringify(r)).toBeLessThan(12);
+      const after = connect(lan.client, 8, 2);
+      expect(after.every((r) => r.error === undefined && r.replies.every((line) => line.startsWith("backend-0 ")))).toBe(true);
+      const status = LoadBalancer.pinnedStatus(ifname);
+      expect(status.backends.map((b) => b.name)).toEqual(["backend-0"]);
+      expect(status.backends[0]?.mac).toBe(lan.backends[0]?.mac);
+      const shown = await cli(["status", "--interface", ifname, "--json"]);
+      expect((JSON.parse(shown.out) as { backends: { name: string }[] }[])[0]?.backends.map((b) => b.name)).toEqual(["backend-0"]);
+
+      // The library: the same, from a fresh open of the pins (backend-1 comes back as a new backend).
+      {
+        using pinned = withNs(lan.balancer, () => LoadBalancer.openPinned(ifname));
+        expect(pinned.applyBackends(lanConfig(lan))).toEqual({ added: ["backend-1"], removed: [], changed: [] });
+        expect(pinned.status().backends.map((b) => b.name)).toEqual(["backend-0", "backend-1"]);
+      }
+      const both = connect(lan.client, 12, 1);
+      expect(both.every((r) => r.error === undefined)).toBe(true);
+      expect(new Set(both.map((r) => r.replies[0]?.split(" ")[0]))).toEqual(new Set(["backend-0", "backend-1"]));
+      writeFileSync(file, JSON.stringify(doc));
+      expect((await cli(["-c", file, "--pin"])).out).toContain("config applied: 2 backends (no change)");
+
+      // A service change is refused and changes nothing.
+      writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1), tcp_port: SERVICE_PORT + 1 }));
+      await expect(cli(["-c", file, "--pin"])).rejects.toThrow(`the port (${SERVICE_PORT} → ${SERVICE_PORT + 1}) changed: the pinned load balancer keeps its service; unpin and start again`);
+      writeFileSync(file, JSON.stringify({ ...doc, maglevTableSize: 251 }));
+      await expect(cli(["-c", file, "--pin"])).rejects.toThrow(/maglevTableSize \(\d+ → 251\) changed: .*unpin and start again/);
+      expect(LoadBalancer.pinnedStatus(ifname).backends.map((b) => b.name)).toEqual(["backend-0", "backend-1"]);
+      expect(LoadBalancer.pinnedStatus(ifname).info.port).toBe(SERVICE_PORT);
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      // A foreground start is still refused while it is pinned.
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic" }))).toThrow(/already pinned on .*--unpin/);
+
+      writeFileSync(file, JSON.stringify(doc));
+      expect((await cli(["-c", file, "--unpin"])).out).toBe(`unpinned the load balancer on ${ifname} (${pinPath(ifname)})\n`);
+      expect(existsSync(pinPath(ifname))).toBe(false);
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+
+      // Pins whose balancer is no longer attached: a leftover, removed; then a normal start.
+      await cli(["-c", file, "--mode", "generic", "--pin"]);
+      {
+        using link = runtime.Link.fromPin(`${pinPath(ifname)}/link`);
+        link.detach();
+      }
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+      expect(withNs(lan.balancer, () => LoadBalancer.pinnedState(ifname))).toBe("stale");
+      expect(() => withNs(lan.balancer, () => LoadBalancer.openPinned(ifname))).toThrow(/leftover/);
+      const restarted = await cli(["-c", file, "--mode", "generic", "--pin"]);
+      expect(restarted.err).toContain(`removed the pins of a load balancer no longer attached to ${ifname}`);
+      expect(restarted.out).toMatch(/^load balancer pinned on /);
+      expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
+      expect(connect(lan.client, 4, 1).every((r) => r.error === undefined)).toBe(true);
+    } finally {
+      LoadBalancer.unpin(ifname);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(xdpShown(lan.balancer)).toBeUndefined();
+  });
+
   it("the CLI runs it in the foreground with periodic summaries and detaches on SIGTERM; --pin, status, --unpin", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-cli-"));
     try {

@@ -58,7 +58,7 @@ export function registerLoadbalancer(program: Command, io: Output): void {
     .addOption(new Option("--mode <mode>", "XDP mode: native (driver), generic (skb) or auto (native where the driver has it; generic on veth)").choices(MODES).default("auto"))
     .option("--interval <sec>", "print a one-line summary every SEC seconds (0: only at exit)", "5")
     .option("--json", "print summaries as JSON, one object per line")
-    .option("--pin", "pin the link and maps and exit, leaving the balancer running (remove with --unpin)")
+    .option("--pin", "pin the link and maps and exit, leaving the balancer running (remove with --unpin); again, with an edited config: apply its backends to the pinned balancer")
     .option("--unpin", "remove the balancer pinned on the config's listenInterface (or --interface) and exit")
     .option("--interface <name>", "with --unpin: the interface, instead of the config's listenInterface")
     .option("--netlink", "attach with netlink (IFLA_XDP) instead of a bpf_link (a crashed run leaves it attached: the next start removes it); not with --pin")
@@ -72,7 +72,10 @@ Maps are filled before the program is attached. SIGINT or SIGTERM detaches and e
 a change of the config file applies a new backend list while running: flows of the backends kept
 stay on them, only the flows of removed backends move (the service — listenInterface, vip, port,
 protocol — and the table sizes need a restart). With --pin the link and maps are pinned under
-${PIN_ROOT}/<listenInterface>.
+${PIN_ROOT}/<listenInterface>. Running --pin again while it is pinned and attached applies the
+config's backend list to the pinned balancer in the same way (and prints what changed); a service
+or table size change is refused, changing nothing: unpin and start again for that. Pins whose
+balancer is no longer attached are a leftover: removed, then a normal start.
 
 Backends need the VIP on loopback and must not answer ARP for it:
   ip addr add 10.0.0.100/32 dev lo
@@ -86,6 +89,7 @@ Examples:
   tsebpf loadbalancer                          # ./config.yml, summary every 5 s, Ctrl+C to stop
   tsebpf loadbalancer -c lb.yml --mode generic --interval 1
   tsebpf loadbalancer -c lb.yml --pin          # keep running after exit
+  tsebpf loadbalancer -c lb.yml --pin          # again, after editing the backends: apply them to it
   tsebpf loadbalancer status --json            # counters of pinned balancers
   tsebpf loadbalancer -c lb.yml --unpin        # detach and remove the pins`,
     )
@@ -101,8 +105,16 @@ Examples:
       const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs a bpf_link)");
       const config = loadConfig(opts.config);
+      const state = LoadBalancer.pinnedState(config.listenInterface);
+      if (opts.pin && state === "live") {
+        using pinned = LoadBalancer.openPinned(config.listenInterface);
+        const result = pinned.applyBackends(config);
+        io.out(`load balancer pinned on ${config.listenInterface} (${pinned.pinned}): ${describeReload(result, config.backends.length)}; --mode applies only when it starts\n`);
+        return;
+      }
       const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) });
       try {
+        if (state === "stale") io.err(`removed the pins of a load balancer no longer attached to ${config.listenInterface} (${pinPath(config.listenInterface)})\n`);
         if (balancer.removedLeftover !== undefined) {
           io.err(`removed a load balancer (program id ${balancer.removedLeftover}) that an earlier run left attached to ${config.listenInterface}\n`);
         }

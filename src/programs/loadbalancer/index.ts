@@ -16,7 +16,7 @@ import { formatMac, isInterfaceName } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import { AUTO_ON_VETH, MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
-import { describeInstance, encodeInfo, readStatus, type InstanceInfo, type LoadBalancerStatus, type StatusMaps } from "./status.js";
+import { describeInstance, encodeInfo, readInfo, readStatus, type InstanceInfo, type LoadBalancerStatus, type StatusMaps } from "./status.js";
 
 export type { LoadBalancerConfig } from "./config.js";
 export { loadConfig, parseConfig } from "./config.js";
@@ -69,13 +69,52 @@ interface Assigned {
  * moment of a half-written table: new entries first, then the Maglev table into the idle half,
  * then the flip, then the removed backends' entries invalidated (their flows become new flows).
  */
+/** The maps a BackendSet writes: a loaded collection's, or a pinned instance's. */
+export interface BackendMaps {
+  readonly backends: BpfMap;
+  readonly counters: BpfMap;
+  readonly maglev: BpfMap;
+  readonly control: BpfMap;
+  readonly info: BpfMap;
+}
+
 export class BackendSet {
   private readonly assigned = new Map<string, Assigned>();
   private generation = 0;
   private active = 0;
   private applied = false;
+  private readonly maps: BackendMaps;
 
-  constructor(private readonly collection: Collection) {}
+  constructor(source: Collection | BackendMaps) {
+    this.maps =
+      source instanceof Collection
+        ? { backends: source.map("backends"), counters: source.map("counters"), maglev: source.map("maglev"), control: source.map("control"), info: source.map("info") }
+        : source;
+  }
+
+  /**
+   * The backend set of maps some earlier process filled (a pinned instance): the names, MACs and
+   * ids from the info map, the generations from the backends map, the active table half from the
+   * control map. Generations go on above every one the backends map holds (a removed backend's
+   * entry keeps its generation, invalid), so flows of an earlier backend never match a new one.
+   */
+  static restore(maps: BackendMaps): BackendSet {
+    const set = new BackendSet(maps);
+    const info = readInfo(maps.info);
+    const generations = new Map<number, number>();
+    for (let id = 0; id < maps.backends.maxEntries; id++) {
+      const generation = maps.backends.lookup(keyOf(id))?.readUInt32LE(8) ?? 0;
+      generations.set(id, generation);
+      set.generation = Math.max(set.generation, generation);
+    }
+    info.backends.forEach((b, position) => {
+      const id = b.id ?? position;
+      set.assigned.set(b.name, { id, generation: generations.get(id) ?? 0, mac: b.mac });
+    });
+    set.active = maps.control.lookup(keyOf(0))?.readUInt32LE(0) ?? 0;
+    set.applied = true;
+    return set;
+  }
 
   /** The id of each backend of the configuration last applied, in its order. */
   ids(config: LoadBalancerConfig): number[] {
@@ -83,7 +122,7 @@ export class BackendSet {
   }
 
   apply(config: LoadBalancerConfig, mode: string): ReloadResult {
-    const c = this.collection;
+    const c = this.maps;
     const wanted = new Map(config.backends.map((b) => [b.name, formatMac(b.mac)]));
     const removed = [...this.assigned.keys()].filter((name) => !wanted.has(name));
     const taken = new Set([...this.assigned.values()].map((a) => a.id));
@@ -108,8 +147,7 @@ export class BackendSet {
       writes.push([name, entry]);
       (old ? changed : added).push(name);
     }
-    const backends = c.map("backends");
-    const counters = c.map("counters");
+    const { backends, counters } = c;
     for (const [name, entry] of writes) {
       const value = Buffer.alloc(BACKEND_VALUE_SIZE);
       value.set(config.backends.find((b) => b.name === name)?.mac ?? new Uint8Array(6));
@@ -131,16 +169,20 @@ export class BackendSet {
       keys.writeUInt32LE(target * config.tableSize + slot, 4 * slot);
       values.writeUInt32LE(ids[backend] ?? 0, 4 * slot);
     });
-    runtime.updateBatch(c.map("maglev"), keys, values);
+    runtime.updateBatch(c.maglev, keys, values);
     const control = Buffer.alloc(4);
     control.writeUInt32LE(target);
-    c.map("control").update(keyOf(0), control);
+    c.control.update(keyOf(0), control);
     const stillUsed = new Set([...next.values()].map((a) => a.id));
     for (const name of removed) {
       const id = this.assigned.get(name)?.id ?? -1;
-      if (id >= 0 && !stillUsed.has(id)) backends.update(keyOf(id), Buffer.alloc(BACKEND_VALUE_SIZE));
+      if (id < 0 || stillUsed.has(id)) continue;
+      // Invalid, keeping its generation (what `restore` continues from).
+      const value = Buffer.alloc(BACKEND_VALUE_SIZE);
+      value.writeUInt32LE(this.assigned.get(name)?.generation ?? 0, 8);
+      backends.update(keyOf(id), value);
     }
-    const infoMap = c.map("info");
+    const infoMap = c.info;
     infoMap.update(keyOf(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
     this.assigned.clear();
     for (const [name, a] of next) this.assigned.set(name, a);
@@ -222,7 +264,7 @@ export class LoadBalancer {
    */
   reload(config: LoadBalancerConfig): ReloadResult {
     if (!this.attachment) throw new Error("the load balancer is stopped");
-    const restart = serviceChange(this.current, config);
+    const restart = serviceChange(serviceOf(this.current), serviceOf(config));
     if (restart) throw new Error(`${restart} changed: restart the load balancer to apply that (the backends were not changed either)`);
     const result = this.backendSet.apply(config, this.description.mode);
     this.current = config;
@@ -281,6 +323,45 @@ export class LoadBalancer {
     return true;
   }
 
+  /**
+   * The instance pinned for this interface: "live" when its pinned link is what is attached to
+   * the interface (asked in the calling thread's network namespace), "stale" when pins remain
+   * but their balancer is no longer attached there (a leftover: the next start removes it),
+   * "none". An interface missing here makes no verdict on the pins: "live" (nothing is removed).
+   */
+  static pinnedState(listenInterface: string): "live" | "stale" | "none" {
+    const dir = pinPath(listenInterface);
+    if (!existsSync(dir)) return "none";
+    if (!existsSync(`${dir}/${LINK_PIN}`)) return "stale";
+    let programId: number;
+    try {
+      using link = runtime.Link.fromPin(`${dir}/${LINK_PIN}`);
+      programId = link.info().programId;
+    } catch {
+      return "stale";
+    }
+    let index: number;
+    try {
+      index = runtime.ifindex(listenInterface);
+    } catch {
+      return "live";
+    }
+    const state = runtime.xdpAttached(index);
+    return programId > 0 && [state.native, state.generic, state.offload, state.progId].includes(programId) ? "live" : "stale";
+  }
+
+  /**
+   * The instance pinned and attached on this interface, to read and to change its backends
+   * (`applyBackends`) from any process. Throws when none is, or when its pins are a leftover.
+   */
+  static openPinned(listenInterface: string): PinnedLoadBalancer {
+    const state = LoadBalancer.pinnedState(listenInterface);
+    if (state !== "live") {
+      throw new Error(`no load balancer pinned on ${listenInterface}${state === "stale" ? ` (the pins at ${pinPath(listenInterface)} are a leftover: their balancer is no longer attached)` : ` (nothing at ${pinPath(listenInterface)})`}`);
+    }
+    return PinnedLoadBalancer.open(pinPath(listenInterface));
+  }
+
   /** Interfaces with a pinned instance. */
   static pinnedInterfaces(): string[] {
     if (!existsSync(PIN_ROOT)) return [];
@@ -300,11 +381,94 @@ export class LoadBalancer {
   }
 }
 
+/** What a reload cannot change: the service and the table sizes. */
+interface Service {
+  readonly listenInterface: string;
+  readonly vips: readonly string[];
+  readonly port: number;
+  readonly protocol: string;
+  readonly tableSize: number;
+  readonly maxConnections: number;
+}
+
+function serviceOf(config: LoadBalancerConfig): Service {
+  const { listenInterface, vips, port, protocol, tableSize } = describeInstance(config, "", []);
+  return { listenInterface, vips, port, protocol, tableSize, maxConnections: config.maxConnections };
+}
+
+/**
+ * A pinned instance opened from its pins (`LoadBalancer.openPinned`): `applyBackends` is the
+ * foreground run's reload, on the pinned maps. Closing it leaves the instance running.
+ */
+export class PinnedLoadBalancer {
+  private closed = false;
+
+  private constructor(
+    /** Its pin directory. */
+    readonly pinned: string,
+    private readonly maps: BackendMaps & { readonly stats: BpfMap; readonly conntrack: BpfMap },
+    private readonly backendSet: BackendSet,
+  ) {}
+
+  /** @internal */
+  static open(dir: string): PinnedLoadBalancer {
+    const opened: BpfMap[] = [];
+    try {
+      const open = (name: (typeof PINNED_MAPS)[number]) => {
+        const m = BpfMap.fromPin(`${dir}/${name}`);
+        opened.push(m);
+        return m;
+      };
+      const maps = { backends: open("backends"), counters: open("counters"), maglev: open("maglev"), control: open("control"), info: open("info"), stats: open("stats"), conntrack: open("conntrack") };
+      return new PinnedLoadBalancer(dir, maps, BackendSet.restore(maps));
+    } catch (e) {
+      for (const m of opened) m.close();
+      throw e;
+    }
+  }
+
+  /** What the info map says about it. */
+  get info(): InstanceInfo {
+    return readInfo(this.maps.info);
+  }
+
+  /** The counters now. */
+  status(): LoadBalancerStatus {
+    return readStatus(this.maps);
+  }
+
+  /**
+   * Applies a new backend list to the pinned instance, as `LoadBalancer.reload` does to a running
+   * one. The service (listenInterface, vip, port, protocol) and the table sizes are fixed when it
+   * starts: a change is refused, and nothing changes.
+   */
+  applyBackends(config: LoadBalancerConfig): ReloadResult {
+    if (this.closed) throw new Error("closed");
+    const info = this.info;
+    const running: Service = { listenInterface: info.listenInterface, vips: info.vips, port: info.port, protocol: info.protocol, tableSize: info.tableSize, maxConnections: this.maps.conntrack.maxEntries };
+    const restart = serviceChange(running, serviceOf(config));
+    if (restart) {
+      throw new Error(`${restart} changed: the pinned load balancer keeps its service; unpin and start again to apply that ('tsebpf loadbalancer --unpin', then --pin); nothing was changed`);
+    }
+    return this.backendSet.apply(config, info.mode);
+  }
+
+  /** Releases this process's fds (the pins keep the balancer running). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const m of Object.values(this.maps)) m.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 /** The first service setting that differs (what a reload cannot change), or undefined. */
-function serviceChange(a: LoadBalancerConfig, b: LoadBalancerConfig): string | undefined {
-  const same = (x: Uint8Array | undefined, y: Uint8Array | undefined) => (x === undefined ? y === undefined : y !== undefined && Buffer.from(x).equals(Buffer.from(y)));
+function serviceChange(a: Service, b: Service): string | undefined {
   if (a.listenInterface !== b.listenInterface) return `listenInterface (${a.listenInterface} → ${b.listenInterface})`;
-  if (!same(a.vip4, b.vip4) || !same(a.vip6, b.vip6)) return "vip";
+  if (a.vips.join(",") !== b.vips.join(",")) return `vip (${a.vips.join(", ")} → ${b.vips.join(", ")})`;
   if (a.port !== b.port) return `the port (${a.port} → ${b.port})`;
   if (a.protocol !== b.protocol) return `protocol (${a.protocol} → ${b.protocol})`;
   if (a.tableSize !== b.tableSize) return `maglevTableSize (${a.tableSize} → ${b.tableSize})`;
@@ -346,14 +510,16 @@ export function loadCollectionWithBackends(config: LoadBalancerConfig, interface
 export const PROGRAM_NAME = PROGRAM;
 
 /**
- * A pin directory without a link is what a run that died while pinning leaves: removed. One with
- * a link is a running pinned instance: refused (two programs cannot share the interface).
+ * Pins whose balancer is no longer attached (a run that died while pinning, a link detached or
+ * whose interface went away) are a leftover: removed. A pinned instance attached to the interface
+ * is refused (two programs cannot share it): change its backends with `openPinned`.
  */
 function removeLeftovers(listenInterface: string): void {
   const dir = pinPath(listenInterface);
-  if (!existsSync(dir)) return;
-  if (existsSync(`${dir}/${LINK_PIN}`)) {
-    throw new Error(`a load balancer is already pinned on ${listenInterface} (${dir}): stop it with 'tsebpf loadbalancer --unpin' first`);
+  const state = LoadBalancer.pinnedState(listenInterface);
+  if (state === "none") return;
+  if (state === "live") {
+    throw new Error(`a load balancer is already pinned on ${listenInterface} (${dir}): stop it with 'tsebpf loadbalancer --unpin' first (or run --pin again to apply new backends to it)`);
   }
   removePinDirectory(listenInterface);
   removeIfEmpty(PIN_ROOT);
