@@ -3,6 +3,8 @@
  * loads the program, fills every map (backends, Maglev table, instance description) and only
  * then attaches it to `listenInterface` in the calling thread's network namespace. `reload(config)`
  * changes the backends while it runs (see BackendSet); the service itself needs a new start.
+ * A pinned instance is changed from any process with `LoadBalancer.openPinned(ifname)
+ * .applyBackends(config)`: the same BackendSet, restored from the pinned maps.
  *
  * Native mode on veth needs two things of the topology (not of this program): an XDP program on
  * the peer veth (else frames sent with XDP_TX are dropped) and TX checksum offload off on the
