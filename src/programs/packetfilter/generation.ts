@@ -74,10 +74,14 @@ function prefixOf(key: Buffer, family: Family, kind: Kind): Prefix {
   return { family, address: Uint8Array.from(key.subarray(4)), length: key.readUInt32LE(0) };
 }
 
+/** A rule's identity across generations: its action and key bytes (as latin1 text, a cheap string). */
+const hitsKey = (action: Action, key: Buffer): string => `${action}:${key.toString("latin1")}`;
+
 /** A rule's value: its action, and its hits summed over CPUs (host maps are per-CPU). */
 function decodeRule(map: runtime.BpfMap, value: Buffer): { action: Action; hits: bigint } {
   let hits = 0n;
-  for (const cpu of map.perCpuValues(value)) hits += cpu.readBigUInt64LE(8);
+  // Per-CPU maps hold one RULE_SIZE slot per CPU (16 bytes: already 8-byte aligned).
+  for (let at = 8; at < value.length; at += RULE_SIZE) hits += value.readBigUInt64LE(at);
   return { action: value.readUInt32LE(0) === ACTION_CODE.block ? "block" : "allow", hits };
 }
 
@@ -186,7 +190,7 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
         const key = keyOf(r.prefix, kind);
         keys.set(key, i * keySize);
         for (let at = i * valueSize; at < (i + 1) * valueSize; at += RULE_SIZE) values.writeUInt32LE(ACTION_CODE[r.action], at);
-        values.writeBigUInt64LE(previous.get(`${r.action}:${key.toString("hex")}`) ?? 0n, i * valueSize + 8);
+        values.writeBigUInt64LE(previous.get(hitsKey(r.action, key)) ?? 0n, i * valueSize + 8);
       });
       const n = part.length;
       if (batch) {
@@ -210,7 +214,7 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
 
 /** Hit counts of a slot's rules of a family, by action and key, to carry into the next generation. */
 function liveHits(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): Map<string, bigint> {
-  return new Map(slotRules(maps, inners, family, slot).map((r) => [`${r.action}:${r.key.toString("hex")}`, r.hits]));
+  return new Map(slotRules(maps, inners, family, slot).map((r) => [hitsKey(r.action, r.key), r.hits]));
 }
 
 /**
@@ -224,8 +228,8 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
   const next = live ^ 1;
   const generation = Buffer.alloc(GENERATION_SIZE);
   let flags = 0;
-  /** The new maps with their rules' keys, and each family's hit counts when they were filled. */
-  const built: { family: Family; kind: Kind; map: runtime.BpfMap; keys: string[] }[] = [];
+  /** The new maps, and each family's hit counts when they were filled. */
+  const built: Built[] = [];
   const snapshots = new Map<Family, Map<string, bigint>>();
   try {
     for (const family of ["ipv4", "ipv6"] as const) {
@@ -255,7 +259,7 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
           continue;
         }
         const map = buildInner(family, kind, rules, previous);
-        built.push({ family, kind, map, keys: rules.map((r) => `${r.action}:${keyOf(r.prefix, kind).toString("hex")}`) });
+        built.push({ family, kind, map });
         maps[name].update(u32(next), u32(map.fd));
         flags |= GEN_MAPS[kind][family];
       }
@@ -273,27 +277,33 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
   }
 }
 
+interface Built {
+  readonly family: Family;
+  readonly kind: Kind;
+  readonly map: runtime.BpfMap;
+}
+
 /**
  * Hits the old generation counted between the snapshot its successor was filled from and the
  * switch: once no packet can still be in the old slot, they are added to the new maps' entries.
  * (A packet counted in the new entry during that one read-modify-write may still be lost.)
  */
-function carryLateHits(maps: RuleMaps, inners: InnerMaps | undefined, old: number, built: { family: Family; kind: Kind; map: runtime.BpfMap; keys: string[] }[], snapshots: Map<Family, Map<string, bigint>>): void {
+function carryLateHits(maps: RuleMaps, inners: InnerMaps | undefined, old: number, built: readonly Built[], snapshots: Map<Family, Map<string, bigint>>): void {
   sleepSync(10);
   for (const family of ["ipv4", "ipv6"] as const) {
     const before = snapshots.get(family);
-    if (!before || before.size === 0) continue;
-    const after = liveHits(maps, inners, family, old);
-    for (const b of built.filter((x) => x.family === family)) {
-      for (const k of b.keys) {
-        const late = (after.get(k) ?? 0n) - (before.get(k) ?? 0n);
-        if (late <= 0n) continue;
-        const key = Buffer.from(k.slice(k.indexOf(":") + 1), "hex");
-        const value = b.map.lookup(key);
-        if (!value) continue;
-        value.writeBigUInt64LE(value.readBigUInt64LE(8) + late, 8);
-        b.map.update(key, value);
-      }
+    const targets = built.filter((b) => b.family === family);
+    if (!before || before.size === 0 || targets.length === 0) continue;
+    for (const [k, hits] of liveHits(maps, inners, family, old)) {
+      const late = hits - (before.get(k) ?? 0n);
+      if (late <= 0n) continue;
+      const key = Buffer.from(k.slice(k.indexOf(":") + 1), "latin1");
+      // Host keys are the bare address; prefix keys carry a length (in the hash map or the trie, whichever this generation has).
+      const target = targets.find((b) => (b.kind === "hosts") === (key.length === addressBytes(family)));
+      const value = target?.map.lookup(key);
+      if (!target || !value || (value.readUInt32LE(0) === ACTION_CODE.block ? "block" : "allow") !== k.slice(0, k.indexOf(":"))) continue;
+      value.writeBigUInt64LE(value.readBigUInt64LE(8) + late, 8);
+      target.map.update(key, value);
     }
   }
 }
