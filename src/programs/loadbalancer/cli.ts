@@ -1,6 +1,7 @@
 /** `tsebpf loadbalancer`: run the XDP load balancer in the foreground, pin it, unpin it, show its counters. */
 import { Command, Option } from "commander";
 import type { Output } from "../../cli/io.js";
+import { withLock } from "../common/lock.js";
 import { isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { loadConfig } from "./config.js";
@@ -107,9 +108,12 @@ Examples:
       const config = loadConfig(opts.config);
       const state = LoadBalancer.pinnedState(config.listenInterface);
       if (opts.pin && state === "live") {
-        using pinned = LoadBalancer.openPinned(config.listenInterface);
-        const result = pinned.applyBackends(config);
-        io.out(`load balancer pinned on ${config.listenInterface} (${pinned.pinned}): ${describeReload(result, config.backends.length)}; --mode applies only when it starts\n`);
+        // One process at a time reads the pinned state and writes the next one.
+        const { result, at } = withLock(`loadbalancer-${config.listenInterface}`, () => {
+          using pinned = LoadBalancer.openPinned(config.listenInterface);
+          return { result: pinned.applyBackends(config), at: pinned.pinned };
+        });
+        io.out(`load balancer pinned on ${config.listenInterface} (${at}): ${describeReload(result, config.backends.length)}; --mode applies only when it starts\n`);
         return;
       }
       const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) });
