@@ -6,6 +6,8 @@ const text = (s: string) => new TextEncoder().encode(s);
 const names = (n: number, prefix = "backend") => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 /** Primes to test with: the BPF tests' 251, and sizes ≥ 100 × backends as Maglev recommends. */
 const SIZES = [251, 1021, 4093, 16381, 65537];
+/** Most of the other backends' slots a removal may move, per table size (see the property). */
+const DISRUPTION_BOUND: Record<number, number> = { 251: 0.1, 1021: 0.1, 4093: 0.06, 16381: 0.035, 65537: 0.01 };
 
 describe("murmur3", () => {
   it("matches the reference MurmurHash3_x86_32 vectors", () => {
@@ -88,8 +90,10 @@ describe("maglevTable", () => {
           if (was !== all[removed] && was !== now) moved++;
         }
         expect(toRemoved).toBe(0);
-        // Maglev's bound is not zero, but small: measured ≤ 2.5% at M ≥ 100·N (≤ 0.5% at 65537).
-        expect(moved / size).toBeLessThanOrEqual(0.05);
+        // Maglev's disruption is not zero, but small, and shrinks as the table grows: worst cases
+        // measured over every removal of 2..20 backends: 7% at 1021 slots, 4.7% at 4093, 2.6% at
+        // 16381, 0.5% at 65537.
+        expect(moved / size).toBeLessThanOrEqual(DISRUPTION_BOUND[size] ?? 0.1);
         const back = maglevTable([...rest.slice(0, removed), all[removed] ?? "", ...rest.slice(removed)], size);
         expect(Buffer.from(back.buffer).equals(Buffer.from(before.buffer))).toBe(true);
       }),
