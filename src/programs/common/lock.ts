@@ -7,7 +7,10 @@ import { dirname } from "node:path";
 
 const LOCK_DIR = "/run/tsebpf";
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** Waits without returning to the event loop (for short, bounded waits only). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 function alive(pid: number): boolean {
   try {
@@ -43,7 +46,7 @@ export function withLock<T>(name: string, fn: () => T, options: LockOptions = {}
         continue;
       }
       if (Date.now() > deadline) throw new Error(`${name}: another process (pid ${owner}) is changing it; try again (lock ${path})`);
-      sleep(20);
+      sleepSync(20);
     }
   }
   try {

@@ -3,6 +3,7 @@
  * table and the instance description, changed live by `apply` — see index.ts.
  */
 import { Collection, runtime, type BpfMap } from "../../index.js";
+import { u32Key } from "../common/maps.js";
 import { formatMac } from "../common/net.js";
 import { MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
@@ -65,7 +66,7 @@ export class BackendSet {
     const info = readInfo(maps.info);
     const generations = new Map<number, number>();
     for (let id = 0; id < maps.backends.maxEntries; id++) {
-      const generation = maps.backends.lookup(keyOf(id))?.readUInt32LE(8) ?? 0;
+      const generation = maps.backends.lookup(u32Key(id))?.readUInt32LE(8) ?? 0;
       generations.set(id, generation);
       set.generation = Math.max(set.generation, generation);
     }
@@ -73,7 +74,7 @@ export class BackendSet {
       const id = b.id ?? position;
       set.assigned.set(b.name, { id, generation: generations.get(id) ?? 0, mac: b.mac });
     });
-    set.active = maps.control.lookup(keyOf(0))?.readUInt32LE(0) ?? 0;
+    set.active = maps.control.lookup(u32Key(0))?.readUInt32LE(0) ?? 0;
     set.applied = true;
     return set;
   }
@@ -115,8 +116,8 @@ export class BackendSet {
       value.set(config.backends.find((b) => b.name === name)?.mac ?? new Uint8Array(6));
       value[6] = 1;
       value.writeUInt32LE(entry.generation, 8);
-      backends.update(keyOf(entry.id), value);
-      counters.update(keyOf(entry.id), Buffer.alloc(counters.userValueSize));
+      backends.update(u32Key(entry.id), value);
+      counters.update(u32Key(entry.id), Buffer.alloc(counters.userValueSize));
     }
     // The table, as ids, into the idle half (the first time: half 0, before anything runs).
     const ids = config.backends.map((b) => next.get(b.name)?.id ?? 0);
@@ -134,7 +135,7 @@ export class BackendSet {
     runtime.updateBatch(c.maglev, keys, values);
     const control = Buffer.alloc(4);
     control.writeUInt32LE(target);
-    c.control.update(keyOf(0), control);
+    c.control.update(u32Key(0), control);
     const stillUsed = new Set([...next.values()].map((a) => a.id));
     for (const name of removed) {
       const id = this.assigned.get(name)?.id ?? -1;
@@ -142,10 +143,10 @@ export class BackendSet {
       // Invalid, keeping its generation (what `restore` continues from).
       const value = Buffer.alloc(BACKEND_VALUE_SIZE);
       value.writeUInt32LE(this.assigned.get(name)?.generation ?? 0, 8);
-      backends.update(keyOf(id), value);
+      backends.update(u32Key(id), value);
     }
     const infoMap = c.info;
-    infoMap.update(keyOf(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
+    infoMap.update(u32Key(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
     this.assigned.clear();
     for (const [name, a] of next) this.assigned.set(name, a);
     this.active = target;
@@ -154,9 +155,3 @@ export class BackendSet {
   }
 }
 
-/** A u32 map key. */
-export const keyOf = (i: number): Buffer => {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(i);
-  return k;
-};

@@ -14,6 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
+import { removeCrashedXdp } from "../common/leftovers.js";
 import { isInterfaceName } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import { AUTO_ON_VETH, type LoadBalancerConfig } from "./config.js";
@@ -80,7 +81,7 @@ export class LoadBalancer {
     const mac = runtime.interfaceMac(config.listenInterface);
     if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
     const chosen = resolveMode(mode, config.listenInterface);
-    const leftover = removeNetlinkLeftover(config.listenInterface, index);
+    const leftover = removeCrashedXdp(config.listenInterface, index, { programName: PROGRAM, tool: "loadbalancer", what: "load balancer" })[0];
     const { collection, backendSet } = loadConfigured(config, mac, chosen.description);
     let lb: LoadBalancer | undefined;
     try {
@@ -395,38 +396,6 @@ function removePinDirectory(listenInterface: string): void {
     if (code === "ENOTEMPTY") throw new Error(`${dir}: holds files the load balancer did not pin (${readdirSync(dir).join(", ")}): left in place`);
     throw e;
   }
-}
-
-/**
- * What a netlink attachment of a crashed run leaves: the interface's XDP program is a load
- * balancer no process holds. Removed (returns its id). A load balancer a process holds, or any
- * other program, is refused.
- */
-function removeNetlinkLeftover(ifname: string, ifindex: number): number | undefined {
-  const state = runtime.xdpAttached(ifindex);
-  const ids = [...new Set([state.native, state.generic, state.offload, state.progId].filter((id): id is number => id !== undefined && id > 0))];
-  let removed: number | undefined;
-  for (const id of ids) {
-    let name = "?";
-    try {
-      using program = runtime.Program.fromId(id);
-      name = program.info().name;
-    } catch {
-      name = "?"; // gone meanwhile, or not ours to open
-    }
-    if (name !== PROGRAM && name !== PROGRAM.slice(0, 15)) {
-      throw new Error(`${ifname} already has an XDP program, "${name}" (id ${id}), not a load balancer: detach it first (ip link set dev ${ifname} xdp off)`);
-    }
-    const holders = runtime.programHolders(id);
-    if (holders.length > 0) throw new Error(`another loadbalancer is running on ${ifname} (pid ${holders.join(", ")})`);
-    try {
-      runtime.detachXdpProgram(ifindex, id);
-    } catch (e) {
-      throw new Error(`${ifname}: a load balancer (program id ${id}) no process holds is attached (pinned elsewhere?) and could not be removed: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    removed = id;
-  }
-  return removed;
 }
 
 /** Removes /sys/fs/bpf/tsebpf/loadbalancer (and /sys/fs/bpf/tsebpf) when nothing else is pinned there. */

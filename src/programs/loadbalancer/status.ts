@@ -3,6 +3,7 @@
  * their one-line and JSON forms.
  */
 import type { BpfMap } from "../../index.js";
+import { sumPerCpu, u32Key } from "../common/maps.js";
 import { formatAddress, formatMac } from "../common/net.js";
 import type { LoadBalancerConfig } from "./config.js";
 
@@ -66,20 +67,6 @@ export interface StatusMaps {
 }
 
 const key0 = new Uint8Array(4);
-const keyOf = (i: number): Uint8Array => {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(i);
-  return k;
-};
-
-/** Sums each u64 field of a per-CPU value over the CPUs. */
-function sumPerCpu(map: BpfMap, key: Uint8Array, fields: number): bigint[] {
-  const sums = new Array<bigint>(fields).fill(0n);
-  const value = map.lookup(key);
-  if (!value) return sums;
-  for (const cpu of map.perCpuValues(value)) for (let f = 0; f < fields; f++) sums[f] = (sums[f] ?? 0n) + cpu.readBigUInt64LE(8 * f);
-  return sums;
-}
 
 export function readInfo(map: BpfMap): InstanceInfo {
   const raw = map.lookup(key0);
@@ -101,7 +88,7 @@ export function readStatus(maps: StatusMaps): LoadBalancerStatus {
   const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n] = sumPerCpu(maps.stats, key0, 4);
   const backends = info.backends.map((b, position) => {
     const index = b.id ?? position;
-    const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, keyOf(index), 3);
+    const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, u32Key(index), 3);
     return { index, name: b.name, mac: b.mac, packets, bytes, newFlows };
   });
   return { info, servicePackets, forwarded, unbalanceable, noBackend, backends };

@@ -6,6 +6,8 @@
  * `state`: every rule and default changes at once.
  */
 import { abi, runtime, SyscallError } from "../../index.js";
+import { sleepSync } from "../common/lock.js";
+import { u32Key } from "../common/maps.js";
 import type { Family, Prefix } from "../common/net.js";
 import type { Action, FamilyRules, PacketFilterConfig } from "./config.js";
 
@@ -46,19 +48,14 @@ export interface RuleState {
 
 /** The live slot (0 or 1). */
 export function liveSlot(maps: RuleMaps): number {
-  return (maps.state.lookup(u32(0))?.readUInt32LE(0) ?? 0) & 1;
+  return (maps.state.lookup(u32Key(0))?.readUInt32LE(0) ?? 0) & 1;
 }
 
 /** The flags of the live generation. */
 function liveFlags(maps: RuleMaps): number {
-  return maps.generations.lookup(u32(liveSlot(maps)))?.readUInt32LE(0) ?? 0;
+  return maps.generations.lookup(u32Key(liveSlot(maps)))?.readUInt32LE(0) ?? 0;
 }
 
-const u32 = (n: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
 
 /** A rule's key in its map: the address (hosts) or prefix length + address (tries). */
 function keyOf(prefix: Prefix, kind: Kind): Buffer {
@@ -142,7 +139,7 @@ function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family
   for (const kind of KINDS) {
     const outer = outerName(family, kind);
     const known = inners?.get(outer, slot);
-    const id = known ? undefined : maps[outer].lookup(u32(slot))?.readUInt32LE(0);
+    const id = known ? undefined : maps[outer].lookup(u32Key(slot))?.readUInt32LE(0);
     const inner = known ?? (id ? runtime.BpfMap.fromId(id) : undefined);
     if (!inner) continue;
     try {
@@ -254,19 +251,19 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
         const rules = byKind[kind];
         const name = outerName(family, kind);
         if (rules.length === 0) {
-          maps[name].delete(u32(next));
+          maps[name].delete(u32Key(next));
           inners?.set(name, next, undefined);
           continue;
         }
         const map = buildInner(family, kind, rules, previous);
         built.push({ family, kind, map });
-        maps[name].update(u32(next), u32(map.fd));
+        maps[name].update(u32Key(next), u32Key(map.fd));
         flags |= GEN_MAPS[kind][family];
       }
     }
     generation.writeUInt32LE(flags, 0);
-    maps.generations.update(u32(next), generation);
-    maps.state.update(u32(0), u32(next));
+    maps.generations.update(u32Key(next), generation);
+    maps.state.update(u32Key(0), u32Key(next));
     carryLateHits(maps, inners, live, built, snapshots);
   } finally {
     for (const b of built) {
@@ -308,7 +305,3 @@ function carryLateHits(maps: RuleMaps, inners: InnerMaps | undefined, old: numbe
   }
 }
 
-/** Waits without returning to the event loop (BPF programs run for microseconds). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}

@@ -6,7 +6,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Collection, readCollectionSpec, runtime } from "../../index.js";
+import { removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
+import { sumPerCpu, u32Key } from "../common/maps.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import type { Family } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
@@ -220,17 +222,8 @@ export class PacketFilter {
   /** Packets and bytes by verdict, summed over CPUs. */
   counters(): Counters {
     const read = (i: number): Counter => {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(i);
-      const value = this.maps.verdicts.lookup(key);
-      const sum: Counter = { packets: 0n, bytes: 0n };
-      if (value) {
-        for (const cpu of this.maps.verdicts.perCpuValues(value)) {
-          sum.packets += cpu.readBigUInt64LE(0);
-          sum.bytes += cpu.readBigUInt64LE(8);
-        }
-      }
-      return sum;
+      const [packets = 0n, bytes = 0n] = sumPerCpu(this.maps.verdicts, u32Key(i), 2);
+      return { packets, bytes };
     };
     const family = (f: number): FamilyCounters => ({ passed: read(f * 4), dropped: read(f * 4 + 1), passedByDefault: read(f * 4 + 2), droppedByDefault: read(f * 4 + 3) });
     return { ipv4: family(0), ipv6: family(1), notIp: read(8), malformed: read(9) };
@@ -297,8 +290,6 @@ function pinAll(ifname: string, c: Collection, attachment: runtime.XdpAttachment
  */
 function removeLeftovers(ifname: string, index: number): string[] {
   const removed: string[] = [];
-  const state = runtime.xdpAttached(index);
-  const attached = [state.native, state.generic, state.offload].filter((id): id is number => id !== undefined);
   const dir = pinPath(ifname);
   if (existsSync(dir)) {
     if (PacketFilter.pinnedState(ifname) === "live") {
@@ -307,19 +298,7 @@ function removeLeftovers(ifname: string, index: number): string[] {
     rmSync(dir, { recursive: true, force: true });
     removed.push(`removed ${dir}, pins of an earlier run whose filter is no longer attached`);
   }
-  for (const id of attached) {
-    let name: string;
-    try {
-      using p = runtime.Program.fromId(id);
-      name = p.info().name;
-    } catch {
-      continue; // detached meanwhile
-    }
-    if (name !== PROGRAM_NAME) throw new Error(`${ifname} already has an XDP program attached ("${name}", id ${id}): detach it first`);
-    const holders = runtime.programHolders(id).filter((pid) => pid !== process.pid);
-    if (holders.length > 0) throw new Error(`another packetfilter is running on ${ifname} (pid ${holders.join(", ")}): stop it first`);
-    if (runtime.listLinks().some((l) => l.programId === id)) throw new Error(`a packetfilter on ${ifname} (program id ${id}) is held by a bpf_link pinned elsewhere: remove that pin first`);
-    runtime.detachXdpProgram(index, id);
+  for (const id of removeCrashedXdp(ifname, index, { programName: PROGRAM_NAME, tool: "packetfilter", what: "packetfilter" })) {
     removed.push(`removed a packetfilter (program id ${id}) an earlier run left attached to ${ifname}`);
   }
   return removed;
