@@ -5,10 +5,10 @@
  */
 import { SyscallError } from "./errors.js";
 import { kernel } from "./kernel.js";
+import { SOCK_CLOEXEC } from "./socket.js";
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SIOCGIFHWADDR = 0x8927;
 const SIOCETHTOOL = 0x8946;
 const ETHTOOL_GDRVINFO = 0x03;

@@ -13,12 +13,11 @@ import { NetlinkDecodeError, align4, attrsSize, decodeAttrs, writeAttrs, type Nl
 export * from "./netlink-attrs.js";
 import { SyscallError, errnoName } from "./errors.js";
 import { kernel } from "./kernel.js";
+import { SOCK_CLOEXEC, SOL_SOCKET } from "./socket.js";
 
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
 const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;

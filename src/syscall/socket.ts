@@ -3,6 +3,8 @@ import { SyscallError } from "./errors.js";
 import { kernel } from "./kernel.js";
 
 export const SOL_SOCKET = 1;
+/** socket(2) type flag: close the fd on exec. */
+export const SOCK_CLOEXEC = 0o2000000;
 export const SO_ATTACH_BPF = 50;
 export const SO_DETACH_BPF = 27;
 
