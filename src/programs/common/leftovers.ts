@@ -2,6 +2,7 @@
  * What a crashed run of an XDP program leaves on its interface: a bpf_link goes away with its
  * process, a netlink attachment does not. Shared by the programs' starts.
  */
+import { existsSync } from "node:fs";
 import { runtime } from "../../index.js";
 
 export interface XdpOwner {
@@ -41,4 +42,29 @@ export function removeCrashedXdp(ifname: string, index: number, owner: XdpOwner)
     removed.push(id);
   }
   return removed;
+}
+
+/**
+ * The state of a program's pin directory for an interface: "live" when the program its pins name
+ * (`pinnedProgramId`, which may throw when the pins are broken) is the one attached to the
+ * interface, "stale" when pins remain but their program is not attached there (a leftover the
+ * next start removes), "none" without pins. An interface missing from this network namespace
+ * gives no verdict on the pins: "live", so nothing is removed.
+ */
+export function pinState(dir: string, ifname: string, pinnedProgramId: () => number): "live" | "stale" | "none" {
+  if (!existsSync(dir)) return "none";
+  let id: number;
+  try {
+    id = pinnedProgramId();
+  } catch {
+    return "stale";
+  }
+  let index: number;
+  try {
+    index = runtime.ifindex(ifname);
+  } catch {
+    return "live";
+  }
+  const state = runtime.xdpAttached(index);
+  return id > 0 && [state.native, state.generic, state.offload].includes(id) ? "live" : "stale";
 }

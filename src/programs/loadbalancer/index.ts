@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
-import { removeCrashedXdp } from "../common/leftovers.js";
+import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { isInterfaceName } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import { AUTO_ON_VETH, type LoadBalancerConfig } from "./config.js";
@@ -185,24 +185,12 @@ export class LoadBalancer {
    */
   static pinnedState(listenInterface: string): "live" | "stale" | "none" {
     const dir = pinPath(listenInterface);
-    if (!existsSync(dir)) return "none";
-    if (!existsSync(`${dir}/${LINK_PIN}`)) return "stale";
-    let programId: number;
-    try {
+    return pinState(dir, listenInterface, () => {
       using link = runtime.Link.fromPin(`${dir}/${LINK_PIN}`);
-      programId = link.info().programId;
-    } catch {
-      return "stale";
-    }
-    let index: number;
-    try {
-      index = runtime.ifindex(listenInterface);
-    } catch {
-      return "live";
-    }
-    const state = runtime.xdpAttached(index);
-    return programId > 0 && [state.native, state.generic, state.offload, state.progId].includes(programId) ? "live" : "stale";
+      return link.info().programId;
+    });
   }
+
 
   /**
    * The instance pinned and attached on this interface, to read and to change its backends

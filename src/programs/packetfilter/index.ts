@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Collection, readCollectionSpec, runtime } from "../../index.js";
-import { removeCrashedXdp } from "../common/leftovers.js";
+import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
 import { sumPerCpu, u32Key } from "../common/maps.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
@@ -162,26 +162,15 @@ export class PacketFilter {
     return new PacketFilter(ifname, maps, opened, undefined, pinned ? dir : undefined);
   }
 
-  /**
-   * Is a filter pinned for this interface: "live" when its pinned program is the one attached
-   * there, "stale" when pins remain but their program is not attached (a failed run's), "none".
-   * Asked in the interface's network namespace.
-   */
+  /** Is a filter pinned for this interface ("live", "stale" or "none": see common/leftovers.ts pinState). */
   static pinnedState(ifname: string): "live" | "stale" | "none" {
     const dir = pinPath(ifname);
-    if (!existsSync(dir)) return "none";
-    let id: number;
-    try {
+    return pinState(dir, ifname, () => {
       using program = runtime.Program.fromPin(`${dir}/program`);
-      id = program.info().id;
-    } catch {
-      return "stale";
-    }
-    const index = interfaceIndex(ifname);
-    if (index === undefined) return "stale";
-    const state = runtime.xdpAttached(index);
-    return [state.native, state.generic, state.offload].includes(id) ? "live" : "stale";
+      return program.info().id;
+    });
   }
+
 
   /**
    * Removes a pinned filter: detaches it from the interface (its link, or its netlink attachment)
