@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FLOW_KEY_SIZE, flowHash, flowKey, isPrime, maglevTable, murmur3, slotCounts } from "../../src/programs/loadbalancer/maglev.js";
+import { FLOW_KEY_SIZE, flowHash, flowKey, hashSlot, isPrime, maglevTable, murmur3, slotCounts } from "../../src/programs/loadbalancer/maglev.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const names = (n: number, prefix = "backend") => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -25,7 +25,25 @@ describe("murmur3", () => {
     expect([...key.subarray(0, 4)]).toEqual([10, 0, 0, 1]);
     expect([...key.subarray(16, 20)]).toEqual([10, 0, 0, 100]);
     expect([...key.subarray(32, 40)]).toEqual([0x12, 0x34, 0, 80, 6, 4, 0, 0]);
-    expect(flowHash({ family: 4, source: key.subarray(0, 4), destination: key.subarray(16, 20), sourcePort: 0x1234, destinationPort: 80, protocol: 6 })).toBe(murmur3(key));
+    // The slot hash: the source address and the ports as they are in the key.
+    expect(flowHash({ family: 4, source: key.subarray(0, 4), destination: key.subarray(16, 20), sourcePort: 0x1234, destinationPort: 80, protocol: 6 })).toBe(murmur3(Uint8Array.from([10, 0, 0, 1, 0x12, 0x34, 0, 80])));
+    const v6 = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    expect(flowHash({ family: 6, source: v6, destination: new Uint8Array(16), sourcePort: 443, destinationPort: 8443, protocol: 17 })).toBe(murmur3(Uint8Array.from([...v6, 0x01, 0xbb, 0x20, 0xfb])));
+  });
+
+  it("picks a slot by multiply-shift: every hash a slot in [0, size), in order, each slot for about 2^32/size hashes", () => {
+    expect(hashSlot(0, 251)).toBe(0);
+    expect(hashSlot(0xffffffff, 251)).toBe(250);
+    expect(hashSlot(0x80000000, 65537)).toBe(32768);
+    fc.assert(
+      fc.property(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.constantFrom(...SIZES), (a, b, size) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        expect(hashSlot(lo, size)).toBeLessThanOrEqual(hashSlot(hi, size));
+        expect(hashSlot(hi, size)).toBeLessThan(size);
+        // The same as the program's 64-bit (hash * size) >> 32.
+        expect(hashSlot(a, size)).toBe(Number((BigInt(a) * BigInt(size)) >> 32n));
+      }),
+    );
   });
 });
 
@@ -116,7 +134,7 @@ describe("maglevTable", () => {
     const hits = [0, 0];
     for (let port = 30000; port < 31000; port++) {
       const h = flowHash({ family: 4, source: Uint8Array.from([10, 1, 1, 1]), destination: Uint8Array.from([10, 0, 0, 100]), sourcePort: port, destinationPort: 80, protocol: 6 });
-      const b = table[h % 251] ?? 0;
+      const b = table[hashSlot(h, 251)] ?? 0;
       hits[b] = (hits[b] ?? 0) + 1;
     }
     expect(Math.min(...hits)).toBeGreaterThan(400);

@@ -7,6 +7,7 @@ import { u32Key } from "../common/maps.js";
 import { formatMac } from "../common/net.js";
 import { MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
+import { decodeSlots, encodeSlots, nextSlots } from "./slots.js";
 import { describeInstance, encodeInfo, readInfo } from "./status.js";
 
 /** What a reload changed. */
@@ -39,6 +40,13 @@ export interface BackendMaps {
   readonly maglev: BpfMap;
   readonly control: BpfMap;
   readonly info: BpfMap;
+}
+
+/** The values of array entries [first, first + count). */
+function lookupRange(map: BpfMap, first: number, count: number): Buffer {
+  const out = Buffer.alloc(count * map.userValueSize);
+  for (let i = 0; i < count; i++) map.lookup(u32Key(first + i))?.copy(out, i * map.userValueSize);
+  return out;
 }
 
 export class BackendSet {
@@ -119,20 +127,27 @@ export class BackendSet {
       backends.update(u32Key(entry.id), value);
       counters.update(u32Key(entry.id), Buffer.alloc(counters.userValueSize));
     }
-    // The table, as ids, into the idle half (the first time: half 0, before anything runs).
+    // The table into the idle half (the first time: half 0, before anything runs), its slots
+    // carried over from the half in use (slots.ts).
     const ids = config.backends.map((b) => next.get(b.name)?.id ?? 0);
     const table = maglevTable(
       config.backends.map((b) => b.name),
       config.tableSize,
     );
+    const size = config.tableSize;
     const target = this.applied ? 1 - this.active : 0;
-    const keys = Buffer.alloc(4 * table.length);
-    const values = Buffer.alloc(4 * table.length);
-    table.forEach((backend, slot) => {
-      keys.writeUInt32LE(target * config.tableSize + slot, 4 * slot);
-      values.writeUInt32LE(ids[backend] ?? 0, 4 * slot);
-    });
-    runtime.updateBatch(c.maglev, keys, values);
+    const before = this.applied ? decodeSlots(lookupRange(c.maglev, this.active * size, size)) : undefined;
+    const generationBefore = new Map([...this.assigned.values()].map((a) => [a.id, a.generation]));
+    const after = new Set([...next.values()].map((a) => `${a.id}/${a.generation}`));
+    const slots = nextSlots(
+      Array.from(table, (backend) => ids[backend] ?? 0),
+      before,
+      (id) => generationBefore.get(id),
+      (b) => after.has(`${b.id}/${b.generation}`),
+    );
+    const keys = Buffer.alloc(4 * size);
+    for (let slot = 0; slot < size; slot++) keys.writeUInt32LE(target * size + slot, 4 * slot);
+    runtime.updateBatch(c.maglev, keys, encodeSlots(slots));
     const control = Buffer.alloc(4);
     control.writeUInt32LE(target);
     c.control.update(u32Key(0), control);

@@ -4,18 +4,20 @@
  *
  * Packets to the service (VIP, protocol, destination port) are re-addressed at layer 2 to a
  * backend and sent back out of the interface they came in on (XDP_TX). The backends hold the
- * VIP on loopback and answer the client directly. A flow keeps its backend through an LRU
- * connection table; new flows pick one from a Maglev table that user space fills. Everything
- * else passes to the kernel untouched.
+ * VIP on loopback and answer the client directly. Flows pick a backend from a Maglev table that
+ * user space fills, and keep it: while a flow's Maglev slot names the backend it has always
+ * named, the slot itself keeps the flow there; once a backend change gives the slot to another
+ * backend, an LRU connection table records each of the slot's flows (see pick_backend).
+ * Everything else passes to the kernel untouched.
  *
  * Backends have stable ids (their index in `backends`) and a generation: user space adds and
  * removes backends while the program runs. The Maglev table has two halves; user space writes
  * the idle one and then flips `control.active`, so a packet sees the old table or the new one,
- * never a mix. A connection-table hit counts only if its backend is still valid and of the same
- * generation; flows of a removed backend are new flows again.
+ * never a mix. A connection-table entry, or a slot's previous backend, counts only while its
+ * backend is valid and of the same generation; flows of a removed backend are new flows again.
  *
- * The flow hash is murmur3 (32-bit) over the 40 bytes of struct flow_key read as little-endian
- * words, seed 0: user space computes the same value (maglev.ts: flowHash).
+ * The flow hash (flow_hash) and the slot it picks (a multiply-shift of the hash into the table
+ * size) are computed the same way in user space (maglev.ts: flowHash, flowSlot).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,6 +31,8 @@
 #define IPPROTO_UDP_ 17
 #define IP_MF_OFFSET 0x3FFF
 #define MAX_BACKENDS 256
+#define TCP_SYN 0x02
+#define TCP_ACK 0x10
 #define MAX_VLAN_TAGS 2
 
 /* The service, set by user space before load (read-only: the verifier sees constants). */
@@ -101,12 +105,25 @@ struct {
 	__type(value, struct backend);
 } backends SEC(".maps");
 
-/* Two tables of maglev_size slots each: [0, size) and [size, 2 size); slot -> backend id. */
+/*
+ * A Maglev slot: the backend new flows get, and whether the slot ever named another one. A clean
+ * slot (prev == SLOT_CLEAN) has named `id` since the program started, so its flows need no
+ * connection-table entry. A slot that changed names the backend its unrecorded flows began on
+ * (`prev`, valid while that backend keeps `prev_generation`; generation 0 never matches: none).
+ */
+#define SLOT_CLEAN 0xFFFF
+struct maglev_slot {
+	__u16 id;
+	__u16 prev;
+	__u32 prev_generation;
+};
+
+/* Two tables of maglev_size slots each: [0, size) and [size, 2 size). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2 * 251);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct maglev_slot);
 } maglev SEC(".maps");
 
 struct {
@@ -158,20 +175,31 @@ static __always_inline __u32 rotl32(__u32 x, int r)
 	return (x << r) | (x >> (32 - r));
 }
 
-/* murmur3_32 over the key's 10 words. */
+static __always_inline __u32 murmur3_mix(__u32 h, __u32 word)
+{
+	__u32 k = word * 0xcc9e2d51;
+	k = rotl32(k, 15) * 0x1b873593;
+	h ^= k;
+	return rotl32(h, 13) * 5 + 0xe6546b64;
+}
+
+/*
+ * The flow hash Maglev slots are picked by: murmur3_32 (seed 0) of the source address and the
+ * two ports, as they are in the packet (8 bytes for IPv4, 20 for IPv6). The destination and the
+ * protocol are the service's, the same for every flow of a family.
+ */
 static __always_inline __u32 flow_hash(const struct flow_key *key)
 {
-	const __u32 *w = (const __u32 *)key;
-	__u32 h = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*key) / 4); i++) {
-		__u32 k = w[i] * 0xcc9e2d51;
-		k = rotl32(k, 15) * 0x1b873593;
-		h ^= k;
-		h = rotl32(h, 13) * 5 + 0xe6546b64;
+	__u32 h = murmur3_mix(0, key->src[0]);
+	__u32 length = 8;
+	if (key->family == 6) {
+		h = murmur3_mix(h, key->src[1]);
+		h = murmur3_mix(h, key->src[2]);
+		h = murmur3_mix(h, key->src[3]);
+		length = 20;
 	}
-	h ^= sizeof(*key);
+	h = murmur3_mix(h, (__u32)key->sport | ((__u32)key->dport << 16));
+	h ^= length;
 	h ^= h >> 16;
 	h *= 0x85ebca6b;
 	h ^= h >> 13;
@@ -186,40 +214,74 @@ static __always_inline struct lb_stats *lb_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
-/*
- * The backend of a flow: the one it had (if that backend is still there), or a new one from the
- * active Maglev table.
- */
-static __always_inline struct backend *pick_backend(const struct flow_key *key, __u32 *id, int *fresh)
+/* A TCP segment that opens a connection: SYN without ACK. */
+static __always_inline int tcp_opens(__u8 flags)
 {
-	struct flow_backend *known = bpf_map_lookup_elem(&conntrack, key);
-	if (known) {
-		__u32 kid = known->id;
-		struct backend *b = bpf_map_lookup_elem(&backends, &kid);
-		if (b && b->valid && b->generation == known->generation) {
-			*id = kid;
-			*fresh = 0;
-			return b;
-		}
-	}
+	return (flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+}
+
+static __always_inline struct backend *valid_backend(__u32 id, __u32 generation)
+{
+	struct backend *b = bpf_map_lookup_elem(&backends, &id);
+	return b && b->valid && b->generation == generation ? b : 0;
+}
+
+/*
+ * The backend of a flow. A TCP flow whose Maglev slot is clean goes where the slot says, with no
+ * connection-table work at all: the slot has named the same backend since the program started.
+ * In a slot that changed, the connection table decides: a recorded flow keeps its backend (if it
+ * is still there); an unrecorded one is a connection that opens now (SYN: the slot's backend) or
+ * one that began before the change (the slot's previous backend, if still there) — either way it
+ * is recorded. UDP has no connection start: every UDP flow is recorded when first seen.
+ */
+static __always_inline struct backend *pick_backend(const struct flow_key *key, __u8 tcp_flags, __u32 *id, int *fresh)
+{
 	__u32 size = maglev_size;
 	if (size == 0)
 		return 0;
 	__u32 zero = 0;
 	struct lb_control *ctl = bpf_map_lookup_elem(&control, &zero);
-	__u32 slot = flow_hash(key) % size;
+	__u32 index = ((__u64)flow_hash(key) * size) >> 32;
 	if (ctl && (ctl->active & 1))
-		slot += size;
-	__u32 *chosen = bpf_map_lookup_elem(&maglev, &slot);
-	if (!chosen)
+		index += size;
+	struct maglev_slot *slot = bpf_map_lookup_elem(&maglev, &index);
+	if (!slot)
 		return 0;
-	__u32 cid = *chosen;
-	struct backend *b = bpf_map_lookup_elem(&backends, &cid);
-	if (!b || !b->valid)
-		return 0;
+	int tcp = service_protocol == IPPROTO_TCP_;
+	if (tcp && slot->prev == SLOT_CLEAN) {
+		__u32 cid = slot->id;
+		struct backend *b = bpf_map_lookup_elem(&backends, &cid);
+		if (!b || !b->valid)
+			return 0;
+		*id = cid;
+		*fresh = tcp_opens(tcp_flags);
+		return b;
+	}
+	struct flow_backend *known = bpf_map_lookup_elem(&conntrack, key);
+	if (known) {
+		struct backend *b = valid_backend(known->id, known->generation);
+		if (b) {
+			*id = known->id;
+			*fresh = tcp && tcp_opens(tcp_flags);
+			return b;
+		}
+	}
+	__u32 cid = slot->id;
+	struct backend *b = 0;
+	/* Unrecorded and not opening: it began before the slot changed. (A recorded flow whose backend is gone starts over.) */
+	if (tcp && !known && !tcp_opens(tcp_flags) && slot->prev != SLOT_CLEAN) {
+		b = valid_backend(slot->prev, slot->prev_generation);
+		if (b)
+			cid = slot->prev;
+	}
+	if (!b) {
+		b = bpf_map_lookup_elem(&backends, &cid);
+		if (!b || !b->valid)
+			return 0;
+	}
 	struct flow_backend entry = { .id = cid, .generation = b->generation };
 	*id = cid;
-	*fresh = 1;
+	*fresh = !tcp || tcp_opens(tcp_flags);
 	bpf_map_update_elem(&conntrack, key, &entry, BPF_ANY);
 	return b;
 }
@@ -341,6 +403,13 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 	__be16 *ports = l4;
 	if ((void *)(ports + 2) > data_end)
 		return XDP_PASS;
+	__u8 tcp_flags = 0;
+	if (service_protocol == IPPROTO_TCP_) {
+		struct tcphdr *tcp = l4;
+		if ((void *)(tcp + 1) > data_end)
+			return XDP_PASS;
+		tcp_flags = ((__u8 *)tcp)[13];
+	}
 	if (ports[1] != service_port)
 		return XDP_PASS;
 	key.sport = ports[0];
@@ -353,7 +422,7 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 
 	__u32 index = 0;
 	int fresh = 0;
-	struct backend *b = pick_backend(&key, &index, &fresh);
+	struct backend *b = pick_backend(&key, tcp_flags, &index, &fresh);
 	if (!b) {
 		if (s)
 			s->no_backend++;

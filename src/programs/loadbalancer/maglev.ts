@@ -75,8 +75,26 @@ export function flowKey(flow: Flow): Uint8Array {
   return key;
 }
 
-/** The hash the BPF program computes for a flow: its Maglev slot is `flowHash(f) % M`. */
-export const flowHash = (flow: Flow): number => murmur3(flowKey(flow), 0);
+/**
+ * The hash the BPF program picks a flow's Maglev slot by (flow_hash in loadbalancer.bpf.c):
+ * murmur3 of the source address and the two ports in network order. The destination and the
+ * protocol are the service's, the same for all of a family's flows.
+ */
+export function flowHash(flow: Flow): number {
+  const length = flow.family === 4 ? 4 : 16;
+  const bytes = new Uint8Array(length + 4);
+  bytes.set(flow.source.subarray(0, length), 0);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(length, flow.sourcePort, false);
+  view.setUint16(length + 2, flow.destinationPort, false);
+  return murmur3(bytes, 0);
+}
+
+/** The slot of a table of `size` slots a hash picks: ⌊hash · size / 2³²⌋ (no division in the program). */
+export const hashSlot = (hash: number, size: number): number => Math.floor((hash * size) / 2 ** 32);
+
+/** The Maglev slot (of a table of `size`) the program picks for a flow. */
+export const flowSlot = (flow: Flow, size: number): number => hashSlot(flowHash(flow), size);
 
 export function isPrime(n: number): boolean {
   if (!Number.isInteger(n) || n < 2) return false;
