@@ -33,7 +33,8 @@ const EXAMPLE_CONFIG = `
     - 02:00:00:00:00:0b
     - { mac: 02:00:00:00:00:0c, name: web2 }
   # maglevTableSize: 65537       # prime; the default suits up to a few hundred backends
-  # maxConnections: 65536        # LRU connection table capacity`;
+  # maxConnections: 65536        # LRU connection table capacity (flows in Maglev slots a backend
+  #                              # change moved, and UDP flows)`;
 
 /** An --interface value: an interface name, or an error naming the option (never a path). */
 function interfaceOption(name: string): string {
