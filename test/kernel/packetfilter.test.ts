@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { runtime } from "../../src/index.js";
+import { formatAddress, maskAddress } from "../../src/programs/common/net.js";
 import { parseConfig } from "../../src/programs/packetfilter/config.js";
 import { PacketFilter, pinPath } from "../../src/programs/packetfilter/index.js";
 import { describeKernel, udpReaches, useTopology, type VethPair } from "../helpers/kernel.js";
@@ -131,6 +133,35 @@ rules:
     f.apply(parseConfig("rules:\n  interface: x\n"));
     expect(f.rules("ipv4")).toEqual([]);
     expect(verdict(f, frame({ src: "10.1.2.3", dst: "10.200.0.1" }))).toBe(XDP_PASS);
+  });
+
+  it("property: the verdict is the longest matching rule's (or the default), for random rule sets of hosts and prefixes, hashed or in a trie", () => {
+    // Rules and sources from a small space, so that sources hit rules of many lengths.
+    const v4 = fc.tuple(fc.constantFrom(10, 11), fc.nat(3), fc.nat(255), fc.nat(255)).map((b) => Uint8Array.from(b));
+    const v6 = fc.tuple(fc.constantFrom(0xfd, 0x20), fc.array(fc.nat(3), { minLength: 15, maxLength: 15 })).map(([first, rest]) => Uint8Array.from([first, ...rest]));
+    const rule = <T extends Uint8Array>(address: fc.Arbitrary<T>, bits: number) =>
+      fc.record({ address, length: fc.oneof(fc.constant(bits), fc.integer({ min: 1, max: bits })), block: fc.boolean() });
+    const family = <T extends Uint8Array>(address: fc.Arbitrary<T>, bits: number) =>
+      fc.record({ rules: fc.array(rule(address, bits), { maxLength: 24 }), block: fc.boolean(), sources: fc.array(address, { maxLength: 12 }) });
+    fc.assert(
+      fc.property(family(v4, 32), family(v6, 128), (f4, f6) => {
+        const text = (a: Uint8Array, bits: number) => formatAddress(a, bits === 32 ? "ipv4" : "ipv6");
+        const list = (f: typeof f4, bits: number, block: boolean) => [...new Set(f.rules.filter((r) => r.block === block).map((r) => `${text(maskAddress(r.address, r.length), bits)}/${r.length}`))];
+        const doc = (f: typeof f4, bits: number) => ({ default: f.block ? "block" : "allow", block: list(f, bits, true), allow: list(f, bits, false) });
+        using f = PacketFilter.load(parseConfig(JSON.stringify({ rules: { interface: "x", ipv4: doc(f4, 32), ipv6: doc(f6, 128) } })));
+        for (const [fam, bits, dst] of [[f4, 32, "10.200.0.1"], [f6, 128, "fd99::1"]] as const) {
+          // Every source, and each rule's own address (a hit of that rule or of a longer one).
+          for (const src of [...fam.sources, ...fam.rules.map((r) => r.address)]) {
+            const matching = fam.rules.filter((r) => maskAddress(src, r.length).every((b, i) => b === maskAddress(r.address, r.length)[i]));
+            const longest = Math.max(-1, ...matching.map((r) => r.length));
+            // A prefix in both lists is blocked.
+            const block = longest < 0 ? fam.block : matching.some((r) => r.length === longest && r.block);
+            expect(verdict(f, frame({ src: text(src, bits), dst })), `${text(src, bits)}`).toBe(block ? XDP_DROP : XDP_PASS);
+          }
+        }
+      }),
+      { numRuns: 25 },
+    );
   });
 
   it("holds many prefixes (capacity beyond the originals' 1,024)", () => {

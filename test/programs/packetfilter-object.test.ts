@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { programObjectPath } from "../../src/programs/common/run.js";
 import { HASHED_LENGTHS, RULE_MAP_NAMES } from "../../src/programs/packetfilter/generation.js";
+import { SUMMARY_WORDS } from "../../src/programs/packetfilter/summary.js";
 
 const spec = readCollectionSpec(readFileSync(programObjectPath("packetfilter")));
 
@@ -17,13 +18,15 @@ describe("packetfilter object", () => {
     const t = id === undefined ? undefined : btf?.type(id);
     expect(t).toMatchObject({ kind: "struct", size: 16 });
     const members = t && "members" in t ? t.members.map((m) => [m.name, m.bitOffset / 8]) : [];
-    expect(members).toEqual([["flags", 0], ["count", 4], ["length", 6], ["reserved", 6 + 2 * HASHED_LENGTHS]]);
+    expect(members).toEqual([["flags", 0], ["count", 4], ["length", 6], ["summary", 6 + 2 * HASHED_LENGTHS]]);
   });
 
   it("has every map the generations use, with the key and value sizes user space writes", () => {
     for (const name of [...RULE_MAP_NAMES, "verdicts"]) expect(spec.maps.has(name), name).toBe(true);
     expect(spec.maps.get("generations")).toMatchObject({ keySize: 4, valueSize: 16, maxEntries: 2 });
     expect(spec.maps.get("state")).toMatchObject({ keySize: 4, valueSize: 4, maxEntries: 1 });
+    // Two slots, two families, two kinds of SUMMARY_BITS-bit bitmaps in u64 words.
+    expect(spec.maps.get("summary")).toMatchObject({ typeName: "ARRAY", keySize: 4, valueSize: 8, maxEntries: 8 * SUMMARY_WORDS });
     const inner = (outer: string) => spec.maps.get(outer)?.innerMap;
     expect(inner("v4_hosts")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 4, valueSize: 16 });
     expect(inner("v6_hosts")).toMatchObject({ typeName: "PERCPU_HASH", keySize: 16, valueSize: 16 });

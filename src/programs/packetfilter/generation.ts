@@ -10,6 +10,7 @@ import { sleepSync } from "../common/lock.js";
 import { u32Key } from "../common/maps.js";
 import type { Family, Prefix } from "../common/net.js";
 import type { Action, FamilyRules, PacketFilterConfig } from "./config.js";
+import { summaryBitmap, summaryKeys } from "./summary.js";
 
 /** Flags of a generation (GEN_* in packetfilter.bpf.c). */
 const GEN_DEFAULT_BLOCK: Record<Family, number> = { ipv4: 0x1, ipv6: 0x2 };
@@ -18,8 +19,9 @@ const GEN_MAPS: Record<Kind, Record<Family, number>> = {
   prefixes: { ipv4: 0x8, ipv6: 0x40 },
   prefix_hash: { ipv4: 0x10, ipv6: 0x80 },
 };
-/** struct generation: flags (u32), count[2], length[2][HASHED_LENGTHS], 2 reserved bytes. */
+/** struct generation: flags (u32), count[2], length[2][HASHED_LENGTHS], summary[2]. */
 const GENERATION_SIZE = 16;
+const GENERATION_SUMMARY = 14;
 /** Prefixes of at most this many lengths live in a hash map (one lookup per length); more, in an LPM trie. */
 export const HASHED_LENGTHS = 4;
 const FAMILY_INDEX: Record<Family, number> = { ipv4: 0, ipv6: 1 };
@@ -30,7 +32,7 @@ const BPF_F_NO_PREALLOC = 1;
 const BATCH = 8192;
 
 /** The maps of the program that hold generations (by their names in the object). */
-export const RULE_MAP_NAMES = ["state", "generations", "v4_hosts", "v4_prefixes", "v4_prefix_hash", "v6_hosts", "v6_prefixes", "v6_prefix_hash"] as const;
+export const RULE_MAP_NAMES = ["state", "generations", "summary", "v4_hosts", "v4_prefixes", "v4_prefix_hash", "v6_hosts", "v6_prefixes", "v6_prefix_hash"] as const;
 export type RuleMaps = { readonly [K in (typeof RULE_MAP_NAMES)[number]]: runtime.BpfMap };
 
 /** Exact hosts (per-CPU hash), prefixes in an LPM trie, or prefixes of few lengths in a per-CPU hash. */
@@ -247,6 +249,14 @@ export function installGeneration(maps: RuleMaps, config: Pick<PacketFilterConfi
         generation[4 + FAMILY_INDEX[family]] = lengthsUsed.length;
         generation.set(lengthsUsed, 6 + FAMILY_INDEX[family] * HASHED_LENGTHS);
       }
+      // The summaries of the idle slot (a prefix is summarized by its first `shortest` bits).
+      const shortest = lengthsUsed.at(-1) ?? 0;
+      generation[GENERATION_SUMMARY + FAMILY_INDEX[family]] = shortest;
+      const summaries = [
+        { kind: "hosts" as const, bitmap: summaryBitmap(byKind.hosts.map((r) => r.prefix.address)) },
+        { kind: "prefixes" as const, bitmap: summaryBitmap(shortest ? prefixes.map((r) => r.prefix.address) : [], shortest) },
+      ];
+      for (const { kind, bitmap } of summaries) runtime.updateBatch(maps.summary, summaryKeys(next, FAMILY_INDEX[family], kind), bitmap);
       for (const kind of KINDS) {
         const rules = byKind[kind];
         const name = outerName(family, kind);

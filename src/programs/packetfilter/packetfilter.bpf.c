@@ -10,7 +10,8 @@
  * (0 or 1): user space fills the idle slot completely, then flips the word — a write no reader
  * can see half of — so every rule and default changes at once. The old slot stays as it is until
  * the next reload rewrites it, so a packet that read the old word still finds all it needs.
- * A host rule is the longest possible prefix, so a host hit decides.
+ * A host rule is the longest possible prefix, so a host hit decides. Bitmap summaries of each
+ * slot's hosts and prefixes let a packet that no rule can match skip the lookups.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -147,13 +148,33 @@ struct {
 	__array(values, struct v6_prefixes_map);
 } v6_prefixes SEC(".maps");
 
-/* What a slot holds besides its maps: flags (GEN_*) and the hashed prefix lengths, longest first. */
+/*
+ * What a slot holds besides its maps: flags (GEN_*), the hashed prefix lengths (longest first)
+ * and, per family, the shortest prefix length: the bits the prefix summary hashes (0: all
+ * prefixes are looked up, there is no summary).
+ */
 struct generation {
 	__u32 flags;
 	__u8 count[2]; /* per family: IPv4, IPv6 */
 	__u8 length[2][HASHED_LENGTHS];
-	__u8 reserved[2];
+	__u8 summary[2];
 };
+
+/*
+ * Summaries: per slot, family and kind (hosts, prefixes) a bitmap of SUMMARY_BITS bits, with the
+ * bit summary_hash(address) set for each host and summary_hash(address masked to the shortest
+ * prefix length) for each prefix. A clear bit means no rule of that kind can match: the lookup is
+ * skipped. A set bit (a rule, or another address that hashes the same) means look. So a source
+ * with no rule, the common case of a block list, costs no hash-map lookup at all.
+ */
+#define SUMMARY_BITS 22
+#define SUMMARY_WORD_BITS (SUMMARY_BITS - 6)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 2 * 2 << SUMMARY_WORD_BITS);
+	__type(key, __u32);
+	__type(value, __u64);
+} summary SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -223,6 +244,32 @@ static __always_inline void *mask(struct prefix_scratch *p, __u32 family, __u32 
 	return &p->key;
 }
 
+/* A multiplicative hash of an address's 4 words (IPv4: one), as user space computes it (summary.ts). */
+static __always_inline __u32 summary_hash(__u32 family, const __u8 *addr)
+{
+	__u32 w[4] = {}, h;
+
+	if (family == 0) {
+		__builtin_memcpy(&w[0], addr, 4);
+		h = w[0] * 0x9e3779b1u;
+	} else {
+		__builtin_memcpy(w, addr, 16);
+		h = (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
+	}
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	return h >> (32 - SUMMARY_BITS);
+}
+
+/* Whether the summary of (slot, family, kind) has the bit of hash `h`. */
+static __always_inline int summarized(__u32 slot, __u32 family, __u32 kind, __u32 h)
+{
+	__u32 index = (((slot * 2 + family) * 2 + kind) << SUMMARY_WORD_BITS) | (h >> 6);
+	__u64 *word = bpf_map_lookup_elem(&summary, &index);
+
+	return word && ((*word >> (h & 63)) & 1);
+}
+
 /*
  * The rule for a source address: the exact host first, then the longest prefix. Hits are plain
  * increments in the per-CPU hash maps and atomic adds in a trie, which every CPU shares.
@@ -236,12 +283,18 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 	bool block = flags & (family == 0 ? GEN_V4_DEFAULT_BLOCK : GEN_V6_DEFAULT_BLOCK);
 	void *inner;
 
-	if (flags & (GEN_V4_HOSTS << shift)) {
+	if ((flags & (GEN_V4_HOSTS << shift)) && summarized(slot, family, 0, summary_hash(family, host))) {
 		inner = bpf_map_lookup_elem(hosts_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, host);
 		if (r)
 			r->hits++;
+	}
+	if (!r && gen && (flags & ((GEN_V4_PREFIX_HASH | GEN_V4_PREFIXES) << shift))) {
+		__u32 shortest = gen->summary[family & 1];
+
+		if (shortest && !summarized(slot, family, 1, summary_hash(family, ((struct v6_prefix *)mask(prefix, family, shortest))->addr)))
+			goto decided;
 	}
 	if (!r && gen && (flags & (GEN_V4_PREFIX_HASH << shift))) {
 		inner = bpf_map_lookup_elem(prefix_hash_outer, &slot);
@@ -266,6 +319,7 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 		if (r)
 			__sync_fetch_and_add(&r->hits, 1);
 	}
+decided:
 	if (r)
 		block = r->action == ACTION_BLOCK;
 	else

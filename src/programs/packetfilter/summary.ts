@@ -1,0 +1,46 @@
+/**
+ * The summaries of a generation (see packetfilter.bpf.c: summary, summary_hash): per family a
+ * bitmap of its hosts and one of its prefixes, each address hashed to one of 2^SUMMARY_BITS
+ * bits. The program looks a source address up only where its bit is set, so a packet that no
+ * rule matches usually costs no lookup; a set bit of another address only costs the lookup.
+ */
+import { maskAddress } from "../common/net.js";
+
+export const SUMMARY_BITS = 22;
+/** 64-bit words per bitmap. */
+export const SUMMARY_WORDS = 1 << (SUMMARY_BITS - 6);
+export type SummaryKind = "hosts" | "prefixes";
+
+/** summary_hash: the bit of an address (4 or 16 bytes, as in the packet). */
+export function summaryHash(address: Uint8Array): number {
+  const view = new DataView(address.buffer, address.byteOffset, address.byteLength);
+  let h = Math.imul(view.getUint32(0, true), 0x9e3779b1);
+  if (address.byteLength === 16) {
+    h ^= Math.imul(view.getUint32(4, true), 0x85ebca77) ^ Math.imul(view.getUint32(8, true), 0xc2b2ae3d) ^ Math.imul(view.getUint32(12, true), 0x27d4eb2f);
+  }
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h >>> (32 - SUMMARY_BITS);
+}
+
+/**
+ * The bitmap of these addresses, as the map's u64 values (little-endian): prefixes are hashed by
+ * their first `length` bits (the family's shortest prefix length), hosts whole.
+ */
+export function summaryBitmap(addresses: Iterable<Uint8Array>, length?: number): Buffer {
+  const words = new Uint32Array(2 * SUMMARY_WORDS);
+  for (const a of addresses) {
+    const h = summaryHash(length === undefined ? a : maskAddress(a, length));
+    const word = 2 * (h >>> 6) + ((h & 63) >= 32 ? 1 : 0);
+    words[word] = (words[word] ?? 0) | (1 << (h & 31));
+  }
+  return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+}
+
+/** The keys of one bitmap in the summary map: slot, family (0 IPv4, 1 IPv6), kind. */
+export function summaryKeys(slot: number, family: number, kind: SummaryKind): Buffer {
+  const base = ((slot * 2 + family) * 2 + (kind === "hosts" ? 0 : 1)) * SUMMARY_WORDS;
+  const keys = Buffer.alloc(4 * SUMMARY_WORDS);
+  for (let i = 0; i < SUMMARY_WORDS; i++) keys.writeUInt32LE(base + i, 4 * i);
+  return keys;
+}
