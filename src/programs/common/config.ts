@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
+import { takeAddressRuns } from "./address-runs.js";
 
 /** A configuration the program refuses: `config.yml: rules.ipv4.default: expected allow or block, not 'maybe'`. */
 export class ConfigError extends Error {
@@ -23,8 +24,17 @@ export function readYamlFile(path: string): unknown {
   return parseYaml(text, path);
 }
 
-/** Parses YAML text (`source` names it in errors). Duplicate keys are errors, as YAML 1.2 says. */
+/**
+ * Parses YAML text (`source` names it in errors). Duplicate keys are errors, as YAML 1.2 says.
+ * Long lists of bare addresses are parsed apart (address-runs.ts), with the same result.
+ */
 export function parseYaml(text: string, source: string): unknown {
+  const runs = takeAddressRuns(text);
+  if (runs) {
+    const skeleton = parseDocument(runs.text, { uniqueKeys: true });
+    const restored = skeleton.errors.length === 0 ? runs.restore(toJS(skeleton, source)) : undefined;
+    if (restored !== undefined) return restored;
+  }
   const doc = parseDocument(text, { uniqueKeys: true });
   const first = doc.errors[0];
   if (first) {
@@ -32,7 +42,16 @@ export function parseYaml(text: string, source: string): unknown {
     const message = (first.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
     throw new ConfigError(`${source}${at ? `:${at.line}:${at.col}` : ""}: ${message}`);
   }
-  return doc.toJS();
+  return toJS(doc, source);
+}
+
+/** A parsed document's value; what only making it finds (an alias to no anchor) is a ConfigError too. */
+function toJS(doc: ReturnType<typeof parseDocument>, source: string): unknown {
+  try {
+    return doc.toJS();
+  } catch (e) {
+    throw new ConfigError(`${source}: ${(e as Error).message}`);
+  }
 }
 
 const show = (v: unknown): string => (typeof v === "string" ? `'${v}'` : v === null || v === undefined ? String(v) : typeof v === "object" ? JSON.stringify(v) : String(v));
@@ -119,9 +138,19 @@ export class ConfigNode {
 
   /** A list (absent: empty) of at most `max` items, each as a node. */
   list(max = Number.MAX_SAFE_INTEGER): ConfigNode[] {
+    return this.values(max).map((_, i) => this.item(i));
+  }
+
+  /** A list's (absent: empty) raw items, for long lists: `item(i)` makes a node only where needed. */
+  values(max = Number.MAX_SAFE_INTEGER): readonly unknown[] {
     if (!this.present) return [];
     if (!Array.isArray(this.value)) throw this.error(`expected a list, not ${show(this.value)}`);
     if (this.value.length > max) throw this.error(`${this.value.length} entries is more than the capacity of ${max}`);
-    return this.value.map((v, i) => new ConfigNode(v, `${this.path}[${i}]`, this.source));
+    return this.value;
+  }
+
+  /** Item `i` of this list. */
+  item(i: number): ConfigNode {
+    return new ConfigNode(Array.isArray(this.value) ? this.value[i] : undefined, `${this.path}[${i}]`, this.source);
   }
 }

@@ -15,17 +15,26 @@ export interface Prefix {
 
 /** `10.1.2.3` as 4 bytes. Rejects leading zeros (ambiguous octal), out-of-range octets, extra parts. */
 export function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] ?? "";
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e; // the end closes the last part like a '.'
+    if (c === 0x2e) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero
+      value = 10 * value + (c - 0x30);
+      if (++digits > 3 || value > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 /** `fd00::1`, `::ffff:10.0.0.1`, full or compressed, as 16 bytes. Zone ids (`%eth0`) are not addresses of a rule. */
@@ -90,11 +99,19 @@ export function parsePrefix(text: string, family: Family): PrefixParse {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(l) || Number(l) > bits) return { ok: false, why: `'${text}': prefix length must be 0..${bits}` };
     length = Number(l);
   }
-  const masked = maskAddress(address, length);
-  if (!masked.every((b, i) => b === address[i])) {
-    return { ok: false, why: `'${text}' has host bits set (the prefix is ${formatPrefix({ family, address: masked, length })})` };
+  if (length < bits && hasHostBits(address, length)) {
+    return { ok: false, why: `'${text}' has host bits set (the prefix is ${formatPrefix({ family, address: maskAddress(address, length), length })})` };
   }
   return { ok: true, prefix: { family, address, length } };
+}
+
+/** Whether any bit after the first `length` is set. */
+function hasHostBits(address: Uint8Array, length: number): boolean {
+  for (let i = length >> 3; i < address.length; i++) {
+    const keep = Math.max(0, Math.min(8, length - 8 * i));
+    if ((address[i] ?? 0) & (0xff >> keep)) return true;
+  }
+  return false;
 }
 
 /** The address with every bit after the first `length` cleared. */

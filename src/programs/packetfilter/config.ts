@@ -62,24 +62,36 @@ function family(node: ConfigNode, name: Family, warnings: string[]): FamilyRules
   node.object(["default", "allow", "block", "capacity"]);
   const def = node.get("default").present ? node.get("default").oneOf(["allow", "block"] as const) : "allow";
   const capacity = node.get("capacity").present ? node.get("capacity").integer(1, 16_777_216) : DEFAULT_CAPACITY;
-  const byPrefix = new Map<string, Rule>();
+  const byPrefix = new Map<number | string, Rule>();
   for (const action of ["allow", "block"] as const) {
     const list = node.get(action);
-    const seen = new Set<string>();
-    for (const item of list.list()) {
-      const text = typeof item.value === "number" ? String(item.value) : item.string();
+    const values = list.values();
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      const text = typeof value === "number" ? String(value) : typeof value === "string" && value !== "" ? value : list.item(i).string();
       const parsed = parsePrefix(text.trim(), name);
-      if (!parsed.ok) throw item.error(parsed.why);
-      const key = `${Buffer.from(parsed.prefix.address).toString("hex")}/${parsed.prefix.length}`;
-      if (parsed.prefix.length === 0) throw item.error(`'${text}' matches every address: set ${node.path}.default: ${action} instead`);
-      if (seen.has(key)) throw item.error(`'${text}' is listed twice in ${list.path}`);
-      seen.add(key);
-      if (byPrefix.has(key)) warnings.push(`${node.path}: ${formatPrefix(parsed.prefix)} is in both allow and block: it is blocked`);
+      if (!parsed.ok) throw list.item(i).error(parsed.why);
+      if (parsed.prefix.length === 0) throw list.item(i).error(`'${text}' matches every address: set ${node.path}.default: ${action} instead`);
+      const key = prefixKey(parsed.prefix);
+      const earlier = byPrefix.get(key);
+      if (earlier) {
+        if (earlier.action === action) throw list.item(i).error(`'${text}' is listed twice in ${list.path}`);
+        warnings.push(`${node.path}: ${formatPrefix(parsed.prefix)} is in both allow and block: it is blocked`);
+      }
       byPrefix.set(key, { prefix: parsed.prefix, action });
     }
   }
   if (byPrefix.size > capacity) throw node.get("capacity").error(`${byPrefix.size} rules do not fit in a capacity of ${capacity}`);
   return { default: def, rules: [...byPrefix.values()], capacity };
+}
+
+/** A cheap exact key of a prefix: a number for IPv4, a string of 16-bit units for IPv6. */
+function prefixKey(p: Prefix): number | string {
+  const a = p.address;
+  if (a.length === 4) return ((((a[0] ?? 0) << 24) | ((a[1] ?? 0) << 16) | ((a[2] ?? 0) << 8) | (a[3] ?? 0)) >>> 0) * 64 + p.length;
+  let key = "";
+  for (let i = 0; i < 16; i += 2) key += String.fromCharCode(((a[i] ?? 0) << 8) | (a[i + 1] ?? 0));
+  return key + String.fromCharCode(p.length);
 }
 
 /** A family's rules as plain lists, the shape of the config file. */
