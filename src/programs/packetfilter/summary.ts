@@ -13,10 +13,10 @@ export type SummaryKind = "hosts" | "prefixes";
 
 /** summary_hash: the bit of an address (4 or 16 bytes, as in the packet). */
 export function summaryHash(address: Uint8Array): number {
-  const view = new DataView(address.buffer, address.byteOffset, address.byteLength);
-  let h = Math.imul(view.getUint32(0, true), 0x9e3779b1);
+  const word = (i: number) => (address[i] ?? 0) | ((address[i + 1] ?? 0) << 8) | ((address[i + 2] ?? 0) << 16) | ((address[i + 3] ?? 0) << 24);
+  let h = Math.imul(word(0), 0x9e3779b1);
   if (address.byteLength === 16) {
-    h ^= Math.imul(view.getUint32(4, true), 0x85ebca77) ^ Math.imul(view.getUint32(8, true), 0xc2b2ae3d) ^ Math.imul(view.getUint32(12, true), 0x27d4eb2f);
+    h ^= Math.imul(word(4), 0x85ebca77) ^ Math.imul(word(8), 0xc2b2ae3d) ^ Math.imul(word(12), 0x27d4eb2f);
   }
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
