@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { runtime } from "../../src/index.js";
-import { formatAddress, maskAddress } from "../../src/programs/common/net.js";
+import { formatAddress, formatPrefix, maskAddress } from "../../src/programs/common/net.js";
 import { parseConfig } from "../../src/programs/packetfilter/config.js";
-import { PacketFilter, pinPath } from "../../src/programs/packetfilter/index.js";
+import { PacketFilter, pinPath, type DropSample } from "../../src/programs/packetfilter/index.js";
 import { describeKernel, udpReaches, useTopology, type VethPair } from "../helpers/kernel.js";
 import { frame } from "../helpers/packets.js";
 
@@ -164,6 +164,64 @@ rules:
     );
   });
 
+  it("samples dropped packets: the source, the rule that dropped it or the default, the frame's length", async () => {
+    using f = PacketFilter.load(RULES, { sampleDrops: 1 });
+    const v4 = (src: string) => frame({ src, dst: "10.200.0.1" });
+    const packets = [v4("10.9.9.9"), v4("10.1.9.9") /* passed */, frame({ src: "2001:db8::6", dst: "fd00:2::1" }), v4("192.0.2.7"), v4("10.1.2.9")];
+    for (const p of packets) verdict(f, p);
+    const seen: DropSample[] = [];
+    const stop = new AbortController();
+    const n = await f.onDrop(
+      (d) => {
+        seen.push(d);
+        if (seen.length === 4) stop.abort();
+      },
+      { signal: stop.signal },
+    );
+    expect(n).toBe(4);
+    expect(seen.map((d) => [formatAddress(d.source, d.family), d.rule ? formatPrefix(d.rule) : "default", d.length])).toEqual([
+      ["10.9.9.9", "10.0.0.0/8", packets[0]?.length],
+      ["2001:db8::6", "default", packets[2]?.length],
+      ["192.0.2.7", "192.0.2.7", packets[3]?.length], // a host rule
+      ["10.1.2.9", "10.1.2.0/24", packets[4]?.length],
+    ]);
+    expect(seen.every((d, i) => d.ns > 0n && (i === 0 || d.ns >= (seen[i - 1]?.ns ?? 0n)))).toBe(true);
+    expect(f.counters().samplesLost.packets).toBe(0n);
+  });
+
+  it("samples one drop in N; a full ring counts the samples it had no room for; without sampling, none", async () => {
+    const drained = async (f: PacketFilter) => {
+      let n = 0;
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 200);
+      await f.onDrop(() => n++, { signal: stop.signal });
+      return n;
+    };
+    const blocked = frame({ src: "10.9.9.9", dst: "10.200.0.1" });
+    {
+      using f = PacketFilter.load(RULES, { sampleDrops: 4 });
+      f.program?.testRun({ data: blocked, repeat: 400 });
+      const n = await drained(f);
+      expect(n).toBeGreaterThan(50); // binomial(400, 1/4): 100 ± 9
+      expect(n).toBeLessThan(150);
+    }
+    {
+      // 256 KiB of 40-byte records (header included): about 6,550 fit.
+      using f = PacketFilter.load(RULES, { sampleDrops: 1 });
+      f.program?.testRun({ data: blocked, repeat: 10_000 });
+      const lost = f.counters().samplesLost.packets;
+      const n = await drained(f);
+      expect(lost).toBeGreaterThan(0n);
+      expect(BigInt(n) + lost).toBe(10_000n);
+    }
+    {
+      using f = PacketFilter.load(RULES);
+      f.program?.testRun({ data: blocked, repeat: 100 });
+      expect(await drained(f)).toBe(0);
+    }
+    expect(() => PacketFilter.load(RULES, { sampleDrops: -1 })).toThrow(/sampleDrops: -1 is not a whole number/);
+  });
+
   it("holds many prefixes (capacity beyond the originals' 1,024)", () => {
     const block = Array.from({ length: 5000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
     const hosts = Array.from({ length: 5000 }, (_, i) => `172.16.${i >> 8}.${i & 255}`);
@@ -225,11 +283,14 @@ describeKernel("tsebpf packetfilter on a veth pair", () => {
   it("drops blocked sources, applies edits of the file and SIGHUP, and detaches on SIGINT", async () => {
     const pair = topology();
     write(pair, `{ default: allow, block: [${pair.a.ipv4}] }`, `{ default: block, allow: ["${pair.a.ipv6}"] }`);
-    const run = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--mode", "native"]);
+    const run = new Cli(pair.b.ns.path, ["-c", cfg, "--interval", "0", "--mode", "native", "--sample-drops", "1"]);
     await run.waitFor(/running:/);
     expect(xdpOn(pair).native).toBeGreaterThan(0);
     expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7001)).toBe(false);
     expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv6, 7002)).toBe(true);
+    // Every drop is sampled: the source and the rule that dropped it.
+    const source = pair.a.ipv4.replace(/\./g, "\\.");
+    await run.waitFor(new RegExp(`drop ${source} by block ${source} \\(\\d+ bytes\\)`));
 
     // An edit of the file: the IPv4 source is allowed now, IPv6 falls to the default block.
     write(pair, "{ default: allow }", `{ default: block, allow: ["fd00:99::/64"] }`);
@@ -469,6 +530,15 @@ for i in range(2000):
     expect(noIf.status).toBe(1);
     expect(noIf.stderr.trim().split("\n")).toHaveLength(1);
     expect(noIf.stderr).toMatch(/tsebpf-nope0/);
+    for (const [args, message] of [
+      [["--sample-drops", "0"], "--sample-drops: '0' is not a number of packets (1..2147483648)"],
+      [["--sample-drops", "1e3"], "--sample-drops: '1e3' is not a number of packets (1..2147483648)"],
+      [["--sample-drops", "10", "--pin"], "--sample-drops needs the process that reads the samples: it does not go with --pin"],
+    ] as const) {
+      const r = cli(pair, "-c", cfg, ...args);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`tsebpf: ${message}\n`);
+    }
     expect(xdpOn(pair).attached).toBe("none");
   });
 });

@@ -2,8 +2,8 @@
 import { Option, type Command } from "commander";
 import type { Output } from "../../cli/io.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
-import { formatPrefix, isInterfaceName, type Family } from "../common/net.js";
-import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
+import { formatAddress, formatPrefix, isInterfaceName, type Family } from "../common/net.js";
+import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type DropSample, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
 
 interface RunOptions {
   config: string;
@@ -14,6 +14,7 @@ interface RunOptions {
   pin?: boolean;
   unpin?: boolean;
   netlink?: boolean;
+  sampleDrops?: string;
 }
 
 const FAMILIES: Family[] = ["ipv4", "ipv6"];
@@ -36,8 +37,20 @@ const n = (c: Counter): number => Number(c.packets);
 /** `ipv4 passed 10 dropped 2 | ipv6 passed 4 dropped 0 | not IP 3` */
 function summaryLine(c: Counters): string {
   const fam = (f: Family) => `${f} passed ${n(c[f].passed) + n(c[f].passedByDefault)} dropped ${n(c[f].dropped) + n(c[f].droppedByDefault)}`;
-  return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}`;
+  return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}${n(c.samplesLost) ? ` | drop samples lost ${n(c.samplesLost)}` : ""}`;
 }
+
+/** `--sample-drops`: a whole number of packets, 1..2^31. */
+function sampleEvery(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
+  if (!(v >= 1 && v <= 2 ** 31)) throw new Error(`--sample-drops: '${text}' is not a number of packets (1..${2 ** 31})`);
+  return v;
+}
+
+/** `drop 10.9.9.9 by block 10.0.0.0/8 (64 bytes)` */
+const dropLine = (d: DropSample): string => `drop ${formatAddress(d.source, d.family)} by ${d.rule ? `block ${formatPrefix(d.rule)}` : `the ${d.family} default`} (${d.length} bytes)`;
+const dropJson = (d: DropSample) => ({ source: formatAddress(d.source, d.family), family: d.family, rule: d.rule ? formatPrefix(d.rule) : null, bytes: d.length });
 
 const counterJson = (c: Counter) => ({ packets: Number(c.packets), bytes: Number(c.bytes) });
 function countersJson(c: Counters) {
@@ -47,7 +60,7 @@ function countersJson(c: Counters) {
     passed_by_default: counterJson(c[f].passedByDefault),
     dropped_by_default: counterJson(c[f].droppedByDefault),
   });
-  return { ipv4: fam("ipv4"), ipv6: fam("ipv6"), not_ip: counterJson(c.notIp), malformed: counterJson(c.malformed) };
+  return { ipv4: fam("ipv4"), ipv6: fam("ipv6"), not_ip: counterJson(c.notIp), malformed: counterJson(c.malformed), samples_lost: Number(c.samplesLost.packets) };
 }
 
 function describeConfig(c: PacketFilterConfig): string {
@@ -77,6 +90,7 @@ export function registerPacketfilter(program: Command, io: Output): void {
     .option("--pin", "pin it and exit: it keeps filtering until --unpin (run again with --pin to apply a new config)")
     .option("--unpin", "detach and remove the pinned filter of the interface")
     .option("--netlink", "attach with netlink even where bpf_link works")
+    .option("--sample-drops <n>", "print one dropped packet in n: its source and the rule that dropped it (not with --pin)")
     .addHelpText(
       "after",
       `
@@ -99,6 +113,7 @@ frames that are not IP (ARP …) pass.
 
 Examples:
   tsebpf packetfilter -c filter.yml                 # filter until Ctrl+C, counters every 5 s
+  tsebpf packetfilter -c filter.yml --sample-drops 100  # and show one drop in 100
   tsebpf packetfilter -c filter.yml --pin           # keep filtering after exit
   tsebpf packetfilter -c filter.yml --pin           # again, after editing: apply to the pinned one
   tsebpf packetfilter status -i eth1 --rules        # counters and per-rule hits
@@ -111,6 +126,8 @@ Examples:
         return;
       }
       const interval = parseInterval(opts.interval);
+      const sampleDrops = sampleEvery(opts.sampleDrops);
+      if (sampleDrops && opts.pin) throw new Error("--sample-drops needs the process that reads the samples: it does not go with --pin");
       const config = loadConfig(opts);
       const info = tell(opts.json);
       warn(config);
@@ -120,7 +137,7 @@ Examples:
         info(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)}); --mode and --netlink apply only when it starts`);
         return;
       }
-      const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}) });
+      const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
       try {
         for (const line of filter.leftovers) io.err(`${line}\n`);
         info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
@@ -130,6 +147,10 @@ Examples:
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
         let current = config;
+        const sampling = new AbortController();
+        const samples = sampleDrops
+          ? filter.onDrop((d) => say(opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.interface, drop: dropJson(d) }) : dropLine(d)), { signal: sampling.signal }).catch((e: unknown) => io.err(`tsebpf: drop samples stopped: ${e instanceof Error ? e.message : String(e)}\n`))
+          : undefined;
         const stopped = await runUntilStopped({
           intervalMs: interval * 1000,
           tick: print,
@@ -145,6 +166,8 @@ Examples:
           onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
           onReady: () => info("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
         });
+        sampling.abort();
+        await samples;
         print();
         info(`${stopped}: detached from ${config.interface}`);
       } finally {

@@ -195,7 +195,10 @@ function buildInner(family: Family, kind: Kind, rules: FamilyRules["rules"], pre
       values.fill(0);
       part.forEach((r, i) => {
         writeKey(keys, i * keySize, r.prefix, kind);
-        for (let at = i * valueSize; at < (i + 1) * valueSize; at += RULE_SIZE) values.writeUInt32LE(ACTION_CODE[r.action], at);
+        for (let at = i * valueSize; at < (i + 1) * valueSize; at += RULE_SIZE) {
+          values.writeUInt32LE(ACTION_CODE[r.action], at);
+          values.writeUInt32LE(r.prefix.length, at + 4);
+        }
         const carried = previous.size > 0 ? previous.get(hitsKey(r.action, keys.subarray(i * keySize, (i + 1) * keySize))) : undefined;
         if (carried) values.writeBigUInt64LE(carried, i * valueSize + 8);
       });

@@ -10,7 +10,7 @@ import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
 import { sumPerCpu, u32Key } from "../common/maps.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
-import type { Family } from "../common/net.js";
+import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
 import { InnerMaps, RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
 
@@ -20,6 +20,8 @@ export type { RuleState } from "./generation.js";
 export const PROGRAM_NAME = "packetfilter";
 /** Maps pinned by `--pin`, by their names in the object. */
 const PINNED_MAPS = [...RULE_MAP_NAMES, "verdicts"] as const;
+/** Most one may ask for: one dropped packet in 2^31. */
+const MAX_SAMPLE_EVERY = 2 ** 31;
 
 export type XdpModeChoice = "native" | "generic" | "auto";
 
@@ -30,6 +32,37 @@ export interface PacketFilterOptions {
   readonly pin?: boolean;
   /** Attach with netlink even where bpf_link works. */
   readonly netlink?: boolean;
+  /** Report one dropped packet in this many (`onDrop`); 0 or absent: none. Fixed at load. */
+  readonly sampleDrops?: number;
+}
+
+/** A sampled dropped packet (see PacketFilterOptions.sampleDrops). */
+export interface DropSample {
+  /** CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
+  readonly ns: bigint;
+  readonly family: Family;
+  readonly source: Uint8Array;
+  /** Bytes of the frame. */
+  readonly length: number;
+  /** The block rule that matched, or undefined: the family's default dropped it. */
+  readonly rule?: Prefix;
+}
+
+/** struct drop_event in packetfilter.bpf.c. */
+const DROP_EVENT_SIZE = 32;
+
+export function decodeDropSample(view: DataView, offset = 0): DropSample {
+  const family: Family = view.getUint8(offset + 12) === 4 ? "ipv4" : "ipv6";
+  const source = new Uint8Array(view.buffer, view.byteOffset + offset + 16, family === "ipv4" ? 4 : 16).slice();
+  const byDefault = view.getUint8(offset + 13) === 1;
+  const length = view.getUint8(offset + 14);
+  return {
+    ns: view.getBigUint64(offset, true),
+    family,
+    source,
+    length: view.getUint32(offset + 8, true),
+    ...(byDefault ? {} : { rule: { family, address: maskAddress(source, length), length } }),
+  };
 }
 
 export interface Counter {
@@ -52,6 +85,8 @@ export interface Counters {
   readonly notIp: Counter;
   /** Frames too short for the headers they announce: passed, the stack drops them. */
   readonly malformed: Counter;
+  /** Drop samples the ring buffer had no room for (the reader fell behind). */
+  readonly samplesLost: Counter;
 }
 
 /** The directory `--pin` uses for an interface. */
@@ -74,6 +109,8 @@ export class PacketFilter {
     readonly program?: runtime.Program,
     /** The inner maps this process made (`start`, `load`): read without reopening them by id. */
     private readonly inners?: InnerMaps,
+    /** The drop samples' ring buffer (`start`, `load`). */
+    private readonly dropRing?: runtime.BpfMap,
   ) {}
 
   /**
@@ -88,7 +125,7 @@ export class PacketFilter {
   private static startLocked(config: PacketFilterConfig, options: PacketFilterOptions): PacketFilter {
     const index = runtime.ifindex(config.interface);
     const removed = removeLeftovers(config.interface, index);
-    const collection = loadCollection();
+    const collection = loadCollection(options.sampleDrops);
     const inners = new InnerMaps();
     let attachment: runtime.XdpAttachment | undefined;
     let pinned: string | undefined;
@@ -98,7 +135,7 @@ export class PacketFilter {
       const mode = options.mode === undefined || options.mode === "auto" ? undefined : options.mode;
       attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
       if (options.pin) pinned = pinAll(config.interface, collection, attachment);
-      const filter = new PacketFilter(config.interface, maps, [inners, collection], attachment, pinned, collection.program(PROGRAM_NAME), inners);
+      const filter = new PacketFilter(config.interface, maps, [inners, collection], attachment, pinned, collection.program(PROGRAM_NAME), inners, collection.map("drops"));
       filter.leftovers = removed;
       return filter;
     } catch (e) {
@@ -115,13 +152,13 @@ export class PacketFilter {
    * Loads the filter with its rules but attaches it nowhere: for BPF_PROG_TEST_RUN (`program`),
    * benchmarks and checking that this kernel accepts it.
    */
-  static load(rules: Pick<PacketFilterConfig, "ipv4" | "ipv6">): PacketFilter {
-    const collection = loadCollection();
+  static load(rules: Pick<PacketFilterConfig, "ipv4" | "ipv6">, options: Pick<PacketFilterOptions, "sampleDrops"> = {}): PacketFilter {
+    const collection = loadCollection(options.sampleDrops);
     const inners = new InnerMaps();
     try {
       const maps = collectionMaps(collection);
       installGeneration(maps, rules, inners);
-      return new PacketFilter("", maps, [inners, collection], undefined, undefined, collection.program(PROGRAM_NAME), inners);
+      return new PacketFilter("", maps, [inners, collection], undefined, undefined, collection.program(PROGRAM_NAME), inners, collection.map("drops"));
     } catch (e) {
       inners.close();
       collection.close();
@@ -215,7 +252,21 @@ export class PacketFilter {
       return { packets, bytes };
     };
     const family = (f: number): FamilyCounters => ({ passed: read(f * 4), dropped: read(f * 4 + 1), passedByDefault: read(f * 4 + 2), droppedByDefault: read(f * 4 + 3) });
-    return { ipv4: family(0), ipv6: family(1), notIp: read(8), malformed: read(9) };
+    return { ipv4: family(0), ipv6: family(1), notIp: read(8), malformed: read(9), samplesLost: read(10) };
+  }
+
+  /**
+   * Calls `callback` with each sampled drop (PacketFilterOptions.sampleDrops) as it arrives,
+   * until `signal` aborts; resolves with how many there were. Waiting does not block the event
+   * loop. Only for a filter this process started or loaded.
+   */
+  async onDrop(callback: (sample: DropSample) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    if (!this.dropRing) throw new Error("drop samples are read by the process that started the filter");
+    using reader = new runtime.RingBufferReader(this.dropRing);
+    // Awaited here: the reader must stay open until the loop ends.
+    return await reader.on((record) => {
+      if (record.length >= DROP_EVENT_SIZE) callback(decodeDropSample(record.view));
+    }, options);
   }
 
   /** The live rules of a family with the packets each decided. */
@@ -254,7 +305,10 @@ const interfaceIndex = (ifname: string): number | undefined => {
   }
 };
 
-const loadCollection = (): Collection => Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))));
+function loadCollection(sampleDrops = 0): Collection {
+  if (!Number.isInteger(sampleDrops) || sampleDrops < 0 || sampleDrops > MAX_SAMPLE_EVERY) throw new RangeError(`sampleDrops: ${sampleDrops} is not a whole number of packets in 0..${MAX_SAMPLE_EVERY}`);
+  return Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))), { variables: { sample_drops: sampleDrops } });
+}
 
 function collectionMaps(c: Collection): Maps {
   return Object.fromEntries(PINNED_MAPS.map((n) => [n, c.map(n)])) as unknown as Maps;

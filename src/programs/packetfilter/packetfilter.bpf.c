@@ -36,17 +36,20 @@
 /* A family whose prefixes have at most this many lengths keeps them in a hash map, one lookup per length. */
 #define HASHED_LENGTHS 4
 
-/* Verdict counters: family * 4 + (by default ? 2 : 0) + (dropped ? 1 : 0), then these two. */
+/* Verdict counters: family * 4 + (by default ? 2 : 0) + (dropped ? 1 : 0), then these; and the
+ * drop samples the ring buffer had no room for. */
 #define VERDICT_NOT_IP 8
 #define VERDICT_MALFORMED 9
-#define VERDICTS 10
+#define SAMPLES_LOST 10
+#define VERDICTS 11
 
 #define ACTION_ALLOW 0
 #define ACTION_BLOCK 1
 
 struct rule {
 	__u32 action;
-	__u32 reserved;
+	/* The rule's prefix length (for drop samples). */
+	__u32 prefixlen;
 	/* Packets this rule decided: per CPU in the hash maps (they are per-CPU), atomic in a trie. */
 	__u64 hits;
 };
@@ -198,6 +201,25 @@ struct {
 	__type(value, struct counter);
 } verdicts SEC(".maps");
 
+/* One dropped packet in this many is reported to `drops` (0: none). Set before load. */
+volatile const __u32 sample_drops = 0;
+
+/* A sampled drop. */
+struct drop_event {
+	__u64 ns; /* bpf_ktime_get_ns() */
+	__u32 length; /* of the frame */
+	__u8 family; /* 4 or 6 */
+	__u8 by_default; /* 1: no rule matched, the family's default dropped it */
+	__u8 prefixlen; /* of the rule that matched */
+	__u8 reserved;
+	__u8 src[16]; /* IPv4: the first 4 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} drops SEC(".maps");
+
 static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 {
 	struct counter *c = bpf_map_lookup_elem(&verdicts, &verdict);
@@ -270,6 +292,29 @@ static __always_inline int summarized(__u32 slot, __u32 family, __u32 kind, __u3
 	return word && ((*word >> (h & 63)) & 1);
 }
 
+/* Reports a dropped packet to `drops`, or counts it lost when the ring is full. */
+static __always_inline void sample_drop(struct xdp_md *ctx, __u32 family, struct rule *r, const void *src)
+{
+	struct drop_event *e = bpf_ringbuf_reserve(&drops, sizeof(*e), 0);
+
+	if (!e) {
+		finish(ctx, SAMPLES_LOST, 0);
+		return;
+	}
+	e->ns = bpf_ktime_get_ns();
+	e->length = ctx->data_end - ctx->data;
+	e->family = family == 0 ? 4 : 6;
+	e->by_default = !r;
+	e->prefixlen = r ? r->prefixlen : 0;
+	e->reserved = 0;
+	__builtin_memset(e->src, 0, sizeof(e->src));
+	if (family == 0)
+		__builtin_memcpy(e->src, src, 4);
+	else
+		__builtin_memcpy(e->src, src, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
 /*
  * The rule for a source address: the exact host first, then the longest prefix. Hits are plain
  * increments in the per-CPU hash maps and atomic adds in a trie, which every CPU shares.
@@ -324,8 +369,11 @@ decided:
 		block = r->action == ACTION_BLOCK;
 	else
 		verdict += 2;
-	if (block)
+	if (block) {
 		verdict += 1;
+		if (sample_drops && bpf_get_prandom_u32() % sample_drops == 0)
+			sample_drop(ctx, family, r, host);
+	}
 	return finish(ctx, verdict, block ? XDP_DROP : XDP_PASS);
 }
 
