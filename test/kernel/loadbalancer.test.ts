@@ -10,9 +10,9 @@ import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { abi, asm, runtime, type Collection } from "../../src/index.js";
-import { formatMac, parseIPv4, parseIPv6, parseMac } from "../../src/programs/common/net.js";
+import { formatAddress, formatMac, parseIPv4, parseIPv6, parseMac } from "../../src/programs/common/net.js";
 import { parseConfig, type LoadBalancerConfig } from "../../src/programs/loadbalancer/config.js";
-import { LoadBalancer, PIN_ROOT, PROGRAM_NAME, loadCollection, loadCollectionWithBackends, pinPath } from "../../src/programs/loadbalancer/index.js";
+import { LoadBalancer, PIN_ROOT, PROGRAM_NAME, decodeFlowSample, loadCollection, loadCollectionWithBackends, pinPath, type FlowSample } from "../../src/programs/loadbalancer/index.js";
 import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
 import { flowKey, flowSlot, maglevTable, type Flow } from "../../src/programs/loadbalancer/maglev.js";
 import { SLOT_CLEAN, encodeSlots, type MaglevSlot } from "../../src/programs/loadbalancer/slots.js";
@@ -232,6 +232,35 @@ describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
       251,
     );
     runtime.updateBatch(maglev, keys, slotsOf((i) => ({ id: table[i] ?? 0, prev: SLOT_CLEAN, prevGeneration: 0 })));
+  });
+
+  it("samples new flows (with the backend each got); a full ring counts the samples it had no room for", async () => {
+    using c = loadCollection(config, IF_MAC, "auto", 1);
+    const info = readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).info;
+    const ports = [43300, 43301, 43302];
+    for (const sport of ports) expect(c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.4.3", sport) }).returnValue).toBe(XDP_TX);
+    // Segments of open connections are not new flows.
+    c.program(PROGRAM_NAME).testRun({ data: tcp4("192.168.4.3", 43300, { flags: ACK }) });
+    const seen: FlowSample[] = [];
+    {
+      using reader = new runtime.RingBufferReader(c.map("flows"));
+      reader.consume((r) => seen.push(decodeFlowSample(r.view, info)));
+    }
+    expect(seen.map((f) => [formatAddress(f.source, f.family), f.sourcePort, f.backend.name])).toEqual(ports.map((p) => ["192.168.4.3", p, BACKENDS[predicted(config, flow4("192.168.4.3", p))]?.name]));
+    expect(seen.every((f) => f.backend.mac === BACKENDS.find((b) => b.name === f.backend.name)?.mac && f.ns > 0n)).toBe(true);
+    // 256 KiB of 40-byte records (header included): about 6,550 fit. (One run each: a repeat
+    // would see the frame XDP_TX re-addressed, for another MAC.)
+    const syn = tcp4("192.168.4.3", 43303);
+    for (let i = 0; i < 8000; i++) c.program(PROGRAM_NAME).testRun({ data: syn });
+    let n = 0;
+    {
+      using reader = new runtime.RingBufferReader(c.map("flows"));
+      n = reader.consume(() => {});
+    }
+    const lost = readStatus({ counters: c.map("counters"), stats: c.map("stats"), info: c.map("info") }).samplesLost;
+    expect(lost).toBeGreaterThan(0n);
+    expect(BigInt(n) + lost).toBe(8000n);
+    expect(() => loadCollection(config, IF_MAC, "auto", 0.5)).toThrow(/sampleFlows: 0.5 is not a whole number/);
   });
 
   it("UDP flows are recorded when first seen (no connection start to tell new from established)", () => {
@@ -758,6 +787,28 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     }
   });
 
+  it("samples new connections: each one's source port and the backend that answered it", async () => {
+    const lb = withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic", sampleFlows: 1 }));
+    try {
+      const results = connect(lan.client, 6, 1);
+      expect(results.every((r) => r.error === undefined)).toBe(true);
+      const seen: FlowSample[] = [];
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 300);
+      await lb.onFlow((f) => seen.push(f), { signal: stop.signal });
+      // Each connection's SYN (a retransmitted one would be sampled again).
+      const byPort = new Map(seen.map((f) => [f.sourcePort, f]));
+      for (const r of results) {
+        const f = byPort.get(r.localPort);
+        expect(f && formatAddress(f.source, f.family)).toBe(lan.client.ip);
+        expect(f?.backend.name).toBe(r.replies[0]?.split(" ")[0]);
+      }
+      expect(lb.status().samplesLost).toBe(0n);
+    } finally {
+      lb.stop();
+    }
+  });
+
   it("auto mode picks generic on veth (whose native XDP_TX needs the peer's cooperation)", () => {
     expect(withNs(lan.balancer, () => runtime.interfaceDriver(lan.balancer.ifname))).toBe("veth");
     const lb = withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan)));
@@ -907,7 +958,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
       // the balancer's namespace, let it run outside.
       const fg = cli();
       let running: Promise<unknown> = Promise.resolve();
-      withNs(lan.balancer, () => void (running = fg.program.parseAsync(["loadbalancer", "--config", file, "--mode", "generic", "--interval", "0.2"], { from: "user" })));
+      withNs(lan.balancer, () => void (running = fg.program.parseAsync(["loadbalancer", "--config", file, "--mode", "generic", "--interval", "0.2", "--sample-flows", "1"], { from: "user" })));
       expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
       expect(connect(lan.client, 4, 2).every((r) => r.error === undefined)).toBe(true);
       await new Promise((r) => setTimeout(r, 500));
@@ -919,6 +970,10 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
       expect(lines.at(-1)).toBe("detached");
       expect(lines.at(-2)).toMatch(new RegExp(`^${lan.balancer.ifname} ${VIP}:${SERVICE_PORT}/tcp: \\d+ packets, \\d+ forwarded \\| backend-0 \\(${lan.backends[0]?.mac}\\) \\d+ pkts .* flows \\| backend-1 `));
       expect(lines.length).toBeGreaterThanOrEqual(4);
+      // --sample-flows 1: every connection's SYN, with the backend it got.
+      const flowLines = lines.filter((l) => l.startsWith("flow "));
+      expect(flowLines.length).toBeGreaterThanOrEqual(4);
+      for (const l of flowLines) expect(l).toMatch(new RegExp(`^flow ${lan.client.ip.replace(/\./g, "\\.")}:\\d+ -> backend-[01] \\(02:`));
 
       const pinned = cli();
       withNs(lan.balancer, () => void (running = pinned.program.parseAsync(["loadbalancer", "-c", file, "--mode", "generic", "--pin"], { from: "user" })));
@@ -935,6 +990,9 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
       const unpin = cli();
       await unpin.program.parseAsync(["loadbalancer", "-c", file, "--unpin"], { from: "user" });
       expect(unpin.output()).toBe(`unpinned the load balancer on ${lan.balancer.ifname} (${pinPath(lan.balancer.ifname)})\n`);
+      expect(xdpShown(lan.balancer)).toBeUndefined();
+      await expect(cli().program.parseAsync(["loadbalancer", "-c", file, "--sample-flows", "0"], { from: "user" })).rejects.toThrow("--sample-flows: '0' is not a number of packets (1..2147483648)");
+      await expect(cli().program.parseAsync(["loadbalancer", "-c", file, "--sample-flows", "5", "--pin"], { from: "user" })).rejects.toThrow("--sample-flows needs the process that reads the samples: it does not go with --pin");
       expect(xdpShown(lan.balancer)).toBeUndefined();
     } finally {
       LoadBalancer.unpin(lan.balancer.ifname);

@@ -2,10 +2,11 @@
 import { Command, Option } from "commander";
 import type { Output } from "../../cli/io.js";
 import { withLock } from "../common/lock.js";
-import { isInterfaceName } from "../common/net.js";
+import { formatAddress, isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
+import { parseSampleEvery } from "../common/samples.js";
 import { loadConfig } from "./config.js";
-import { LoadBalancer, MODES, PIN_ROOT, pinPath, type Mode, type ReloadResult } from "./index.js";
+import { LoadBalancer, MODES, PIN_ROOT, pinPath, type FlowSample, type Mode, type ReloadResult } from "./index.js";
 import { formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
 
 interface RunOptions {
@@ -17,6 +18,7 @@ interface RunOptions {
   unpin?: boolean;
   interface?: string;
   netlink?: boolean;
+  sampleFlows?: string;
 }
 
 interface StatusOptions {
@@ -47,6 +49,15 @@ function describeReload(r: ReloadResult, backends: number): string {
   return `config applied: ${backends} backend${backends === 1 ? "" : "s"}${parts.length ? ` (${parts.join("; ")})` : " (no change)"}`;
 }
 
+/** `flow 192.168.1.7:40000 -> web2 (02:00:00:00:00:0c)` */
+function flowLine(f: FlowSample): string {
+  const source = formatAddress(f.source, f.family);
+  const backend = f.backend.name === undefined ? `backend ${f.backend.id}` : f.backend.name === f.backend.mac ? f.backend.name : `${f.backend.name} (${f.backend.mac})`;
+  return `flow ${f.family === "ipv6" ? `[${source}]` : source}:${f.sourcePort} -> ${backend}`;
+}
+
+const flowJson = (f: FlowSample) => ({ source: formatAddress(f.source, f.family), port: f.sourcePort, backend: f.backend.name ?? null, mac: f.backend.mac ?? null, id: f.backend.id });
+
 function printStatus(io: Output, s: LoadBalancerStatus, json: boolean | undefined): void {
   io.out(json ? `${JSON.stringify(statusJson(s))}\n` : `${formatSummary(s)}\n`);
 }
@@ -64,6 +75,7 @@ export function registerLoadbalancer(program: Command, io: Output): void {
     .option("--unpin", "remove the balancer pinned on the config's listenInterface (or --interface) and exit")
     .option("--interface <name>", "with --unpin: the interface, instead of the config's listenInterface")
     .option("--netlink", "attach with netlink (IFLA_XDP) instead of a bpf_link (a crashed run leaves it attached: the next start removes it); not with --pin")
+    .option("--sample-flows <n>", "print one new flow in n: its source and the backend it got (not with --pin)")
     .addHelpText(
       "after",
       `
@@ -90,6 +102,7 @@ and is what --mode auto picks on veth.
 Examples:
   tsebpf loadbalancer                          # ./config.yml, summary every 5 s, Ctrl+C to stop
   tsebpf loadbalancer -c lb.yml --mode generic --interval 1
+  tsebpf loadbalancer -c lb.yml --sample-flows 100   # and show one new flow in 100
   tsebpf loadbalancer -c lb.yml --pin          # keep running after exit
   tsebpf loadbalancer -c lb.yml --pin          # again, after editing the backends: apply them to it
   tsebpf loadbalancer status --json            # counters of pinned balancers
@@ -106,6 +119,8 @@ Examples:
       if (opts.interface) throw new Error("--interface: only with --unpin (the config's listenInterface says where to run)");
       const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs a bpf_link)");
+      const sampleFlows = parseSampleEvery("--sample-flows", opts.sampleFlows);
+      if (sampleFlows && opts.pin) throw new Error("--sample-flows needs the process that reads the samples: it does not go with --pin");
       const config = loadConfig(opts.config);
       const state = LoadBalancer.pinnedState(config.listenInterface);
       if (opts.pin && state === "live") {
@@ -117,7 +132,8 @@ Examples:
         io.out(`load balancer pinned on ${config.listenInterface} (${at}): ${describeReload(result, config.backends.length)}; --mode applies only when it starts\n`);
         return;
       }
-      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) });
+      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}), ...(sampleFlows ? { sampleFlows } : {}) });
+      const sampling = new AbortController();
       try {
         if (state === "stale") io.err(`removed the pins of a load balancer no longer attached to ${config.listenInterface} (${pinPath(config.listenInterface)})\n`);
         if (balancer.removedLeftover !== undefined) {
@@ -129,6 +145,11 @@ Examples:
           return;
         }
         if (!opts.json) io.out(`load balancer running on ${where}: Ctrl+C (SIGINT) or SIGTERM detaches, SIGHUP or editing the config applies new backends\n`);
+        const samples = sampleFlows
+          ? balancer
+              .onFlow((f) => io.out(`${opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.listenInterface, flow: flowJson(f) }) : flowLine(f)}\n`), { signal: sampling.signal })
+              .catch((e: unknown) => io.err(`tsebpf: flow samples stopped: ${e instanceof Error ? e.message : String(e)}\n`))
+          : undefined;
         await runUntilStopped({
           intervalMs,
           tick: () => printStatus(io, balancer.status(), opts.json),
@@ -140,8 +161,11 @@ Examples:
           },
           onError: (e) => io.err(`tsebpf: config not applied, the previous backends stay: ${e instanceof Error ? e.message : String(e)}\n`),
         });
+        sampling.abort();
+        await samples;
         printStatus(io, balancer.status(), opts.json);
       } finally {
+        sampling.abort();
         balancer.stop();
       }
       if (!opts.json) io.out("detached\n");

@@ -15,8 +15,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } f
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
 import { pinState, removeCrashedXdp } from "../common/leftovers.js";
-import { isInterfaceName } from "../common/net.js";
+import { isInterfaceName, type Family } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
+import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { AUTO_ON_VETH, type LoadBalancerConfig } from "./config.js";
 import { BackendSet, type BackendMaps, type ReloadResult } from "./backends.js";
 
@@ -40,6 +41,36 @@ export interface StartOptions {
    * process; the next start removes it. Cannot be pinned.
    */
   readonly netlink?: boolean;
+  /** Report one new flow in this many (`onFlow`); 0 or absent: none. Fixed at load. */
+  readonly sampleFlows?: number;
+}
+
+/** A sampled new flow (StartOptions.sampleFlows): who it came from and which backend it got. */
+export interface FlowSample {
+  /** CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
+  readonly ns: bigint;
+  readonly family: Family;
+  readonly source: Uint8Array;
+  readonly sourcePort: number;
+  /** The backend's id, and its name and MAC in the configuration now. */
+  readonly backend: { readonly id: number; readonly name?: string; readonly mac?: string };
+}
+
+/** struct flow_event in loadbalancer.bpf.c. */
+const FLOW_EVENT_SIZE = 32;
+
+/** A struct flow_event, the backend named from `info` (the instance description). */
+export function decodeFlowSample(view: DataView, info: InstanceInfo): FlowSample {
+  const family: Family = view.getUint8(14) === 4 ? "ipv4" : "ipv6";
+  const id = view.getUint32(8, true);
+  const b = info.backends.find((x, position) => (x.id ?? position) === id);
+  return {
+    ns: view.getBigUint64(0, true),
+    family,
+    source: new Uint8Array(view.buffer, view.byteOffset + 16, family === "ipv4" ? 4 : 16).slice(),
+    sourcePort: (view.getUint8(12) << 8) | view.getUint8(13),
+    backend: { id, ...(b ? { name: b.name, mac: b.mac } : {}) },
+  };
 }
 
 const PROGRAM = "xdp_loadbalancer";
@@ -82,7 +113,7 @@ export class LoadBalancer {
     if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
     const chosen = resolveMode(mode, config.listenInterface);
     const leftover = removeCrashedXdp(config.listenInterface, index, { programName: PROGRAM, tool: "loadbalancer", what: "load balancer" })[0];
-    const { collection, backendSet } = loadConfigured(config, mac, chosen.description);
+    const { collection, backendSet } = loadConfigured(config, mac, chosen.description, options.sampleFlows);
     let lb: LoadBalancer | undefined;
     try {
       const attachment = runtime.attachXdp(collection.program(PROGRAM), index, { ...(chosen.mode ? { mode: chosen.mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
@@ -143,6 +174,14 @@ export class LoadBalancer {
     }
     this.pinnedAt = dir;
     return dir;
+  }
+
+  /**
+   * Calls `callback` with each sampled new flow (StartOptions.sampleFlows) as it arrives, until
+   * `signal` aborts; resolves with how many there were. Waiting does not block the event loop.
+   */
+  async onFlow(callback: (sample: FlowSample) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    return readSamples(this.collection.map("flows"), FLOW_EVENT_SIZE, (view) => decodeFlowSample(view, this.description), callback, options);
   }
 
   /** The counters now. */
@@ -318,11 +357,11 @@ function serviceChange(a: Service, b: Service): string | undefined {
   return undefined;
 }
 
-function loadConfigured(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: string): { collection: Collection; backendSet: BackendSet } {
+function loadConfigured(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: string, sampleFlows = 0): { collection: Collection; backendSet: BackendSet } {
   const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
   const collection = Collection.load(spec, {
     maxEntries: { maglev: 2 * config.tableSize, conntrack: config.maxConnections },
-    variables: variables(config, interfaceMac),
+    variables: { ...variables(config, interfaceMac), sample_flows: checkSampleEvery("sampleFlows", sampleFlows) },
   });
   try {
     const backendSet = new BackendSet(collection);
@@ -339,8 +378,8 @@ function loadConfigured(config: LoadBalancerConfig, interfaceMac: Uint8Array, mo
  * with BPF_PROG_TEST_RUN). `interfaceMac` is the source MAC of the frames it sends, and the
  * destination MAC of the frames it balances.
  */
-export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto"): Collection {
-  return loadConfigured(config, interfaceMac, mode).collection;
+export function loadCollection(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode = "auto", sampleFlows = 0): Collection {
+  return loadConfigured(config, interfaceMac, mode, sampleFlows).collection;
 }
 
 /** Like loadCollection, with the BackendSet that changes its backends (what `reload` uses). */

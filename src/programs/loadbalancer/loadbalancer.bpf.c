@@ -96,7 +96,27 @@ struct lb_stats {
 	__u64 unbalanceable;
 	/* Dropped: the Maglev slot named no valid backend. */
 	__u64 no_backend;
+	/* New-flow samples the ring buffer had no room for. */
+	__u64 samples_lost;
 };
+
+/* One new flow in this many is reported to `flows` (0: none). Set before load. */
+volatile const __u32 sample_flows = 0;
+
+/* A sampled new flow and the backend it got. */
+struct flow_event {
+	__u64 ns; /* bpf_ktime_get_ns() */
+	__u32 backend; /* id */
+	__u16 sport; /* network order */
+	__u8 family; /* 4 or 6 */
+	__u8 reserved;
+	__u32 src[4]; /* IPv4: the first word */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -433,6 +453,21 @@ int xdp_loadbalancer(struct xdp_md *ctx)
 #pragma unroll
 	for (int i = 0; i < 6; i++)
 		eth->h_source[i] = if_mac[i];
+
+	if (fresh && sample_flows && bpf_get_prandom_u32() % sample_flows == 0) {
+		struct flow_event *e = bpf_ringbuf_reserve(&flows, sizeof(*e), 0);
+		if (e) {
+			e->ns = bpf_ktime_get_ns();
+			e->backend = index;
+			e->sport = key.sport;
+			e->family = key.family;
+			e->reserved = 0;
+			__builtin_memcpy(e->src, key.src, sizeof(e->src));
+			bpf_ringbuf_submit(e, 0);
+		} else if (s) {
+			s->samples_lost++;
+		}
+	}
 
 	struct backend_counters *c = bpf_map_lookup_elem(&counters, &index);
 	if (c) {

@@ -56,6 +56,8 @@ export interface LoadBalancerStatus {
   readonly unbalanceable: bigint;
   /** Dropped because no backend was configured for the slot (should stay 0). */
   readonly noBackend: bigint;
+  /** New-flow samples (StartOptions.sampleFlows) the ring buffer had no room for. */
+  readonly samplesLost: bigint;
   readonly backends: readonly BackendStatus[];
 }
 
@@ -85,13 +87,13 @@ export function encodeInfo(info: InstanceInfo, valueSize: number): Buffer {
 
 export function readStatus(maps: StatusMaps): LoadBalancerStatus {
   const info = readInfo(maps.info);
-  const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n] = sumPerCpu(maps.stats, key0, 4);
+  const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n, samplesLost = 0n] = sumPerCpu(maps.stats, key0, 5);
   const backends = info.backends.map((b, position) => {
     const index = b.id ?? position;
     const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, u32Key(index), 3);
     return { index, name: b.name, mac: b.mac, packets, bytes, newFlows };
   });
-  return { info, servicePackets, forwarded, unbalanceable, noBackend, backends };
+  return { info, servicePackets, forwarded, unbalanceable, noBackend, samplesLost, backends };
 }
 
 /** An address as the host part of `address:port`: IPv6 in brackets (`[fd00::100]`). */
@@ -103,7 +105,7 @@ const hostPart = (address: string): string => (address.includes(":") ? `[${addre
  */
 export function formatSummary(s: LoadBalancerStatus): string {
   const service = `${s.info.listenInterface} ${s.info.vips.map((v) => `${hostPart(v)}:${s.info.port}`).join(",")}/${s.info.protocol}`;
-  const extra = [s.unbalanceable ? `${s.unbalanceable} unbalanceable` : "", s.noBackend ? `${s.noBackend} without backend` : ""].filter(Boolean);
+  const extra = [s.unbalanceable ? `${s.unbalanceable} unbalanceable` : "", s.noBackend ? `${s.noBackend} without backend` : "", s.samplesLost ? `${s.samplesLost} flow samples lost` : ""].filter(Boolean);
   const head = `${service}: ${s.servicePackets} packets, ${s.forwarded} forwarded${extra.length ? `, ${extra.join(", ")}` : ""}`;
   const parts = s.backends.map((b) => `${b.name === b.mac ? b.mac : `${b.name} (${b.mac})`} ${b.packets} pkts ${formatBytes(b.bytes)} ${b.newFlows} flows`);
   return [head, ...parts].join(" | ");
@@ -133,6 +135,7 @@ export function statusJson(s: LoadBalancerStatus): Record<string, unknown> {
     forwarded: n(s.forwarded),
     unbalanceable: n(s.unbalanceable),
     no_backend: n(s.noBackend),
+    samples_lost: n(s.samplesLost),
     backends: s.backends.map((b) => ({ index: b.index, name: b.name, mac: b.mac, packets: n(b.packets), bytes: n(b.bytes), new_flows: n(b.newFlows) })),
   };
 }

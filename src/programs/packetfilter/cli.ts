@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import type { Output } from "../../cli/io.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
+import { parseSampleEvery } from "../common/samples.js";
 import { formatAddress, formatPrefix, isInterfaceName, type Family } from "../common/net.js";
 import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type DropSample, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
 
@@ -38,14 +39,6 @@ const n = (c: Counter): number => Number(c.packets);
 function summaryLine(c: Counters): string {
   const fam = (f: Family) => `${f} passed ${n(c[f].passed) + n(c[f].passedByDefault)} dropped ${n(c[f].dropped) + n(c[f].droppedByDefault)}`;
   return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}${n(c.samplesLost) ? ` | drop samples lost ${n(c.samplesLost)}` : ""}`;
-}
-
-/** `--sample-drops`: a whole number of packets, 1..2^31. */
-function sampleEvery(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const v = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
-  if (!(v >= 1 && v <= 2 ** 31)) throw new Error(`--sample-drops: '${text}' is not a number of packets (1..${2 ** 31})`);
-  return v;
 }
 
 /** `drop 10.9.9.9 by block 10.0.0.0/8 (64 bytes)` */
@@ -126,7 +119,7 @@ Examples:
         return;
       }
       const interval = parseInterval(opts.interval);
-      const sampleDrops = sampleEvery(opts.sampleDrops);
+      const sampleDrops = parseSampleEvery("--sample-drops", opts.sampleDrops);
       if (sampleDrops && opts.pin) throw new Error("--sample-drops needs the process that reads the samples: it does not go with --pin");
       const config = loadConfig(opts);
       const info = tell(opts.json);
@@ -138,6 +131,7 @@ Examples:
         return;
       }
       const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
+      const sampling = new AbortController();
       try {
         for (const line of filter.leftovers) io.err(`${line}\n`);
         info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
@@ -147,7 +141,6 @@ Examples:
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
         let current = config;
-        const sampling = new AbortController();
         const samples = sampleDrops
           ? filter.onDrop((d) => say(opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.interface, drop: dropJson(d) }) : dropLine(d)), { signal: sampling.signal }).catch((e: unknown) => io.err(`tsebpf: drop samples stopped: ${e instanceof Error ? e.message : String(e)}\n`))
           : undefined;
@@ -171,6 +164,7 @@ Examples:
         print();
         info(`${stopped}: detached from ${config.interface}`);
       } finally {
+        sampling.abort();
         filter.close();
       }
     });

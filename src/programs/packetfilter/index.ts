@@ -10,6 +10,7 @@ import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
 import { sumPerCpu, u32Key } from "../common/maps.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
+import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
 import { InnerMaps, RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
@@ -20,8 +21,6 @@ export type { RuleState } from "./generation.js";
 export const PROGRAM_NAME = "packetfilter";
 /** Maps pinned by `--pin`, by their names in the object. */
 const PINNED_MAPS = [...RULE_MAP_NAMES, "verdicts"] as const;
-/** Most one may ask for: one dropped packet in 2^31. */
-const MAX_SAMPLE_EVERY = 2 ** 31;
 
 export type XdpModeChoice = "native" | "generic" | "auto";
 
@@ -51,17 +50,16 @@ export interface DropSample {
 /** struct drop_event in packetfilter.bpf.c. */
 const DROP_EVENT_SIZE = 32;
 
-export function decodeDropSample(view: DataView, offset = 0): DropSample {
-  const family: Family = view.getUint8(offset + 12) === 4 ? "ipv4" : "ipv6";
-  const source = new Uint8Array(view.buffer, view.byteOffset + offset + 16, family === "ipv4" ? 4 : 16).slice();
-  const byDefault = view.getUint8(offset + 13) === 1;
-  const length = view.getUint8(offset + 14);
+export function decodeDropSample(view: DataView): DropSample {
+  const family: Family = view.getUint8(12) === 4 ? "ipv4" : "ipv6";
+  const source = new Uint8Array(view.buffer, view.byteOffset + 16, family === "ipv4" ? 4 : 16).slice();
+  const prefixLength = view.getUint8(14);
   return {
-    ns: view.getBigUint64(offset, true),
+    ns: view.getBigUint64(0, true),
     family,
     source,
-    length: view.getUint32(offset + 8, true),
-    ...(byDefault ? {} : { rule: { family, address: maskAddress(source, length), length } }),
+    length: view.getUint32(8, true),
+    ...(view.getUint8(13) === 1 ? {} : { rule: { family, address: maskAddress(source, prefixLength), length: prefixLength } }),
   };
 }
 
@@ -262,11 +260,7 @@ export class PacketFilter {
    */
   async onDrop(callback: (sample: DropSample) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
     if (!this.dropRing) throw new Error("drop samples are read by the process that started the filter");
-    using reader = new runtime.RingBufferReader(this.dropRing);
-    // Awaited here: the reader must stay open until the loop ends.
-    return await reader.on((record) => {
-      if (record.length >= DROP_EVENT_SIZE) callback(decodeDropSample(record.view));
-    }, options);
+    return readSamples(this.dropRing, DROP_EVENT_SIZE, decodeDropSample, callback, options);
   }
 
   /** The live rules of a family with the packets each decided. */
@@ -306,8 +300,7 @@ const interfaceIndex = (ifname: string): number | undefined => {
 };
 
 function loadCollection(sampleDrops = 0): Collection {
-  if (!Number.isInteger(sampleDrops) || sampleDrops < 0 || sampleDrops > MAX_SAMPLE_EVERY) throw new RangeError(`sampleDrops: ${sampleDrops} is not a whole number of packets in 0..${MAX_SAMPLE_EVERY}`);
-  return Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))), { variables: { sample_drops: sampleDrops } });
+  return Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))), { variables: { sample_drops: checkSampleEvery("sampleDrops", sampleDrops) } });
 }
 
 function collectionMaps(c: Collection): Maps {
