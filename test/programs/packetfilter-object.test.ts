@@ -21,6 +21,15 @@ describe("packetfilter object", () => {
     expect(members).toEqual([["flags", 0], ["count", 4], ["length", 6], ["summary", 6 + 2 * HASHED_LENGTHS]]);
   });
 
+  it("struct drop_event has the layout index.ts reads", () => {
+    const members = (name: string) => {
+      const id = spec.btf?.find(name);
+      const t = id === undefined ? undefined : spec.btf?.type(id);
+      return { size: t && "size" in t ? t.size : undefined, members: t && "members" in t ? t.members.map((m) => [m.name, m.bitOffset / 8]) : [] };
+    };
+    expect(members("drop_event")).toEqual({ size: 32, members: [["ns", 0], ["length", 8], ["family", 12], ["by_default", 13], ["prefixlen", 14], ["reserved", 15], ["src", 16]] });
+  });
+
   it("has every map the generations use, with the key and value sizes user space writes", () => {
     for (const name of [...RULE_MAP_NAMES, "verdicts"]) expect(spec.maps.has(name), name).toBe(true);
     expect(spec.maps.get("generations")).toMatchObject({ keySize: 4, valueSize: 16, maxEntries: 2 });

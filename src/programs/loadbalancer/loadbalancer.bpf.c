@@ -118,6 +118,9 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } flows SEC(".maps");
 
+/* Names struct flow_event in the object's BTF, for user space and its layout tests (never read). */
+struct flow_event *const flow_event_type __attribute__((unused)) = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_BACKENDS);

@@ -50,6 +50,7 @@ export interface DropSample {
 /** struct drop_event in packetfilter.bpf.c. */
 const DROP_EVENT_SIZE = 32;
 
+/** A struct drop_event (a ring buffer record) as a DropSample. */
 export function decodeDropSample(view: DataView): DropSample {
   const family: Family = view.getUint8(12) === 4 ? "ipv4" : "ipv6";
   const source = new Uint8Array(view.buffer, view.byteOffset + 16, family === "ipv4" ? 4 : 16).slice();

@@ -220,6 +220,9 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } drops SEC(".maps");
 
+/* Names struct drop_event in the object's BTF, for user space and its layout tests (never read). */
+struct drop_event *const drop_event_type __attribute__((unused)) = 0;
+
 static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 {
 	struct counter *c = bpf_map_lookup_elem(&verdicts, &verdict);
