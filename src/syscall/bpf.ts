@@ -100,7 +100,9 @@ export function progLoad(o: ProgLoadOptions): { result: number; logTrueSize: num
   a.set("attach_btf_id", o.attachBtfId ?? 0).set("attach_btf_obj_fd", o.attachBtfObjFd ?? o.attachProgFd ?? 0);
   if (o.fdArray) a.set("fd_array", address(o.fdArray));
   if (o.log && o.logLevel) a.set("log_level", o.logLevel).set("log_size", o.log.byteLength).set("log_buf", address(o.log));
-  const result = bpfTry("PROG_LOAD", a, a.end("log_true_size"));
+  // Signals blocked: the verifier gives up (EAGAIN) on any pending one, and under a profiler a
+  // large program would never finish between two of its timer signals.
+  const result = kernel().withSignalsBlocked(() => bpfTry("PROG_LOAD", a, a.end("log_true_size")));
   // Keep the buffers referenced until the call returned.
   void [license, o.instructions, o.funcInfo, o.lineInfo, o.fdArray, o.log];
   return { result, logTrueSize: a.getU32("log_true_size") };

@@ -49,6 +49,7 @@ function bind() {
     eventfd: libc.func("int eventfd(unsigned int, int)"),
     write: libc.func("long write(int, void *, size_t)"),
     ifIndextoname: libc.func("char *if_indextoname(unsigned int, void *)"),
+    pthreadSigmask: libc.func("int pthread_sigmask(int, void *, void *)"),
   };
 }
 

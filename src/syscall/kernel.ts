@@ -37,6 +37,12 @@ export interface Kernel {
   setrlimit(resource: number, value: Uint8Array): number;
   /** Number of possible CPUs (for per-CPU maps). */
   possibleCpus(): number;
+  /**
+   * Runs `fn` with this thread's asynchronous signals blocked (delivered when it returns): for a
+   * system call that a signal would cut short — the verifier gives up with EAGAIN whenever a
+   * signal is pending, and a profiler's timer signals come every millisecond.
+   */
+  withSignalsBlocked<T>(fn: () => T): T;
   /** epoll_create1(EPOLL_CLOEXEC). */
   epollCreate(): number;
   /** epoll_ctl(2) with an event of `events` whose data is the fd itself. */
@@ -112,6 +118,16 @@ export const realKernel: Kernel = {
   getrlimit: (resource, out) => fail(libc().getrlimit(resource, out) as number),
   setrlimit: (resource, value) => fail(libc().setrlimit(resource, value) as number),
   possibleCpus: () => possibleCpusFromSysfs(),
+  withSignalsBlocked<T>(fn: () => T): T {
+    const c = libc();
+    const old = Buffer.alloc(SIGSET_BYTES);
+    if ((c.pthreadSigmask(SIG_BLOCK, blockableSignals(), old) as number) !== 0) return fn();
+    try {
+      return fn();
+    } finally {
+      c.pthreadSigmask(SIG_SETMASK, old, null);
+    }
+  },
   epollCreate: () => fail(libc().epollCreate1(0o2000000 /* EPOLL_CLOEXEC */) as number),
   epollCtl(epfd, op, fd, events) {
     // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
@@ -151,6 +167,23 @@ export const realKernel: Kernel = {
 let pageSizeValue: number | undefined;
 
 let possible: number | undefined;
+/** glibc's sigset_t. */
+const SIGSET_BYTES = 128;
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** Signals of a fault of this thread (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV): never blocked. */
+const FAULT_SIGNALS = [4, 5, 7, 8, 11];
+let blockable: Buffer | undefined;
+
+/** Every signal but the fault signals (signal n is bit n - 1). */
+function blockableSignals(): Buffer {
+  if (!blockable) {
+    blockable = Buffer.alloc(SIGSET_BYTES, 0xff);
+    for (const n of FAULT_SIGNALS) blockable[(n - 1) >> 3] = (blockable[(n - 1) >> 3] ?? 0) & ~(1 << ((n - 1) & 7));
+  }
+  return blockable;
+}
+
 function possibleCpusFromSysfs(): number {
   if (possible !== undefined) return possible;
   // "0-3" or "0,2-5": the highest CPU number plus one, as the kernel sizes per-CPU values.

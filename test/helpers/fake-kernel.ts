@@ -126,6 +126,7 @@ export class FakeKernel implements Kernel {
   getrlimit = () => -1;
   setrlimit = () => -1;
   possibleCpus = () => 2;
+  withSignalsBlocked = <T>(fn: () => T): T => fn();
   epollCreate = () => -38;
   epollCtl = () => -38;
   epollWaitAsync = () => Promise.resolve(-1);
