@@ -2,7 +2,7 @@
  * What every program does while it runs in the foreground: print a summary every interval, apply
  * a new configuration on SIGHUP (or when a watched file changes), and stop on SIGINT/SIGTERM.
  */
-import { existsSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isInterfaceName } from "./net.js";
@@ -23,6 +23,14 @@ export interface RunLoopOptions {
   readonly onReady?: () => void;
 }
 
+function isEmptyFile(path: string): boolean {
+  try {
+    return statSync(path).size === 0;
+  } catch {
+    return false; // gone: the reload says so
+  }
+}
+
 /** Runs until SIGINT or SIGTERM (or the abort signal); resolves with what stopped it. */
 export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SIGTERM" | "abort"> {
   return new Promise((resolvePromise) => {
@@ -38,16 +46,19 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
         options.onError?.(e);
       }
     };
-    // Editors write a file in several steps: apply once things settle.
-    const reloadSoon = () => {
+    // Editors write a file in several steps: apply once things settle. A file just truncated
+    // (empty: never a configuration) is the middle of a write, whose end is another change.
+    const reloadSoon = (file: string) => {
       if (pending) clearTimeout(pending);
-      pending = setTimeout(reload, 100);
+      pending = setTimeout(() => {
+        if (!isEmptyFile(file)) reload();
+      }, 100);
     };
     let watcher: FSWatcher | undefined;
     if (options.watchFile && options.reload) {
       const file = resolve(options.watchFile);
       watcher = watch(dirname(file), (_event, name) => {
-        if (name === null || name === basename(file)) reloadSoon();
+        if (name === null || name === basename(file)) reloadSoon(file);
       });
       // The folder went away (or cannot be watched any more): say so, keep running.
       watcher.on("error", (e) => options.onError?.(e));
