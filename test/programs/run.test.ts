@@ -37,4 +37,24 @@ describe("runUntilStopped", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("runs a background loop beside it: aborted when it stops, and finished before it resolves", async () => {
+    const stop = new AbortController();
+    const order: string[] = [];
+    const running = runUntilStopped({
+      intervalMs: 0,
+      signal: stop.signal,
+      onReady: () => order.push("ready"),
+      background: async (signal) => {
+        order.push("started");
+        await new Promise((r) => signal.addEventListener("abort", r));
+        await settle(50);
+        order.push("finished");
+      },
+    });
+    await settle(20);
+    stop.abort();
+    expect(await running).toBe("abort");
+    expect(order).toEqual(["ready", "started", "finished"]);
+  });
 });

@@ -21,6 +21,12 @@ export interface RunLoopOptions {
   readonly signal?: AbortSignal;
   /** Called once the signal handlers are in place (say "running" here, not before). */
   readonly onReady?: () => void;
+  /**
+   * A loop that runs beside this one (reading sampled events): started once the handlers are
+   * in place, its signal aborted when this loop stops, and awaited before it resolves. It
+   * reports its own errors.
+   */
+  readonly background?: (signal: AbortSignal) => Promise<unknown>;
 }
 
 function isEmptyFile(path: string): boolean {
@@ -71,7 +77,8 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
       process.off("SIGTERM", onTerm);
       process.off("SIGHUP", reload);
       options.signal?.removeEventListener("abort", onAbort);
-      resolvePromise(why);
+      side.abort();
+      void running.then(() => resolvePromise(why));
     };
     const onInt = () => stop("SIGINT");
     const onTerm = () => stop("SIGTERM");
@@ -79,9 +86,12 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
     if (options.reload) process.on("SIGHUP", reload);
+    const side = new AbortController();
+    let running: Promise<unknown> = Promise.resolve();
     if (options.signal?.aborted) stop("abort");
     else options.signal?.addEventListener("abort", onAbort);
     options.onReady?.();
+    if (!side.signal.aborted && options.background) running = options.background(side.signal).catch(() => undefined);
   });
 }
 

@@ -133,7 +133,6 @@ Examples:
         return;
       }
       const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}), ...(sampleFlows ? { sampleFlows } : {}) });
-      const sampling = new AbortController();
       try {
         if (state === "stale") io.err(`removed the pins of a load balancer no longer attached to ${config.listenInterface} (${pinPath(config.listenInterface)})\n`);
         if (balancer.removedLeftover !== undefined) {
@@ -145,11 +144,6 @@ Examples:
           return;
         }
         if (!opts.json) io.out(`load balancer running on ${where}: Ctrl+C (SIGINT) or SIGTERM detaches, SIGHUP or editing the config applies new backends\n`);
-        const samples = sampleFlows
-          ? balancer
-              .onFlow((f) => io.out(`${opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.listenInterface, flow: flowJson(f) }) : flowLine(f)}\n`), { signal: sampling.signal })
-              .catch((e: unknown) => io.err(`tsebpf: flow samples stopped: ${e instanceof Error ? e.message : String(e)}\n`))
-          : undefined;
         await runUntilStopped({
           intervalMs,
           tick: () => printStatus(io, balancer.status(), opts.json),
@@ -160,12 +154,17 @@ Examples:
             if (!opts.json) io.out(`${describeReload(result, next.backends.length)}\n`);
           },
           onError: (e) => io.err(`tsebpf: config not applied, the previous backends stay: ${e instanceof Error ? e.message : String(e)}\n`),
+          ...(sampleFlows
+            ? {
+                background: (signal) =>
+                  balancer
+                    .onFlow((f) => io.out(`${opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.listenInterface, flow: flowJson(f) }) : flowLine(f)}\n`), { signal })
+                    .catch((e: unknown) => io.err(`tsebpf: flow samples stopped: ${e instanceof Error ? e.message : String(e)}\n`)),
+              }
+            : {}),
         });
-        sampling.abort();
-        await samples;
         printStatus(io, balancer.status(), opts.json);
       } finally {
-        sampling.abort();
         balancer.stop();
       }
       if (!opts.json) io.out("detached\n");

@@ -131,7 +131,6 @@ Examples:
         return;
       }
       const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
-      const sampling = new AbortController();
       try {
         for (const line of filter.leftovers) io.err(`${line}\n`);
         info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
@@ -141,9 +140,6 @@ Examples:
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
         let current = config;
-        const samples = sampleDrops
-          ? filter.onDrop((d) => say(opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.interface, drop: dropJson(d) }) : dropLine(d)), { signal: sampling.signal }).catch((e: unknown) => io.err(`tsebpf: drop samples stopped: ${e instanceof Error ? e.message : String(e)}\n`))
-          : undefined;
         const stopped = await runUntilStopped({
           intervalMs: interval * 1000,
           tick: print,
@@ -158,13 +154,18 @@ Examples:
           },
           onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
           onReady: () => info("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
+          ...(sampleDrops
+            ? {
+                background: (signal) =>
+                  filter
+                    .onDrop((d) => say(opts.json ? JSON.stringify({ time: new Date().toISOString(), interface: config.interface, drop: dropJson(d) }) : dropLine(d)), { signal })
+                    .catch((e: unknown) => io.err(`tsebpf: drop samples stopped: ${e instanceof Error ? e.message : String(e)}\n`)),
+              }
+            : {}),
         });
-        sampling.abort();
-        await samples;
         print();
         info(`${stopped}: detached from ${config.interface}`);
       } finally {
-        sampling.abort();
         filter.close();
       }
     });
