@@ -2,32 +2,20 @@
  * The committed packetfilter object and the TypeScript that fills its maps agree on the layouts
  * they share (a change on one side only would make the program read garbage).
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { readCollectionSpec } from "../../src/elf/index.js";
-import { programObjectPath } from "../../src/programs/common/run.js";
 import { HASHED_LENGTHS, RULE_MAP_NAMES } from "../../src/programs/packetfilter/generation.js";
 import { SUMMARY_WORDS } from "../../src/programs/packetfilter/summary.js";
+import { programObject } from "../helpers/struct-layout.js";
 
-const spec = readCollectionSpec(readFileSync(programObjectPath("packetfilter")));
+const { spec, layout } = programObject("packetfilter");
 
 describe("packetfilter object", () => {
   it("struct generation has the layout generation.ts writes", () => {
-    const btf = spec.btf;
-    const id = btf?.find("generation");
-    const t = id === undefined ? undefined : btf?.type(id);
-    expect(t).toMatchObject({ kind: "struct", size: 16 });
-    const members = t && "members" in t ? t.members.map((m) => [m.name, m.bitOffset / 8]) : [];
-    expect(members).toEqual([["flags", 0], ["count", 4], ["length", 6], ["summary", 6 + 2 * HASHED_LENGTHS]]);
+    expect(layout("generation")).toEqual({ kind: "struct", size: 16, members: [["flags", 0], ["count", 4], ["length", 6], ["summary", 6 + 2 * HASHED_LENGTHS]] });
   });
 
   it("struct drop_event has the layout index.ts reads", () => {
-    const members = (name: string) => {
-      const id = spec.btf?.find(name);
-      const t = id === undefined ? undefined : spec.btf?.type(id);
-      return { size: t && "size" in t ? t.size : undefined, members: t && "members" in t ? t.members.map((m) => [m.name, m.bitOffset / 8]) : [] };
-    };
-    expect(members("drop_event")).toEqual({ size: 32, members: [["ns", 0], ["length", 8], ["family", 12], ["by_default", 13], ["prefixlen", 14], ["reserved", 15], ["src", 16]] });
+    expect(layout("drop_event")).toEqual({ kind: "struct", size: 32, members: [["ns", 0], ["length", 8], ["family", 12], ["by_default", 13], ["prefixlen", 14], ["reserved", 15], ["src", 16]] });
   });
 
   it("has every map the generations use, with the key and value sizes user space writes", () => {
