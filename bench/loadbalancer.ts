@@ -16,7 +16,7 @@ import { parseYaml } from "../src/programs/common/config.js";
 import { parseConfig } from "../src/programs/loadbalancer/config.js";
 import { PROGRAM_NAME, loadCollection } from "../src/programs/loadbalancer/index.js";
 import { decodeSlots, encodeSlots } from "../src/programs/loadbalancer/slots.js";
-import { u32Key } from "../src/programs/common/maps.js";
+import { arrayValues, u32Key } from "../src/programs/common/maps.js";
 import { frame } from "../test/helpers/packets.js";
 import { median, type Figure } from "./lib.js";
 
@@ -78,7 +78,7 @@ const flow = (i: number, flags?: number) => frame({ src: `192.168.${(i >> 8) & 2
 
 /** Marks every slot of the table in use as changed, its previous backend another valid one. */
 function changeEverySlot(c: Collection, size: number): void {
-  const slots = decodeSlots(Buffer.concat(Array.from({ length: size }, (_, i) => c.map("maglev").lookup(u32Key(i)) ?? Buffer.alloc(8))));
+  const slots = decodeSlots(arrayValues(c.map("maglev"), 0, size));
   const generation = (id: number) => c.map("backends").lookup(u32Key(id))?.readUInt32LE(8) ?? 0;
   const keys = Buffer.alloc(4 * size);
   for (let i = 0; i < size; i++) keys.writeUInt32LE(i, 4 * i);

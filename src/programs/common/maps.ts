@@ -1,4 +1,4 @@
-/** Small helpers for the programs' maps: u32 keys and per-CPU counters summed over the CPUs. */
+/** Small helpers for the programs' maps: u32 keys, ranges of array values, per-CPU counters summed over the CPUs. */
 import type { runtime } from "../../index.js";
 
 /** A u32 key (array index), host byte order. */
@@ -6,6 +6,13 @@ export function u32Key(n: number): Buffer {
   const k = Buffer.alloc(4);
   k.writeUInt32LE(n);
   return k;
+}
+
+/** The values of array entries [first, first + count), back to back (zeros for absent ones). */
+export function arrayValues(map: runtime.BpfMap, first: number, count: number): Buffer {
+  const out = Buffer.alloc(count * map.userValueSize);
+  for (let i = 0; i < count; i++) map.lookup(u32Key(first + i))?.copy(out, i * map.userValueSize);
+  return out;
 }
 
 /** Sums each u64 field of a per-CPU value over the CPUs (zeros when the key is absent). */

@@ -3,7 +3,7 @@
  * table and the instance description, changed live by `apply` — see index.ts.
  */
 import { Collection, runtime, type BpfMap } from "../../index.js";
-import { u32Key } from "../common/maps.js";
+import { arrayValues, u32Key } from "../common/maps.js";
 import { formatMac } from "../common/net.js";
 import { MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
@@ -40,13 +40,6 @@ export interface BackendMaps {
   readonly maglev: BpfMap;
   readonly control: BpfMap;
   readonly info: BpfMap;
-}
-
-/** The values of array entries [first, first + count). */
-function lookupRange(map: BpfMap, first: number, count: number): Buffer {
-  const out = Buffer.alloc(count * map.userValueSize);
-  for (let i = 0; i < count; i++) map.lookup(u32Key(first + i))?.copy(out, i * map.userValueSize);
-  return out;
 }
 
 export class BackendSet {
@@ -136,7 +129,7 @@ export class BackendSet {
     );
     const size = config.tableSize;
     const target = this.applied ? 1 - this.active : 0;
-    const before = this.applied ? decodeSlots(lookupRange(c.maglev, this.active * size, size)) : undefined;
+    const before = this.applied ? decodeSlots(arrayValues(c.maglev, this.active * size, size)) : undefined;
     const generationBefore = new Map([...this.assigned.values()].map((a) => [a.id, a.generation]));
     const after = new Set([...next.values()].map((a) => `${a.id}/${a.generation}`));
     const slots = nextSlots(
