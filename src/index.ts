@@ -46,3 +46,4 @@ export {
   type TestRunResult,
 } from "./runtime/index.js";
 export { SyscallError } from "./syscall/index.js";
+export { TsebpfError, UseAfterCloseError, NotFoundError } from "./errors.js";

@@ -1,7 +1,8 @@
 /** Errors of the bytecode layer. Every one names where the problem is. */
+import { TsebpfError } from "../errors.js";
 
 /** An instruction that no kernel accepts: unknown opcode, bad register, reserved field set. */
-export class InstructionError extends Error {
+export class InstructionError extends TsebpfError {
   override readonly name = "InstructionError";
   /** Byte offset of the instruction in its buffer, when it came from bytes. */
   readonly offset: number | undefined;
@@ -13,7 +14,7 @@ export class InstructionError extends Error {
 }
 
 /** Text that the assembler cannot read; line and column are 1-based. */
-export class AsmSyntaxError extends Error {
+export class AsmSyntaxError extends TsebpfError {
   override readonly name = "AsmSyntaxError";
 
   constructor(
@@ -27,7 +28,7 @@ export class AsmSyntaxError extends Error {
 }
 
 /** A symbolic reference (label, subprogram, map) that cannot be resolved. */
-export class LinkError extends Error {
+export class LinkError extends TsebpfError {
   override readonly name = "LinkError";
 
   constructor(

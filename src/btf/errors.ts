@@ -1,5 +1,6 @@
 /** Malformed or inconsistent BTF, or a type that cannot be found. Names the type id or offset. */
-export class BtfError extends Error {
+import { TsebpfError } from "../errors.js";
+export class BtfError extends TsebpfError {
   override readonly name = "BtfError";
 
   constructor(

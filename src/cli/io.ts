@@ -1,5 +1,6 @@
 /** Input and output helpers shared by the commands. */
 import { readFileSync } from "node:fs";
+import { TsebpfError } from "../errors.js";
 
 /** Where a command writes; tests replace it to capture output. */
 export interface Output {
@@ -13,7 +14,7 @@ export const processOutput: Output = {
 };
 
 /** An error that the CLI prints as one line and turns into exit code 1. */
-export class CliError extends Error {
+export class CliError extends TsebpfError {
   override readonly name = "CliError";
 }
 

@@ -1,4 +1,5 @@
 /** Errors of the ELF layer. Every one names where in the file the problem is. */
+import { TsebpfError } from "../errors.js";
 
 /** Where a ParseError was found: the section (by name, when known) and the file byte offset. */
 export interface ParseErrorLocation {
@@ -15,7 +16,7 @@ export interface ParseErrorLocation {
  * e.g. `ELF section ".rel.text" at offset 0x1a8: relocation entry 3 points at symbol 99, but the
  * symbol table has 12`. `reason` is the message without the location.
  */
-export class ParseError extends Error {
+export class ParseError extends TsebpfError {
   override readonly name = "ParseError";
   /** Name of the section the problem is in, when it is known. */
   readonly section: string | undefined;

@@ -13,6 +13,7 @@
  */
 import { Btf } from "../btf/btf.js";
 import { BtfKindNumber } from "../btf/types.js";
+import { TsebpfError } from "../errors.js";
 
 /** One `bpf_core_relo` record of `.BTF.ext`, as stored (the kind is not checked). */
 export interface CoreRelocationRecord {
@@ -79,7 +80,7 @@ export function readCoreRelocations(
   return { btf, bySection };
 }
 
-class ExtError extends Error {}
+class ExtError extends TsebpfError {}
 
 function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocationRecord[]>): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -3,9 +3,10 @@
  * the bytes live in the initial value of their data section's map.
  */
 import type { CollectionSpec, VariableSpec } from "./spec.js";
+import { TsebpfError } from "../errors.js";
 
 /** A variable that does not exist, or a value that does not fit it. */
-export class VariableError extends Error {
+export class VariableError extends TsebpfError {
   override readonly name = "VariableError";
 }
 

@@ -6,6 +6,7 @@
  */
 import { AttachType } from "../abi/index.js";
 import { SyscallError } from "../syscall/index.js";
+import { UseAfterCloseError } from "../errors.js";
 import { xdpAttach, xdpDetach, xdpQuery, type XdpMode } from "../syscall/rtnetlink.js";
 import { linkCreate, type Attachment, type Link } from "./link.js";
 import { NetnsHandle } from "./netns-handle.js";
@@ -129,7 +130,7 @@ class NetlinkXdp implements XdpAttachment {
   }
 
   replace(program: Program): void {
-    if (!this.attached) throw new Error(`${this.description}: replace after close`);
+    if (!this.attached) throw new UseAfterCloseError(`${this.description}: replace`);
     const expectedFd = this.current.fd;
     this.netns.run(() => xdpAttach(this.ifindex, program.fd, { mode: this.mode, expectedFd }));
     this.current = program;

@@ -4,6 +4,7 @@
  */
 import { skipModifiers, sizeOf, type Btf } from "../btf/index.js";
 import type { BpfMap } from "./map.js";
+import { TsebpfError } from "../errors.js";
 
 export interface Codec<T> {
   /** Size in bytes of an encoded value. */
@@ -14,7 +15,7 @@ export interface Codec<T> {
 }
 
 /** An unsupported type or a value that does not fit. */
-export class CodecError extends Error {
+export class CodecError extends TsebpfError {
   override readonly name = "CodecError";
 }
 

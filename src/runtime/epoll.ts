@@ -5,6 +5,7 @@
  * the fds are closed only once it has returned (no fd number is reused under a waiting thread).
  */
 import { SyscallError, kernel } from "../syscall/index.js";
+import { TsebpfError, UseAfterCloseError } from "../errors.js";
 import { OwnedFd } from "./fd.js";
 
 const EPOLL_CTL_ADD = 1;
@@ -57,7 +58,7 @@ export class Poller {
    */
   async wait(timeoutMs = -1): Promise<number> {
     if (this.closing) return 0;
-    if (this.pending) throw new Error("a wait is already in flight on this reader (one consumer at a time)");
+    if (this.pending) throw new TsebpfError("a wait is already in flight on this reader (one consumer at a time)");
     const p = kernel().epollWaitAsync(this.epoll.fd, this.count, timeoutMs);
     this.pending = p;
     try {
@@ -255,8 +256,8 @@ export abstract class EventReader {
   }
 
   private begin(): void {
-    if (this.closed) throw new Error(`${this.what}: reader used after close`);
-    if (this.active) throw new Error(`${this.what}: already read by another loop (one consumer at a time)`);
+    if (this.closed) throw new UseAfterCloseError(`${this.what} reader`);
+    if (this.active) throw new TsebpfError(`${this.what}: already read by another loop (one consumer at a time)`);
     this.active = true;
   }
 

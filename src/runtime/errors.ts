@@ -1,7 +1,8 @@
 /** Errors of the runtime layer. */
+import { TsebpfError } from "../errors.js";
 
 /** A kernel feature this machine lacks: names the feature and the kernel that brought it. */
-export class NotSupportedError extends Error {
+export class NotSupportedError extends TsebpfError {
   override readonly name = "NotSupportedError";
 
   constructor(

@@ -1,5 +1,6 @@
 /** Owned file descriptors: every kernel object tsebpf opens has exactly one owner that closes it. */
 import { kernel } from "../syscall/index.js";
+import { UseAfterCloseError } from "../errors.js";
 
 let open = 0;
 
@@ -18,7 +19,7 @@ export class OwnedFd {
 
   /** The fd number; throws after close. */
   get fd(): number {
-    if (this.value < 0) throw new Error("file descriptor used after close");
+    if (this.value < 0) throw new UseAfterCloseError("file descriptor");
     return this.value;
   }
 

@@ -2,9 +2,10 @@
 import { skipModifiers } from "../btf/index.js";
 import type { CollectionSpec } from "../elf/index.js";
 import { kernelConfig, kernelVersionCode } from "./kconfig.js";
+import { TsebpfError } from "../errors.js";
 
 /** An extern the kernel's configuration cannot satisfy. */
-export class KconfigError extends Error {
+export class KconfigError extends TsebpfError {
   override readonly name = "KconfigError";
 }
 

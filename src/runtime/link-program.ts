@@ -14,9 +14,10 @@ import { btfById } from "./kernel-objects-btf.js";
 import { kallsyms } from "./ksyms.js";
 import { linkCreate, type Link } from "./link.js";
 import type { Program } from "./program.js";
+import { TsebpfError } from "../errors.js";
 
 /** A reference that cannot be resolved: names the program, the symbol and why. */
-export class ResolveError extends Error {
+export class ResolveError extends TsebpfError {
   override readonly name = "ResolveError";
 }
 

@@ -4,6 +4,7 @@ import { MapType } from "../abi/index.js";
 import type { MapSpec } from "../elf/index.js";
 import { SyscallError, kernel } from "../syscall/index.js";
 import { BpfMap, type MapInfo } from "./map.js";
+import { TsebpfError } from "../errors.js";
 
 export interface MapLoadContext {
   /** fd of the object's BTF in the kernel, when it loaded. */
@@ -61,7 +62,7 @@ function incompatibility(info: MapInfo, spec: MapSpec): string | undefined {
 }
 
 /** Thrown when a pinned map exists but does not fit the spec. */
-export class PinMismatchError extends Error {
+export class PinMismatchError extends TsebpfError {
   override readonly name = "PinMismatchError";
 }
 

@@ -18,6 +18,9 @@ import {
   type MapCreateOptions,
 } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
+import { UseAfterCloseError } from "../errors.js";
+
+export { UseAfterCloseError };
 
 /** Update flags. */
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2, LOCK: 4 } as const;
@@ -63,15 +66,6 @@ const ELEM_SIZE = 32;
 const CMD_LOOKUP = BpfCommand.MAP_LOOKUP_ELEM;
 const CMD_UPDATE = BpfCommand.MAP_UPDATE_ELEM;
 const CMD_DELETE = BpfCommand.MAP_DELETE_ELEM;
-
-/** An owner (map, program, reader) used after `close()`: its fd number may belong to another object by now. */
-export class UseAfterCloseError extends Error {
-  override readonly name = "UseAfterCloseError";
-
-  constructor(readonly object: string) {
-    super(`${object}: used after close`);
-  }
-}
 
 /**
  * Zero-copy single-element operations on one map: write the key into `key`, call `lookup()`,

@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { withNetns } from "../syscall/netns.js";
+import { UseAfterCloseError } from "../errors.js";
 
 export class NetnsHandle {
   private fd: number;
@@ -15,7 +16,7 @@ export class NetnsHandle {
 
   /** Runs `fn` in this namespace. */
   run<T>(fn: () => T): T {
-    if (this.fd < 0) throw new Error("network namespace handle used after close");
+    if (this.fd < 0) throw new UseAfterCloseError("network namespace handle");
     return withNetns(`/proc/self/fd/${this.fd}`, fn);
   }
 

@@ -3,6 +3,7 @@
  * which source line; the whole log is kept on `log`.
  */
 import { errnoName } from "../syscall/index.js";
+import { TsebpfError } from "../errors.js";
 
 export interface VerifierSummary {
   /** The verifier's reason, e.g. `R1 type=ctx expected=map_ptr`. */
@@ -34,7 +35,7 @@ export function summarizeLog(log: string): VerifierSummary {
   return { reason, instruction, source };
 }
 
-export class VerifierError extends Error {
+export class VerifierError extends TsebpfError {
   override readonly name = "VerifierError";
   readonly summary: VerifierSummary;
 

@@ -1,5 +1,6 @@
 /** Errors of the kernel boundary: every failed system call, with its errno name and context. */
 import { constants } from "node:os";
+import { TsebpfError } from "../errors.js";
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 // Kernel-internal codes that bpf(2) leaks to user space.
@@ -27,7 +28,7 @@ export interface SyscallErrorContext {
  * A failed system call, like Node's SystemError: `code` (`EPERM`), `errno` (1), `syscall`, plus
  * the bpf command and the object. Message: `BPF_PROG_LOAD program "xdp_filter": EPERM (…): hint`.
  */
-export class SyscallError extends Error {
+export class SyscallError extends TsebpfError {
   override readonly name = "SyscallError";
   readonly code: string;
   readonly errno: number;

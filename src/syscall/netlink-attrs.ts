@@ -3,6 +3,7 @@
  * a decoder into a tree whose malformed input gives NetlinkDecodeError, never a DataView error.
  */
 import { HOST_LE } from "../asm/encoding.js";
+import { TsebpfError } from "../errors.js";
 
 export const NLA_F_NESTED = 0x8000;
 export const NLA_F_NET_BYTEORDER = 0x4000;
@@ -14,7 +15,7 @@ export const NLA_HDRLEN = 4;
 export const align4 = (n: number): number => (n + 3) & ~3;
 
 /** A reply that does not parse: too short, a length that runs past its buffer, … */
-export class NetlinkDecodeError extends Error {
+export class NetlinkDecodeError extends TsebpfError {
   override readonly name = "NetlinkDecodeError";
   constructor(
     message: string,

@@ -13,6 +13,7 @@ import { NetlinkDecodeError, align4, attrsSize, decodeAttrs, writeAttrs, type Nl
 export * from "./netlink-attrs.js";
 import { SyscallError, errnoName } from "./errors.js";
 import { kernel } from "./kernel.js";
+import { UseAfterCloseError } from "../errors.js";
 import { SOCK_CLOEXEC, SOL_SOCKET } from "./socket.js";
 
 export const AF_NETLINK = 16;
@@ -341,7 +342,7 @@ export class NetlinkSocket {
   }
 
   get fd(): number {
-    if (this.fdValue < 0) throw new Error("netlink socket used after close");
+    if (this.fdValue < 0) throw new UseAfterCloseError("netlink socket");
     return this.fdValue;
   }
 

@@ -160,6 +160,6 @@ describeKernel("BpfMap", () => {
     reader.close();
     expect(reader.available).toBe(0);
     expect(reader.consume(() => undefined)).toBe(0);
-    await expect(reader.on(() => undefined)).rejects.toThrow('ring buffer "t_ring": reader used after close');
+    await expect(reader.on(() => undefined)).rejects.toThrow('ring buffer "t_ring" reader: used after close');
   });
 });

@@ -1,4 +1,5 @@
 /** The error of the CO-RE engine: a relocation that cannot be resolved or applied. */
+import { TsebpfError } from "../../errors.js";
 
 /** What a CoreError is about. Every field is optional: errors before the spec is known have less. */
 export interface CoreErrorContext {
@@ -21,7 +22,7 @@ export interface CoreErrorContext {
  * type the target lacks. The message names the relocation kind, the access as C, the access
  * string, the local type and the instruction index; `reason` is the problem alone.
  */
-export class CoreError extends Error {
+export class CoreError extends TsebpfError {
   override readonly name = "CoreError";
   readonly kind: string | undefined;
   readonly insnIndex: number | undefined;

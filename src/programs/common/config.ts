@@ -6,9 +6,10 @@
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
 import { takeAddressRuns } from "./address-runs.js";
+import { TsebpfError } from "../../errors.js";
 
 /** A configuration the program refuses: `config.yml: rules.ipv4.default: expected allow or block, not 'maybe'`. */
-export class ConfigError extends Error {
+export class ConfigError extends TsebpfError {
   override readonly name = "ConfigError";
 }
 
