@@ -45,5 +45,5 @@ export {
   type TestRunOptions,
   type TestRunResult,
 } from "./runtime/index.js";
-export { SyscallError } from "./syscall/index.js";
+export { SyscallError, AttrRangeError } from "./syscall/index.js";
 export { TsebpfError, UseAfterCloseError, NotFoundError } from "./errors.js";

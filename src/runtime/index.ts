@@ -24,4 +24,5 @@ export * from "./holders.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";
+export { AttrRangeError } from "../syscall/errors.js";
 export * from "./netdev.js";

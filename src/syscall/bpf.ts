@@ -1,6 +1,7 @@
 /**
  * bpf(2) commands: each builds its attr from the generated layout, calls the kernel through the
- * seam, and turns a failure into a SyscallError naming the command and the object.
+ * seam, and turns a failure into a SyscallError naming the command and the object. A number
+ * that does not fit its attr field is an AttrRangeError before the call (see Struct.set).
  */
 import { BpfCommand } from "../abi/index.js";
 import { Struct, type FieldName, type LayoutName } from "./attr.js";
@@ -53,7 +54,7 @@ export interface MapCreateOptions {
 
 /** BPF_MAP_CREATE: the new map's fd. */
 export function mapCreate(o: MapCreateOptions): number {
-  const a = new Struct("AttrMapCreate");
+  const a = new Struct("AttrMapCreate").about(`map "${o.name}"`);
   a.set("map_type", o.type).set("key_size", o.keySize).set("value_size", o.valueSize).set("max_entries", o.maxEntries);
   a.set("map_flags", o.flags ?? 0).set("inner_map_fd", o.innerMapFd ?? 0).set("numa_node", o.numaNode ?? 0);
   a.setBytes("map_name", objectName(o.name)).set("map_ifindex", o.ifindex ?? 0);
@@ -86,7 +87,7 @@ export interface ProgLoadOptions {
 
 /** BPF_PROG_LOAD without throwing: the fd, or -errno (the caller reads the verifier log). */
 export function progLoad(o: ProgLoadOptions): { result: number; logTrueSize: number } {
-  const a = new Struct("AttrProgLoad");
+  const a = new Struct("AttrProgLoad").about(`program "${o.name}"`);
   const license = Buffer.from(`${o.license}\0`, "latin1");
   a.set("prog_type", o.type).set("insn_cnt", o.instructions.byteLength / 8).set("insns", address(o.instructions));
   a.set("license", address(license)).set("kern_version", o.kernelVersion ?? 0).set("prog_flags", o.flags ?? 0);
@@ -125,7 +126,7 @@ export function btfLoad(blob: Uint8Array, log?: Uint8Array, logLevel = 0): BtfLo
 
 /** BPF_OBJ_PIN: pins an fd at a bpffs path. */
 export function objPin(fd: number, path: string, object: string): void {
-  const a = new Struct("AttrObj");
+  const a = new Struct("AttrObj").about(object);
   const p = Buffer.from(`${path}\0`);
   a.set("pathname", address(p)).set("bpf_fd", fd);
   bpfCall("OBJ_PIN", a, a.end("file_flags"), `${object} at ${path}`);
@@ -155,14 +156,14 @@ export function nextId(kind: ObjectKind, start: number): number | undefined {
 
 /** BPF_*_GET_FD_BY_ID: an fd for the object with this id. */
 export function fdById(kind: ObjectKind, id: number): number {
-  const a = new Struct("AttrGetId");
+  const a = new Struct("AttrGetId").about(`${kind.toLowerCase()} id ${id}`);
   a.set("start_id", id);
   return bpfCall(`${kind}_GET_FD_BY_ID`, a, a.end("open_flags"), `${kind.toLowerCase()} id ${id}`);
 }
 
 /** BPF_OBJ_GET_INFO_BY_FD into a struct of `layout`; returns the info length the kernel filled. */
 export function objInfo<L extends LayoutName>(fd: number, info: Struct<L>, object: string): number {
-  const a = new Struct("AttrInfo");
+  const a = new Struct("AttrInfo").about(object);
   a.set("bpf_fd", fd).set("info_len", info.buf.byteLength).set("info", address(info.buf));
   bpfCall("OBJ_GET_INFO_BY_FD", a, a.end("info"), object);
   return a.getU32("info_len");
@@ -170,7 +171,7 @@ export function objInfo<L extends LayoutName>(fd: number, info: Struct<L>, objec
 
 /** BPF_MAP_FREEZE */
 export function mapFreeze(fd: number, object: string): void {
-  const a = new Struct("AttrMapElem");
+  const a = new Struct("AttrMapElem").about(object);
   a.set("map_fd", fd);
   bpfCall("MAP_FREEZE", a, a.end("map_fd"), object);
 }

@@ -70,3 +70,31 @@ export function bpfHint(errno: number, command: string): string | undefined {
       return undefined;
   }
 }
+
+/**
+ * A number that does not fit the C field it is meant for (`__u32 max_entries`, an `int` argument,
+ * a netlink `u16`): out of range, not an integer, or not finite. Thrown before any system call, so
+ * nothing changed in the kernel — instead of the silent truncation a typed-array write or koffi
+ * would make (2**32 + 4 entries becoming 4, 1.7 becoming 1). Message:
+ * `map "x": bpf_attr max_entries: 4294967300 does not fit in u32`.
+ */
+export class AttrRangeError extends TsebpfError {
+  override readonly name = "AttrRangeError";
+
+  constructor(
+    /** The structure or call: `bpf_attr`, `perf_event_attr`, `nlattr`, `perf_event_open`. */
+    readonly struct: string,
+    /** The field or argument: `max_entries`, `cpu`, `type 3`. */
+    readonly field: string,
+    /** The value refused. */
+    readonly value: number | bigint,
+    /** The C type it had to fit: `u8`, `u16`, `u32`, `s32`, `u64`, `s64`, or `uN` for an N-bit bitfield. */
+    readonly type: string,
+    /** What it was about (`map "events"`), when the caller knows. */
+    readonly object?: string,
+  ) {
+    const integral = typeof value === "bigint" || Number.isInteger(value);
+    const shown = typeof value === "bigint" ? `${value}n` : String(value);
+    super(`${object ? `${object}: ` : ""}${struct} ${field}: ${shown} ${integral ? `does not fit in ${type}` : `is not an integer (${type})`}`);
+  }
+}

@@ -7,3 +7,4 @@ export * from "./kernel.js";
 export * from "./attr.js";
 export * from "./bpf.js";
 export * from "./socket.js";
+export * from "./int-range.js";

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { HOST_LE } from "../asm/encoding.js";
 import { addressOf, errno, errnoReader, libc, viewOf } from "./ffi.js";
+import { checkInt } from "./int-range.js";
 
 export interface Kernel {
   /** bpf(2): `cmd` with `size` bytes of `attr`. */
@@ -76,9 +77,20 @@ export interface Kernel {
 
 const fail = (r: number | bigint): number => (Number(r) < 0 ? -errno() : Number(r));
 
+/**
+ * Checks the integer arguments of a libc call against their C types (`int` s32, `unsigned int`
+ * u32, `unsigned long`/`size_t` u64, `long`/`off_t` s64): koffi would truncate them silently
+ * (2**32 + 4 as an `int` is 4). Throws AttrRangeError naming the call and the argument.
+ */
+function args(call: string, ...list: ReadonlyArray<readonly [string, number, "s32" | "u32" | "u64" | "s64"]>): void {
+  for (const [name, value, type] of list) checkInt(call, name, value, type);
+}
+
 /** The real kernel, through libc. */
 export const realKernel: Kernel = {
   bpf(cmd, attr, size) {
+    checkInt("bpf", "cmd", cmd, "s32");
+    checkInt("bpf", "size", size, "u32");
     const c = libc();
     return fail(c.syscall3(c.nr.bpf, cmd, attr, size) as number);
   },
@@ -98,23 +110,36 @@ export const realKernel: Kernel = {
     };
   },
   address: addressOf,
-  close: (fd) => fail(libc().close(fd) as number),
+  close(fd) {
+    checkInt("close", "fd", fd, "s32");
+    return fail(libc().close(fd) as number);
+  },
   perfEventOpen(attr, pid, cpu, groupFd, flags) {
+    args("perf_event_open", ["pid", pid, "s32"], ["cpu", cpu, "s32"], ["group_fd", groupFd, "s32"], ["flags", flags, "u64"]);
     const c = libc();
     return fail(c.syscallPerf(c.nr.perfEventOpen, attr, pid, cpu, groupFd, flags) as number);
   },
   ioctl(fd, request, arg) {
+    args("ioctl", ["fd", fd, "s32"], ["request", request, "u64"]);
+    if (typeof arg === "number") args("ioctl", ["arg", arg, "u64"]);
     const c = libc();
     return fail((typeof arg === "number" ? c.ioctlInt(fd, request, arg) : c.ioctlPtr(fd, request, arg)) as number);
   },
   mmap(length, prot, flags, fd, offset) {
+    args("mmap", ["length", length, "u64"], ["prot", prot, "s32"], ["flags", flags, "s32"], ["fd", fd, "s32"], ["offset", offset, "s64"]);
     const p = libc().mmap(null, length, prot, flags, fd, offset) as bigint;
     // MAP_FAILED is (void *)-1.
     return p === 0xffffffffffffffffn || p === -1n ? BigInt(-errno()) : p;
   },
-  munmap: (address, length) => fail(libc().munmap(address, length) as number),
+  munmap(address, length) {
+    args("munmap", ["length", length, "u64"]);
+    return fail(libc().munmap(address, length) as number);
+  },
   view: viewOf,
-  setns: (fd, nstype) => fail(libc().setns(fd, nstype) as number),
+  setns(fd, nstype) {
+    args("setns", ["fd", fd, "s32"], ["nstype", nstype, "s32"]);
+    return fail(libc().setns(fd, nstype) as number);
+  },
   getrlimit: (resource, out) => fail(libc().getrlimit(resource, out) as number),
   setrlimit: (resource, value) => fail(libc().setrlimit(resource, value) as number),
   possibleCpus: () => possibleCpusFromSysfs(),
@@ -130,6 +155,9 @@ export const realKernel: Kernel = {
   },
   epollCreate: () => fail(libc().epollCreate1(0o2000000 /* EPOLL_CLOEXEC */) as number),
   epollCtl(epfd, op, fd, events) {
+    // A flag word: EPOLLET is bit 31, so `EPOLLIN | EPOLLET` is negative in JavaScript — an s32
+    // is taken as its bit pattern.
+    args("epoll_ctl", ["epfd", epfd, "s32"], ["op", op, "s32"], ["fd", fd, "s32"], ["events", (events | 0) === events ? events >>> 0 : events, "u32"]);
     // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16).
     const packed = process.arch === "x64" || process.arch === "ia32";
     const ev = new DataView(new ArrayBuffer(16));
@@ -138,6 +166,7 @@ export const realKernel: Kernel = {
     return fail(libc().epollCtl(epfd, op, fd, new Uint8Array(ev.buffer)) as number);
   },
   epollWaitAsync(epfd, maxEvents, timeoutMs) {
+    args("epoll_wait", ["epfd", epfd, "s32"], ["maxevents", maxEvents, "s32"], ["timeout", timeoutMs, "s32"]);
     const events = Buffer.alloc(16 * Math.max(1, maxEvents));
     return new Promise((resolve) => {
       libc().epollWait.async(epfd, events, Math.max(1, maxEvents), timeoutMs, (err: unknown, r: number) => {
@@ -146,19 +175,41 @@ export const realKernel: Kernel = {
       });
     });
   },
-  eventfd: (initval, flags) => fail(libc().eventfd(initval, flags) as number),
-  write: (fd, buf) => fail(libc().write(fd, buf, buf.byteLength) as number),
+  eventfd(initval, flags) {
+    args("eventfd", ["initval", initval, "u32"], ["flags", flags, "s32"]);
+    return fail(libc().eventfd(initval, flags) as number);
+  },
+  write(fd, buf) {
+    args("write", ["fd", fd, "s32"]);
+    return fail(libc().write(fd, buf, buf.byteLength) as number);
+  },
   pageSize: () => (pageSizeValue ??= Number(libc().sysconf(30 /* _SC_PAGESIZE */))),
-  socket: (domain, type, protocol) => fail(libc().socket(domain, type, protocol) as number),
-  bind: (fd, address) => fail(libc().bind(fd, address, address.byteLength) as number),
-  sendto: (fd, buf, flags, address) => fail(libc().sendto(fd, buf, buf.byteLength, flags, address, address?.byteLength ?? 0) as number),
-  recv: (fd, buf, flags) => fail(libc().recv(fd, buf, buf.byteLength, flags) as number),
-  setsockopt: (fd, level, option, value) => fail(libc().setsockopt(fd, level, option, value, value.byteLength) as number),
+  socket(domain, type, protocol) {
+    args("socket", ["domain", domain, "s32"], ["type", type, "s32"], ["protocol", protocol, "s32"]);
+    return fail(libc().socket(domain, type, protocol) as number);
+  },
+  bind(fd, address) {
+    args("bind", ["fd", fd, "s32"]);
+    return fail(libc().bind(fd, address, address.byteLength) as number);
+  },
+  sendto(fd, buf, flags, address) {
+    args("sendto", ["fd", fd, "s32"], ["flags", flags, "s32"]);
+    return fail(libc().sendto(fd, buf, buf.byteLength, flags, address, address?.byteLength ?? 0) as number);
+  },
+  recv(fd, buf, flags) {
+    args("recv", ["fd", fd, "s32"], ["flags", flags, "s32"]);
+    return fail(libc().recv(fd, buf, buf.byteLength, flags) as number);
+  },
+  setsockopt(fd, level, option, value) {
+    args("setsockopt", ["fd", fd, "s32"], ["level", level, "s32"], ["optname", option, "s32"]);
+    return fail(libc().setsockopt(fd, level, option, value, value.byteLength) as number);
+  },
   ifNameToIndex(name) {
     const index = libc().ifNametoindex(name) as number;
     return index === 0 ? -errno() : index;
   },
   ifIndexToName(index) {
+    args("if_indextoname", ["index", index, "u32"]);
     const name = libc().ifIndextoname(index, Buffer.alloc(16 /* IF_NAMESIZE */)) as string | null;
     return name ?? undefined;
   },

@@ -4,6 +4,7 @@
  */
 import { HOST_LE } from "../asm/encoding.js";
 import { TsebpfError } from "../errors.js";
+import { checkInt, type IntType } from "./int-range.js";
 
 export const NLA_F_NESTED = 0x8000;
 export const NLA_F_NET_BYTEORDER = 0x4000;
@@ -31,23 +32,26 @@ export type NlAttrSpec =
   | { readonly type: number; readonly payload: Uint8Array }
   | { readonly type: number; readonly children: readonly NlAttrSpec[]; readonly nestedFlag?: boolean };
 
-function scalar(size: number, write: (v: DataView) => void): Uint8Array {
+/** A scalar payload; the type number and the value are checked first (AttrRangeError: `nlattr type 3: 70000 does not fit in u16`). */
+function scalar(type: number, value: number | bigint, c: IntType, size: number, write: (v: DataView) => void): Uint8Array {
+  checkInt("nlattr", "type", type, "u16");
+  checkInt("nlattr", `type ${type}`, value, c);
   const b = new Uint8Array(size);
   write(new DataView(b.buffer));
   return b;
 }
 
-/** Builders of attributes, in host byte order (except `be16`/`be32`). */
+/** Builders of attributes, in host byte order (except `be16`/`be32`); a value that does not fit its type is an AttrRangeError. */
 export const nla = {
   bytes: (type: number, payload: Uint8Array): NlAttrSpec => ({ type, payload }),
   flag: (type: number): NlAttrSpec => ({ type, payload: new Uint8Array(0) }),
-  u8: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(1, (d) => d.setUint8(0, v)) }),
-  u16: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(2, (d) => d.setUint16(0, v, HOST_LE)) }),
-  u32: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(4, (d) => d.setUint32(0, v >>> 0, HOST_LE)) }),
-  s32: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(4, (d) => d.setInt32(0, v, HOST_LE)) }),
-  u64: (type: number, v: bigint): NlAttrSpec => ({ type, payload: scalar(8, (d) => d.setBigUint64(0, v, HOST_LE)) }),
-  be16: (type: number, v: number): NlAttrSpec => ({ type: type | NLA_F_NET_BYTEORDER, payload: scalar(2, (d) => d.setUint16(0, v, false)) }),
-  be32: (type: number, v: number): NlAttrSpec => ({ type: type | NLA_F_NET_BYTEORDER, payload: scalar(4, (d) => d.setUint32(0, v >>> 0, false)) }),
+  u8: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(type, v, "u8", 1, (d) => d.setUint8(0, v)) }),
+  u16: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(type, v, "u16", 2, (d) => d.setUint16(0, v, HOST_LE)) }),
+  u32: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(type, v, "u32", 4, (d) => d.setUint32(0, v, HOST_LE)) }),
+  s32: (type: number, v: number): NlAttrSpec => ({ type, payload: scalar(type, v, "s32", 4, (d) => d.setInt32(0, v, HOST_LE)) }),
+  u64: (type: number, v: bigint): NlAttrSpec => ({ type, payload: scalar(type, v, "u64", 8, (d) => d.setBigUint64(0, v, HOST_LE)) }),
+  be16: (type: number, v: number): NlAttrSpec => ({ type: type | NLA_F_NET_BYTEORDER, payload: scalar(type, v, "u16", 2, (d) => d.setUint16(0, v, false)) }),
+  be32: (type: number, v: number): NlAttrSpec => ({ type: type | NLA_F_NET_BYTEORDER, payload: scalar(type, v, "u32", 4, (d) => d.setUint32(0, v, false)) }),
   /** A NUL-terminated string (NLA_NUL_STRING / NLA_STRING both accept it). */
   string: (type: number, s: string): NlAttrSpec => ({ type, payload: new TextEncoder().encode(`${s}\0`) }),
   /** A nested attribute; NLA_F_NESTED is set unless `nestedFlag` is false (old-style nests). */
@@ -66,6 +70,7 @@ export function writeAttrs(out: Uint8Array, view: DataView, offset: number, attr
   for (const a of attrs) {
     const start = offset;
     let type = a.type;
+    checkInt("nlattr", "type", type, "u16");
     offset += NLA_HDRLEN;
     if ("payload" in a) {
       out.set(a.payload, offset);
