@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { Btf, btf as btfNs, readElf, runtime } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
+import { U32_MAX, integerOption } from "./options.js";
 
 const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
 
@@ -21,7 +22,7 @@ export function registerBtf(program: Command, io: Output): void {
     .command("dump")
     .description("dump the BTF of the kernel, a BTF file or an object file")
     .argument("[file]", "a BTF file or BPF object", KERNEL_BTF)
-    .option("--id <id>", "the BTF object with this id in the kernel (see bpftool btf list, tsebpf prog show)")
+    .option("--id <id>", "the BTF object with this id in the kernel (see bpftool btf list, tsebpf prog show)", integerOption("--id", 0, U32_MAX))
     .option("-f, --format <format>", "c (a header clang compiles), raw (bpftool's text) or json", "raw")
     .option("--json", "same as --format json")
     .addHelpText(
@@ -33,11 +34,10 @@ Examples:
   tsebpf btf dump --id 42                        # BTF loaded in the kernel, by id
   tsebpf btf dump /sys/kernel/btf/nf_tables --json`,
     )
-    .action((file: string, opts: { format: string; json?: boolean; id?: string }) => {
+    .action((file: string, opts: { format: string; json?: boolean; id?: number }) => {
       const format = opts.json ? "json" : opts.format;
       if (!["c", "raw", "json"].includes(format)) throw new CliError(`--format: expected c, raw or json, not '${format}'`);
-      if (opts.id !== undefined && !/^\d+$/.test(opts.id)) throw new CliError(`--id must be a number, not '${opts.id}'`);
-      const blob = opts.id !== undefined ? runtime.btfById(Number(opts.id)).btf : loadBtf(file);
+      const blob = opts.id !== undefined ? runtime.btfById(opts.id).btf : loadBtf(file);
       if (format === "c") io.out(btfNs.dumpC(blob));
       else if (format === "json") io.out(`${JSON.stringify(btfNs.dumpJson(blob))}\n`);
       else io.out(btfNs.dumpRaw(blob));

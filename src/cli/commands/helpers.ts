@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { asm } from "../../index.js";
 import type { Output } from "../io.js";
+import { S32_MAX, parseInteger } from "./options.js";
 
 export function registerHelpers(program: Command, io: Output): void {
   program
@@ -11,7 +12,7 @@ export function registerHelpers(program: Command, io: Output): void {
     .action((which: string | undefined, opts: { json?: boolean }) => {
       let list = asm.allHelpers();
       if (which !== undefined) {
-        const one = /^\d+$/.test(which) ? asm.helperById(Number(which)) : asm.helperByName(which);
+        const one = /^-?\d+$/.test(which) ? asm.helperById(parseInteger("helper id", which, 0, S32_MAX)) : asm.helperByName(which);
         if (!one) throw new Error(`no helper function '${which}'`);
         list = [one];
       }

@@ -2,12 +2,13 @@ import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { Collection, VerifierError, readCollectionSpec, runtime, type CollectionOptions } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
+import { U32_MAX, integerOption } from "./options.js";
 import { programTypeName } from "./prog.js";
 
 interface LoadOptions {
   pin?: string;
   program?: string[];
-  logLevel: string;
+  logLevel: number;
   verbose?: boolean;
   json?: boolean;
   attach?: boolean;
@@ -23,7 +24,7 @@ export function registerLoad(program: Command, io: Output): void {
     .argument("<object>", "a clang-built BPF object")
     .option("--pin <dir>", "pin programs at DIR/<name> and maps at DIR/maps/<name> (bpffs), so they stay after exit")
     .option("-p, --program <name...>", "load only these programs (default: every program not in a ?-section)")
-    .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", "0")
+    .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", integerOption("--log-level", 0, U32_MAX), 0)
     .option("--verbose", "on a verifier rejection, print the whole log")
     .option("--json", "print JSON")
     .option("--attach", "attach every program by its section name and run until SIGINT/SIGTERM, then detach")
@@ -47,7 +48,7 @@ Examples:
     .action(async (file: string, opts: LoadOptions) => {
       const spec = readCollectionSpec(readInput(file));
       const options: CollectionOptions = {
-        logLevel: Number(opts.logLevel),
+        logLevel: opts.logLevel,
         ...(opts.program ? { programs: opts.program } : {}),
         ...(opts.pin ? { pinPath: `${opts.pin}/maps` } : {}),
       };

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { Program, abi, asm, runtime, type ProgramInfo } from "../../index.js";
 import { CliError, hexBytes, parseHex, type Output } from "../io.js";
 import { objectRef } from "./objects.js";
+import { U32_MAX, integerOption } from "./options.js";
 
 const PROGRAM_TYPE_NAMES = new Map<number, string>(Object.entries(abi.ProgramType).map(([k, v]) => [v, k.toLowerCase()]));
 export const programTypeName = (t: number) => PROGRAM_TYPE_NAMES.get(t) ?? `type ${t}`;
@@ -92,9 +93,9 @@ export function registerProg(program: Command, io: Output): void {
     .argument("<ref...>", "id N, pinned PATH or name NAME")
     .option("--data-in <file>", "input data (raw bytes, or hex text); default: 64 zero bytes")
     .option("--ctx-in <file>", "input context (raw bytes, or hex text)")
-    .option("--repeat <n>", "runs (the duration is the mean)", "1")
+    .option("--repeat <n>", "runs (the duration is the mean)", integerOption("--repeat", 0, U32_MAX), 1)
     .option("--json", "print JSON")
-    .action((ref: string[], opts: { dataIn?: string; ctxIn?: string; repeat: string; json?: boolean }) => {
+    .action((ref: string[], opts: { dataIn?: string; ctxIn?: string; repeat: number; json?: boolean }) => {
       const read = (f: string) => {
         const bytes = readFileSync(f);
         return parseHex(bytes.toString("latin1")) ?? bytes;
@@ -105,7 +106,7 @@ export function registerProg(program: Command, io: Output): void {
       const r = p.testRun({
         ...(data ? { data } : {}),
         ...(opts.ctxIn ? { context: read(opts.ctxIn) } : {}),
-        repeat: Number(opts.repeat),
+        repeat: opts.repeat,
       });
       if (opts.json) {
         io.out(`${JSON.stringify({ retval: r.returnValue, duration: r.duration, data_out: hexBytes(r.data), ctx_out: hexBytes(r.context) }, null, 2)}\n`);
