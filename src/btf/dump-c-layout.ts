@@ -13,6 +13,8 @@
  * - the size is the end of the last member rounded up to the record's alignment.
  */
 import type { Btf } from "./btf.js";
+import { BtfError } from "./errors.js";
+import { MAX_TYPE_DEPTH, chainError, cycleError, typeLabel } from "./query.js";
 import type { BtfComposite, BtfEnum, BtfEnum64, BtfFloat, BtfInt, BtfMember } from "./types.js";
 
 /** An unnamed bitfield printed as padding: `long: 64;`. */
@@ -50,8 +52,18 @@ export interface SizeAlign {
 
 const alignUp = (x: number, a: number): number => Math.ceil(x / a) * a;
 
+/**
+ * The most padding printed in one gap, in bits (128 KiB: `long: 64;` lines). BTF may say a
+ * record has gigabytes of nothing; the header for it would be as large.
+ */
+export const MAX_PAD_BITS = 128 * 1024 * 8;
+
 /** Unnamed bitfields covering bits [from, to), each within a unit of its type so C puts it exactly there. */
 export function pads(from: number, to: number): Pad[] {
+  return padBits(from, to);
+}
+
+function padBits(from: number, to: number): Pad[] {
   const out: Pad[] = [];
   for (let pos = from; pos < to; ) {
     const bits = Math.min(to - pos, 64 - (pos % 64));
@@ -167,17 +179,39 @@ export function enumLayout(t: BtfEnum | BtfEnum64): EnumLayout {
   return { attribute: "", size: natural, signed };
 }
 
-/** Sizes, alignments and record layouts of types as `dumpC` prints them (memoized). */
+/** The type after `id` in a chain whose size is the size of what it leads to (typedef, qualifier, array). */
+const valueChainNext = (btf: Btf, id: number): number | undefined => {
+  const t = btf.type(id);
+  switch (t?.kind) {
+    case "array":
+    case "typedef":
+    case "const":
+    case "volatile":
+    case "restrict":
+    case "type_tag":
+      return t.type;
+    default:
+      return undefined;
+  }
+};
+
+/**
+ * Sizes, alignments and record layouts of types as `dumpC` prints them (memoized). A record
+ * that holds itself by value, a chain or nesting deeper than MAX_TYPE_DEPTH, a size past 2^53
+ * and a gap larger than MAX_PAD_BITS are BtfErrors.
+ */
 export class CLayout {
   private readonly records = new Map<number, CompositeLayout>();
-  private readonly busy = new Set<number>();
+  /** Records whose layout is being worked out, outermost first. */
+  private readonly busy: number[] = [];
 
   constructor(private readonly btf: Btf) {}
 
   /** Size and alignment of type `id` as printed (0/1 for void, functions and incomplete types). */
   sizeAlign(id: number): SizeAlign {
+    const start = id;
     let multiplier = 1;
-    for (let hops = 0; hops < 4096; hops++) {
+    for (let hops = 0; hops <= MAX_TYPE_DEPTH; hops++) {
       const t = this.btf.type(id);
       if (!t) return { size: 0, align: 1 };
       switch (t.kind) {
@@ -203,6 +237,7 @@ export class CLayout {
         }
         case "array":
           multiplier *= t.nelems;
+          if (!Number.isSafeInteger(multiplier * 16)) throw new BtfError(`type ${start}: array size overflows`);
           id = t.type;
           break;
         case "typedef":
@@ -216,7 +251,7 @@ export class CLayout {
           return { size: 0, align: 1 };
       }
     }
-    return { size: 0, align: 1 };
+    throw chainError(this.btf, start, "typedef/qualifier/array chain", (x) => valueChainNext(this.btf, x));
   }
 
   /** The printed layout of struct or union `id`. */
@@ -225,22 +260,32 @@ export class CLayout {
     if (known) return known;
     const t = this.btf.type(id);
     if (!t || (t.kind !== "struct" && t.kind !== "union")) throw new TypeError(`type ${id} is not a struct or union`);
-    if (this.busy.has(id)) return { packed: false, aligned: 0, size: t.size, align: 1, before: [], after: [], exact: false };
-    this.busy.add(id);
+    const at = this.busy.indexOf(id);
+    if (at >= 0) throw cycleError(this.btf, id, "record holds itself by value", [...this.busy.slice(at), id]);
+    if (this.busy.length >= MAX_TYPE_DEPTH) {
+      throw new BtfError(`type ${id}: records nest deeper than ${MAX_TYPE_DEPTH} levels (from ${typeLabel(this.btf, this.busy[0] as number)})`);
+    }
+    this.busy.push(id);
     try {
       const layout =
         t.kind === "union"
           ? this.union(t)
-          : this.struct(t, false) ?? this.struct(t, true) ?? { ...(this.struct(t, false, true) as CompositeLayout), exact: false };
+          : this.struct(id, t, false) ?? this.struct(id, t, true) ?? { ...(this.struct(id, t, false, true) as CompositeLayout), exact: false };
       this.records.set(id, layout);
       return layout;
     } finally {
-      this.busy.delete(id);
+      this.busy.pop();
     }
   }
 
   /** Lays a struct out as clang would; undefined when this packing cannot reproduce the BTF offsets. */
-  private struct(t: BtfComposite, packed: boolean, lenient = false): CompositeLayout | undefined {
+  private struct(id: number, t: BtfComposite, packed: boolean, lenient = false): CompositeLayout | undefined {
+    const pads = (from: number, to: number): Pad[] => {
+      if (to - from > MAX_PAD_BITS) {
+        throw new BtfError(`type ${id}: ${typeLabel(this.btf, id)} has a gap of ${to - from} bits at bit ${from}, more padding than C output prints (${MAX_PAD_BITS} bits)`);
+      }
+      return padBits(from, to);
+    };
     let pos = 0;
     let align = 1;
     const before: Pad[][] = [];

@@ -13,11 +13,17 @@
  *
  * Layout. Offsets and sizes of the C match the BTF: see dump-c-layout.ts for when padding,
  * `packed` and `aligned(N)` are printed.
+ *
+ * What C cannot say is a BtfError naming the type, never a header that does not compile: a type
+ * that holds itself by value (a struct member of its own type, an array of itself, a typedef
+ * or qualifier loop), an anonymous record or a function type that refers to itself, a typedef
+ * that needs itself, and types nested deeper than MAX_TYPE_DEPTH.
  */
 import type { Btf } from "./btf.js";
 import { CLayout, enumLayout, enumLiteral, floatName, intName, integerOfSize, memberPlacement } from "./dump-c-layout.js";
 import { CNames, identifier } from "./dump-c-names.js";
-import { skipModifiers } from "./query.js";
+import { BtfError } from "./errors.js";
+import { MAX_TYPE_DEPTH, chainError, cycleError, skipModifiers, typeLabel } from "./query.js";
 import type { BtfComposite, BtfEnum, BtfEnum64, BtfFuncProto, BtfRef, BtfType } from "./types.js";
 
 export interface DumpCOptions {
@@ -69,7 +75,28 @@ const TYPE_TAG = "__tsebpf_type_tag";
 
 const BUSY = 1;
 const DONE = 2;
-const MAX_HOPS = 4096;
+/** Function prototypes: whose needs were met at file scope, in a parameter list, and in progress. */
+const PROTO_TOP = 1;
+const PROTO_PARAM = 2;
+const PROTO_BUSY = 4;
+
+/** The next type of a declarator chain (pointer, qualifier, array, function return), for messages. */
+const declaratorNext = (btf: Btf, id: number): number | undefined => {
+  const t = btf.type(id);
+  switch (t?.kind) {
+    case "ptr":
+    case "const":
+    case "volatile":
+    case "restrict":
+    case "type_tag":
+    case "array":
+      return t.type;
+    case "func_proto":
+      return t.returnType;
+    default:
+      return undefined;
+  }
+};
 
 const tabs = (n: number): string => "\t".repeat(n);
 
@@ -85,6 +112,16 @@ class CPrinter {
   private readonly declared = new Set<string>();
   /** Anonymous enums whose constants are printed already (printing them twice would redefine them). */
   private readonly enumsPrinted = new Set<number>();
+  /** PROTO_* flags per function prototype. */
+  private readonly protos = new Map<number, number>();
+  /** Typedefs whose target is being completed (a use by value), to catch one that holds itself. */
+  private readonly completing = new Set<number>();
+  /** Typedefs whose target is complete (printed with everything it holds). */
+  private readonly completed = new Set<number>();
+  /** Records, typedefs and prototypes in progress, outermost first: the loop in a cycle's message. */
+  private readonly path: number[] = [];
+  /** Nesting of need() and declaration() calls. */
+  private depth = 0;
 
   constructor(private readonly btf: Btf) {
     this.layout = new CLayout(btf);
@@ -149,7 +186,10 @@ class CPrinter {
         this.need(t.type, true);
         return;
       case "datasec":
-        for (const v of t.vars) this.root(v.type);
+        t.vars.forEach((v, i) => {
+          if (this.btf.kindOf(v.type) === "datasec") throw new BtfError(`type ${id}: variable ${i} of datasec ${t.name || "(anon)"} is datasec ${typeLabel(this.btf, v.type)}`);
+          this.root(v.type);
+        });
         return;
       default:
         this.need(id, true);
@@ -197,7 +237,17 @@ class CPrinter {
    * function's parameter list (`inParameters`), where it would only be visible in that list.
    */
   private need(id: number, strong: boolean, inParameters = false): void {
-    for (let hops = 0; hops < MAX_HOPS; hops++) {
+    this.enter(id);
+    try {
+      this.needOnce(id, strong, inParameters);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private needOnce(id: number, strong: boolean, inParameters: boolean): void {
+    const start = id;
+    for (let hops = 0; hops <= MAX_TYPE_DEPTH; hops++) {
       const t = this.btf.type(id);
       if (!t) return;
       switch (t.kind) {
@@ -217,7 +267,7 @@ class CPrinter {
           continue;
         case "typedef":
           // By value: the target complete first, so that the typedef follows its definition.
-          if (strong) this.need(t.type, true);
+          if (strong) this.complete(id, t);
           this.defineTypedef(id, t);
           return;
         case "struct":
@@ -234,20 +284,68 @@ class CPrinter {
           if (strong || inParameters) this.declare(id);
           return;
         case "func_proto":
-          this.need(t.returnType, false, inParameters);
-          for (const p of t.params) this.need(p.type, false, true);
+          this.needProto(id, t, inParameters);
           return;
         default:
           return;
       }
     }
+    throw chainError(this.btf, start, "pointer/array/qualifier chain", (x) => declaratorNext(this.btf, x));
+  }
+
+  /** Counts a level of nesting; refuses more than MAX_TYPE_DEPTH. */
+  private enter(id: number): void {
+    if (++this.depth > MAX_TYPE_DEPTH) {
+      throw new BtfError(`type ${id}: types nest deeper than ${MAX_TYPE_DEPTH} levels (from ${typeLabel(this.btf, this.path[0] ?? id)}), more than C output can follow`);
+    }
+  }
+
+  /** The error for `id` met again while it is in progress: C cannot print a type that needs itself. */
+  private cycle(id: number, how: string): BtfError {
+    const at = this.path.lastIndexOf(id);
+    const loop = at < 0 ? [id] : [...this.path.slice(at), id];
+    return cycleError(this.btf, id, `${how} (C cannot print that)`, loop);
+  }
+
+  /** Runs `f` with `id` on the path of types in progress. */
+  private within(id: number, f: () => void): void {
+    this.path.push(id);
+    f();
+    this.path.pop();
+  }
+
+  /** What a use of typedef `id` by value needs: its target complete. */
+  private complete(id: number, t: BtfRef): void {
+    if (this.completed.has(id)) return;
+    if (this.completing.has(id)) throw this.cycle(id, "typedef holds itself by value");
+    this.completing.add(id);
+    this.within(id, () => this.need(t.type, true));
+    this.completing.delete(id);
+    this.completed.add(id);
+  }
+
+  /** What a function prototype's return and parameter types need (once per kind of place). */
+  private needProto(id: number, t: BtfFuncProto, inParameters: boolean): void {
+    const state = this.protos.get(id) ?? 0;
+    if (state & PROTO_BUSY) throw this.cycle(id, "function type refers to itself");
+    const done = inParameters ? PROTO_PARAM : PROTO_TOP;
+    if (state & done) return;
+    this.protos.set(id, state | PROTO_BUSY);
+    this.within(id, () => {
+      this.need(t.returnType, false, inParameters);
+      for (const p of t.params) this.need(p.type, false, true);
+    });
+    this.protos.set(id, state | done);
   }
 
   /** An anonymous record is printed inline: what its members need, once. */
   private needMembers(id: number, t: BtfComposite): void {
-    if (this.state[id]) return;
+    if (this.state[id] === DONE) return;
+    if (this.state[id] === BUSY) throw this.cycle(id, "anonymous record refers to itself");
     this.state[id] = BUSY;
-    for (const m of t.members) this.need(m.type, true);
+    this.within(id, () => {
+      for (const m of t.members) this.need(m.type, true);
+    });
     this.state[id] = DONE;
   }
 
@@ -266,10 +364,13 @@ class CPrinter {
   }
 
   private defineRecord(id: number): void {
-    if (this.state[id]) return;
+    if (this.state[id] === DONE) return;
+    if (this.state[id] === BUSY) throw this.cycle(id, "record holds itself by value");
     this.state[id] = BUSY;
     const t = this.btf.mustType(id) as BtfComposite;
-    for (const m of t.members) this.need(m.type, true);
+    this.within(id, () => {
+      for (const m of t.members) this.need(m.type, true);
+    });
     const spelled = this.names.tagged(id);
     this.emit(`${this.record(spelled, id, t, 0)};\n\n`);
     this.declared.add(spelled);
@@ -288,9 +389,10 @@ class CPrinter {
   }
 
   private defineTypedef(id: number, t: BtfRef): void {
-    if (this.state[id]) return;
+    if (this.state[id] === DONE) return;
+    if (this.state[id] === BUSY) throw this.cycle(id, "typedef needs itself");
     this.state[id] = BUSY;
-    this.need(t.type, false);
+    this.within(id, () => this.need(t.type, false));
     this.emit(`typedef ${this.declaration(t.type, this.names.typedef(id), 0)};\n\n`);
     this.state[id] = DONE;
   }
@@ -334,10 +436,20 @@ class CPrinter {
 
   /** C declaration of `name` (may be empty: an abstract declarator) of type `id`. */
   private declaration(id: number, name: string, indent: number): string {
+    this.enter(id);
+    try {
+      return this.declarator(id, name, indent);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private declarator(id: number, name: string, indent: number): string {
+    const start = id;
     let d = name;
     let afterPointer = false;
     let quals: string[] = [];
-    for (let hops = 0; hops < MAX_HOPS; hops++) {
+    for (let hops = 0; hops <= MAX_TYPE_DEPTH; hops++) {
       const t = this.btf.type(id);
       if (!t) return this.withBase("void", quals, d);
       switch (t.kind) {
@@ -377,7 +489,7 @@ class CPrinter {
           return this.withBase(this.base(id, t, indent), quals, d);
       }
     }
-    return this.withBase("void", [], d);
+    throw chainError(this.btf, start, "pointer/array/qualifier chain", (x) => declaratorNext(this.btf, x));
   }
 
   private withBase(base: string, quals: string[], d: string): string {

@@ -64,6 +64,6 @@ export function rawTypeLines(btf: Btf, id: number): string[] {
 /** Every type of the blob (not its base), as text. */
 export function dumpRaw(btf: Btf): string {
   const out: string[] = [];
-  for (const id of btf.ids()) out.push(...rawTypeLines(btf, id));
+  for (const id of btf.ids()) for (const line of rawTypeLines(btf, id)) out.push(line);
   return `${out.join("\n")}\n`;
 }

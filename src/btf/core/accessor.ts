@@ -7,6 +7,7 @@
  * is the enumerator's index; for type relocations it is always `0`.
  */
 import type { Btf } from "../btf.js";
+import { BtfError } from "../errors.js";
 import { CoreReloKind } from "../ext.js";
 import { describeType, sizeOf, skipModifiers } from "../query.js";
 import type { BtfArray, BtfComposite, BtfType } from "../types.js";
@@ -102,7 +103,8 @@ export function sizeForAccess(btf: Btf, id: number, what: string): number {
   try {
     return sizeOf(btf, id);
   } catch (e) {
-    throw new CoreProblem(`${what} ${safeDescribe(btf, id)} has no size (${e instanceof Error ? e.message : String(e)})`);
+    if (!(e instanceof BtfError)) throw e;
+    throw new CoreProblem(`${what} ${safeDescribe(btf, id)} has no size (${e.message})`, {}, { cause: e });
   }
 }
 

@@ -316,8 +316,8 @@ export function resolveCoreRelocation(local: Btf, relo: CoreRelo, target: Btf, o
       description: describe(`${fmt(value)} (target [${first.id}] ${safeDescribe(target, first.id)})`),
     };
   } catch (e) {
-    if (e instanceof CoreProblem) throw new CoreError(e.reason, context);
-    if (e instanceof BtfError) throw new CoreError(e.message, context);
+    if (e instanceof CoreProblem) throw new CoreError(e.reason, context, e.cause === undefined ? {} : { cause: e.cause });
+    if (e instanceof BtfError) throw new CoreError(e.message, context, { cause: e });
     throw e;
   }
 }

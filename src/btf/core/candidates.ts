@@ -37,9 +37,10 @@ export class CandidateCache {
       throw new CoreProblem(`${safeDescribe(local, localId)} has no name, so it cannot be looked up in the target`);
     }
     const group = kindGroup(local.kindOf(localId));
-    const out: number[] = [];
-    for (let btf: Btf | undefined = target; btf; btf = btf.base) out.unshift(...this.ofBlob(btf, group, essential));
-    return out;
+    // The base's ids come first; no spread into a call: a crafted blob may hold millions of them.
+    const blobs: Btf[] = [];
+    for (let btf: Btf | undefined = target; btf; btf = btf.base) blobs.unshift(btf);
+    return blobs.length === 1 ? this.ofBlob(target, group, essential) : blobs.flatMap((btf) => this.ofBlob(btf, group, essential));
   }
 
   private ofBlob(btf: Btf, group: string, essential: string): readonly number[] {

@@ -33,8 +33,10 @@ export class CoreError extends TsebpfError {
   constructor(
     readonly reason: string,
     context: CoreErrorContext = {},
+    /** `cause`: the BtfError below, when the BTF itself is at fault. */
+    options?: ErrorOptions,
   ) {
-    super(`${describeContext(context)}: ${reason}`);
+    super(`${describeContext(context)}: ${reason}`, options);
     this.kind = context.kind;
     this.insnIndex = context.insnIndex;
     this.accessStr = context.accessStr;

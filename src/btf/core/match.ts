@@ -15,7 +15,7 @@
  */
 import type { Btf } from "../btf.js";
 import { CoreReloKind } from "../ext.js";
-import { skipModifiers } from "../query.js";
+import { cycleError, skipModifiers } from "../query.js";
 import type { BtfComposite, BtfEnum, BtfEnum64, BtfType } from "../types.js";
 import {
   CoreProblem,
@@ -31,6 +31,20 @@ import { essentialName, kindsCompatible } from "./candidates.js";
 
 /** How deep the type relations recurse before declaring a loop. */
 const MAX_DEPTH = 32;
+/**
+ * How many pairs of types one comparison visits at most: function prototypes and structs fan
+ * out, so a loop or a deep nest of them would otherwise take exponential time.
+ */
+const MAX_STEPS = 20_000;
+
+/** Visits left to one top-level comparison. */
+interface Budget {
+  left: number;
+}
+
+const spend = (budget: Budget): void => {
+  if (--budget.left < 0) throw new CoreProblem(`comparing the types takes more than ${MAX_STEPS} steps (a loop in the BTF?)`);
+};
 
 const isComposite = (t: BtfType | undefined): t is BtfComposite => t?.kind === "struct" || t?.kind === "union";
 const isEnum = (t: BtfType | undefined): t is BtfEnum | BtfEnum64 => t?.kind === "enum" || t?.kind === "enum64";
@@ -71,8 +85,9 @@ export function fieldsCompatible(local: Btf, localId: number, target: Btf, targe
 }
 
 /** The relation of TYPE_ID_TARGET, TYPE_EXISTS and TYPE_SIZE (root names already match). */
-export function typesCompatible(local: Btf, localId: number, target: Btf, targetId: number, depth = 0): boolean {
+export function typesCompatible(local: Btf, localId: number, target: Btf, targetId: number, depth = 0, budget: Budget = { left: MAX_STEPS }): boolean {
   for (; depth < MAX_DEPTH; depth++) {
+    spend(budget);
     localId = skipModifiers(local, localId);
     targetId = skipModifiers(target, targetId);
     const l = local.type(localId);
@@ -98,7 +113,7 @@ export function typesCompatible(local: Btf, localId: number, target: Btf, target
         const tp = t as typeof l;
         if (l.params.length !== tp.params.length) return false;
         for (let i = 0; i < l.params.length; i++) {
-          if (!typesCompatible(local, (l.params[i] as { type: number }).type, target, (tp.params[i] as { type: number }).type, depth + 1)) return false;
+          if (!typesCompatible(local, (l.params[i] as { type: number }).type, target, (tp.params[i] as { type: number }).type, depth + 1, budget)) return false;
         }
         localId = l.returnType;
         targetId = tp.returnType;
@@ -115,8 +130,17 @@ export function typesCompatible(local: Btf, localId: number, target: Btf, target
 const sameEssentialName = (a: string, b: string): boolean => essentialName(a) === essentialName(b);
 
 /** The TYPE_MATCHES relation. */
-export function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPointer = false, depth = 0): boolean {
+export function typesMatch(
+  local: Btf,
+  localId: number,
+  target: Btf,
+  targetId: number,
+  behindPointer = false,
+  depth = 0,
+  budget: Budget = { left: MAX_STEPS },
+): boolean {
   for (; depth < MAX_DEPTH; depth++) {
+    spend(budget);
     localId = skipModifiers(local, localId);
     targetId = skipModifiers(target, targetId);
     const l = local.type(localId);
@@ -135,7 +159,7 @@ export function typesMatch(local: Btf, localId: number, target: Btf, targetId: n
       case "struct":
       case "union":
         if (behindPointer) return t.kind === l.kind || (t.kind === "fwd" && t.union === (l.kind === "union"));
-        return t.kind === l.kind && compositesMatch(local, l, target, t, depth + 1);
+        return t.kind === l.kind && compositesMatch(local, l, target, t, depth + 1, budget);
       case "int":
         return t.kind === "int" && t.size === l.size && t.signed === l.signed;
       case "float":
@@ -156,7 +180,7 @@ export function typesMatch(local: Btf, localId: number, target: Btf, targetId: n
         for (let i = 0; i < l.params.length; i++) {
           const lp = (l.params[i] as { type: number }).type;
           const tp = (t.params[i] as { type: number }).type;
-          if (!typesMatch(local, lp, target, tp, behindPointer, depth + 1)) return false;
+          if (!typesMatch(local, lp, target, tp, behindPointer, depth + 1, budget)) return false;
         }
         localId = l.returnType;
         targetId = t.returnType;
@@ -175,10 +199,10 @@ function enumsMatch(l: BtfEnum | BtfEnum64, t: BtfEnum | BtfEnum64): boolean {
   return l.values.every((v) => names.has(essentialName(v.name)));
 }
 
-function compositesMatch(local: Btf, l: BtfComposite, target: Btf, t: BtfComposite, depth: number): boolean {
+function compositesMatch(local: Btf, l: BtfComposite, target: Btf, t: BtfComposite, depth: number, budget: Budget): boolean {
   if (l.members.length > t.members.length) return false;
   return l.members.every((lm) =>
-    t.members.some((tm) => tm.name === lm.name && typesMatch(local, lm.type, target, tm.type, false, depth)),
+    t.members.some((tm) => tm.name === lm.name && typesMatch(local, lm.type, target, tm.type, false, depth, budget)),
   );
 }
 
@@ -237,7 +261,7 @@ function matchFieldSpec(localSpec: CoreSpec, target: Btf, candidateId: number): 
       const localMember = holder.members[la.index] as BtfComposite["members"][number];
       const t = target.type(id);
       if (!isComposite(t)) return { why: `${describePartial(target, candidateId, accessors)} is ${safeDescribe(target, id)}, not a struct or union with member ${la.name}` };
-      const state = { raw, bitOffset, incompatible: undefined as string | undefined };
+      const state: SearchState = { raw, bitOffset, incompatible: undefined, searched: new Set([id]), open: [id] };
       const found = findMember(local, localMember.type, la.name, target, id, state);
       if (found === undefined) {
         const where = accessors.length > 1 ? `${describePartial(target, candidateId, accessors)} (${safeDescribe(target, id)})` : describePartial(target, candidateId, accessors);
@@ -268,6 +292,12 @@ interface SearchState {
   readonly raw: number[];
   bitOffset: number;
   incompatible: string | undefined;
+  /**
+   * Holders entered so far: one met again is either searched already (and has no such member,
+   * so it is skipped) or still open, on the path to itself: a loop, refused.
+   */
+  readonly searched: Set<number>;
+  readonly open: number[];
 }
 
 /**
@@ -290,8 +320,16 @@ function findMember(
     state.raw.push(i);
     state.bitOffset += m.bitOffset;
     if (m.name === "") {
-      const found = findMember(local, localType, name, target, skipModifiers(target, m.type), state);
-      if (found) return found;
+      const inner = skipModifiers(target, m.type);
+      const open = state.open.indexOf(inner);
+      if (open >= 0) throw cycleError(target, inner, "holds itself by value", [...state.open.slice(open), inner]);
+      if (!state.searched.has(inner)) {
+        state.searched.add(inner);
+        state.open.push(inner);
+        const found = findMember(local, localType, name, target, inner, state);
+        state.open.pop();
+        if (found) return found;
+      }
     } else if (m.name === name) {
       if (fieldsCompatible(local, localType, target, m.type)) return { holder: holderId, index: i, type: m.type };
       state.incompatible = `member ${name} of ${safeDescribe(target, holderId)} is ${safeDescribe(target, m.type)} in the target but ${safeDescribe(local, localType)} locally`;
