@@ -37,6 +37,6 @@ export class NotFoundError extends TsebpfError {
     where = "",
   ) {
     const list = available.length === 0 ? "none" : available.length > 40 ? `${available.slice(0, 40).join(", ")}, … (${available.length} in all)` : available.join(", ");
-    super(`no ${kind} "${wanted}"${where ? ` ${where}` : ""} (${kind}s: ${list})`);
+    super(`no ${kind} "${wanted}"${where ? ` ${where}` : ""} (there are: ${list})`);
   }
 }

@@ -4,3 +4,4 @@
  */
 export * from "./enums.generated.js";
 export * from "./layouts.generated.js";
+export * from "./names.js";

@@ -3,9 +3,9 @@
  * the bytes live in the initial value of their data section's map.
  */
 import type { CollectionSpec, VariableSpec } from "./spec.js";
-import { TsebpfError } from "../errors.js";
+import { NotFoundError, TsebpfError } from "../errors.js";
 
-/** A variable that does not exist, or a value that does not fit it. */
+/** A value that does not fit its variable (a variable that does not exist is a NotFoundError). */
 export class VariableError extends TsebpfError {
   override readonly name = "VariableError";
 }
@@ -13,8 +13,7 @@ export class VariableError extends TsebpfError {
 function find(spec: CollectionSpec, name: string): { v: VariableSpec; bytes: Uint8Array } {
   const v = spec.variables.get(name);
   if (!v) {
-    const known = [...spec.variables.keys()].join(", ") || "none";
-    throw new VariableError(`no variable ${name} in this object (variables: ${known})`);
+    throw new NotFoundError("variable", name, [...spec.variables.keys()], "in this object");
   }
   const data = spec.maps.get(v.map)?.data;
   if (!data || v.offset + v.size > data.byteLength) throw new VariableError(`variable ${name}: no data for it in map ${v.map}`);

@@ -3,7 +3,8 @@
  * direct-action filter over netlink, creating the qdisc when missing and removing only what
  * tsebpf created.
  */
-import { AttachType } from "../abi/index.js";
+import { AttachType, ProgramType } from "../abi/index.js";
+import { expectProgramType } from "./errors.js";
 import { SyscallError } from "../syscall/index.js";
 import { linkCreate, type Attachment, type Link } from "./link.js";
 import type { Program } from "./program.js";
@@ -35,6 +36,7 @@ export interface TcAttachment extends Attachment {
 
 /** Attaches a sched_cls program to an interface's ingress or egress (calling thread's netns). */
 export function attachTc(program: Program, ifindex: number, direction: TcDirection, options: TcOptions = {}): TcAttachment {
+  expectProgramType(program, "attachTc", ProgramType.SCHED_CLS, ProgramType.SCHED_ACT);
   const description = `TC program "${program.name}" on ifindex ${ifindex} ${direction}`;
   if (!options.netlink) {
     try {

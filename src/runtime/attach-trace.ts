@@ -3,13 +3,15 @@
  * programs (tp_btf, fentry/fexit/fmod_ret, LSM), kprobes and uprobes through their PMUs, and
  * iterators (read in chunks, as a stream that does not block the event loop, or all at once).
  */
-import { existsSync, read, readFileSync, readSync } from "node:fs";
+import { existsSync, read, readFileSync, readSync, readdirSync } from "node:fs";
+import { NotFoundError } from "../errors.js";
 import { Readable } from "node:stream";
-import { AttachType } from "../abi/index.js";
+import { AttachType, ProgramType } from "../abi/index.js";
 import { Struct, SyscallError, bpfCall, kernel } from "../syscall/index.js";
-import { NotSupportedError } from "./errors.js";
+import { NotSupportedError, expectProgramType } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import { Link, linkCreate, type Attachment } from "./link.js";
+import type { BpfMap } from "./map.js";
 import type { Program } from "./program.js";
 
 const PERF_TYPE_TRACEPOINT = 2;
@@ -23,8 +25,14 @@ export function tracefsRoot(): string {
 
 /** The id of a tracepoint, `sock/inet_sock_set_state` or category and name. */
 export function tracepointId(category: string, name: string): number {
-  const path = `${tracefsRoot()}/events/${category}/${name}/id`;
-  if (!existsSync(path)) throw new NotSupportedError(`tracepoint ${category}/${name}`, undefined, `${path} does not exist`);
+  const events = `${tracefsRoot()}/events`;
+  const path = `${events}/${category}/${name}/id`;
+  if (!existsSync(path)) {
+    // A name this kernel does not have: list the category's tracepoints (or the categories).
+    const inCategory = existsSync(`${events}/${category}`);
+    const available = inCategory ? readdirSync(`${events}/${category}`).filter((n) => existsSync(`${events}/${category}/${n}/id`)).map((n) => `${category}/${n}`) : readdirSync(events).filter((n) => !n.includes("."));
+    throw new NotFoundError(inCategory ? "tracepoint" : "tracepoint category", inCategory ? `${category}/${name}` : category, available.sort(), `in ${events}`);
+  }
   return Number(readFileSync(path, "utf8").trim());
 }
 
@@ -70,6 +78,7 @@ function attachPerfEvent(program: Program, event: OwnedFd, description: string, 
 
 /** Attaches a tracepoint program (`tracepoint/sock/inet_sock_set_state`). One attachment covers every CPU. */
 export function attachTracepoint(program: Program, category: string, name: string): Attachment {
+  expectProgramType(program, "attachTracepoint", ProgramType.TRACEPOINT);
   const attr = new Struct("PerfEventAttr");
   attr.set("type", PERF_TYPE_TRACEPOINT).set("config", tracepointId(category, name)).set("sample_period", 1).set("wakeup_events", 1);
   const description = `program "${program.name}" on tracepoint ${category}/${name}`;
@@ -78,6 +87,7 @@ export function attachTracepoint(program: Program, category: string, name: strin
 
 /** Attaches a raw tracepoint program (`raw_tp/sched_switch`). */
 export function attachRawTracepoint(program: Program, name: string): Link {
+  expectProgramType(program, "attachRawTracepoint", ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE, ProgramType.TRACING);
   const a = new Struct("AttrRawTracepoint");
   const n = Buffer.from(`${name}\0`);
   a.set("name", kernel().address(n)).set("prog_fd", program.fd);
@@ -91,6 +101,7 @@ export function attachRawTracepoint(program: Program, name: string): Link {
  * the target was fixed at load, the link only switches it on.
  */
 export function attachTracing(program: Program, attachType: number, target: string): Link {
+  expectProgramType(program, "attachTracing", ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT);
   return linkCreate({ programFd: program.fd, target: 0, attachType, description: `program "${program.name}" on ${target}` });
 }
 
@@ -106,6 +117,7 @@ function probePmu(kind: "kprobe" | "uprobe"): { type: number; retBit: number } {
 
 /** Attaches a kprobe program to a kernel function (`kprobe/do_unlinkat`), at its entry or return. */
 export function attachKprobe(program: Program, symbol: string, options: { ret?: boolean; offset?: number } = {}): Attachment {
+  expectProgramType(program, "attachKprobe", ProgramType.KPROBE);
   const pmu = probePmu("kprobe");
   const name = Buffer.from(`${symbol}\0`);
   const attr = new Struct("PerfEventAttr");
@@ -118,6 +130,7 @@ export function attachKprobe(program: Program, symbol: string, options: { ret?: 
 
 /** Attaches a uprobe program to `offset` in the file at `path` (a function's file offset). */
 export function attachUprobe(program: Program, path: string, offset: number, options: { ret?: boolean; pid?: number } = {}): Attachment {
+  expectProgramType(program, "attachUprobe", ProgramType.KPROBE);
   const pmu = probePmu("uprobe");
   const p = Buffer.from(`${path}\0`);
   const attr = new Struct("PerfEventAttr");
@@ -136,14 +149,25 @@ export interface IteratorReadOptions {
   readonly chunkSize?: number;
   /** Ends the stream (quietly) when aborted, after the read in flight. */
   readonly signal?: AbortSignal;
+  /**
+   * The map a map iterator walks (`iter/bpf_map_elem`, `iter/bpf_sk_storage_map`, `iter/sockmap`):
+   * passed to the kernel as the link's iterator parameter.
+   */
+  readonly map?: BpfMap;
 }
 
 const CHUNK = 1 << 16;
 
 /** An iterator session: the link and the fd `BPF_ITER_CREATE` gives, read once to the end. */
-function openIterator(program: Program): { link: Link; fd: OwnedFd; what: string } {
-  const what = `iterator "${program.name}"`;
-  const link = linkCreate({ programFd: program.fd, target: 0, attachType: AttachType.TRACE_ITER, description: what });
+function openIterator(program: Program, options: IteratorReadOptions): { link: Link; fd: OwnedFd; what: string } {
+  expectProgramType(program, "iterator", ProgramType.TRACING);
+  const what = `iterator "${program.name}"${options.map ? ` over map "${options.map.name}"` : ""}`;
+  // union bpf_iter_link_info: its first member is struct { __u32 map_fd; } map.
+  const info = options.map ? Buffer.alloc(4) : undefined;
+  if (info && options.map) info.writeUInt32LE(options.map.fd);
+  const extra = info ? { iter_info: kernel().address(info), iter_info_len: info.byteLength } : undefined;
+  const link = linkCreate({ programFd: program.fd, target: 0, attachType: AttachType.TRACE_ITER, description: what, ...(extra ? { extra } : {}) });
+  void info;
   try {
     const a = new Struct("AttrIterCreate");
     a.set("link_fd", link.fd);
@@ -180,7 +204,7 @@ export async function* streamIterator(program: Program, options: IteratorReadOpt
   const size = chunkSize(options);
   const { signal } = options;
   if (signal?.aborted) return;
-  const { link, fd, what } = openIterator(program);
+  const { link, fd, what } = openIterator(program, options);
   try {
     for (;;) {
       const buf = Buffer.allocUnsafe(size);
@@ -210,8 +234,8 @@ export async function readIteratorAll(program: Program, options: IteratorReadOpt
  * An iterator program's output, read to the end synchronously in 64 KiB reads (as bpftool
  * does): blocks the event loop meanwhile — `readIteratorAll` and `streamIterator` do not.
  */
-export function readIterator(program: Program): Buffer {
-  const { link, fd, what } = openIterator(program);
+export function readIterator(program: Program, options: Pick<IteratorReadOptions, "map"> = {}): Buffer {
+  const { link, fd, what } = openIterator(program, options);
   const chunks: Buffer[] = [];
   try {
     for (;;) {

@@ -4,7 +4,8 @@
  * Either can swap its program for another atomically (`replace`), without a moment when the
  * interface has none.
  */
-import { AttachType } from "../abi/index.js";
+import { AttachType, ProgramType } from "../abi/index.js";
+import { expectProgramType } from "./errors.js";
 import { SyscallError } from "../syscall/index.js";
 import { UseAfterCloseError } from "../errors.js";
 import { xdpAttach, xdpDetach, xdpQuery, type XdpMode } from "../syscall/rtnetlink.js";
@@ -44,6 +45,7 @@ const describe = (program: Program, ifindex: number, mode: XdpMode | undefined) 
 
 /** Attaches an XDP program to the interface with this index (in the calling thread's network namespace). */
 export function attachXdp(program: Program, ifindex: number, options: XdpOptions = {}): XdpAttachment {
+  expectProgramType(program, "attachXdp", ProgramType.XDP);
   if (!options.netlink) {
     try {
       const link = linkCreate({

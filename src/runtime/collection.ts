@@ -9,14 +9,16 @@ import { rmSync } from "node:fs";
 import { HOST_ORDER, encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
 import { relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
-import { SyscallError, btfLoad } from "../syscall/index.js";
-import { TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
+import { btfLoad } from "../syscall/index.js";
+import { CodecError, TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
 import { NotSupportedError } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import { kconfigValues } from "./kconfig-values.js";
 import { kernelBtf } from "./kernel-btf.js";
-import { attachBtfId, needsTrampoline, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
+import { attachBtfId, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
+import { NotFoundError, TsebpfError } from "../errors.js";
+import { programRefusal } from "./refusals.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
@@ -51,7 +53,7 @@ function copySpec(spec: CollectionSpec, options: CollectionOptions): CollectionS
   for (const [name, m] of spec.maps) maps.set(name, { ...m, data: m.data ? Uint8Array.from(m.data) : undefined, contents: [...m.contents] });
   for (const [name, n] of Object.entries(options.maxEntries ?? {})) {
     const m = maps.get(name);
-    if (!m) throw new Error(`maxEntries: no map ${name} in this object`);
+    if (!m) throw new NotFoundError("map", name, [...maps.keys()], "in this object (maxEntries)");
     m.maxEntries = n;
   }
   const copy: CollectionSpec = { ...spec, maps };
@@ -93,11 +95,11 @@ export class Collection {
       }
       const wanted = options.programs ?? [...s.programs.values()].filter((p) => p.autoload).map((p) => p.name);
       for (const name of Object.keys(options.attachTargets ?? {})) {
-        if (!wanted.includes(name)) throw new Error(`attachTargets: program ${name} is not ${s.programs.has(name) ? "loaded (give it in programs)" : "in this object"}`);
+        if (!wanted.includes(name)) throw new TsebpfError(`attachTargets: program ${name} is not ${s.programs.has(name) ? "loaded (give it in programs)" : "in this object"}`);
       }
       for (const name of wanted) {
         const p = s.programs.get(name);
-        if (!p) throw new Error(`no program ${name} in this object (programs: ${[...s.programs.keys()].join(", ")})`);
+        if (!p) throw new NotFoundError("program", name, [...s.programs.keys()], "in this object");
         const attachTarget = options.attachTargets?.[name];
         programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0, ...(attachTarget ? { attachTarget } : {}) }));
       }
@@ -115,7 +117,7 @@ export class Collection {
   /** The map of this name; throws naming the maps there are. */
   map(name: string): BpfMap {
     const m = this.maps.get(name);
-    if (!m) throw new Error(`no map ${name} in this collection (maps: ${[...this.maps.keys()].join(", ")})`);
+    if (!m) throw new NotFoundError("map", name, [...this.maps.keys()], "in this collection");
     return m;
   }
 
@@ -128,7 +130,7 @@ export class Collection {
     const spec = this.spec.maps.get(name);
     const btf = this.spec.btf;
     const fromBtf = (id: number | undefined, what: string) => {
-      if (id === undefined || !btf) throw new Error(`map ${name}: no BTF ${what} type: give a codec`);
+      if (id === undefined || !btf) throw new CodecError(`map ${name}: no BTF ${what} type: give a codec`);
       return btfCodec(btf, id);
     };
     const key = codecs.key ?? (spec?.keyType === undefined && map.keySize === 4 ? u32 : fromBtf(spec?.keyType, "key"));
@@ -139,7 +141,7 @@ export class Collection {
   /** The program of this name; throws naming the programs there are. */
   program(name: string): Program {
     const p = this.programs.get(name);
-    if (!p) throw new Error(`no program ${name} in this collection (programs: ${[...this.programs.keys()].join(", ")})`);
+    if (!p) throw new NotFoundError("program", name, [...this.programs.keys()], "in this collection");
     return p;
   }
 
@@ -208,14 +210,7 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       logLevel: ctx.logLevel,
     });
   } catch (e) {
-    if (e instanceof SyscallError && e.code === "EPERM" && needsTrampoline(p)) {
-      throw new NotSupportedError(
-        `program "${p.name}" (${p.sectionName})${target ? ` on ${target.description}` : ""}: a program that needs a BPF trampoline`,
-        undefined,
-        "this kernel refuses every fentry/fexit/fmod_ret/freplace/LSM program (BPF_PROG_LOAD: EPERM with an empty verifier log)",
-      );
-    }
-    throw e;
+    throw programRefusal(e, p, target?.description) ?? e;
   }
 }
 

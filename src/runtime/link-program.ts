@@ -4,7 +4,7 @@
  * function or tracepoint a tracing program attaches to, or of the function of another BPF
  * program that an freplace (or fentry/fexit) program is loaded against.
  */
-import { ProgramType } from "../abi/index.js";
+import { ProgramType, programTypeName } from "../abi/index.js";
 import { LD_IMM64, PseudoCall, PseudoLd, splitConstant, type Instruction } from "../asm/index.js";
 import type { Btf } from "../btf/index.js";
 import type { ExternSpec, ProgramSpec } from "../elf/index.js";
@@ -96,11 +96,6 @@ export function attachBtfId(program: ProgramSpec, kernelBtf: () => Btf): number 
   const id = kernelBtf().find(want.name, want.kind);
   if (id === undefined) throw new ResolveError(`program "${program.name}": ${want.kind === "typedef" ? "tracepoint" : "kernel function"} ${want.name} is not in this kernel's BTF`);
   return id;
-}
-
-/** Programs that need a BPF trampoline (fentry/fexit/fmod_ret/freplace/LSM). */
-export function needsTrampoline(program: ProgramSpec): boolean {
-  return /^(fentry|fexit|fmod_ret|freplace|lsm)/.test(program.kind.pattern);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +214,7 @@ function resolveTarget(program: TargetProgram, name: string, replace: boolean, w
  * instead (one extension program can replace functions of several programs, each its own link).
  */
 export function attachFreplace(program: Program, target?: AttachTarget): Link {
-  if (program.type !== ProgramType.EXT) throw new ResolveError(`program "${program.name}" is not an freplace (EXT) program (type ${program.type})`);
+  if (program.type !== ProgramType.EXT) throw new ResolveError(`program "${program.name}" is not an freplace (EXT) program (${programTypeName(program.type)})`);
   if (!target) {
     return linkCreate({ programFd: program.fd, target: 0, attachType: FREPLACE_ATTACH_TYPE, description: `freplace program "${program.name}" on its load-time target` });
   }

@@ -19,6 +19,7 @@ import {
 } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
 import { UseAfterCloseError } from "../errors.js";
+import { mapRefusal } from "./refusals.js";
 
 export { UseAfterCloseError };
 
@@ -200,7 +201,12 @@ export class BpfMap {
 
   /** Creates a map. */
   static create(options: MapCreateOptions): BpfMap {
-    const fd = mapCreate(options);
+    let fd: number;
+    try {
+      fd = mapCreate(options);
+    } catch (e) {
+      throw mapRefusal(e, options.name, options.type) ?? e;
+    }
     try {
       return new BpfMap(fd, { name: options.name, type: options.type, keySize: options.keySize, valueSize: options.valueSize, maxEntries: options.maxEntries, flags: options.flags ?? 0 });
     } catch (e) {

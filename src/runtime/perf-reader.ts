@@ -15,7 +15,8 @@
  */
 import { HOST_LE } from "../asm/encoding.js";
 import { readFileSync } from "node:fs";
-import { Layouts, MapType } from "../abi/index.js";
+import { Layouts, MapType, mapTypeName } from "../abi/index.js";
+import { WrongTypeError } from "./errors.js";
 import { Struct, SyscallError, kernel } from "../syscall/index.js";
 import { EventReader, EventRecord, Poller, mapShared } from "./epoll.js";
 import { OwnedFd } from "./fd.js";
@@ -179,7 +180,7 @@ export class PerfEventReader extends EventReader {
 
   constructor(map: BpfMap, options: PerfEventReaderOptions = {}) {
     super(`perf event array "${map.name}"`);
-    if (map.type !== MapType.PERF_EVENT_ARRAY) throw new TypeError(`${this.what}: not a perf event array (type ${map.type})`);
+    if (map.type !== MapType.PERF_EVENT_ARRAY) throw new WrongTypeError(`${this.what}: not a perf event array (${mapTypeName(map.type)})`);
     const pages = options.pages ?? 8;
     if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) throw new RangeError(`${this.what}: pages must be a power of two, not ${pages}`);
     this.map = map;

@@ -6,14 +6,28 @@ import { AttachType, LinkType, MapType, ProgramType, type MapTypeName, type Prog
 import * as asm from "../asm/index.js";
 import { helperByName } from "../asm/index.js";
 import { marshalBtf } from "../btf/index.js";
-import { Struct, bpfTry, btfLoad, kernel, mapCreate, progLoad, SyscallError } from "../syscall/index.js";
+import { Struct, bpfTry, btfLoad, errnoName, kernel, mapCreate, progLoad, SyscallError } from "../syscall/index.js";
 import { kernelBtf } from "./kernel-btf.js";
 
-const cache = new Map<string, boolean>();
+/**
+ * A probe's answer. `reason` says why the kernel refused, as an errno name (`EPERM`, `EINVAL`):
+ * a type the kernel refuses with EPERM while this process demonstrably has the privileges (a
+ * plain array map and socket filter are created) is refused by the kernel's build or policy, not
+ * for want of a capability.
+ */
+export interface ProbeAnswer {
+  readonly supported: boolean;
+  readonly reason?: string;
+}
+
+const YES: ProbeAnswer = Object.freeze({ supported: true });
+const no = (reason?: string): ProbeAnswer => Object.freeze(reason ? { supported: false, reason } : { supported: false });
+
+const cache = new Map<string, ProbeAnswer>();
 
 /** Forgets every answer (tests that change the kernel under the probes). */
 export const clearProbeCache = (): void => cache.clear();
-const memo = (key: string, f: () => boolean): boolean => {
+const memo = (key: string, f: () => ProbeAnswer): ProbeAnswer => {
   const known = cache.get(key);
   if (known !== undefined) return known;
   const v = f();
@@ -22,6 +36,25 @@ const memo = (key: string, f: () => boolean): boolean => {
 };
 
 const MINIMAL = asm.encode([asm.mov64Imm(asm.R0, 0), asm.exit()]);
+const EPERM = 1;
+const PRIVILEGE_HINT = "probes need root or CAP_BPF (CAP_SYS_ADMIN before Linux 5.8); also check kernel.unprivileged_bpf_disabled and lockdown";
+
+/**
+ * Whether this process may use bpf(2) at all: a plain array map is created. Throws the kernel's
+ * error (with the missing privilege named) when it may not, so that no probe mistakes a missing
+ * capability for a missing feature.
+ */
+export function requireBpfPrivileges(): void {
+  const known = cache.get("privileges");
+  if (known?.supported) return;
+  try {
+    kernel().close(mapCreate({ name: "probe_priv", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1 }));
+  } catch (e) {
+    if (e instanceof SyscallError && e.code === "EPERM") throw new SyscallError(EPERM, { syscall: "bpf", command: "BPF_MAP_CREATE", object: "feature probe", hint: PRIVILEGE_HINT });
+    throw e;
+  }
+  cache.set("privileges", YES);
+}
 
 /** Map types that need more than key/value/max_entries to be created. */
 function mapAttributes(type: MapTypeName): { keySize: number; valueSize: number; maxEntries: number; flags: number } {
@@ -64,9 +97,13 @@ function intBtf(): number {
   return result;
 }
 
-/** Whether the kernel can create maps of this type. */
-export function mapTypeSupported(type: MapTypeName): boolean {
+/**
+ * Whether the kernel creates maps of this type, and if not, the errno it answered. Throws only when
+ * this process may not use bpf(2) at all (see requireBpfPrivileges).
+ */
+export function probeMapType(type: MapTypeName): ProbeAnswer {
   return memo(`map:${type}`, () => {
+    requireBpfPrivileges();
     const attrs = mapAttributes(type);
     let inner: number | undefined;
     let btf: number | undefined;
@@ -76,9 +113,9 @@ export function mapTypeSupported(type: MapTypeName): boolean {
       const typed = btf !== undefined && btf >= 0 ? { btfFd: btf, btfKeyTypeId: 1, btfValueTypeId: 1 } : {};
       const fd = mapCreate({ name: "probe", type: MapType[type], ...attrs, ...(inner === undefined ? {} : { innerMapFd: inner }), ...typed });
       kernel().close(fd);
-      return true;
+      return YES;
     } catch (e) {
-      if (e instanceof SyscallError && e.code !== "EPERM") return false;
+      if (e instanceof SyscallError) return no(e.code);
       throw e;
     } finally {
       if (inner !== undefined) kernel().close(inner);
@@ -87,13 +124,22 @@ export function mapTypeSupported(type: MapTypeName): boolean {
   });
 }
 
-/** Whether the kernel loads programs of this type (a two-instruction program). */
-export function programTypeSupported(type: ProgramTypeName): boolean {
+/** Whether the kernel can create maps of this type. */
+export const mapTypeSupported = (type: MapTypeName): boolean => probeMapType(type).supported;
+
+/**
+ * Whether the kernel loads programs of this type (a two-instruction program), and if not, the
+ * errno. A program the verifier rejects for its content still counts as a type the kernel has.
+ */
+export function probeProgramType(type: ProgramTypeName): ProbeAnswer {
   return memo(`prog:${type}`, () => {
     const r = load(ProgramType[type], MINIMAL, expectedAttach(type));
-    return r !== "EINVAL" && r !== "EPERM";
+    return r.status === "refused" ? no(r.errno) : YES;
   });
 }
+
+/** Whether the kernel loads programs of this type. */
+export const programTypeSupported = (type: ProgramTypeName): boolean => probeProgramType(type).supported;
 
 function expectedAttach(type: ProgramTypeName): number {
   switch (type) {
@@ -110,20 +156,32 @@ function expectedAttach(type: ProgramTypeName): number {
   }
 }
 
-function load(type: number, insns: Uint8Array, attach: number): "ok" | string {
+interface LoadAnswer {
+  /** loaded; refused (the type, attach kind or target is not there); rejected (the verifier read it). */
+  readonly status: "ok" | "refused" | "no-helper" | "rejected";
+  readonly errno?: string;
+}
+
+function load(type: number, insns: Uint8Array, attach: number, attachBtfId = 0): LoadAnswer {
+  requireBpfPrivileges();
   const log = Buffer.alloc(4096);
-  const { result } = progLoad({ name: "probe", type, instructions: insns, license: "GPL", expectedAttachType: attach, log, logLevel: 1 });
+  const { result } = progLoad({ name: "probe", type, instructions: insns, license: "GPL", expectedAttachType: attach, attachBtfId, log, logLevel: 1 });
   if (result >= 0) {
     kernel().close(result);
-    return "ok";
+    return { status: "ok" };
   }
-  if (-result === 1) {
-    // EPERM for one type while a socket filter loads: the type is refused here (trampolines).
-    if (type !== ProgramType.SOCKET_FILTER && programTypeSupported("SOCKET_FILTER")) return "EPERM";
-    throw new SyscallError(1, { syscall: "bpf", command: "BPF_PROG_LOAD", object: "feature probe", hint: "probes need CAP_BPF" });
+  const errno = errnoName(-result);
+  // EPERM for one type while maps are created: the type is refused by this kernel (trampolines,
+  // map-element iterators on some builds). A socket filter proves program loads are allowed.
+  if (-result === EPERM) {
+    if (type !== ProgramType.SOCKET_FILTER && !probeProgramType("SOCKET_FILTER").supported) {
+      throw new SyscallError(EPERM, { syscall: "bpf", command: "BPF_PROG_LOAD", object: "feature probe", hint: PRIVILEGE_HINT });
+    }
+    return { status: "refused", errno };
   }
   const text = log.toString("utf8", 0, Math.max(0, log.indexOf(0)));
-  return /unknown func|invalid func|program of this type cannot use helper/.test(text) ? "no-helper" : -result === 22 && !text ? "EINVAL" : text ? "rejected" : `errno ${-result}`;
+  if (/unknown func|invalid func|program of this type cannot use helper/.test(text)) return { status: "no-helper", errno };
+  return text ? { status: "rejected", errno } : { status: "refused", errno };
 }
 
 /** Whether programs of `type` may call `helper` (by name or id). */
@@ -132,7 +190,58 @@ export function helperSupported(type: ProgramTypeName, helper: string | number):
   if (id === undefined) return false;
   return memo(`helper:${type}:${id}`, () => {
     const insns = asm.encode([asm.call(id), asm.mov64Imm(asm.R0, 0), asm.exit()]);
-    return load(ProgramType[type], insns, expectedAttach(type)) !== "no-helper";
+    return load(ProgramType[type], insns, expectedAttach(type)).status === "no-helper" ? no("EINVAL") : YES;
+  }).supported;
+}
+
+/**
+ * The attach kinds of BPF_PROG_TYPE_TRACING and LSM programs that need a BPF trampoline, each
+ * probed by loading a minimal program against a kernel function every kernel with BTF has.
+ * freplace needs a BPF program as its target; it rides on the same trampolines as fentry, so the
+ * fentry answer stands for it.
+ */
+export type TrampolineKind = "fentry" | "fexit" | "fmod_ret" | "freplace" | "lsm";
+
+const TRAMPOLINE_PROBES: Record<Exclude<TrampolineKind, "freplace">, { type: ProgramTypeName; attach: number; target: string }> = {
+  fentry: { type: "TRACING", attach: AttachType.TRACE_FENTRY, target: "bpf_fentry_test1" },
+  fexit: { type: "TRACING", attach: AttachType.TRACE_FEXIT, target: "bpf_fentry_test1" },
+  fmod_ret: { type: "TRACING", attach: AttachType.MODIFY_RETURN, target: "bpf_modify_return_test" },
+  lsm: { type: "LSM", attach: AttachType.LSM_MAC, target: "bpf_lsm_path_chroot" },
+};
+
+function kernelFunction(name: string): number | undefined {
+  try {
+    return kernelBtf().find(name, "func");
+  } catch {
+    return undefined; // no kernel BTF: no tracing programs either
+  }
+}
+
+/**
+ * Whether programs of this trampoline kind load here (fentry on `bpf_fentry_test1`, LSM on
+ * `path_chroot` …). `reason` is the errno, or `no kernel BTF function X` when the target is absent.
+ */
+export function probeTrampoline(kind: TrampolineKind): ProbeAnswer {
+  const k = kind === "freplace" ? "fentry" : kind;
+  return memo(`trampoline:${k}`, () => {
+    const p = TRAMPOLINE_PROBES[k];
+    const id = kernelFunction(p.target);
+    if (id === undefined) return no(`no kernel BTF function ${p.target}`);
+    const r = load(ProgramType[p.type], MINIMAL, p.attach, id);
+    return r.status === "refused" ? no(r.errno) : YES;
+  });
+}
+
+/**
+ * Whether iterator programs of this target (`task`, `bpf_map_elem`, `sockmap` …) load here: the
+ * kernel's `bpf_iter_<target>` function must exist and the load be accepted.
+ */
+export function probeIterator(target: string): ProbeAnswer {
+  return memo(`iter:${target}`, () => {
+    const id = kernelFunction(`bpf_iter_${target}`);
+    if (id === undefined) return no(`no iterator ${target} in this kernel's BTF`);
+    const r = load(ProgramType.TRACING, MINIMAL, AttachType.TRACE_ITER, id);
+    return r.status === "refused" ? no(r.errno) : YES;
   });
 }
 
@@ -225,25 +334,21 @@ function loopbackIndex(): number {
   return loopback;
 }
 
-/** Loads the probe's program: its fd, or undefined when this kernel refuses it. */
-function probeProgram(p: LinkProbe): number | undefined {
+/** Loads the probe's program: its fd, or the reason this kernel refuses it. */
+function probeProgram(p: LinkProbe): number | ProbeAnswer {
   let attachBtfId = 0;
   if (p.btfFunction) {
-    let id: number | undefined;
-    try {
-      id = kernelBtf().find(p.btfFunction, "func");
-    } catch {
-      id = undefined; // no kernel BTF: no tracing or iterator programs either
-    }
-    if (id === undefined) return undefined;
+    const id = kernelFunction(p.btfFunction);
+    if (id === undefined) return no(`no kernel BTF function ${p.btfFunction}`);
     attachBtfId = id;
   }
+  requireBpfPrivileges();
   const { result } = progLoad({ name: "probe_link", type: ProgramType[p.program], instructions: MINIMAL, license: "GPL", expectedAttachType: p.expectedAttach ?? 0, attachBtfId });
-  return result >= 0 ? result : undefined;
+  return result >= 0 ? result : no(errnoName(-result));
 }
 
 /** A struct_ops map that links may own (BPF_F_LINK, 6.4): the gate of struct_ops links. */
-function structOpsLinkable(): boolean {
+function structOpsLinkable(): ProbeAnswer {
   let id: number | undefined;
   let size = 0;
   try {
@@ -252,28 +357,29 @@ function structOpsLinkable(): boolean {
     const t = id === undefined ? undefined : btf.type(id);
     size = t && "size" in t ? Number(t.size) : 0;
   } catch {
-    return false;
+    return no("no kernel BTF");
   }
-  if (id === undefined || size === 0) return false;
+  if (id === undefined || size === 0) return no("no kernel BTF struct bpf_struct_ops_tcp_congestion_ops");
+  requireBpfPrivileges();
   // The kernel wants some object BTF with a struct_ops map, even though the value's type is its own.
   const btf = intBtf();
-  if (btf < 0) return false;
+  if (btf < 0) return no(errnoName(-btf));
   try {
     const a = new Struct("AttrMapCreate");
     a.set("map_type", MapType.STRUCT_OPS).set("key_size", 4).set("value_size", size).set("max_entries", 1);
     a.set("map_flags", 1 << 13 /* BPF_F_LINK */).set("btf_fd", btf).set("btf_vmlinux_value_type_id", id);
     const fd = bpfTry("MAP_CREATE", a, a.end("map_extra"));
     if (fd >= 0) kernel().close(fd);
-    return fd >= 0;
+    return fd >= 0 ? YES : no(errnoName(-fd));
   } finally {
     kernel().close(btf);
   }
 }
 
 /** Raw tracepoint links come from BPF_RAW_TRACEPOINT_OPEN: a tracepoint that does not exist is ENOENT. */
-function rawTracepointLinkable(): boolean {
+function rawTracepointLinkable(): ProbeAnswer {
   const prog = probeProgram({ program: "RAW_TRACEPOINT", attach: 0, target: () => undefined, known: [] });
-  if (prog === undefined) return false;
+  if (typeof prog !== "number") return prog;
   try {
     const name = Buffer.from("tsebpf_no_such_tracepoint\0");
     const a = new Struct("AttrRawTracepoint");
@@ -281,24 +387,25 @@ function rawTracepointLinkable(): boolean {
     const r = bpfTry("RAW_TRACEPOINT_OPEN", a, a.end("prog_fd"));
     void name;
     if (r >= 0) kernel().close(r);
-    return r >= 0 || -r === 2 /* ENOENT */;
+    return r >= 0 || -r === 2 /* ENOENT */ ? YES : no(errnoName(-r));
   } finally {
     kernel().close(prog);
   }
 }
 
 /**
- * Whether this kernel makes links of this type: a minimal program of the right type linked to a
- * target that cannot exist, answered by the link type's own code (see LINK_PROBES).
+ * Whether this kernel makes links of this type, and if not, the errno it answered: a minimal
+ * program of the right type linked to a target that cannot exist, answered by the link type's own
+ * code (see LINK_PROBES).
  */
-export function linkTypeSupported(type: LinkTypeName): boolean {
+export function probeLinkType(type: LinkTypeName): ProbeAnswer {
   return memo(`link:${type}`, () => {
     if (type === "RAW_TRACEPOINT") return rawTracepointLinkable();
     if (type === "STRUCT_OPS") return structOpsLinkable();
     const p = LINK_PROBES[type];
-    if (!p) return false;
+    if (!p) return no("no probe for this link type");
     const prog = probeProgram(p);
-    if (prog === undefined) return false;
+    if (typeof prog !== "number") return prog;
     try {
       const a = new Struct("AttrLinkCreate");
       const keep: Uint8Array[] = [];
@@ -308,11 +415,34 @@ export function linkTypeSupported(type: LinkTypeName): boolean {
       void keep;
       if (r >= 0) {
         kernel().close(r);
-        return true;
+        return YES;
       }
-      return p.known.includes(-r);
+      return p.known.includes(-r) ? YES : no(errnoName(-r));
     } finally {
       kernel().close(prog);
     }
   });
+}
+
+/** Whether this kernel makes links of this type. */
+export const linkTypeSupported = (type: LinkTypeName): boolean => probeLinkType(type).supported;
+
+/** Every answer of one kind of probe, by lower-case type name (what `tsebpf probe` prints). */
+export interface ProbeReport {
+  readonly mapTypes: Readonly<Record<string, ProbeAnswer>>;
+  readonly programTypes: Readonly<Record<string, ProbeAnswer>>;
+  readonly linkTypes: Readonly<Record<string, ProbeAnswer>>;
+  readonly trampolines: Readonly<Record<string, ProbeAnswer>>;
+}
+
+/** Probes every map, program and link type and every trampoline kind of this kernel. */
+export function probeAll(): ProbeReport {
+  requireBpfPrivileges();
+  const each = <K extends string>(names: readonly K[], f: (n: K) => ProbeAnswer) => Object.fromEntries(names.filter((n) => n !== "UNSPEC").map((n) => [n.toLowerCase(), f(n)]));
+  return {
+    mapTypes: each(Object.keys(MapType) as MapTypeName[], probeMapType),
+    programTypes: each(Object.keys(ProgramType) as ProgramTypeName[], probeProgramType),
+    linkTypes: each(Object.keys(LinkType) as LinkTypeName[], probeLinkType),
+    trampolines: each(["fentry", "fexit", "fmod_ret", "freplace", "lsm"] as const, probeTrampoline),
+  };
 }

@@ -26,7 +26,8 @@
  * where it writes all 64 bits at once.
  */
 import { HOST_LE } from "../asm/encoding.js";
-import { MapType } from "../abi/index.js";
+import { MapType, mapTypeName } from "../abi/index.js";
+import { WrongTypeError } from "./errors.js";
 import { kernel } from "../syscall/index.js";
 import { EventReader, Poller, mapShared, type RecordCallback } from "./epoll.js";
 import type { BpfMap } from "./map.js";
@@ -94,7 +95,7 @@ export class RingBufferReader extends EventReader {
   /** A reader over a ring buffer map; the map may be closed afterwards (the mapping holds it). */
   constructor(map: BpfMap) {
     super(`ring buffer "${map.name}"`);
-    if (map.type !== MapType.RINGBUF) throw new TypeError(`${this.what}: not a ring buffer map (type ${map.type})`);
+    if (map.type !== MapType.RINGBUF) throw new WrongTypeError(`${this.what}: not a ring buffer map (${mapTypeName(map.type)})`);
     const k = kernel();
     this.size = map.maxEntries;
     this.mask = this.size - 1;

@@ -1,49 +1,27 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { afterAll, expect, it } from "vitest";
-import { runtime } from "../../src/index.js";
-import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
+import { bpftool, bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
+import { expectGone, trackOwnObjects } from "../helpers/kernel-objects.js";
+import { requireOracle } from "../helpers/oracle.js";
 import { describeKernel } from "../helpers/kernel.js";
 import { tsebpf } from "../cli/run.js";
 
 const PIN = `/sys/fs/bpf/tsebpf-cli-${process.pid}`;
-/** The kernel names (15 characters at most) of every program and map these fixtures define. */
-function kernelNames(...fixtures: string[]): Set<string> {
-  const names = new Set<string>();
-  for (const f of fixtures) {
-    const spec = readCollectionSpec(readFileSync(f));
-    for (const n of [...spec.programs.keys(), ...spec.maps.keys()]) names.add(n.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 15));
-  }
-  return names;
-}
-/** Programs and maps in the kernel now, as "prog 12 name". */
-const objects = () => [
-  ...runtime.listPrograms().map((p) => `prog ${p.id} ${p.name}`),
-  ...runtime.listMaps().map((m) => `map ${m.id} ${m.name}`),
-];
-/**
- * Nothing created since `before` with one of these fixtures' names is left (the kernel frees closed
- * maps and programs a little later, after RCU: wait for it). Other processes of the machine
- * (systemd's cgroup programs, say) may create objects meanwhile: only those named like ours count.
- */
-async function nothingNewSince(before: string[], names: Set<string>): Promise<void> {
-  const old = new Set(before);
-  const fresh = () => objects().filter((o) => !old.has(o) && names.has(o.split(" ")[2] ?? ""));
-  for (let i = 0; i < 250 && fresh().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  expect(fresh()).toEqual([]);
-}
 
 describeKernel("tsebpf load / prog / map", () => {
   afterAll(() => rmSync(PIN, { recursive: true, force: true }));
 
   it("load checks every program and releases everything when not pinned", async () => {
-    const before = objects();
+    const leftNothing = trackOwnObjects();
     const r = await tsebpf("load", "test/fixtures/globals.bpfel.o", "--json");
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout);
+    const out = JSON.parse(r.stdout) as { programs: { name: string; id: number }[]; maps: { name: string; id: number }[] };
     expect(out.programs).toEqual([expect.objectContaining({ name: "globals", type: "xdp" })]);
-    expect(out.maps.map((m: { name: string }) => m.name).sort()).toEqual([".bss", ".data", ".data.custom", ".rodata", ".rodata.custom"]);
-    await nothingNewSince(before, kernelNames("test/fixtures/globals.bpfel.o"));
+    expect(out.maps.map((m) => m.name).sort()).toEqual([".bss", ".data", ".data.custom", ".rodata", ".rodata.custom"]);
+    await leftNothing();
+    // The very objects the run created (by the ids it printed) are gone from the kernel.
+    await expectGone({ programs: out.programs.map((p) => p.id), maps: out.maps.map((m) => m.id) });
   });
 
   it("load --pin keeps programs and maps; prog and map commands work on them", async () => {
@@ -54,10 +32,9 @@ describeKernel("tsebpf load / prog / map", () => {
     expect(shown.stderr).toBe("");
     const show = JSON.parse(shown.stdout);
     expect(show).toMatchObject({ name: "tail_b", type: "xdp" });
-    if (!bpftoolMissing) {
-      const theirs = bpftoolJson<{ id: number; name: string; tag: string }>("prog", "show", "id", String(show.id));
-      expect(theirs).toMatchObject({ id: show.id, name: "tail_b", tag: show.tag });
-    }
+    requireOracle(bpftool, bpftoolMissing);
+    const theirs = bpftoolJson<{ id: number; name: string; tag: string }>("prog", "show", "id", String(show.id));
+    expect(theirs).toMatchObject({ id: show.id, name: "tail_b", tag: show.tag });
     const dump = (await tsebpf("prog", "dump", "xlated", "id", String(show.id))).stdout;
     expect(dump).toMatch(/^ {3}0: \(b4\) w0 = 1\n {3}1: \(95\) exit\n$/);
     const run = await tsebpf("prog", "run", "pinned", `${PIN}/tail_b`, "--json");
@@ -83,7 +60,7 @@ describeKernel("tsebpf load / prog / map", () => {
   });
 
   it("bad input: one clear line, non-zero exit, nothing left in the kernel", async () => {
-    const before = objects();
+    const leftNothing = trackOwnObjects();
     const cases: [string[], RegExp][] = [
       [["load", "/nonexistent.o"], /^tsebpf: \/nonexistent\.o: no such file\n$/],
       [["load", "package.json"], /^tsebpf: ELF.*not an ELF file.*\n$|^tsebpf: ELF.*\n$/],
@@ -98,7 +75,7 @@ describeKernel("tsebpf load / prog / map", () => {
       expect(r.stderr, argv.join(" ")).toMatch(message);
     }
     rmSync("/tmp/tsebpf-not-bpffs", { recursive: true, force: true });
-    await nothingNewSince(before, kernelNames("test/fixtures/maps.bpfel.o"));
+    await leftNothing();
   });
 });
 
@@ -111,9 +88,7 @@ describeKernel("tsebpf btf dump --id", () => {
     const ours = await tsebpf("btf", "dump", "--id", String(id));
     expect(ours.code).toBe(0);
     expect(ours.stdout).toContain("DATASEC '.rodata' size=24");
-    if (!bpftoolMissing) {
-      const { spawnSync } = await import("node:child_process");
-      expect(ours.stdout).toBe(spawnSync("bpftool", ["btf", "dump", "id", String(id)], { encoding: "utf8" }).stdout);
-    }
+    const { spawnSync } = await import("node:child_process");
+    expect(ours.stdout).toBe(spawnSync(requireOracle(bpftool, bpftoolMissing), ["btf", "dump", "id", String(id)], { encoding: "utf8" }).stdout);
   });
 });

@@ -142,7 +142,7 @@ describeKernel("PerfEventReader", () => {
 
   it("refuses other map types and bad page counts; close leaves no fd, mapping or map entry behind", async () => {
     using hash = BpfMap.create({ name: "t_hash", type: MapType.HASH, keySize: 4, valueSize: 4, maxEntries: 1 });
-    expect(() => new PerfEventReader(hash)).toThrow(/not a perf event array/);
+    expect(() => new PerfEventReader(hash)).toThrow(/not a perf event array \(HASH\)$/);
     using p = load();
     const map = p.coll.map("perf");
     expect(() => new PerfEventReader(map, { pages: 3 })).toThrow(/power of two/);

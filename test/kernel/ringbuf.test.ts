@@ -284,7 +284,7 @@ describeKernel("RingBufferReader", () => {
 
   it("refuses other map types and leaves no fd or mapping behind after close", async () => {
     using hash = BpfMap.create({ name: "t_hash", type: MapType.HASH, keySize: 4, valueSize: 4, maxEntries: 1 });
-    expect(() => new RingBufferReader(hash)).toThrow(/not a ring buffer/);
+    expect(() => new RingBufferReader(hash)).toThrow(/not a ring buffer map \(HASH\)$/);
     using p = load();
     const map = p.coll.map("ringbuf");
     const before = [fds(), mappings()];

@@ -1,5 +1,8 @@
 /** The loader against a fake kernel: error paths that a real kernel seldom shows on demand. */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { ProgramType } from "../../src/abi/index.js";
+import { clearProbeCache } from "../../src/runtime/probe.js";
+import { itWith, vmlinuxMissing } from "../helpers/oracle.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { Btf } from "../../src/btf/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
@@ -82,13 +85,33 @@ describe("loader against a fake kernel", () => {
     expect(k.open.size).toBe(0);
   });
 
-  it.skipIf(!existsSync(VMLINUX))("trampoline programs refused with EPERM and no log: NotSupportedError", () => {
+  itWith(vmlinuxMissing)("trampoline programs refused with EPERM while other programs load: NotSupportedError naming the kind", () => {
+    clearProbeCache();
     const k = fake();
-    k.progLoad = () => ({ errno: 1 });
+    k.progLoad = (call) => (call.type === ProgramType.LSM || call.type === ProgramType.TRACING ? { errno: 1 } : {});
     const s = spec("sections");
     // The attach target (bpf_lsm_path_chroot) is looked up in the kernel's BTF.
     const targetBtf = new Btf(readFileSync(VMLINUX));
     expect(() => Collection.load(s, { targetBtf, programs: ["s_lsm"] })).toThrow(NotSupportedError);
+    expect(() => Collection.load(s, { targetBtf, programs: ["s_lsm"] })).toThrow(/program "s_lsm" \(lsm\/path_chroot\): a program that needs a BPF trampoline is not supported here: this kernel refuses lsm programs/);
     expect(k.open.size).toBe(0);
+    clearProbeCache();
+  });
+
+  itWith(vmlinuxMissing)("EPERM for every program (no privileges): the kernel's SyscallError with the capability hint, not NotSupportedError", () => {
+    clearProbeCache();
+    const k = fake();
+    k.progLoad = () => ({ errno: 1 });
+    const targetBtf = new Btf(readFileSync(VMLINUX));
+    let error: unknown;
+    try {
+      Collection.load(spec("sections"), { targetBtf, programs: ["s_lsm"] });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SyscallError);
+    expect((error as Error).message).toMatch(/BPF_PROG_LOAD program "s_lsm": EPERM: needs root or CAP_BPF/);
+    expect(k.open.size).toBe(0);
+    clearProbeCache();
   });
 });

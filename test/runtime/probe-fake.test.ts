@@ -1,7 +1,11 @@
 /** Link-type probes against a fake kernel: the program they load, the attr they send, the errno they read. */
 import { afterEach, describe, expect, it } from "vitest";
 import { AttachType, BpfCommand, ProgramType } from "../../src/abi/index.js";
-import { clearProbeCache, linkTypeSupported } from "../../src/runtime/probe.js";
+import { MapType } from "../../src/abi/index.js";
+import { NotSupportedError } from "../../src/runtime/errors.js";
+import { BpfMap } from "../../src/runtime/map.js";
+import { clearProbeCache, linkTypeSupported, probeMapType, probeProgramType } from "../../src/runtime/probe.js";
+import { SyscallError } from "../../src/syscall/index.js";
 import { useKernel, type Kernel } from "../../src/syscall/index.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
 
@@ -70,5 +74,68 @@ describe("link type probes", () => {
     const { k } = probe("XDP", 95);
     const v = k.links[0] as DataView;
     expect([v.getUint32(4, true), v.getUint32(8, true), v.getUint32(12, true)]).toEqual([1, AttachType.XDP, 8 /* XDP_FLAGS_HW_MODE */]);
+  });
+});
+
+/** MAP_CREATE refuses the map types in `refused` with their errno; `everything` refuses every map. */
+class MapProbeKernel extends FakeKernel {
+  readonly refused = new Map<number, number>();
+  everything = 0;
+  override bpf(cmd: number, attr: Uint8Array): number {
+    if (cmd !== BpfCommand.MAP_CREATE) return super.bpf(cmd, attr);
+    const type = new DataView(attr.buffer, attr.byteOffset).getUint32(0, true);
+    const errno = this.everything || this.refused.get(type);
+    return errno ? -errno : super.bpf(cmd, attr);
+  }
+}
+
+function withMapKernel(setup: (k: MapProbeKernel) => void): MapProbeKernel {
+  clearProbeCache();
+  const k = new MapProbeKernel();
+  setup(k);
+  restore?.();
+  restore = useKernel(k as unknown as Kernel);
+  return k;
+}
+
+describe("EPERM: a refused type or missing privileges", () => {
+  it("a type refused with EPERM while an array map is created is a 'no (EPERM)', not a throw", () => {
+    withMapKernel((k) => k.refused.set(MapType.ARENA, 1));
+    expect(probeMapType("ARENA")).toEqual({ supported: false, reason: "EPERM" });
+    expect(probeMapType("HASH")).toEqual({ supported: true });
+  });
+
+  it("EPERM for every map: the probe throws once, naming the missing privilege", () => {
+    withMapKernel((k) => (k.everything = 1));
+    expect(() => probeMapType("ARENA")).toThrow(SyscallError);
+    expect(() => probeMapType("HASH")).toThrow(/EPERM: probes need root or CAP_BPF/);
+  });
+
+  it("EPERM for one program type while a socket filter loads: 'no (EPERM)'; EPERM for all: a throw", () => {
+    clearProbeCache();
+    const k = new FakeKernel();
+    k.progLoad = (call) => (call.type === 29 /* LSM */ ? { errno: 1 } : {});
+    restore?.();
+    restore = useKernel(k as unknown as Kernel);
+    expect(probeProgramType("LSM")).toEqual({ supported: false, reason: "EPERM" });
+    clearProbeCache();
+    k.progLoad = () => ({ errno: 1 });
+    expect(() => probeProgramType("XDP")).toThrow(/EPERM: probes need root or CAP_BPF/);
+  });
+
+  it("BpfMap.create: EPERM for a type the probe proves refused is NotSupportedError naming it; otherwise the kernel's EPERM stays", () => {
+    withMapKernel((k) => k.refused.set(MapType.ARENA, 1));
+    const arena = { name: "arena", type: MapType.ARENA, keySize: 0, valueSize: 0, maxEntries: 2, flags: 1 << 10 };
+    expect(() => BpfMap.create(arena)).toThrow(NotSupportedError);
+    expect(() => BpfMap.create(arena)).toThrow(/map "arena": BPF_MAP_TYPE_ARENA is not supported here: this kernel refuses arena maps \(BPF_MAP_CREATE: EPERM/);
+    withMapKernel((k) => (k.everything = 1));
+    let error: unknown;
+    try {
+      BpfMap.create(arena);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SyscallError);
+    expect((error as SyscallError).message).toMatch(/BPF_MAP_CREATE map "arena": EPERM: needs root or CAP_BPF/);
   });
 });

@@ -1,26 +1,35 @@
 import type { Command } from "commander";
-import { abi, runtime } from "../../index.js";
+import { runtime } from "../../index.js";
 import type { Output } from "../io.js";
+
+type Answers = Readonly<Record<string, runtime.ProbeAnswer>>;
 
 export function registerProbe(program: Command, io: Output): void {
   program
     .command("probe")
-    .description("which map, program and link types this kernel supports")
-    .option("--json", "print JSON")
+    .description("which map, program and link types (and trampoline kinds) this kernel supports; a 'no' says the kernel's errno")
+    .option("--json", "print JSON: each group maps a type to true/false; `reasons` gives the errno of every 'no'")
+    .addHelpText(
+      "after",
+      "\nExits 0 whatever the kernel lacks; exits 1 only when this process may not use bpf(2) at all\n(then one line names the missing privilege). A type refused with EPERM while plain maps and\nprograms load is refused by this kernel's build or policy, not for want of a capability.",
+    )
     .action((opts: { json?: boolean }) => {
-      const probe = <K extends string>(names: K[], f: (n: K) => boolean) => Object.fromEntries(names.filter((n) => n !== "UNSPEC").map((n) => [n.toLowerCase(), f(n)]));
-      const result = {
-        map_types: probe(Object.keys(abi.MapType) as abi.MapTypeName[], runtime.mapTypeSupported),
-        program_types: probe(Object.keys(abi.ProgramType) as abi.ProgramTypeName[], runtime.programTypeSupported),
-        link_types: probe(Object.keys(abi.LinkType) as (keyof typeof abi.LinkType)[], runtime.linkTypeSupported),
-      };
+      const report = runtime.probeAll();
+      const groups: [string, Answers][] = [
+        ["map_types", report.mapTypes],
+        ["program_types", report.programTypes],
+        ["link_types", report.linkTypes],
+        ["trampolines", report.trampolines],
+      ];
       if (opts.json) {
-        io.out(`${JSON.stringify(result, null, 2)}\n`);
+        const supported = Object.fromEntries(groups.map(([g, a]) => [g, Object.fromEntries(Object.entries(a).map(([n, v]) => [n, v.supported]))]));
+        const reasons = Object.fromEntries(groups.map(([g, a]) => [g, Object.fromEntries(Object.entries(a).filter(([, v]) => !v.supported).map(([n, v]) => [n, v.reason ?? "unknown"]))]));
+        io.out(`${JSON.stringify({ ...supported, reasons }, null, 2)}\n`);
         return;
       }
-      for (const [group, entries] of Object.entries(result)) {
+      for (const [group, answers] of groups) {
         io.out(`${group.replace("_", " ")}:\n`);
-        for (const [name, ok] of Object.entries(entries)) io.out(`  ${name.padEnd(28)} ${ok ? "yes" : "no"}\n`);
+        for (const [name, a] of Object.entries(answers)) io.out(`  ${name.padEnd(28)} ${a.supported ? "yes" : `no${a.reason ? ` (${a.reason})` : ""}`}\n`);
       }
     });
 }
