@@ -60,6 +60,7 @@ describe("lazy command loading", () => {
     expect(prog.stdout).toMatch(/run \[options\] <ref\.\.\.>/);
     const lb = await tsebpf("loadbalancer", "--help");
     expect(lb.stdout).toMatch(/--sample-flows <n>/);
+    expect(lb.stdout).toMatch(/check \[options\] \[config\]/);
     const asm = await tsebpf("asm", "--help");
     expect(asm.stdout).toMatch(/-o, --output <file>/);
   });

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, parseYaml } from "../../src/programs/common/config.js";
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE_SIZE, loadConfig, parseConfig } from "../../src/programs/loadbalancer/config.js";
 import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
+import { tsebpf } from "../cli/run.js";
 
 const base = `
 listenInterface: eth1
@@ -195,6 +196,41 @@ describe("loadbalancer config", () => {
       expect(help.out).toMatch(/arp_ignore/);
       const statusHelp = await run("loadbalancer", "status", "--help");
       expect(statusHelp.out).toMatch(/tsebpf loadbalancer status --interface eth1 --json/);
+    });
+
+    /** `tsebpf ARGV` as the CLI runs it (errors: `tsebpf: …` on stderr, exit 1). */
+    const cli = tsebpf;
+
+    it("check: a good config is one line saying what it runs; nothing is loaded or looked up", async () => {
+      const good = join(dir, "check-good.yml");
+      // An interface this host does not have: check does not ask the system about it.
+      writeFileSync(good, base.replace("eth1", "nosuch0").replace("- 02:00:00:00:00:0c", "- { mac: 02:00:00:00:00:0c, name: web2 }"));
+      const line = `${good}: ok: nosuch0 10.0.0.100:80/tcp: 2 backends (02:00:00:00:00:0b, web2 (02:00:00:00:00:0c)); Maglev table 65537 slots, connection table 65536\n`;
+      expect(await cli("loadbalancer", "check", good)).toEqual({ code: 0, stdout: line, stderr: "" });
+      expect(await cli("loadbalancer", "check", "-c", good)).toEqual({ code: 0, stdout: line, stderr: "" });
+      expect(await cli("loadbalancer", "-c", good, "check")).toEqual({ code: 0, stdout: line, stderr: "" });
+      const both = join(dir, "check-both.yml");
+      writeFileSync(both, variant({ tcp_port: undefined, port: 53, protocol: "udp", vip: ["10.0.0.100", "fd00::100"], backends: ["02:00:00:00:00:0b"], maglevTableSize: 251, maxConnections: 1000 }));
+      expect((await cli("loadbalancer", "check", both)).stdout).toBe(
+        `${both}: ok: eth1 10.0.0.100:53,[fd00::100]:53/udp: 1 backend (02:00:00:00:00:0b); Maglev table 251 slots, connection table 1000\n`,
+      );
+    });
+
+    it("check: a bad config is refused with the file and the key, as a start would refuse it", async () => {
+      const cases: [string, string, string][] = [
+        ["check-mac.yml", base.replace("02:00:00:00:00:0c", "02:00:00:00:00:zz"), "backends[1]: '02:00:00:00:00:zz' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)"],
+        ["check-port.yml", base.replace("tcp_port: 80", "tcp_port: 70000"), "tcp_port: 70000 is out of range (1..65535)"],
+        ["check-key.yml", `${base}weight: 3\n`, "unknown key 'weight' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections)"],
+        ["check-empty.yml", base.replace(/backends:[\s\S]*/, "backends: []\n"), "backends: empty: at least one backend MAC address is needed"],
+      ];
+      for (const [name, text, why] of cases) {
+        const path = join(dir, name);
+        writeFileSync(path, text);
+        expect(await cli("loadbalancer", "check", path), name).toEqual({ code: 1, stdout: "", stderr: `tsebpf: ${path}: ${why}\n` });
+      }
+      const missing = join(dir, "none.yml");
+      expect(await cli("loadbalancer", "check", missing)).toEqual({ code: 1, stdout: "", stderr: `tsebpf: ${missing}: no such file\n` });
+      expect((await cli("loadbalancer", "check", "a.yml", "-c", "b.yml")).stderr).toBe("tsebpf: check: give the configuration file once (a.yml or --config b.yml)\n");
     });
   });
 });

@@ -5,9 +5,9 @@ import { withLock } from "../common/lock.js";
 import { formatAddress, isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { parseSampleEvery } from "../common/samples.js";
-import { loadConfig } from "./config.js";
+import { loadConfig, type LoadBalancerConfig } from "./config.js";
 import { LoadBalancer, MODES, PIN_ROOT, pinPath, type FlowSample, type Mode, type ReloadResult } from "./index.js";
-import { formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
+import { describeInstance, formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
 
 interface RunOptions {
   config: string;
@@ -58,6 +58,18 @@ function flowLine(f: FlowSample): string {
 
 const flowJson = (f: FlowSample) => ({ source: formatAddress(f.source, f.family), port: f.sourcePort, backend: f.backend.name ?? null, mac: f.backend.mac ?? null, id: f.backend.id });
 
+/**
+ * What a configuration runs, in one line: `eth1 10.0.0.100:80/tcp: 2 backends (web1 (02:…:0b),
+ * 02:…:0c); Maglev table 65537 slots, connection table 65536`.
+ */
+export function describeConfig(config: LoadBalancerConfig): string {
+  const info = describeInstance(config, "", []);
+  const service = `${config.listenInterface} ${info.vips.map((v) => `${v.includes(":") ? `[${v}]` : v}:${config.port}`).join(",")}/${config.protocol}`;
+  const backends = info.backends.map((b) => (b.name === b.mac ? b.mac : `${b.name} (${b.mac})`)).join(", ");
+  const count = `${config.backends.length} backend${config.backends.length === 1 ? "" : "s"}`;
+  return `${service}: ${count} (${backends}); Maglev table ${config.tableSize} slots, connection table ${config.maxConnections}`;
+}
+
 function printStatus(io: Output, s: LoadBalancerStatus, json: boolean | undefined): void {
   io.out(json ? `${JSON.stringify(statusJson(s))}\n` : `${formatSummary(s)}\n`);
 }
@@ -106,7 +118,8 @@ Examples:
   tsebpf loadbalancer -c lb.yml --pin          # keep running after exit
   tsebpf loadbalancer -c lb.yml --pin          # again, after editing the backends: apply them to it
   tsebpf loadbalancer status --json            # counters of pinned balancers
-  tsebpf loadbalancer -c lb.yml --unpin        # detach and remove the pins`,
+  tsebpf loadbalancer -c lb.yml --unpin        # detach and remove the pins
+  tsebpf loadbalancer check lb.yml             # validate a config, load nothing`,
     )
     .action(async (opts: RunOptions) => {
       if (opts.interface !== undefined) interfaceOption(opts.interface);
@@ -195,5 +208,26 @@ Examples:
       }
       if (all.length === 0) io.out("no load balancer is pinned (start one with 'tsebpf loadbalancer --pin')\n");
       for (const s of all) io.out(`${formatSummary(s)}\n`);
+    });
+
+  lb.command("check")
+    .description("validate a configuration file and print what it would run (loads nothing, touches no interface)")
+    .argument("[config]", "configuration file (YAML); default: -c, or the loadbalancer's --config (./config.yml)")
+    .option("-c, --config <path>", "configuration file (YAML), instead of the argument")
+    .addHelpText(
+      "after",
+      `
+Every key is checked as a start would check it: one line naming the file and the key on the first
+error (exit 1), or one line saying what the configuration runs (exit 0). Whether listenInterface
+exists is not checked: the file may be meant for another host.
+
+Examples:
+  tsebpf loadbalancer check lb.yml
+  tsebpf loadbalancer -c lb.yml check`,
+    )
+    .action((file: string | undefined, opts: { config?: string }, command: Command) => {
+      if (file !== undefined && opts.config !== undefined && file !== opts.config) throw new Error(`check: give the configuration file once (${file} or --config ${opts.config})`);
+      const path = file ?? opts.config ?? (command.parent?.opts<RunOptions>().config as string);
+      io.out(`${path}: ok: ${describeConfig(loadConfig(path))}\n`);
     });
 }
