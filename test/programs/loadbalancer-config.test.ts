@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, parseYaml } from "../../src/programs/common/config.js";
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE_SIZE, loadConfig, parseConfig } from "../../src/programs/loadbalancer/config.js";
 import { registerLoadbalancer } from "../../src/programs/loadbalancer/cli.js";
+import { LoadBalancer } from "../../src/programs/loadbalancer/index.js";
 import { tsebpf } from "../cli/run.js";
 
 const base = `
@@ -231,6 +232,22 @@ describe("loadbalancer config", () => {
       const missing = join(dir, "none.yml");
       expect(await cli("loadbalancer", "check", missing)).toEqual({ code: 1, stdout: "", stderr: `tsebpf: ${missing}: no such file\n` });
       expect((await cli("loadbalancer", "check", "a.yml", "-c", "b.yml")).stderr).toBe("tsebpf: check: give the configuration file once (a.yml or --config b.yml)\n");
+    });
+
+    it("an interface this host does not have is an error naming the file and listenInterface (nothing loaded)", async () => {
+      const path = join(dir, "nosuch.yml");
+      writeFileSync(path, base.replace("eth1", "nosuch0"));
+      const message = `${path}: listenInterface: interface "nosuch0": no such device`;
+      expect(await cli("loadbalancer", "-c", path, "--interval", "0")).toEqual({ code: 1, stdout: "", stderr: `tsebpf: ${message}\n` });
+      let error: unknown;
+      try {
+        LoadBalancer.start(loadConfig(path));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toBe(message);
+      expect(((error as Error).cause as Error).name).toBe("NoSuchInterfaceError");
     });
   });
 });

@@ -3,7 +3,7 @@
  * as MAC addresses) plus `vip`, `protocol` and the table sizes. Everything is checked here, before
  * anything touches the kernel; each rejection is one line `FILE: key: why`.
  */
-import { ConfigNode, readYamlFile } from "../common/config.js";
+import { ConfigError, ConfigNode, readYamlFile } from "../common/config.js";
 import { formatMac, isInterfaceName, parseIPv4, parseIPv6, parseMac } from "../common/net.js";
 import { isPrime } from "./maglev.js";
 import { describeInstance } from "./status.js";
@@ -48,6 +48,14 @@ export interface LoadBalancerConfig {
 }
 
 const KEYS = ["listenInterface", "tcp_port", "port", "protocol", "vip", "backends", "maglevTableSize", "maxConnections"] as const;
+
+/**
+ * An error about a key of a configuration already validated, found when it meets the system (the
+ * interface missing at start): `lb.yml: listenInterface: interface "nosuch0": no such device`.
+ */
+export function keyError(config: Pick<LoadBalancerConfig, "source">, key: (typeof KEYS)[number], why: string, cause?: unknown): ConfigError {
+  return new ConfigError(`${config.source}: ${key}: ${why}`, cause === undefined ? undefined : { cause });
+}
 
 /** Reads and validates a configuration file. */
 export function loadConfig(path: string): LoadBalancerConfig {

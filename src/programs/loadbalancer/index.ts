@@ -18,7 +18,7 @@ import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { isInterfaceName, type Family } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
-import { AUTO_ON_VETH, type LoadBalancerConfig } from "./config.js";
+import { AUTO_ON_VETH, keyError, type LoadBalancerConfig } from "./config.js";
 import { BackendSet, type BackendMaps, type ReloadResult } from "./backends.js";
 
 export type { ReloadResult } from "./backends.js";
@@ -108,9 +108,7 @@ export class LoadBalancer {
     if (!MODES.includes(mode)) throw new Error(`mode: expected native, generic or auto, not '${String(mode)}'`);
     if (options.pin && options.netlink) throw new Error("a netlink attachment cannot be pinned (pinning needs a bpf_link)");
     removeLeftovers(config.listenInterface);
-    const index = runtime.ifindex(config.listenInterface);
-    const mac = runtime.interfaceMac(config.listenInterface);
-    if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw new Error(`interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
+    const { index, mac } = listenInterfaceOf(config);
     const chosen = resolveMode(mode, config.listenInterface);
     const leftover = removeCrashedXdp(config.listenInterface, index, { programName: PROGRAM, tool: "loadbalancer", what: "load balancer" })[0];
     const { collection, backendSet } = loadConfigured(config, mac, chosen.description, options.sampleFlows);
@@ -435,6 +433,20 @@ function removeIfEmpty(dir: string): void {
       return; // not empty (another instance or program), or already gone
     }
   }
+}
+
+/** The listen interface's index and MAC; an error names the file and key (`lb.yml: listenInterface: …`). */
+function listenInterfaceOf(config: LoadBalancerConfig): { index: number; mac: Uint8Array } {
+  let index: number;
+  let mac: Uint8Array;
+  try {
+    index = runtime.ifindex(config.listenInterface);
+    mac = runtime.interfaceMac(config.listenInterface);
+  } catch (e) {
+    throw keyError(config, "listenInterface", e instanceof Error ? e.message : String(e), e);
+  }
+  if (mac.byteLength !== 6 || mac.every((b) => b === 0)) throw keyError(config, "listenInterface", `interface "${config.listenInterface}" has no Ethernet address: XDP_TX needs one`);
+  return { index, mac };
 }
 
 /**
