@@ -25,4 +25,5 @@ export * from "./attach-tc.js";
 export * from "./auto-attach.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";
 export { AttrRangeError } from "../syscall/errors.js";
+export * from "./file-lock.js";
 export * from "./netdev.js";

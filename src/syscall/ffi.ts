@@ -50,6 +50,7 @@ function bind() {
     write: libc.func("long write(int, void *, size_t)"),
     ifIndextoname: libc.func("char *if_indextoname(unsigned int, void *)"),
     pthreadSigmask: libc.func("int pthread_sigmask(int, void *, void *)"),
+    flock: libc.func("int flock(int, int)"),
   };
 }
 

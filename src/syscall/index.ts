@@ -8,3 +8,4 @@ export * from "./attr.js";
 export * from "./bpf.js";
 export * from "./socket.js";
 export * from "./int-range.js";
+export * from "./flock.js";

@@ -73,6 +73,8 @@ export interface Kernel {
   ifNameToIndex(name: string): number;
   /** if_indextoname(3): the name, or undefined when no interface has this index. */
   ifIndexToName(index: number): string | undefined;
+  /** flock(2): `LOCK_EX | LOCK_NB`, `LOCK_UN` … on an open file (flock.ts). */
+  flock(fd: number, operation: number): number;
 }
 
 const fail = (r: number | bigint): number => (Number(r) < 0 ? -errno() : Number(r));
@@ -207,6 +209,10 @@ export const realKernel: Kernel = {
   ifNameToIndex(name) {
     const index = libc().ifNametoindex(name) as number;
     return index === 0 ? -errno() : index;
+  },
+  flock(fd, operation) {
+    args("flock", ["fd", fd, "s32"], ["operation", operation, "s32"]);
+    return fail(libc().flock(fd, operation) as number);
   },
   ifIndexToName(index) {
     args("if_indextoname", ["index", index, "u32"]);

@@ -140,4 +140,5 @@ export class FakeKernel implements Kernel {
   setsockopt = (_fd: number, _level: number, _option: number, _value: Uint8Array) => -38;
   ifNameToIndex = (_name: string) => -19;
   ifIndexToName = (_index: number): string | undefined => undefined;
+  flock = (_fd: number, _operation: number) => -38;
 }

@@ -11,8 +11,8 @@ export interface RunLoopOptions {
   /** Milliseconds between `tick` calls (0: no ticks). */
   readonly intervalMs: number;
   readonly tick?: () => void;
-  /** Called on SIGHUP and when `watchFile` changes; errors are reported, the program keeps going. */
-  readonly reload?: () => void;
+  /** Called on SIGHUP and when `watchFile` changes; errors (and rejections) are reported, the program keeps going. */
+  readonly reload?: () => void | Promise<void>;
   /** A file whose changes trigger `reload` (editors that rename over it included). */
   readonly watchFile?: string;
   /** Reports a failed reload (one line). */
@@ -47,7 +47,7 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
     let pending: NodeJS.Timeout | undefined;
     const reload = () => {
       try {
-        options.reload?.();
+        options.reload?.()?.catch((e: unknown) => options.onError?.(e));
       } catch (e) {
         options.onError?.(e);
       }

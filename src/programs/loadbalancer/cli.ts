@@ -138,7 +138,7 @@ Examples:
       const state = LoadBalancer.pinnedState(config.listenInterface);
       if (opts.pin && state === "live") {
         // One process at a time reads the pinned state and writes the next one.
-        const { result, at } = withLock(`loadbalancer-${config.listenInterface}`, () => {
+        const { result, at } = await withLock(`loadbalancer-${config.listenInterface}`, () => {
           using pinned = LoadBalancer.openPinned(config.listenInterface);
           return { result: pinned.applyBackends(config), at: pinned.pinned };
         });

@@ -126,11 +126,11 @@ Examples:
       warn(config);
       if (opts.pin && PacketFilter.pinnedState(config.interface) === "live") {
         using filter = PacketFilter.open(config.interface);
-        filter.apply(config);
+        await filter.apply(config);
         info(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)}); --mode and --netlink apply only when it starts`);
         return;
       }
-      const filter = PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
+      const filter = await PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
       try {
         for (const line of filter.leftovers) io.err(`${line}\n`);
         info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);

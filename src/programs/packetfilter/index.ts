@@ -117,8 +117,8 @@ export class PacketFilter {
    * A packetfilter that an earlier, crashed run left attached through netlink is removed first
    * (a bpf_link goes away with its process by itself); a pinned one must be unpinned first.
    */
-  static start(config: PacketFilterConfig, options: PacketFilterOptions = {}): PacketFilter {
-    return withLock(`packetfilter-${config.interface}`, () => PacketFilter.startLocked(config, options));
+  static async start(config: PacketFilterConfig, options: PacketFilterOptions = {}): Promise<PacketFilter> {
+    return await withLock(`packetfilter-${config.interface}`, () => PacketFilter.startLocked(config, options));
   }
 
   private static startLocked(config: PacketFilterConfig, options: PacketFilterOptions): PacketFilter {
@@ -237,10 +237,10 @@ export class PacketFilter {
   }
 
   /** Replaces every rule and default at once: packets see either the old rules or the new ones. */
-  apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): void {
+  async apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): Promise<void> {
     // Two processes filling the idle slot at once would mix their rules: one at a time.
     const install = () => installGeneration(this.maps, config, this.inners);
-    if (this.ifname) withLock(`packetfilter-${this.ifname}`, install);
+    if (this.ifname) await withLock(`packetfilter-${this.ifname}`, install);
     else install();
   }
 
