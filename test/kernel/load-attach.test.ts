@@ -3,6 +3,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { expect, it } from "vitest";
 import { runtime } from "../../src/index.js";
+import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
+import { isCI } from "../helpers/oracle.js";
 import { describeKernel, udpReaches, useTopology } from "../helpers/kernel.js";
 
 const CLI = "dist/cli/main.js";
@@ -43,10 +45,17 @@ function heldIds(pid: number): { links: number[]; programs: number[] } {
   return { links, programs };
 }
 
-/** Ids bpftool lists (`link show` or `prog show`), with pinned paths (-f); undefined without bpftool. */
+/**
+ * Ids bpftool lists (`link show` or `prog show`), with pinned paths (-f); undefined without
+ * bpftool outside CI (under CI a missing bpftool fails the test: it is an oracle CI must have).
+ */
 function bpftoolIds(kind: "link" | "prog"): { ids: number[]; pinned: string[] } | undefined {
-  const r = spawnSync("bpftool", ["-j", "-f", kind, "show"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) return undefined;
+  if (!bpftool) {
+    if (isCI) throw new Error(`oracle missing under CI: ${bpftoolMissing}`);
+    return undefined;
+  }
+  const r = spawnSync(bpftool, ["-j", "-f", kind, "show"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) throw new Error(`bpftool -j -f ${kind} show: ${r.error?.message ?? r.stderr.trim()}`);
   const rows = JSON.parse(r.stdout || "[]") as { id: number; pinned?: string[] }[];
   return { ids: rows.map((x) => x.id), pinned: rows.flatMap((x) => x.pinned ?? []) };
 }
