@@ -5,11 +5,11 @@
  * only the module of the subcommand the arguments select is imported (with the library parts it
  * uses). `tsebpf --version` and `tsebpf --help` import none of them; `tsebpf prog …` imports only
  * the prog command. The selected command is registered in full, so `tsebpf prog --help` shows
- * every option.
+ * every option. (main.ts answers a lone `--version` before loading even this module.)
  */
 import { Command, CommanderError, Help } from "commander";
-import { readFileSync } from "node:fs";
 import { processOutput, type Output } from "./io.js";
+import { packageVersion } from "./version.js";
 
 /** What a command module exports: adds its command (one, named as in `COMMANDS`) to the program. */
 export type Register = (program: Command, io: Output) => void;
@@ -68,11 +68,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
 ];
 
-const version = (): string => {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-};
-
 /**
  * The subcommand the arguments name: the first argument that is not an option (the root program
  * has only --version and --help, which take no value), or the one after `help`.
@@ -91,7 +86,7 @@ export async function createProgram(io: Output = processOutput, load: readonly s
   await Promise.all(COMMANDS.filter((c) => load.includes(c.name)).map(async (c) => registers.set(c.name, await c.load())));
   const program = new Command("tsebpf")
     .description("a pure-TypeScript eBPF toolchain: assemble, disassemble, inspect and load BPF programs")
-    .version(version())
+    .version(packageVersion())
     .showHelpAfterError("(run with --help for usage)")
     .enablePositionalOptions()
     .configureOutput({ writeOut: io.out, writeErr: io.err })

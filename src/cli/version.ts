@@ -1,0 +1,7 @@
+/** The package's version, read from package.json (what `tsebpf --version` prints). */
+import { readFileSync } from "node:fs";
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
