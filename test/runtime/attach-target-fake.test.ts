@@ -14,6 +14,7 @@ import { NotSupportedError } from "../../src/runtime/errors.js";
 import { ResolveError } from "../../src/runtime/link-program.js";
 import { Program } from "../../src/runtime/program.js";
 import { useKernel } from "../../src/syscall/index.js";
+import { clearProbeCache } from "../../src/runtime/probe.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
 
 const spec = (name: string): CollectionSpec => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
@@ -213,11 +214,12 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
     expect(k.open.size).toBe(0);
   });
 
-  it("EPERM on an freplace load: NotSupportedError naming the program and its target, nothing left open", () => {
+  it("EPERM on an freplace load while other programs load (the probes prove trampolines refused): NotSupportedError naming the program and its target, nothing left open", () => {
+    clearProbeCache();
     const k = fake();
     const { coll } = loadTarget(k);
     const before = new Set(k.open);
-    k.progLoad = () => ({ errno: 1 });
+    k.progLoad = (call) => (call.type === ProgramType.EXT || call.type === ProgramType.TRACING ? { errno: 1 } : {});
     let err: unknown;
     try {
       Collection.load(spec("sections"), { targetBtf: kernelBtf(), programs: ["s_freplace"], attachTargets: { s_freplace: { program: { id: TARGET_ID }, function: "global_add" } } });
@@ -228,6 +230,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
     expect((err as Error).message).toMatch(/program "s_freplace" \(freplace\/some_func\) on function global_add of program id 7: a program that needs a BPF trampoline/);
     expect(new Set(k.open)).toEqual(before);
     coll.close();
+    clearProbeCache();
   });
 });
 
