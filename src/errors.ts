@@ -2,7 +2,8 @@
  * The error family of tsebpf: every error the library throws is a `TsebpfError`, so a caller can
  * tell tsebpf's own failures from bugs (`TypeError`, `RangeError`) with one `instanceof`. Each
  * subsystem has its own subclasses (`ParseError`, `BtfError`, `SyscallError`, `VerifierError` …).
- * This file is pure: every layer may import it.
+ * Misuse of the API itself (a key buffer of the wrong size, a negative chunk size) throws
+ * `TypeError` or `RangeError`, as Node's own APIs do. This file is pure: every layer may import it.
  */
 
 /** The base class of every error tsebpf throws. */

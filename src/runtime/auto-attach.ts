@@ -12,6 +12,7 @@ import { attachKprobe, attachRawTracepoint, attachTracepoint, attachTracing } fr
 import { attachXdp, type XdpMode } from "./attach-xdp.js";
 import type { Collection } from "./collection.js";
 import type { Attachment } from "./link.js";
+import { TsebpfError } from "../errors.js";
 
 export interface AutoAttachOptions {
   /** Interface for XDP and TC programs. */
@@ -51,7 +52,7 @@ function attachOne(spec: ProgramSpec, program: import("./program.js").Program, o
   const k = spec.kind;
   const target = spec.attachTarget;
   const needIf = () => {
-    if (!o.ifname) throw new Error(`program ${spec.name} (${spec.sectionName}) attaches to an interface: give one (--ifname)`);
+    if (!o.ifname) throw new TsebpfError(`program ${spec.name} (${spec.sectionName}) attaches to an interface: give one (--ifname)`);
     return interfaceIndex(o.ifname);
   };
   switch (k.programTypeName) {
@@ -87,7 +88,7 @@ function attachOne(spec: ProgramSpec, program: import("./program.js").Program, o
     case "CGROUP_DEVICE":
     case "SOCK_OPS":
       if (spec.attachType === undefined) return `${spec.sectionName} does not say which cgroup hook`;
-      if (!o.cgroup) throw new Error(`program ${spec.name} (${spec.sectionName}) attaches to a cgroup: give one (--cgroup)`);
+      if (!o.cgroup) throw new TsebpfError(`program ${spec.name} (${spec.sectionName}) attaches to a cgroup: give one (--cgroup)`);
       return attachCgroup(program, o.cgroup, spec.attachType);
     case "SK_LOOKUP":
       return attachNetns(program, "/proc/self/ns/net");

@@ -4,6 +4,7 @@
  * function returns what libc returns; `errno()` is read by callers only after a failure.
  */
 import koffi from "koffi";
+import { TsebpfError } from "../errors.js";
 
 const SYSCALL_NUMBERS: Record<string, { bpf: number; perfEventOpen: number }> = {
   x64: { bpf: 321, perfEventOpen: 298 },
@@ -19,7 +20,7 @@ let bound: ReturnType<typeof bind> | undefined;
 
 function bind() {
   const nr = SYSCALL_NUMBERS[process.arch];
-  if (!nr) throw new Error(`tsebpf: no system call numbers for architecture ${process.arch}`);
+  if (!nr) throw new TsebpfError(`tsebpf: no system call numbers for architecture ${process.arch}`);
   const libc = koffi.load("libc.so.6");
   return {
     nr,

@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { runtime } from "../../index.js";
+import { TsebpfError } from "../../errors.js";
 
 export interface XdpOwner {
   /** The BPF program's name in the object (the kernel keeps its first 15 characters). */
@@ -33,11 +34,11 @@ export function removeCrashedXdp(ifname: string, index: number, owner: XdpOwner)
       continue; // detached meanwhile
     }
     if (name !== owner.programName.slice(0, 15)) {
-      throw new Error(`${ifname} already has an XDP program, "${name}" (id ${id}), not a ${owner.what}: detach it first (ip link set dev ${ifname} xdp off)`);
+      throw new TsebpfError(`${ifname} already has an XDP program, "${name}" (id ${id}), not a ${owner.what}: detach it first (ip link set dev ${ifname} xdp off)`);
     }
     const holders = runtime.programHolders(id).filter((pid) => pid !== process.pid);
-    if (holders.length > 0) throw new Error(`another ${owner.tool} is running on ${ifname} (pid ${holders.join(", ")}): stop it first`);
-    if (runtime.listLinks().some((l) => l.programId === id)) throw new Error(`a ${owner.what} on ${ifname} (program id ${id}) is held by a bpf_link pinned elsewhere: remove that pin first`);
+    if (holders.length > 0) throw new TsebpfError(`another ${owner.tool} is running on ${ifname} (pid ${holders.join(", ")}): stop it first`);
+    if (runtime.listLinks().some((l) => l.programId === id)) throw new TsebpfError(`a ${owner.what} on ${ifname} (program id ${id}) is held by a bpf_link pinned elsewhere: remove that pin first`);
     runtime.detachXdpProgram(index, id);
     removed.push(id);
   }

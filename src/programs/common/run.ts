@@ -6,6 +6,7 @@ import { existsSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isInterfaceName } from "./net.js";
+import { TsebpfError } from "../../errors.js";
 
 export interface RunLoopOptions {
   /** Milliseconds between `tick` calls (0: no ticks). */
@@ -100,7 +101,7 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
  * being an interface name (anything else — `..`, a path — is refused, never joined).
  */
 export function pinDirectory(program: string, instance: string): string {
-  if (!isInterfaceName(instance)) throw new Error(`'${instance}' is not an interface name`);
+  if (!isInterfaceName(instance)) throw new TsebpfError(`'${instance}' is not an interface name`);
   return `/sys/fs/bpf/tsebpf/${program}/${instance}`;
 }
 
@@ -110,7 +111,7 @@ export const MAX_INTERVAL_SECONDS = 86_400;
 /** `--interval` text as seconds: a plain decimal number from 0 (no periodic output) to a day. */
 export function parseInterval(text: string, option = "--interval"): number {
   const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(seconds >= 0 && seconds <= MAX_INTERVAL_SECONDS)) throw new Error(`${option}: expected seconds from 0 to ${MAX_INTERVAL_SECONDS}, not '${text}'`);
+  if (!(seconds >= 0 && seconds <= MAX_INTERVAL_SECONDS)) throw new TsebpfError(`${option}: expected seconds from 0 to ${MAX_INTERVAL_SECONDS}, not '${text}'`);
   return seconds;
 }
 
@@ -124,7 +125,7 @@ export function programObjectPath(name: string): string {
   for (;;) {
     if (existsSync(join(dir, relative))) return join(dir, relative);
     const up = dirname(dir);
-    if (up === dir) throw new Error(`${relative}: not found above ${fileURLToPath(import.meta.url)} (is the package complete?)`);
+    if (up === dir) throw new TsebpfError(`${relative}: not found above ${fileURLToPath(import.meta.url)} (is the package complete?)`);
     dir = up;
   }
 }

@@ -3,6 +3,7 @@
  * counter of the samples the ring had no room for): the option that sets N, and the reading loop.
  */
 import { runtime } from "../../index.js";
+import { TsebpfError } from "../../errors.js";
 
 /** Most one may ask for: one in 2^31. */
 export const MAX_SAMPLE_EVERY = 2 ** 31;
@@ -11,7 +12,7 @@ export const MAX_SAMPLE_EVERY = 2 ** 31;
 export function parseSampleEvery(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const v = /^[1-9][0-9]{0,9}$/.test(text) ? Number(text) : NaN;
-  if (!(v >= 1 && v <= MAX_SAMPLE_EVERY)) throw new Error(`${option}: '${text}' is not a number of packets (1..${MAX_SAMPLE_EVERY})`);
+  if (!(v >= 1 && v <= MAX_SAMPLE_EVERY)) throw new TsebpfError(`${option}: '${text}' is not a number of packets (1..${MAX_SAMPLE_EVERY})`);
   return v;
 }
 
