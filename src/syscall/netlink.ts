@@ -13,6 +13,7 @@ import { NetlinkDecodeError, align4, attrsSize, decodeAttrs, writeAttrs, type Nl
 export * from "./netlink-attrs.js";
 import { SyscallError, errnoName } from "./errors.js";
 import { kernel } from "./kernel.js";
+import { checkInt } from "./int-range.js";
 import { UseAfterCloseError } from "../errors.js";
 import { SOCK_CLOEXEC, SOL_SOCKET } from "./socket.js";
 
@@ -182,11 +183,15 @@ export function encodeMessage(m: NlMessageSpec): Uint8Array {
   const len = NLMSG_HDRLEN + align4(header.byteLength) + attrsSize(attrs);
   const out = new Uint8Array(len);
   const view = new DataView(out.buffer);
+  checkInt("nlmsghdr", "nlmsg_len", len, "u32");
+  checkInt("nlmsghdr", "nlmsg_type", m.type, "u16");
+  checkInt("nlmsghdr", "nlmsg_flags", m.flags, "u16");
+  checkInt("nlmsghdr", "nlmsg_pid", m.pid ?? 0, "u32");
   view.setUint32(0, len, HOST_LE);
   view.setUint16(4, m.type, HOST_LE);
   view.setUint16(6, m.flags, HOST_LE);
-  view.setUint32(8, m.seq >>> 0, HOST_LE);
-  view.setUint32(12, (m.pid ?? 0) >>> 0, HOST_LE);
+  view.setUint32(8, m.seq >>> 0, HOST_LE); // a sequence number wraps by design
+  view.setUint32(12, m.pid ?? 0, HOST_LE);
   out.set(header, NLMSG_HDRLEN);
   writeAttrs(out, view, NLMSG_HDRLEN + align4(header.byteLength), attrs);
   return out;

@@ -23,6 +23,7 @@ import {
   type RequestOptions,
 } from "./netlink.js";
 import { ifname } from "./netns.js";
+import { checkInt } from "./int-range.js";
 
 export const RTM = {
   NEWLINK: 16,
@@ -87,6 +88,7 @@ function ifinfomsg(ifindex: number): Uint8Array {
   const b = new Uint8Array(IFINFOMSG_SIZE);
   const v = new DataView(b.buffer);
   v.setUint8(0, 0); // AF_UNSPEC
+  checkInt("ifinfomsg", "ifi_index", ifindex, "s32");
   v.setInt32(4, ifindex, HOST_LE);
   return b;
 }
@@ -102,10 +104,14 @@ function tcmsg(m: TcMsg): Uint8Array {
   const b = new Uint8Array(TCMSG_SIZE);
   const v = new DataView(b.buffer);
   v.setUint8(0, 0); // AF_UNSPEC
+  checkInt("tcmsg", "tcm_ifindex", m.ifindex, "s32");
+  checkInt("tcmsg", "tcm_handle", m.handle, "u32");
+  checkInt("tcmsg", "tcm_parent", m.parent, "u32");
+  checkInt("tcmsg", "tcm_info", m.info, "u32");
   v.setInt32(4, m.ifindex, HOST_LE);
-  v.setUint32(8, m.handle >>> 0, HOST_LE);
-  v.setUint32(12, m.parent >>> 0, HOST_LE);
-  v.setUint32(16, m.info >>> 0, HOST_LE);
+  v.setUint32(8, m.handle, HOST_LE);
+  v.setUint32(12, m.parent, HOST_LE);
+  v.setUint32(16, m.info, HOST_LE);
   return b;
 }
 

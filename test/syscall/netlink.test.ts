@@ -26,6 +26,7 @@ import {
   type NlAttrSpec,
   type NlMessage,
 } from "../../src/syscall/netlink.js";
+import { AttrRangeError } from "../../src/syscall/errors.js";
 import { NoSuchInterfaceError, ifindex } from "../../src/syscall/netns.js";
 import { RTM, XDP_FLAGS, clsBpfList, xdpAttach, xdpQuery } from "../../src/syscall/rtnetlink.js";
 import { useKernel } from "../../src/syscall/kernel.js";
@@ -409,5 +410,14 @@ describe("NetlinkSocket and rtnetlink requests (fake kernel)", () => {
     s.close();
     expect(fake.closed).toEqual([42]);
     expect(() => s.fd).toThrow(/after close/);
+  });
+});
+
+describe("netlink headers are range-checked before anything is sent", () => {
+  it("nlmsghdr type and flags are u16, pid u32: AttrRangeError naming the field", () => {
+    expect(() => encodeMessage({ type: 0x10000, flags: 0, seq: 1 })).toThrow(AttrRangeError);
+    expect(() => encodeMessage({ type: 16, flags: -1, seq: 1 })).toThrow(/nlmsghdr nlmsg_flags: -1 does not fit in u16/);
+    expect(() => encodeMessage({ type: 16, flags: 0, seq: 1, pid: 2 ** 32 })).toThrow(/nlmsg_pid/);
+    expect(encodeMessage({ type: 16, flags: 5, seq: 2 ** 32 + 3 }).byteLength).toBe(16); // a sequence number wraps
   });
 });
