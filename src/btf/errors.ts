@@ -1,15 +1,19 @@
 /** Malformed or inconsistent BTF, or a type that cannot be found. Names the type id or offset. */
 import { TsebpfError } from "../errors.js";
+import { oneLine } from "./one-line.js";
 export class BtfError extends TsebpfError {
   override readonly name = "BtfError";
+  /** The message without the offset. */
+  readonly reason: string;
 
   constructor(
     /** The message without the offset. */
-    readonly reason: string,
+    reason: string,
     /** Byte offset in the BTF (or .BTF.ext) blob, when the problem is in its encoding. */
     readonly offset?: number,
   ) {
-    super(offset === undefined ? reason : `BTF at offset ${offset}: ${reason}`);
+    super(oneLine(offset === undefined ? reason : `BTF at offset ${offset}: ${reason}`));
+    this.reason = oneLine(reason);
   }
 
   /**
@@ -21,3 +25,4 @@ export class BtfError extends TsebpfError {
     return e instanceof BtfError && e.offset === undefined ? new BtfError(e.reason, offset) : e;
   }
 }
+

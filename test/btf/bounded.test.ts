@@ -173,9 +173,13 @@ describe("loops in BTF", () => {
     expect(dumpC(btf)).not.toContain("data");
   });
 
-  it("the error is one line (the CLI prints it as one)", () => {
-    const btf = btfOf([int, int, ...typedefLoop]);
-    expect(btfError(() => dumpC(btf)).message).not.toContain("\n");
+  it("the error is one line (the CLI prints it as one), even when the names in it are not", () => {
+    const btf = btfOf([int, int, { kind: "typedef", name: "a\nb\u001b[2J", type: 4 }, { kind: "typedef", name: "b", type: 3 }]);
+    const e = btfError(() => dumpC(btf));
+    expect(e.message).toBe("type 3: typedef holds itself by value (C cannot print that): [3] typedef a\\x0ab\\x1b[2J -> [4] typedef b -> [3] typedef a\\x0ab\\x1b[2J");
+    expect(e.reason).toBe(e.message);
+    const c = coreAgainst([{ kind: "typedef", name: "x\ny", type: 4 }, { kind: "typedef", name: "y", type: 3 }], 3);
+    expect(coreError(() => c.local(CoreReloKind.FIELD_BYTE_SIZE)).core.message).not.toMatch(/[\n\u001b]/);
   });
 
   it("CO-RE: a loop in the local or the target BTF is a CoreError caused by a BtfError naming the type", () => {

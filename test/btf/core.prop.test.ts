@@ -14,6 +14,7 @@ import { describe, expect, it } from "vitest";
 import { Btf, CoreReloKind, marshalBtf, type BtfType } from "../../src/btf/index.js";
 import * as asm from "../../src/asm/index.js";
 import { CandidateCache, CoreError, patchInstruction, resolveCoreRelocation } from "../../src/btf/core/index.js";
+import { btfTypesWithTowers } from "./arbitrary-btf.js";
 
 // ---- the model -----------------------------------------------------------------------------
 
@@ -456,5 +457,48 @@ describe("CO-RE field offsets on derived targets", () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it("arbitrary BTF (loops, towers past MAX_TYPE_DEPTH) on either side: every relocation resolves or throws CoreError, in bounded time", () => {
+    const kinds = Object.values(CoreReloKind);
+    let resolved = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(
+        compArb,
+        btfTypesWithTowers,
+        fc.array(fc.record({ name: fc.integer({ min: 0, max: 8 }), type: fc.nat() }), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        (raw, arbitrary, rootMembers, swap) => {
+          const model = finish(raw, true);
+          const derived = emit(model);
+          // The arbitrary types, with a `struct root` whose members (named like the model's) are any of them.
+          const n = arbitrary.length;
+          const members = rootMembers.map((m, i) => ({ name: `f${m.name}`, type: 1 + (m.type % n), bitOffset: i * 32, bitSize: 0 }));
+          const wild = new Btf(marshalBtf([...arbitrary, { kind: model.union ? "union" : "struct", name: "root", size: 8 * members.length, bitfields: false, members }]));
+          const [local, target] = swap ? [wild, derived] : [derived, wild];
+          const rootId = local.find("root", model.union ? "union" : "struct") as number;
+          const started = performance.now();
+          const tried = [...accesses(model, 0).map((a) => a.raw.join(":")), ...members.map((_, i) => `0:${i}`), "0"];
+          for (const accessStr of tried.slice(0, 12)) {
+            for (const kind of kinds) {
+              try {
+                resolveCoreRelocation(local, { insnOff: 0, typeId: rootId, accessStr, kind }, target);
+                resolved++;
+              } catch (e) {
+                if (!(e instanceof CoreError)) throw e;
+                expect(e.message).not.toContain("\n");
+                refused++;
+              }
+            }
+          }
+          expect(performance.now() - started).toBeLessThan(3_000);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    if (process.env.CORE_DEBUG) console.log({ resolved, refused });
+    expect(resolved).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(500);
   });
 });

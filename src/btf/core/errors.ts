@@ -1,5 +1,6 @@
 /** The error of the CO-RE engine: a relocation that cannot be resolved or applied. */
 import { TsebpfError } from "../../errors.js";
+import { oneLine } from "../one-line.js";
 
 /** What a CoreError is about. Every field is optional: errors before the spec is known have less. */
 export interface CoreErrorContext {
@@ -30,13 +31,17 @@ export class CoreError extends TsebpfError {
   readonly localType: string | undefined;
   readonly path: string | undefined;
 
+  /** The problem alone, without the relocation's context. */
+  readonly reason: string;
+
   constructor(
-    readonly reason: string,
+    reason: string,
     context: CoreErrorContext = {},
     /** `cause`: the BtfError below, when the BTF itself is at fault. */
     options?: ErrorOptions,
   ) {
-    super(`${describeContext(context)}: ${reason}`, options);
+    super(oneLine(`${describeContext(context)}: ${reason}`), options);
+    this.reason = oneLine(reason);
     this.kind = context.kind;
     this.insnIndex = context.insnIndex;
     this.accessStr = context.accessStr;
