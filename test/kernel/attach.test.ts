@@ -21,6 +21,7 @@ import {
   readIteratorAll,
   streamIterator,
 } from "../../src/runtime/attach-trace.js";
+import { NotFoundError } from "../../src/errors.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { probeIterator } from "../../src/runtime/probe.js";
 import { describeKernel } from "../helpers/kernel.js";
@@ -60,6 +61,14 @@ describeKernel("attaching programs", () => {
     const before = hits(c)[0];
     await tcpRoundTrip();
     expect(hits(c)[0]).toBe(before);
+  });
+
+  it("a tracepoint that does not exist: NotFoundError naming it and listing what its category has, before any perf event is opened", () => {
+    using c = Collection.load(spec(), { programs: ["on_tracepoint"] });
+    const p = c.program("on_tracepoint");
+    expect(() => attachTracepoint(p, "sched", "sched_process_exe")).toThrow(NotFoundError);
+    expect(() => attachTracepoint(p, "sched", "sched_process_exe")).toThrow(/^no tracepoint "sched\/sched_process_exe" in \/sys\/kernel(\/debug)?\/tracing\/events \(there are: .*sched\/sched_process_exec/);
+    expect(() => attachTracepoint(p, "tsebpf_no_such_category", "x")).toThrow(/^no tracepoint category "tsebpf_no_such_category" in .*\(there are: \w+, .*\)$/);
   });
 
   // Some kernel builds refuse map-element iterators with EPERM before the verifier runs (this

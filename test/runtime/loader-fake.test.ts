@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Btf } from "../../src/btf/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
+import { NotFoundError } from "../../src/errors.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { VerifierError } from "../../src/runtime/verifier-error.js";
 import { SyscallError, useKernel } from "../../src/syscall/index.js";
@@ -76,6 +77,16 @@ describe("loader against a fake kernel", () => {
     expect(k.progLoads.map((c) => c.logLevel)).toEqual([0, 1, 1]);
     expect(k.progLoads[2]?.logSize).toBeGreaterThan(log.length);
     expect(k.open.size).toBe(0);
+  });
+
+  it("a program, map or variable that is not there: NotFoundError listing what is", () => {
+    fake();
+    using c = Collection.load(spec("subprogs"), own("subprogs"));
+    expect(() => c.program("nope")).toThrow(NotFoundError);
+    expect(() => c.program("nope")).toThrow('no program "nope" in this collection (there are: first, second, third)');
+    expect(() => c.map("nope")).toThrow(/^no map "nope" in this collection \(there are: (?=.*progs)(?=.*sums)/);
+    expect(() => Collection.load(spec("subprogs"), { ...own("subprogs"), programs: ["nope"] })).toThrow(/^no program "nope" in this object/);
+    expect(() => Collection.load(spec("subprogs"), { ...own("subprogs"), maxEntries: { nope: 1 } })).toThrow(NotFoundError);
   });
 
   it("a map the kernel refuses: SyscallError naming the map", () => {
