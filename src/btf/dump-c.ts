@@ -75,6 +75,13 @@ const TYPE_TAG = "__tsebpf_type_tag";
 
 const BUSY = 1;
 const DONE = 2;
+/**
+ * Members and parameters one top-level declaration may print: anonymous records and function
+ * types are printed in full at every use, so a nest of them that reuses its parts would
+ * otherwise print an exponential amount of C.
+ */
+const MAX_PRINTED_PER_DECLARATION = 250_000;
+
 /** Function prototypes: whose needs were met at file scope, in a parameter list, and in progress. */
 const PROTO_TOP = 1;
 const PROTO_PARAM = 2;
@@ -122,6 +129,8 @@ class CPrinter {
   private readonly path: number[] = [];
   /** Nesting of need() and declaration() calls. */
   private depth = 0;
+  /** Members and parameters printed in the declaration being built. */
+  private printed = 0;
 
   constructor(private readonly btf: Btf) {
     this.layout = new CLayout(btf);
@@ -353,6 +362,15 @@ class CPrinter {
 
   private emit(s: string): void {
     this.chunks.push(s);
+    this.printed = 0;
+  }
+
+  /** Counts `n` more members or parameters printed for type `id`. */
+  private spend(id: number, n: number): void {
+    this.printed += n;
+    if (this.printed > MAX_PRINTED_PER_DECLARATION) {
+      throw new BtfError(`type ${id}: printing ${typeLabel(this.btf, id)} inline where it is used takes more than ${MAX_PRINTED_PER_DECLARATION} members and parameters in one declaration`);
+    }
   }
 
   /** `struct foo;` unless foo is declared or defined already. */
@@ -401,6 +419,7 @@ class CPrinter {
 
   private members(id: number, t: BtfComposite, indent: number): string {
     this.printsRecords = true;
+    this.spend(id, t.members.length + 1);
     const layout = this.layout.composite(id);
     const pad = tabs(indent);
     let s = layout.exact ? "" : `${pad}/* no C layout gives this record the offsets and size BTF says it has */\n`;
@@ -480,7 +499,7 @@ class CPrinter {
           id = t.type;
           continue;
         case "func_proto":
-          d = `${afterPointer ? `(${d})` : d}(${this.parameters(t, indent)})`;
+          d = `${afterPointer ? `(${d})` : d}(${this.parameters(id, t, indent)})`;
           afterPointer = false;
           quals = []; // a qualified function type means nothing
           id = t.returnType;
@@ -506,7 +525,8 @@ class CPrinter {
     }
   }
 
-  private parameters(t: BtfFuncProto, indent: number): string {
+  private parameters(id: number, t: BtfFuncProto, indent: number): string {
+    this.spend(id, t.params.length + 1);
     const out: string[] = [];
     t.params.forEach((p, i) => {
       if (p.type === 0 && i === t.params.length - 1) {

@@ -282,6 +282,29 @@ describe("chains deeper than MAX_TYPE_DEPTH", () => {
     }
   });
 
+  it("anonymous records and function types that reuse their parts (exponential C) are refused, not printed for hours", () => {
+    // [2] anon { int a, b }, [k+1] anon { [k] a, b } ... [41], [42] struct top { [41] x }
+    const records = btfOf([
+      int,
+      ...Array.from({ length: 40 }, (_, i) => struct("", [["a", i + 1], ["b", i + 1]], 8)),
+      struct("top", [["x", 41]], 8),
+    ]);
+    const started = Date.now();
+    expect(btfError(() => dumpC(records)).message).toMatch(/^type \d+: printing \[\d+\] struct \(anon\) inline where it is used takes more than 250000 members/);
+    // [2k] proto([2k-1] ptr, same), [2k+1] ptr -> [2k] ... typedef fn -> the last pointer
+    const protos: BtfType[] = [int, { kind: "ptr", name: "", type: 1 }];
+    for (let k = 0; k < 40; k++) {
+      const below = protos.length;
+      protos.push({ kind: "func_proto", name: "", returnType: 1, params: [{ name: "a", type: below }, { name: "b", type: below }] });
+      protos.push({ kind: "ptr", name: "", type: protos.length });
+    }
+    protos.push({ kind: "typedef", name: "fn", type: protos.length });
+    expect(btfError(() => dumpC(btfOf(protos))).message).toMatch(/^type \d+: printing \[\d+\] func_proto \(anon\) inline/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // A few levels print.
+    expect(dumpC(btfOf([int, ...Array.from({ length: 4 }, (_, i) => struct("", [["a", i + 1], ["b", i + 1]], 8)), struct("top", [["x", 5]], 8)]))).toContain("struct top {");
+  });
+
   it("a record with gigabytes of padding is refused, not printed line by line", () => {
     const huge = btfOf([int, { kind: "struct", name: "huge", size: 0xfffffff0, bitfields: false, members: [{ name: "x", type: 1, bitOffset: 0, bitSize: 0 }] }]);
     expect(btfError(() => dumpC(huge)).message).toMatch(/^type 2: \[2\] struct huge has a gap of \d+ bits/);

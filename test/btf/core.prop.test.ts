@@ -495,7 +495,7 @@ describe("CO-RE field offsets on derived targets", () => {
           expect(performance.now() - started).toBeLessThan(3_000);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
     if (process.env.CORE_DEBUG) console.log({ resolved, refused });
     expect(resolved).toBeGreaterThan(500);
