@@ -101,7 +101,11 @@ const sizeChainNext = (btf: Btf, id: number): number | undefined => {
   }
 };
 
-/** Size in bytes of a value of type `id` (pointers are 8 bytes: BPF is 64-bit). */
+/**
+ * Size in bytes of a value of type `id` (pointers are 8 bytes: BPF is 64-bit). A struct's or
+ * union's size is the one its BTF record states (its members are not walked); a chain of
+ * typedefs, qualifiers and arrays that loops or is longer than MAX_TYPE_DEPTH is a BtfError.
+ */
 export function sizeOf(btf: Btf, id: number): number {
   const start = id;
   let multiplier = 1;
