@@ -26,6 +26,9 @@ rules:
     block: ["fd00::/64", "2001:db8::1"]
 `);
     expect(c.interface).toBe("eth1");
+    // Where the interface was named, for a later "no such device" (PacketFilter.start).
+    expect(c.interfaceFrom).toBe("config: rules.interface");
+    expect(parseConfig("rules:\n  interface: eth0\n", "pf.yml").interfaceFrom).toBe("pf.yml: rules.interface");
     expect(describeRules(c.ipv4)).toEqual({ default: "block", allow: ["10.1.2.3", "192.168.0.0/16"], block: ["10.0.0.0/8"] });
     expect(describeRules(c.ipv6)).toEqual({ default: "allow", allow: [], block: ["fd00::/64", "2001:db8::1"] });
     expect(c.ipv4.capacity).toBe(1_000_000);

@@ -30,7 +30,7 @@ function interfaceOf(opts: { interface?: string }): string | undefined {
 function loadConfig(opts: { config: string; interface?: string }): PacketFilterConfig {
   const ifname = interfaceOf(opts);
   const config = readConfig(opts.config);
-  return ifname ? { ...config, interface: ifname } : config;
+  return ifname ? { ...config, interface: ifname, interfaceFrom: "--interface" } : config;
 }
 
 const n = (c: Counter): number => Number(c.packets);
@@ -139,20 +139,25 @@ Examples:
           return;
         }
         const print = () => (opts.json ? say(JSON.stringify({ time: new Date().toISOString(), interface: config.interface, ...countersJson(filter.counters()) })) : say(summaryLine(filter.counters())));
-        let current = config;
+        const notApplied = (e: unknown) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`);
+        // Reloads apply one after the other, in the order they came.
+        let applying: Promise<void> = Promise.resolve();
         const stopped = await runUntilStopped({
           intervalMs: interval * 1000,
           tick: print,
           watchFile: opts.config,
           reload: () => {
             const next = loadConfig(opts);
-            if (next.interface !== current.interface) throw new Error(`rules.interface changed to ${next.interface}: restart to move the filter`);
+            if (next.interface !== config.interface) throw new Error(`rules.interface changed to ${next.interface}: restart to move the filter`);
             warn(next);
-            filter.apply(next);
-            current = next;
-            info(`rules applied: ${describeConfig(next)}`);
+            applying = applying
+              .then(async () => {
+                await filter.apply(next);
+                info(`rules applied: ${describeConfig(next)}`);
+              })
+              .catch(notApplied);
           },
-          onError: (e) => io.err(`tsebpf: config not applied, the previous rules stay: ${e instanceof Error ? e.message : String(e)}\n`),
+          onError: notApplied,
           onReady: () => info("running: SIGHUP or editing the config applies it; Ctrl+C (SIGINT) or SIGTERM detaches and exits"),
           ...(sampleDrops
             ? {
@@ -163,6 +168,7 @@ Examples:
               }
             : {}),
         });
+        await applying;
         print();
         info(`${stopped}: detached from ${config.interface}`);
       } finally {

@@ -23,6 +23,11 @@ export interface FamilyRules {
 
 export interface PacketFilterConfig {
   readonly interface: string;
+  /**
+   * Where the interface was named, for messages about it: `filter.yml: rules.interface`, or
+   * `--interface` (absent: the message names only the interface).
+   */
+  readonly interfaceFrom?: string;
   readonly ipv4: FamilyRules;
   readonly ipv6: FamilyRules;
   /** Things the configuration allows but probably does not mean (a prefix in both lists). */
@@ -51,6 +56,7 @@ export function validateConfig(document: unknown, source: string): PacketFilterC
   const warnings: string[] = [];
   return {
     interface: ifname,
+    interfaceFrom: `${source}: ${ifnameNode.path}`,
     ipv4: family(rules.get("ipv4"), "ipv4", warnings),
     ipv6: family(rules.get("ipv6"), "ipv6", warnings),
     warnings,

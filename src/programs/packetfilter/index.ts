@@ -5,7 +5,8 @@
  * it keeps filtering after the process exits until `unpin`.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { Collection, readCollectionSpec, runtime } from "../../index.js";
+import { Collection, readCollectionSpec, runtime, SyscallError } from "../../index.js";
+import { ConfigError } from "../common/config.js";
 import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
 import { sumPerCpu, u32Key } from "../common/maps.js";
@@ -13,7 +14,7 @@ import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
-import { InnerMaps, RULE_MAP_NAMES, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+import { InnerMaps, RULE_MAP_NAMES, hitChunkEntries, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
 
 export * from "./config.js";
 export type { RuleState } from "./generation.js";
@@ -122,7 +123,7 @@ export class PacketFilter {
   }
 
   private static startLocked(config: PacketFilterConfig, options: PacketFilterOptions): PacketFilter {
-    const index = runtime.ifindex(config.interface);
+    const index = configuredInterface(config);
     const removed = removeLeftovers(config.interface, index);
     const collection = loadCollection(options.sampleDrops);
     const inners = new InnerMaps();
@@ -236,7 +237,10 @@ export class PacketFilter {
     return this.attachment?.description;
   }
 
-  /** Replaces every rule and default at once: packets see either the old rules or the new ones. */
+  /**
+   * Replaces every rule and default at once: packets see either the old rules or the new ones.
+   * Rules that stay keep their hit counts, exactly. Resolves once the new rules are live.
+   */
   async apply(config: Pick<PacketFilterConfig, "ipv4" | "ipv6">): Promise<void> {
     // Two processes filling the idle slot at once would mix their rules: one at a time.
     const install = () => installGeneration(this.maps, config, this.inners);
@@ -292,6 +296,19 @@ export class PacketFilter {
   }
 }
 
+/**
+ * The index of the configured interface; a missing one is a configuration error that names where
+ * it was configured: `filter.yml: rules.interface: interface "eth9": no such device`.
+ */
+function configuredInterface(config: Pick<PacketFilterConfig, "interface" | "interfaceFrom">): number {
+  try {
+    return runtime.ifindex(config.interface);
+  } catch (e) {
+    if (config.interfaceFrom && e instanceof SyscallError && e.code === "ENODEV") throw new ConfigError(`${config.interfaceFrom}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
 const interfaceIndex = (ifname: string): number | undefined => {
   try {
     return runtime.ifindex(ifname);
@@ -301,7 +318,11 @@ const interfaceIndex = (ifname: string): number | undefined => {
 };
 
 function loadCollection(sampleDrops = 0): Collection {
-  return Collection.load(readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME))), { variables: { sample_drops: checkSampleEvery("sampleDrops", sampleDrops) } });
+  const spec = readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME)));
+  // Hit chunks hold every CPU's counters: the template of the chunks user space creates.
+  const chunk = spec.maps.get("hit_chunks")?.innerMap;
+  if (chunk) chunk.maxEntries = hitChunkEntries();
+  return Collection.load(spec, { variables: { sample_drops: checkSampleEvery("sampleDrops", sampleDrops) } });
 }
 
 function collectionMaps(c: Collection): Maps {

@@ -3,15 +3,20 @@
  * packetfilter: passes or drops incoming IPv4/IPv6 packets by source address, at XDP.
  *
  * A rule set is a generation in one of two slots. Per family, its rules live in inner maps held
- * by two-slot outer arrays: exact hosts (/32, /128) in a per-CPU hash map; shorter prefixes in a
- * per-CPU hash map keyed by (length, masked address), one lookup per length, when they have at
- * most HASHED_LENGTHS lengths, else in an LPM trie. A slot's `generations` entry holds its
- * defaults, which maps it has and its prefix lengths. The `state` word holds only the live slot
- * (0 or 1): user space fills the idle slot completely, then flips the word — a write no reader
- * can see half of — so every rule and default changes at once. The old slot stays as it is until
- * the next reload rewrites it, so a packet that read the old word still finds all it needs.
- * A host rule is the longest possible prefix, so a host hit decides. Bitmap summaries of each
- * slot's hosts and prefixes let a packet that no rule can match skip the lookups.
+ * by two-slot outer arrays: exact hosts (/32, /128) in a hash map; shorter prefixes in a hash map
+ * keyed by (length, masked address), one lookup per length, when they have at most
+ * HASHED_LENGTHS lengths, else in an LPM trie. A slot's `generations` entry holds its defaults,
+ * which maps it has and its prefix lengths. The `state` word holds the number of the live
+ * generation (its slot is the low bit): user space fills the idle slot completely, then writes
+ * the word — a write no reader can see half of — so every rule and default changes at once. The
+ * old slot stays as it is until the next reload rewrites it, so a packet that read the old word
+ * still finds all it needs. A host rule is the longest possible prefix, so a host hit decides.
+ * Bitmap summaries of each slot's hosts and prefixes let a packet that no rule can match skip
+ * the lookups.
+ *
+ * Hit counts are not in the rule maps: a rule holds the number of its counter, which stays the
+ * same for as long as the rule stays in the rule set, reload after reload, so a reload moves no
+ * count (see struct hit and generation.ts).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -50,8 +55,24 @@ struct rule {
 	__u32 action;
 	/* The rule's prefix length (for drop samples). */
 	__u32 prefixlen;
-	/* Packets this rule decided: per CPU in the hash maps (they are per-CPU), atomic in a trie. */
-	__u64 hits;
+	/* Its counter: entry counter % HIT_CHUNK of chunk counter / HIT_CHUNK (struct hit). */
+	__u32 counter;
+	__u32 reserved;
+	/* Which rule owns the counter: the generation that gave it the counter (never 0). */
+	__u64 tag;
+};
+
+/*
+ * A rule's hit count on one CPU. Only this program writes it, and each CPU only its own entries.
+ * A counter that a removed rule had is given to a new rule with a new tag: the first time the
+ * new rule counts on a CPU, it finds another tag there and starts that CPU's count afresh. (On a
+ * CPU, program runs follow each other; a run that can still find the removed rule started before
+ * the new rule was given the counter, so it ran before any run of the new rule on that CPU.)
+ * User space adds a counter's entries whose tag is the rule's.
+ */
+struct hit {
+	__u64 tag;
+	__u64 count;
 };
 
 struct counter {
@@ -70,30 +91,30 @@ struct v6_prefix { __u32 prefixlen; __u8 addr[16]; };
  * forward declarations, which have no size.
  */
 struct v4_hosts_map {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 4); /* struct v4_host */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 struct v6_hosts_map {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 16); /* struct v6_host */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 struct v4_prefixes_map {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(key_size, 8); /* struct v4_prefix */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 struct v6_prefixes_map {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(key_size, 20); /* struct v6_prefix */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 
 struct {
@@ -111,16 +132,16 @@ struct {
 } v6_hosts SEC(".maps");
 
 struct v4_prefix_hash_map {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 8); /* struct v4_prefix, host bits zero */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 struct v6_prefix_hash_map {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(key_size, 20); /* struct v6_prefix, host bits zero */
-	__uint(value_size, 16); /* struct rule */
+	__uint(value_size, 24); /* struct rule */
 };
 
 struct {
@@ -186,12 +207,37 @@ struct {
 	__type(value, struct generation);
 } generations SEC(".maps");
 
-/* The live slot: 0 or 1. Slot 0 is empty until user space configures: everything passes. */
+/*
+ * Hit counters, HIT_CHUNK to a chunk: a chunk is an array of struct hit, CPU-major (the entry of
+ * counter c on CPU n is n * HIT_CHUNK + c % HIT_CHUNK), sized by user space for this machine's
+ * CPUs at load. Chunks are created as rule sets need them and never move.
+ */
+#define HIT_CHUNK_BITS 12
+#define HIT_CHUNK (1u << HIT_CHUNK_BITS)
+#define HIT_CHUNKS 16384
+struct hit_chunk_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HIT_CHUNK);
+	__uint(key_size, 4);
+	__uint(value_size, 16); /* struct hit */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, HIT_CHUNKS);
+	__type(key, __u32);
+	__array(values, struct hit_chunk_map);
+} hit_chunks SEC(".maps");
+
+/*
+ * The live generation's number; its slot is the low bit. Generation 0 (slot 0) is empty until
+ * user space configures: everything passes.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u64);
 } state SEC(".maps");
 
 struct {
@@ -220,8 +266,10 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } drops SEC(".maps");
 
-/* Names struct drop_event in the object's BTF, for user space and its layout tests (never read). */
+/* Names struct drop_event, rule and hit in the object's BTF, for user space and its layout tests (never read). */
 struct drop_event *const drop_event_type __attribute__((unused)) = 0;
+struct rule *const rule_type __attribute__((unused)) = 0;
+struct hit *const hit_type __attribute__((unused)) = 0;
 
 static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 {
@@ -318,10 +366,33 @@ static __always_inline void sample_drop(struct xdp_md *ctx, __u32 family, struct
 	bpf_ringbuf_submit(e, 0);
 }
 
-/*
- * The rule for a source address: the exact host first, then the longest prefix. Hits are plain
- * increments in the per-CPU hash maps and atomic adds in a trie, which every CPU shares.
- */
+/* Counts a packet the rule decided, on this CPU (see struct hit). */
+static __always_inline void count_hit(struct rule *r)
+{
+	__u32 chunk = r->counter >> HIT_CHUNK_BITS;
+	__u32 index = (bpf_get_smp_processor_id() << HIT_CHUNK_BITS) | (r->counter & (HIT_CHUNK - 1));
+	__u64 tag = r->tag;
+	struct hit *h;
+	void *inner;
+
+	inner = bpf_map_lookup_elem(&hit_chunks, &chunk);
+	if (!inner)
+		return;
+	h = bpf_map_lookup_elem(inner, &index);
+	if (!h)
+		return;
+	if (h->tag == tag) {
+		h->count++;
+		return;
+	}
+	/* The counter's first packet on this CPU since the rule got it: the count before is another
+	 * rule's. The count is written before the tag, so a reader that sees the tag sees it. */
+	h->count = 1;
+	asm volatile("" ::: "memory");
+	h->tag = tag;
+}
+
+/* The rule for a source address: the exact host first, then the longest prefix. */
 static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *prefixes_outer, void *prefix_hash_outer,
 				  void *host, struct prefix_scratch *prefix, __u32 slot, struct generation *gen, __u32 family)
 {
@@ -335,8 +406,6 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 		inner = bpf_map_lookup_elem(hosts_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, host);
-		if (r)
-			r->hits++;
 	}
 	if (!r && gen && (flags & ((GEN_V4_PREFIX_HASH | GEN_V4_PREFIXES) << shift))) {
 		__u32 shortest = gen->summary[family & 1];
@@ -357,20 +426,17 @@ static __always_inline int decide(struct xdp_md *ctx, void *hosts_outer, void *p
 					break;
 			}
 		}
-		if (r)
-			r->hits++;
 	}
 	if (!r && (flags & (GEN_V4_PREFIXES << shift))) {
 		inner = bpf_map_lookup_elem(prefixes_outer, &slot);
 		if (inner)
 			r = bpf_map_lookup_elem(inner, &prefix->original);
-		if (r)
-			__sync_fetch_and_add(&r->hits, 1);
 	}
 decided:
-	if (r)
+	if (r) {
+		count_hit(r);
 		block = r->action == ACTION_BLOCK;
-	else
+	} else
 		verdict += 2;
 	if (block) {
 		verdict += 1;
@@ -386,7 +452,8 @@ int packetfilter(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	__u32 zero = 0, *word, slot;
+	__u32 zero = 0, slot;
+	__u64 *generation;
 	struct generation *gen;
 	__u16 proto;
 	void *l3;
@@ -407,8 +474,8 @@ int packetfilter(struct xdp_md *ctx)
 		l3 = vlan + 1;
 	}
 
-	word = bpf_map_lookup_elem(&state, &zero);
-	slot = word ? *word & 1 : 0;
+	generation = bpf_map_lookup_elem(&state, &zero);
+	slot = generation ? *generation & 1 : 0;
 	gen = bpf_map_lookup_elem(&generations, &slot);
 
 	if (proto == bpf_htons(ETH_P_IP)) {
