@@ -26,6 +26,7 @@ export {
   getVariable,
   setVariable,
   VariableError,
+  setVariableText,
   type CollectionSpec,
   type ProgramSpec,
   type MapSpec,

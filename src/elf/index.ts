@@ -18,6 +18,7 @@ export * from "./section-names.js";
 export * from "./spec.js";
 export { readCollectionSpec } from "./collection.js";
 export { getVariable, getVariableInteger, setVariable, VariableError } from "./variables.js";
+export { setVariableText, variableBytes } from "./variable-text.js";
 export { isDataSection, BPF_F_RDONLY_PROG } from "./data.js";
 export { mapTypeName } from "./maps.js";
 export { writeElf, type WriteObject, type WriteSection, type WriteSymbol, type WriteRelocation } from "./writer.js";

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
-import { Collection, VerifierError, readCollectionSpec, runtime, type CollectionOptions } from "../../index.js";
+import { Collection, VerifierError, readCollectionSpec, runtime, setVariableText, type CollectionOptions } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
 import { U32_MAX, integerOption } from "./options.js";
 import { programTypeName } from "./prog.js";
@@ -15,6 +15,7 @@ interface LoadOptions {
   ifname?: string;
   xdpMode?: string;
   cgroup?: string;
+  set?: string[];
 }
 
 export function registerLoad(program: Command, io: Output): void {
@@ -24,6 +25,7 @@ export function registerLoad(program: Command, io: Output): void {
     .argument("<object>", "a clang-built BPF object")
     .option("--pin <dir>", "pin programs at DIR/<name> and maps at DIR/maps/<name> (bpffs), so they stay after exit")
     .option("-p, --program <name...>", "load only these programs (default: every program not in a ?-section)")
+    .option("--set <name=value...>", "set global variables before load, typed by BTF (integers, true/false, enum names, strings for char[], hex bytes otherwise)")
     .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", integerOption("--log-level", 0, U32_MAX), 0)
     .option("--verbose", "on a verifier rejection, print the whole log")
     .option("--json", "print JSON")
@@ -43,10 +45,20 @@ links are pinned under DIR/links and tsebpf exits, leaving them attached.
 Examples:
   tsebpf load prog.bpf.o                       # does every program pass the verifier?
   tsebpf load prog.bpf.o --pin /sys/fs/bpf/app
+  tsebpf load prog.bpf.o --set min_duration_ns=1000000 targ_comm=bash
   tsebpf load xdp.bpf.o --attach --ifname eth1`,
     )
     .action(async (file: string, opts: LoadOptions) => {
       const spec = readCollectionSpec(readInput(file));
+      for (const assignment of opts.set ?? []) {
+        const eq = assignment.indexOf("=");
+        if (eq <= 0) throw new CliError(`--set: expected NAME=VALUE, not '${assignment}'`);
+        try {
+          setVariableText(spec, assignment.slice(0, eq), assignment.slice(eq + 1));
+        } catch (e) {
+          throw new CliError(`--set ${assignment}: ${(e as Error).message}`);
+        }
+      }
       const options: CollectionOptions = {
         logLevel: opts.logLevel,
         ...(opts.program ? { programs: opts.program } : {}),
