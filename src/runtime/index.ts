@@ -27,3 +27,4 @@ export { ifindex, ifname, withNetns } from "../syscall/netns.js";
 export { AttrRangeError } from "../syscall/errors.js";
 export * from "./file-lock.js";
 export * from "./netdev.js";
+export * from "./trace-pipe.js";

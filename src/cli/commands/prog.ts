@@ -116,4 +116,43 @@ export function registerProg(program: Command, io: Output): void {
       if (r.data.byteLength) io.out(`data_out ${hexBytes(r.data)}\n`);
       if (r.context.byteLength) io.out(`ctx_out ${hexBytes(r.context)}\n`);
     });
+  prog
+    .command("tracelog")
+    .description(
+      "print the kernel's trace_pipe (what bpf_printk writes) until SIGINT/SIGTERM; trace_pipe is shared and consuming: lines printed here are gone for other readers",
+    )
+    .option("--json", "one JSON object per line: task, pid, cpu, flags, timestamp, event, message")
+    .action(async (opts: { json?: boolean }) => tracelog(io, opts.json === true));
+}
+
+/** `prog tracelog`: trace_pipe's lines as they come (as the kernel wrote them, or as JSON lines), until a signal. */
+async function tracelog(io: Output, json: boolean): Promise<void> {
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    // keepAlive: the epoll wait keeps the command running (signal listeners do not) and wakes
+    // as soon as a line arrives; the signal ends it at once.
+    for await (const l of runtime.tracePipe({ signal: ac.signal, keepAlive: true })) {
+      if (!json) {
+        io.out(`${l.line}\n`);
+        continue;
+      }
+      const row = {
+        task: l.task,
+        pid: l.pid,
+        ...(l.tgid !== undefined ? { tgid: l.tgid } : {}),
+        cpu: l.cpu,
+        flags: l.flags,
+        timestamp: Number.isNaN(l.timestamp) ? null : l.timestamp,
+        event: l.event,
+        message: l.message,
+      };
+      io.out(`${JSON.stringify(row)}\n`);
+    }
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
 }
