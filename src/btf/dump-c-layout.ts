@@ -14,7 +14,7 @@
  */
 import type { Btf } from "./btf.js";
 import { BtfError } from "./errors.js";
-import { MAX_TYPE_DEPTH, chainError, cycleError, typeLabel } from "./query.js";
+import { MAX_TYPE_DEPTH, chainError, cycleError, sizeChainNext, typeLabel } from "./query.js";
 import type { BtfComposite, BtfEnum, BtfEnum64, BtfFloat, BtfInt, BtfMember } from "./types.js";
 
 /** An unnamed bitfield printed as padding: `long: 64;`. */
@@ -179,22 +179,6 @@ export function enumLayout(t: BtfEnum | BtfEnum64): EnumLayout {
   return { attribute: "", size: natural, signed };
 }
 
-/** The type after `id` in a chain whose size is the size of what it leads to (typedef, qualifier, array). */
-const valueChainNext = (btf: Btf, id: number): number | undefined => {
-  const t = btf.type(id);
-  switch (t?.kind) {
-    case "array":
-    case "typedef":
-    case "const":
-    case "volatile":
-    case "restrict":
-    case "type_tag":
-      return t.type;
-    default:
-      return undefined;
-  }
-};
-
 /**
  * Sizes, alignments and record layouts of types as `dumpC` prints them (memoized). A record
  * that holds itself by value, a chain or nesting deeper than MAX_TYPE_DEPTH, a size past 2^53
@@ -251,7 +235,7 @@ export class CLayout {
           return { size: 0, align: 1 };
       }
     }
-    throw chainError(this.btf, start, "typedef/qualifier/array chain", (x) => valueChainNext(this.btf, x));
+    throw chainError(this.btf, start, "typedef/qualifier/array chain", (x) => sizeChainNext(this.btf, x));
   }
 
   /** The printed layout of struct or union `id`. */

@@ -85,7 +85,7 @@ export function skipQualifiers(btf: Btf, id: number): number {
 }
 
 /** The next type of a chain whose size is the size of what it leads to (typedef, qualifier, array, var). */
-const sizeChainNext = (btf: Btf, id: number): number | undefined => {
+export const sizeChainNext = (btf: Btf, id: number): number | undefined => {
   const t = btf.type(id);
   switch (t?.kind) {
     case "array":

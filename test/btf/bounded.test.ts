@@ -213,7 +213,7 @@ describe("loops in BTF", () => {
     ];
     const local = btfOf(selfish("cb"));
     const target = btfOf(selfish("cb"));
-    const started = Date.now();
+    // A walk gone exponential never ends: the test's own timeout is the hang detector (no timing here).
     for (const kind of [CoreReloKind.TYPE_EXISTS, CoreReloKind.TYPE_MATCHES, CoreReloKind.TYPE_SIZE]) {
       try {
         resolveCoreRelocation(local, { insnOff: 0, typeId: 2, accessStr: "0", kind }, target);
@@ -221,7 +221,6 @@ describe("loops in BTF", () => {
         expect(e).toBeInstanceOf(CoreError);
       }
     }
-    expect(Date.now() - started).toBeLessThan(2000);
     // Descriptions of them stay short.
     expect(describeType(local, 3).length).toBeLessThan(2000);
   });
@@ -289,7 +288,6 @@ describe("chains deeper than MAX_TYPE_DEPTH", () => {
       ...Array.from({ length: 40 }, (_, i) => struct("", [["a", i + 1], ["b", i + 1]], 8)),
       struct("top", [["x", 41]], 8),
     ]);
-    const started = Date.now();
     expect(btfError(() => dumpC(records)).message).toMatch(/^type \d+: printing \[\d+\] struct \(anon\) inline where it is used takes more than 250000 members/);
     // [2k] proto([2k-1] ptr, same), [2k+1] ptr -> [2k] ... typedef fn -> the last pointer
     const protos: BtfType[] = [int, { kind: "ptr", name: "", type: 1 }];
@@ -300,7 +298,6 @@ describe("chains deeper than MAX_TYPE_DEPTH", () => {
     }
     protos.push({ kind: "typedef", name: "fn", type: protos.length });
     expect(btfError(() => dumpC(btfOf(protos))).message).toMatch(/^type \d+: printing \[\d+\] func_proto \(anon\) inline/);
-    expect(Date.now() - started).toBeLessThan(20_000);
     // A few levels print.
     expect(dumpC(btfOf([int, ...Array.from({ length: 4 }, (_, i) => struct("", [["a", i + 1], ["b", i + 1]], 8)), struct("top", [["x", 5]], 8)]))).toContain("struct top {");
   });

@@ -14,13 +14,12 @@ const local = new Btf(
   ]),
 );
 
-/** Walks `btf` and fails when one run takes long (a walk gone exponential or round a loop). */
-function timedWalk(btf: Btf, seed: number): WalkOutcome {
-  const started = performance.now();
-  const out = walkAll(btf, local, picker(seed));
-  const ms = performance.now() - started;
-  if (ms > 3_000) throw new Error(`walking ${btf.typeCount} types took ${Math.round(ms)} ms`);
-  return out;
+/**
+ * Walks `btf`. A walk gone exponential or round a loop never ends: the property's test timeout is
+ * the hang detector (no wall-clock bound per run, which a loaded machine would trip).
+ */
+function walkBounded(btf: Btf, seed: number): WalkOutcome {
+  return walkAll(btf, local, picker(seed));
 }
 
 describe("BTF properties", () => {
@@ -68,7 +67,7 @@ describe("BTF properties", () => {
     let dumps = 0;
     fc.assert(
       fc.property(btfTypesWithTowers, fc.constantFrom("little", "big") as fc.Arbitrary<"little" | "big">, fc.noShrink(fc.integer()), (ts, order, seed) => {
-        const out = timedWalk(new Btf(marshalBtf(ts, { order })), seed);
+        const out = walkBounded(new Btf(marshalBtf(ts, { order })), seed);
         if (out.dumped) dumps++;
         total.sized += out.sized;
         total.resolved += out.resolved;
@@ -100,7 +99,7 @@ describe("BTF properties", () => {
           if (!(e instanceof BtfError)) throw e;
           return;
         }
-        timedWalk(btf, seed);
+        walkBounded(btf, seed);
       }),
       { numRuns: 400 },
     );

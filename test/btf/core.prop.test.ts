@@ -478,7 +478,6 @@ describe("CO-RE field offsets on derived targets", () => {
           const wild = new Btf(marshalBtf([...arbitrary, { kind: model.union ? "union" : "struct", name: "root", size: 8 * members.length, bitfields: false, members }]));
           const [local, target] = swap ? [wild, derived] : [derived, wild];
           const rootId = local.find("root", model.union ? "union" : "struct") as number;
-          const started = performance.now();
           const tried = [...accesses(model, 0).map((a) => a.raw.join(":")), ...members.map((_, i) => `0:${i}`), "0"];
           for (const accessStr of tried.slice(0, 12)) {
             for (const kind of kinds) {
@@ -492,7 +491,6 @@ describe("CO-RE field offsets on derived targets", () => {
               }
             }
           }
-          expect(performance.now() - started).toBeLessThan(3_000);
         },
       ),
       { numRuns: 100 },
