@@ -99,6 +99,14 @@ function withMapKernel(setup: (k: MapProbeKernel) => void): MapProbeKernel {
 }
 
 describe("EPERM: a refused type or missing privileges", () => {
+  it("answers are cached per process: asking again makes no system call", () => {
+    const k = withMapKernel(() => undefined);
+    expect(probeMapType("RINGBUF").supported).toBe(true);
+    const calls = k.calls.length;
+    for (let i = 0; i < 100; i++) probeMapType("RINGBUF");
+    expect(k.calls.length).toBe(calls);
+  });
+
   it("a type refused with EPERM while an array map is created is a 'no (EPERM)', not a throw", () => {
     withMapKernel((k) => k.refused.set(MapType.ARENA, 1));
     expect(probeMapType("ARENA")).toEqual({ supported: false, reason: "EPERM" });
