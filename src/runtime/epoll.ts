@@ -7,6 +7,7 @@
 import { SyscallError, kernel } from "../syscall/index.js";
 import { TsebpfError, UseAfterCloseError } from "../errors.js";
 import { OwnedFd } from "./fd.js";
+import { CodecError, codecLabel, type Codec } from "./codec.js";
 
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 0x1;
@@ -148,12 +149,51 @@ export class EventRecord {
 
 export type RecordCallback = (record: EventRecord) => void;
 
+/**
+ * A typed record: `value` decoded by the codec from the record's first `codec.size` bytes, and
+ * the record itself (reused, valid during the call: its `length`, `cpu`, bytes past the value).
+ */
+export type ValueCallback<T> = (value: T, record: EventRecord) => void;
+
 export interface ReadOptions {
   /** Ends the loop (quietly) when aborted, including while it waits. */
   readonly signal?: AbortSignal;
   /** Records over copies of the bytes (valid after the next read) instead of views of the ring. */
   readonly copy?: boolean;
 }
+
+/** Reading typed records: each decoded by `codec` (a generated codec, `btfCodec`, your own). */
+export interface TypedReadOptions<T> {
+  /** Ends the loop (quietly) when aborted, including while it waits. */
+  readonly signal?: AbortSignal;
+  /**
+   * Decodes each record in place (nothing copied but the value). A record shorter than
+   * `codec.size` is a CodecError naming the type; a longer one is decoded from its start (perf
+   * samples are padded to 8 bytes, C events may end in a variable part).
+   */
+  readonly codec: Codec<T>;
+}
+
+/** `consume` of typed records. */
+export interface TypedConsumeOptions<T> {
+  readonly codec: Codec<T>;
+  /** At most this many records (default: all there are). */
+  readonly limit?: number;
+}
+
+/** The error for a record too short for its codec: `struct event: record of 40 bytes from ring buffer "rb", needs 64`. */
+export function shortRecord(what: string, codec: Codec<unknown>, length: number): CodecError {
+  return new CodecError(`${codecLabel(codec.size, codec.typeName)}: record of ${length} bytes from ${what}, needs ${codec.size}`);
+}
+
+/** The value of the record `record` is positioned on, decoded in place. */
+function decodeRecord<T>(what: string, codec: Codec<T>, record: EventRecord): T {
+  if (record.length < codec.size) throw shortRecord(what, codec, record.length);
+  return codec.decode(record.memoryView, record.offset);
+}
+
+const isTyped = <T>(options: unknown): options is { readonly codec: Codec<T> } =>
+  typeof options === "object" && options !== null && (options as { codec?: unknown }).codec !== undefined;
 
 /**
  * What ring buffers and perf event arrays share: a synchronous drain (`consume`), an async
@@ -180,8 +220,25 @@ export abstract class EventReader {
    * Calls `callback` for every record there is now, without waiting; returns how many. The
    * record passed is reused (valid during the call). A callback that throws stops the drain
    * (its record counts as read) and the error propagates.
+   *
+   * With `{ codec }`: `callback(value, record)` with each record decoded in place; a record
+   * too short for the codec is a CodecError (it counts as read, like a throwing callback).
    */
-  consume(callback: RecordCallback, limit = Infinity): number {
+  consume(callback: RecordCallback, limit?: number): number;
+  consume<T>(callback: ValueCallback<T>, options: TypedConsumeOptions<T>): number;
+  consume<T>(callback: RecordCallback | ValueCallback<T>, limitOrOptions?: number | TypedConsumeOptions<T>): number {
+    if (isTyped<T>(limitOrOptions)) return this.consumeValues(limitOrOptions.codec, callback as ValueCallback<T>, limitOrOptions.limit ?? Infinity);
+    return this.consumeRecords(callback as RecordCallback, limitOrOptions ?? Infinity);
+  }
+
+  /** `consume` with a codec (subclasses may read faster). */
+  protected consumeValues<T>(codec: Codec<T>, callback: ValueCallback<T>, limit: number): number {
+    const what = this.what;
+    return this.consumeRecords((r) => callback(decodeRecord(what, codec, r), r), limit);
+  }
+
+  /** `consume` of raw records. */
+  protected consumeRecords(callback: RecordCallback, limit: number): number {
     let n = 0;
     while (n < limit && this.peek()) {
       n++;
@@ -198,7 +255,44 @@ export abstract class EventReader {
    * Every record, as it arrives, until `signal` aborts or the reader is closed. Waiting does not
    * block the event loop; each wake-up drains all there is. One consumer at a time.
    */
-  async *records(options: ReadOptions = {}): AsyncGenerator<EventRecord, void, undefined> {
+  records(options?: ReadOptions): AsyncGenerator<EventRecord, void, undefined>;
+  /**
+   * Every record decoded by `codec`, as it arrives (each value is decoded in place, then the
+   * record released: values stay valid). A record too short for the codec ends the loop with
+   * a CodecError naming the type.
+   */
+  records<T>(options: TypedReadOptions<T>): AsyncGenerator<T, void, undefined>;
+  records<T>(options: ReadOptions | TypedReadOptions<T> = {}): AsyncGenerator<EventRecord | T, void, undefined> {
+    if (isTyped<T>(options)) return this.values(options.codec, options.signal);
+    return this.rawRecords(options as ReadOptions);
+  }
+
+  private async *values<T>(codec: Codec<T>, signal: AbortSignal | undefined): AsyncGenerator<T, void, undefined> {
+    this.begin();
+    const poller = this.poller();
+    const stop = onAbort(signal, () => poller.wake());
+    try {
+      for (;;) {
+        if (this.closed || signal?.aborted) return;
+        if (this.peek()) {
+          let value: T;
+          try {
+            value = decodeRecord(this.what, codec, this.record);
+          } finally {
+            this.release();
+          }
+          yield value;
+          continue;
+        }
+        await poller.wait();
+      }
+    } finally {
+      stop();
+      this.active = false;
+    }
+  }
+
+  private async *rawRecords(options: ReadOptions): AsyncGenerator<EventRecord, void, undefined> {
     const { signal, copy = false } = options;
     this.begin();
     const poller = this.poller();
@@ -236,8 +330,11 @@ export abstract class EventReader {
    * closed; resolves with the number of records then, rejects with the error of a callback
    * that throws. Waiting does not block the event loop. One consumer at a time.
    */
-  async on(callback: RecordCallback, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
-    const { signal } = options;
+  on(callback: RecordCallback, options?: { readonly signal?: AbortSignal }): Promise<number>;
+  /** `callback(value, record)` for every record as it arrives, decoded by `codec`. */
+  on<T>(callback: ValueCallback<T>, options: TypedReadOptions<T>): Promise<number>;
+  async on<T>(callback: RecordCallback | ValueCallback<T>, options: { readonly signal?: AbortSignal; readonly codec?: Codec<T> } = {}): Promise<number> {
+    const { signal, codec } = options;
     this.begin();
     const poller = this.poller();
     const stop = onAbort(signal, () => poller.wake());
@@ -245,7 +342,7 @@ export abstract class EventReader {
     try {
       for (;;) {
         if (this.closed || signal?.aborted) return n;
-        n += this.consume(callback);
+        n += codec ? this.consumeValues(codec, callback as ValueCallback<T>, Infinity) : this.consumeRecords(callback as RecordCallback, Infinity);
         if (this.closed || signal?.aborted) return n;
         await poller.wait();
       }

@@ -29,11 +29,12 @@ import { HOST_LE } from "../asm/encoding.js";
 import { MapType, mapTypeName } from "../abi/index.js";
 import { WrongTypeError } from "./errors.js";
 import { kernel } from "../syscall/index.js";
-import { EventReader, Poller, mapShared, type RecordCallback } from "./epoll.js";
+import { EventReader, Poller, mapShared, shortRecord, type RecordCallback, type ValueCallback } from "./epoll.js";
+import type { Codec } from "./codec.js";
 import type { BpfMap } from "./map.js";
 
 // The event readers' public surface, exported from the runtime through this module.
-export { EventReader, EventRecord, type ReadOptions, type RecordCallback } from "./epoll.js";
+export { EventReader, EventRecord, type ReadOptions, type RecordCallback, type TypedConsumeOptions, type TypedReadOptions, type ValueCallback } from "./epoll.js";
 export { PerfEventReader, parseCpuList, type PerfEventReaderOptions } from "./perf-reader.js";
 
 const BUSY = 0x80000000 | 0;
@@ -250,13 +251,13 @@ export class RingBufferReader extends EventReader {
   }
 
   /**
-   * Calls `callback` for every record there is now; returns how many. The record passed is
-   * reused (read `memoryView` at `offset` to allocate nothing); `drain` is the faster form.
-   * The same loop as `drain`'s, written out again: one loop calling a wrapper for `consume`
-   * would make `drain`'s call site polymorphic and its callback no longer inlined (measured:
-   * 2.5x slower), and one loop with both call sites keeps too many values live.
+   * `consume`: calls `callback` for every record there is now; returns how many. The record
+   * passed is reused (read `memoryView` at `offset` to allocate nothing); `drain` is the faster
+   * form. The same loop as `drain`'s, written out again: one loop calling a wrapper for
+   * `consume` would make `drain`'s call site polymorphic and its callback no longer inlined
+   * (measured: 2.5x slower), and one loop with both call sites keeps too many values live.
    */
-  override consume(callback: RecordCallback, limit = Infinity): number {
+  protected override consumeRecords(callback: RecordCallback, limit: number): number {
     if (this.closed) return 0;
     this.sync();
     // Locals only in the loop: a module constant read there is a context load and a hole check
@@ -294,6 +295,56 @@ export class RingBufferReader extends EventReader {
             record.length = length;
             callback(record);
             if ((this.closed as boolean) === true) return n; // closed by the callback (=== true: one comparison)
+          }
+        }
+        this.advance(used);
+        used = 0;
+      }
+    } finally {
+      if (used > 0 && !this.closed) this.advance(used);
+    }
+    return n;
+  }
+
+  /**
+   * `consume(callback, { codec })` (and `on` with a codec): the same loop again, decoding each
+   * record in place from the data area (`codec.decode(view, offset)`: no copy, no view per
+   * record) and calling `callback(value, record)`. A record shorter than the codec is a
+   * CodecError; it counts as read, like a record whose callback throws.
+   */
+  protected override consumeValues<T>(codec: Codec<T>, callback: ValueCallback<T>, limit: number): number {
+    if (this.closed) return 0;
+    this.sync();
+    const words = this.words;
+    const view = this.view;
+    const record = this.record;
+    const size = codec.size;
+    const mask = this.mask;
+    const tso = TSO;
+    const releaseEvery = this.releaseEvery;
+    const max = limit < MAX_LIMIT ? limit : MAX_LIMIT;
+    let n = 0;
+    let offset = this.position & mask;
+    let used = 0;
+    try {
+      for (let unread = this.unread(); unread > 0; unread = this.unread()) {
+        const budget = unread < releaseEvery ? unread : releaseEvery;
+        while (used < budget) {
+          const header = tso ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
+          if (header < 0 || n >= max) return n; // BUSY, or the limit
+          const length = header & 0x3fffffff; // LENGTH_MASK
+          const at = offset + 8; // HEADER
+          const total = (length + 15) & ~7;
+          used += total;
+          offset = (offset + total) & mask;
+          if ((header & 0x40000000) === 0) {
+            // not DISCARD
+            n++;
+            if (length < size) throw shortRecord(this.what, codec, length);
+            record.offset = at;
+            record.length = length;
+            callback(codec.decode(view, at), record);
+            if ((this.closed as boolean) === true) return n;
           }
         }
         this.advance(used);

@@ -6,6 +6,25 @@ import { Collection } from "../../src/runtime/collection.js";
 import { BpfMap } from "../../src/runtime/map.js";
 import { EventRecord, PerfEventReader, parseCpuList } from "../../src/runtime/ringbuf.js";
 import { describeKernel } from "../helpers/kernel.js";
+import { Btf, marshalBtf } from "../../src/btf/index.js";
+import { CodecError, btfCodec, u64 } from "../../src/runtime/codec.js";
+
+/** The first 16 bytes of the fixture's event: struct head { u64 seq; u32 len; u32 check; } (a side BTF). */
+interface Head {
+  seq: bigint;
+  len: number;
+  check: number;
+}
+const headCodec = () =>
+  btfCodec<Head>(new Btf(marshalBtf([
+    { kind: "int", name: "unsigned long long", size: 8, signed: false, char: false, bool: false, bitOffset: 0, bits: 64 },
+    { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false, bitOffset: 0, bits: 32 },
+    {
+      kind: "struct", name: "head", size: 16, bitfields: false,
+      members: [{ name: "seq", type: 1, bitOffset: 0, bitSize: 0 }, { name: "len", type: 2, bitOffset: 64, bitSize: 0 }, { name: "check", type: 2, bitOffset: 96, bitSize: 0 }],
+    },
+  ])), "struct head");
+const head = (seq: number): Head => ({ seq: BigInt(seq), len: 8 + (seq % 7) * 8, check: Math.imul(seq, 2654435761) >>> 0 });
 
 const MODE_PERF = 4;
 const PACKET = Buffer.alloc(64);
@@ -138,6 +157,62 @@ describeKernel("PerfEventReader", () => {
     expect(samples + reader.lost).toBe(1001);
     expect(BigInt(reader.lost)).toBe(p.get("dropped"));
     expect([...reader.lostByCpu().values()].reduce((a, b) => a + b, 0)).toBe(reader.lost);
+  });
+
+  it("typed samples: the iterator, consume and on decode each sample through a codec; a sample shorter than the codec is a CodecError naming it", async () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"));
+    // Every sample holds at least the u64 sequence number.
+    const ac = new AbortController();
+    setTimeout(() => p.run(50), 20);
+    const seqs: bigint[] = [];
+    for await (const seq of reader.records({ codec: u64, signal: ac.signal })) {
+      seqs.push(seq);
+      if (seqs.length === 50) setTimeout(() => ac.abort(), 10);
+    }
+    expect(seqs).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(i)));
+    // Sample 49 was the last; 50 (seq % 7 == 1) onwards: 16+ bytes, but 56 is 8 bytes + 4 of padding.
+    const codec = headCodec();
+    p.run(6);
+    const heads: Head[] = [];
+    expect(reader.consume((h, r) => {
+      heads.push(h);
+      expect(r.cpu).toBeGreaterThanOrEqual(0);
+      expect(r.length).toBe(h.len + 4);
+    }, { codec })).toBe(6);
+    expect(heads).toEqual(Array.from({ length: 6 }, (_, i) => head(50 + i)));
+    p.run(2);
+    expect(() => reader.consume(() => {}, { codec })).toThrow(new CodecError('struct head: record of 12 bytes from perf event array "perf", needs 16'));
+    const next: Head[] = [];
+    expect(reader.consume((h) => next.push(h), { codec })).toBe(1); // the short one counted as read
+    expect(next).toEqual([head(57)]);
+    // on, as samples arrive.
+    const ac2 = new AbortController();
+    const got: Head[] = [];
+    const done = reader.on((h) => {
+      got.push(h);
+      if (got.length === 12) ac2.abort();
+    }, { codec, signal: ac2.signal });
+    const failed = done.then(() => undefined, (e: unknown) => e as Error);
+    await new Promise((r) => setTimeout(r, 5));
+    p.run(6); // 58..63: 63 is a multiple of 7, 12 bytes
+    expect((await failed)?.message).toBe('struct head: record of 12 bytes from perf event array "perf", needs 16');
+    expect(got).toEqual(Array.from({ length: 5 }, (_, i) => head(58 + i)));
+    expect(reader.lost).toBe(0);
+  });
+
+  it("typed samples keep lost-sample counts", () => {
+    using p = load();
+    using reader = new PerfEventReader(p.coll.map("perf"), { pages: 1 });
+    p.run(1000);
+    let samples = reader.consume(() => {}, { codec: u64 });
+    p.run(1);
+    const seqs: bigint[] = [];
+    samples += reader.consume((seq) => seqs.push(seq), { codec: u64 });
+    expect(seqs).toEqual([1000n]);
+    expect(reader.lost).toBeGreaterThan(0);
+    expect(samples + reader.lost).toBe(1001);
+    expect(BigInt(reader.lost)).toBe(p.get("dropped"));
   });
 
   it("refuses other map types and bad page counts; close leaves no fd, mapping or map entry behind", async () => {

@@ -7,6 +7,8 @@ import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { BpfMap } from "../../src/runtime/map.js";
 import { EventRecord, RingBufferReader } from "../../src/runtime/ringbuf.js";
+import { CodecError, btfCodec, checkedView, type Codec } from "../../src/runtime/codec.js";
+import { Btf, marshalBtf } from "../../src/btf/index.js";
 import { describeKernel } from "../helpers/kernel.js";
 
 const MODE_OUTPUT = 1;
@@ -36,8 +38,56 @@ function load(maxEntries?: number) {
     const v = spec.variables.get(name) as { map: string; offset: number };
     return (coll.map(v.map).lookup(Buffer.alloc(4)) as Buffer).readBigUInt64LE(v.offset);
   };
-  return { coll, set, run, get, [Symbol.dispose]: () => coll.close() };
+  return { coll, spec, set, run, get, [Symbol.dispose]: () => coll.close() };
 }
+
+/** The fixture's `struct event`, as its BTF describes it. */
+interface Event {
+  seq: bigint;
+  len: number;
+  check: number;
+  fill: number[];
+}
+
+/**
+ * The BTF of the fixture's `struct event` { u64 seq; u32 len; u32 check; u8 fill[48]; }. Not in
+ * the object's own BTF: the program only puts it on the stack, and clang records only types that
+ * something uses (the codec's error says so) — so, as for such objects, a side BTF.
+ */
+function eventCodec(): Codec<Event> {
+  const btf = new Btf(marshalBtf([
+    { kind: "int", name: "unsigned long long", size: 8, signed: false, char: false, bool: false, bitOffset: 0, bits: 64 },
+    { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false, bitOffset: 0, bits: 32 },
+    { kind: "int", name: "unsigned char", size: 1, signed: false, char: false, bool: false, bitOffset: 0, bits: 8 },
+    { kind: "array", name: "", type: 3, indexType: 2, nelems: 48 },
+    {
+      kind: "struct", name: "event", size: 64, bitfields: false,
+      members: [
+        { name: "seq", type: 1, bitOffset: 0, bitSize: 0 },
+        { name: "len", type: 2, bitOffset: 64, bitSize: 0 },
+        { name: "check", type: 2, bitOffset: 96, bitSize: 0 },
+        { name: "fill", type: 4, bitOffset: 128, bitSize: 0 },
+      ],
+    },
+  ]));
+  return btfCodec<Event>(btf, "struct event");
+}
+
+/** What the fixture writes for sequence number `seq` in a record of `len` bytes. */
+const expected = (seq: number, len: number): Event => ({
+  seq: BigInt(seq),
+  len,
+  check: Math.imul(seq, 2654435761) >>> 0,
+  fill: Array.from({ length: 48 }, (_, i) => (seq + i) & 0xff),
+});
+
+/** A hand-written codec of the event's first 8 bytes, as a user (or `tsebpf gen`) writes one. */
+const seqCodec: Codec<number> = {
+  size: 8,
+  typeName: "struct seq_only",
+  decode: (b, o = 0) => Number(checkedView(b, o, 8, "struct seq_only").getBigUint64(o, true)),
+  encode: (v, out, o = 0) => checkedView(out, o, 8, "struct seq_only").setBigUint64(o, BigInt(v), true),
+};
 
 /** Checks a record's contents against what the fixture writes for sequence number n. */
 function check(r: EventRecord | Uint8Array): { seq: number; len: number } {
@@ -280,6 +330,80 @@ describeKernel("RingBufferReader", () => {
     const during = gcs.filter((t) => t >= t0 && t <= t1);
     expect(during).toEqual([]);
     expect(grown).toBeLessThan(1 << 20);
+  });
+
+  it("typed records: the iterator, consume and on decode each record through a codec (btfCodec of the object's struct event) in place", async () => {
+    using p = load();
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    expect(() => btfCodec(p.spec.btf as Btf, "struct event")).toThrow(/no type "struct event" in the BTF: clang records only types that something uses/);
+    const codec = eventCodec();
+    expect([codec.size, codec.typeName]).toEqual([64, "struct event"]);
+    // The iterator: 30 reserved 64-byte records (and one discarded, skipped).
+    const ac = new AbortController();
+    setTimeout(() => p.run(30, MODE_RESERVE), 20);
+    const events: Event[] = [];
+    for await (const e of reader.records({ codec, signal: ac.signal })) {
+      events.push(e);
+      if (events.length === 30) setTimeout(() => ac.abort(), 10);
+    }
+    expect(events).toEqual(Array.from({ length: 30 }, (_, i) => expected(i, 64)));
+    // consume, with the record beside the value, and a limit.
+    p.run(10, 8 /* MODE_FIXED */);
+    const got: [Event, number][] = [];
+    expect(reader.consume((e, r) => got.push([e, r.length]), { codec, limit: 4 })).toBe(4);
+    expect(reader.consume((e, r) => got.push([e, r.length]), { codec })).toBe(6);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => [expected(30 + i, 64), 64]));
+    // on, as records arrive; values are decoded copies that outlive the ring's reuse.
+    const ac2 = new AbortController();
+    const seen: Event[] = [];
+    const done = reader.on((e) => {
+      seen.push(e);
+      if (seen.length === 300) ac2.abort();
+    }, { codec, signal: ac2.signal });
+    for (let round = 0; round < 6; round++) {
+      await new Promise((r) => setTimeout(r, 5));
+      p.run(50, 8 /* MODE_FIXED */);
+    }
+    expect(await done).toBe(300);
+    expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => expected(40 + i, 64)));
+    // A codec smaller than the records reads their start: variable-length records (8..56 bytes).
+    p.run(20, MODE_OUTPUT);
+    const seqs: number[] = [];
+    expect(reader.consume((seq, r) => {
+      seqs.push(seq);
+      expect(r.length).toBe(8 + (seq % 7) * 8);
+    }, { codec: seqCodec })).toBe(20);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => 340 + i));
+    expect(p.get("dropped")).toBe(0n);
+  });
+
+  it("typed records: a record shorter than the codec is a CodecError naming the type and sizes (not garbage); it counts as read", async () => {
+    using p = load();
+    using reader = new RingBufferReader(p.coll.map("ringbuf"));
+    const codec = eventCodec();
+    p.run(3, MODE_OUTPUT); // seq 0..2: 8, 16, 24 bytes
+    const error = (() => {
+      try {
+        reader.consume(() => {}, { codec });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(CodecError);
+    expect(error?.message).toBe('struct event: record of 8 bytes from ring buffer "ringbuf", needs 64');
+    // The short record was read; the next ones are still there.
+    expect(reader.consume((seq) => expect(seq).toBeGreaterThan(0), { codec: seqCodec })).toBe(2);
+    // The iterator ends with the error, and the reader can be read again.
+    p.run(2, MODE_OUTPUT | MODE_RESERVE); // seq 3: 32 bytes, then 64
+    const loop = async () => {
+      for await (const e of reader.records({ codec })) void e;
+    };
+    await expect(loop()).rejects.toThrow('struct event: record of 32 bytes from ring buffer "ringbuf", needs 64');
+    const rest: Event[] = [];
+    expect(reader.consume((e) => rest.push(e), { codec, limit: 1 })).toBe(1);
+    expect(rest).toEqual([expected(3, 64)]);
+    // on: rejects with it.
+    await expect(reader.on(() => {}, { codec })).rejects.toThrow(/struct event: record of 40 bytes/);
   });
 
   it("refuses other map types and leaves no fd or mapping behind after close", async () => {
