@@ -19,6 +19,7 @@ import { attachBtfId, resolveAttachTarget, resolveProgramReferences, type Attach
 import { loadMap } from "./load-maps.js";
 import { NotFoundError, TsebpfError } from "../errors.js";
 import { programRefusal } from "./refusals.js";
+import { withPoisonedRelocation } from "./verifier-error.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
@@ -210,7 +211,8 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       logLevel: ctx.logLevel,
     });
   } catch (e) {
-    throw programRefusal(e, p, target?.description) ?? e;
+    // A verifier rejection of an instruction CO-RE poisoned names the relocation (computed again only then).
+    throw programRefusal(e, p, target?.description) ?? withPoisonedRelocation(e, () => relocateProgram(spec, p, ctx.target()).resolutions);
   }
 }
 

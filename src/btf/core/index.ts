@@ -27,3 +27,4 @@ export { fieldsCompatible, matchSpec, typesCompatible, typesMatch, type SpecMatc
 export { resolveCoreRelocation, resolveCoreRelocations, type CoreOptions, type CoreResolution } from "./calc.js";
 export { POISON_HELPER_ID, patchInstruction, poisonInstruction, type PatchOptions } from "./patch.js";
 export { applyCoreRelocations, type AppliedCoreRelocations } from "./apply.js";
+export { accessorText, coreGuard, describePoisonedRelocation, findPoisonedRelocation, type PoisonedRelocation } from "./poisoned.js";
