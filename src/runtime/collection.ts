@@ -17,7 +17,8 @@ import { kconfigValues } from "./kconfig-values.js";
 import { kernelBtf } from "./kernel-btf.js";
 import { attachBtfId, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
-import { NotFoundError, TsebpfError } from "../errors.js";
+import { NotFoundError, TsebpfError, UseAfterCloseError } from "../errors.js";
+import { GlobalVariable, sectionAccess, variableCodec, type SectionAccess } from "./variable.js";
 import { programRefusal } from "./refusals.js";
 import { withPoisonedRelocation } from "./verifier-error.js";
 import { raiseMemlock } from "./memlock.js";
@@ -63,6 +64,11 @@ function copySpec(spec: CollectionSpec, options: CollectionOptions): CollectionS
 }
 
 export class Collection {
+  /** How each data map is reached (mapped memory, syscalls, a frozen copy), made on first use. */
+  private readonly sections = new Map<string, SectionAccess>();
+  private readonly variables = new Map<string, GlobalVariable<unknown>>();
+  private isClosed = false;
+
   private constructor(
     /** The spec this collection was loaded from (with options applied). */
     readonly spec: CollectionSpec,
@@ -146,8 +152,39 @@ export class Collection {
     return p;
   }
 
-  /** Closes every map and program (pins stay: they are how a collection outlives its process). */
+  /**
+   * A global variable, typed by the object's BTF (or by `codec`): `get()` and `set()` read and
+   * write the live value the programs use — in mapped memory with no system call where the data
+   * map is mmapable (`.data`, `.bss`, `.data.*` since Linux 5.5). `.rodata` variables are
+   * constants after load: `get()` only (set them before load: `variables` of the load options).
+   * NotFoundError naming the variables there are.
+   */
+  variable<T = BtfValue>(name: string, codec?: Codec<T>): GlobalVariable<T> {
+    if (this.isClosed) throw new UseAfterCloseError("collection");
+    if (!codec) {
+      const known = this.variables.get(name);
+      if (known) return known as GlobalVariable<T>;
+    }
+    const spec = this.spec.variables.get(name);
+    if (!spec) throw new NotFoundError("variable", name, [...this.spec.variables.keys()], "in this collection");
+    const mapSpec = this.spec.maps.get(spec.map);
+    let section = this.sections.get(spec.map);
+    if (!section) {
+      section = sectionAccess(this.map(spec.map), mapSpec?.readOnly === true);
+      this.sections.set(spec.map, section);
+    }
+    const v = new GlobalVariable<T>(name, spec, section, codec ?? (variableCodec(this.spec.btf, spec) as Codec<T>), this.spec.btf);
+    if (!codec) this.variables.set(name, v as GlobalVariable<unknown>);
+    return v;
+  }
+
+  /**
+   * Closes every program and map (pins stay: they are how a collection outlives its process).
+   * Idempotent.
+   */
   close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btf?.close();

@@ -23,6 +23,7 @@ export * from "./xdp-state.js";
 export * from "./holders.js";
 export * from "./attach-tc.js";
 export * from "./auto-attach.js";
+export * from "./variable.js";
 export { ifindex, ifname, withNetns } from "../syscall/netns.js";
 export { AttrRangeError } from "../syscall/errors.js";
 export * from "./file-lock.js";

@@ -1,9 +1,15 @@
-/** Creating a collection's maps: BTF types, inner-map templates, pinning by name, initial data. */
+/**
+ * Creating a collection's maps: BTF types, inner-map templates, pinning by name, initial data.
+ * Writable global data (`.data`, `.bss`, `.data.*`) is created BPF_F_MMAPABLE where the kernel
+ * allows it (probed once per kernel), like libbpf: its variables are then read and written
+ * through the mapping, with no system call.
+ */
 import { existsSync } from "node:fs";
 import { MapType } from "../abi/index.js";
-import type { MapSpec } from "../elf/index.js";
-import { SyscallError, kernel } from "../syscall/index.js";
+import { isDataSection, type MapSpec } from "../elf/index.js";
+import { SyscallError, kernel, mapCreate, type Kernel } from "../syscall/index.js";
 import { BpfMap, type MapInfo } from "./map.js";
+import { BPF_F_MMAPABLE } from "./map-memory.js";
 import { TsebpfError } from "../errors.js";
 
 export interface MapLoadContext {
@@ -22,6 +28,36 @@ const KERNEL_ADDED_FLAGS: ReadonlyMap<number, number> = new Map([
   [MapType.DEVMAP_HASH, 1 << 7],
 ]);
 
+/** Answers of the BPF_F_MMAPABLE probe, per kernel (a fake kernel in tests has its own). */
+const mmapableAnswers = new WeakMap<Kernel, boolean>();
+
+/** Whether this kernel creates array maps with BPF_F_MMAPABLE (Linux 5.5): asked once. */
+export function mmapableArraysSupported(): boolean {
+  const k = kernel();
+  let answer = mmapableAnswers.get(k);
+  if (answer === undefined) {
+    try {
+      k.close(mapCreate({ name: "probe_mmap", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, flags: BPF_F_MMAPABLE }));
+      answer = true;
+    } catch (e) {
+      // EINVAL on kernels before 5.5; anything else (EPERM) the map itself will say again.
+      if (!(e instanceof SyscallError)) throw e;
+      answer = false;
+    }
+    mmapableAnswers.set(k, answer);
+  }
+  return answer;
+}
+
+/** Writable global data: the maps a program and user space share through mmap. */
+const isWritableData = (spec: MapSpec): boolean => spec.type === MapType.ARRAY && isDataSection(spec.name) && !spec.readOnly;
+
+/** The flags a map is created with: the spec's, plus BPF_F_MMAPABLE for writable global data where supported. */
+export function creationFlags(spec: MapSpec): number {
+  if (isWritableData(spec) && (spec.flags & BPF_F_MMAPABLE) === 0 && mmapableArraysSupported()) return spec.flags | BPF_F_MMAPABLE;
+  return spec.flags;
+}
+
 function create(spec: MapSpec, ctx: MapLoadContext, innerMapFd?: number): BpfMap {
   const maxEntries = spec.type === MapType.PERF_EVENT_ARRAY && spec.maxEntries === 0 ? kernel().possibleCpus() : spec.maxEntries;
   const base = {
@@ -30,7 +66,7 @@ function create(spec: MapSpec, ctx: MapLoadContext, innerMapFd?: number): BpfMap
     keySize: spec.keySize,
     valueSize: spec.valueSize,
     maxEntries,
-    flags: spec.flags,
+    flags: creationFlags(spec),
     numaNode: spec.numaNode,
     mapExtra: spec.mapExtra,
     ...(innerMapFd === undefined ? {} : { innerMapFd }),
@@ -55,7 +91,8 @@ function incompatibility(info: MapInfo, spec: MapSpec): string | undefined {
     ["key size", info.keySize, spec.keySize],
     ["value size", info.valueSize, spec.valueSize],
     ["max entries", info.maxEntries, maxEntries],
-    ["flags", info.flags & ~(KERNEL_ADDED_FLAGS.get(spec.type) ?? 0), spec.flags],
+    // Global data may be pinned with or without BPF_F_MMAPABLE (an older tsebpf, or libbpf).
+    ["flags", info.flags & ~(KERNEL_ADDED_FLAGS.get(spec.type) ?? 0) & ~(isWritableData(spec) ? BPF_F_MMAPABLE : 0), spec.flags & ~(isWritableData(spec) ? BPF_F_MMAPABLE : 0)],
   ];
   for (const [what, pinned, wanted] of checks) if (pinned !== wanted) return `${what} is ${pinned}, the object wants ${wanted}`;
   return undefined;

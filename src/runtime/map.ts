@@ -18,10 +18,12 @@ import {
   type MapCreateOptions,
 } from "../syscall/index.js";
 import { OwnedFd } from "./fd.js";
-import { UseAfterCloseError } from "../errors.js";
+import { TsebpfError, UseAfterCloseError } from "../errors.js";
 import { mapRefusal } from "./refusals.js";
+import { MapMemory, isMmapable } from "./map-memory.js";
 
 export { UseAfterCloseError };
+export { BPF_F_MMAPABLE, BPF_F_RDONLY, MapMemory } from "./map-memory.js";
 
 /** Update flags. */
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2, LOCK: 4 } as const;
@@ -180,6 +182,7 @@ export class BpfMap {
   private readonly value: Buffer;
   private readonly valueView: Uint8Array;
   private readonly nextKey: Buffer;
+  private mapped: MapMemory | undefined;
 
   private constructor(fd: number, info: Pick<MapInfo, "name" | "type" | "keySize" | "valueSize" | "maxEntries" | "flags">) {
     this.owner = new OwnedFd(fd);
@@ -335,7 +338,27 @@ export class BpfMap {
 
   /** Freezes the map: user space can no longer write it (read-only data). */
   freeze(): void {
+    this.live();
+    if (this.mapped) throw new TsebpfError(`${this.what()}: cannot freeze a map whose memory is mapped writable (memory()): the kernel refuses (EBUSY)`);
     mapFreeze(this.fd, this.what());
+  }
+
+  /** True for an array created with BPF_F_MMAPABLE: `memory()` maps its values. */
+  get mmapable(): boolean {
+    return isMmapable(this);
+  }
+
+  /**
+   * The map's values, mapped into this process (mmapable arrays only, Linux 5.5): reads and
+   * writes of `memory().bytes` / `.view` are the program's own memory — no system call, no copy.
+   * Mapped on first use, then the same object; released by `close()` (views kept past it read
+   * zeros). A frozen map cannot be mapped writable (read it with `lookup()`), and a mapped map
+   * cannot be frozen. WrongTypeError for other maps.
+   */
+  memory(): MapMemory {
+    this.live();
+    this.mapped ??= new MapMemory(this.owner.fd, this, this.what());
+    return this.mapped;
   }
 
   /** Pins the map at a bpffs path. */
@@ -350,6 +373,7 @@ export class BpfMap {
   /** Closes the fd; every operation afterwards (the fast path's too) throws UseAfterCloseError. */
   close(): void {
     this.fast.markClosed();
+    this.mapped?.release();
     this.owner.close();
   }
 

@@ -9,3 +9,4 @@ export * from "./bpf.js";
 export * from "./socket.js";
 export * from "./int-range.js";
 export * from "./flock.js";
+export * from "./mmap.js";

@@ -28,8 +28,11 @@ export interface Kernel {
   perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
   /** ioctl(2) with a pointer argument (or null), or an integer argument. */
   ioctl(fd: number, request: number, arg: Uint8Array | number | null): number;
-  /** mmap(2): the mapping's address, or -errno. */
-  mmap(length: number, prot: number, flags: number, fd: number, offset: number): bigint;
+  /**
+   * mmap(2): the mapping's address, or -errno. `address` is a hint, or with MAP_FIXED the place
+   * (a mapping replaced in place: see mmap.ts).
+   */
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number, address?: bigint): bigint;
   munmap(address: bigint, length: number): number;
   /** The memory of a mapping, without copying. */
   view(address: bigint, length: number): ArrayBuffer;
@@ -127,9 +130,9 @@ export const realKernel: Kernel = {
     const c = libc();
     return fail((typeof arg === "number" ? c.ioctlInt(fd, request, arg) : c.ioctlPtr(fd, request, arg)) as number);
   },
-  mmap(length, prot, flags, fd, offset) {
+  mmap(length, prot, flags, fd, offset, address) {
     args("mmap", ["length", length, "u64"], ["prot", prot, "s32"], ["flags", flags, "s32"], ["fd", fd, "s32"], ["offset", offset, "s64"]);
-    const p = libc().mmap(null, length, prot, flags, fd, offset) as bigint;
+    const p = libc().mmap(address ?? null, length, prot, flags, fd, offset) as bigint;
     // MAP_FAILED is (void *)-1.
     return p === 0xffffffffffffffffn || p === -1n ? BigInt(-errno()) : p;
   },
