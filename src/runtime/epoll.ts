@@ -224,8 +224,8 @@ export abstract class EventReader {
    * With `{ codec }`: `callback(value, record)` with each record decoded in place; a record
    * too short for the codec is a CodecError (it counts as read, like a throwing callback).
    */
-  consume(callback: RecordCallback, limit?: number): number;
   consume<T>(callback: ValueCallback<T>, options: TypedConsumeOptions<T>): number;
+  consume(callback: RecordCallback, limit?: number): number;
   consume<T>(callback: RecordCallback | ValueCallback<T>, limitOrOptions?: number | TypedConsumeOptions<T>): number {
     if (isTyped<T>(limitOrOptions)) return this.consumeValues(limitOrOptions.codec, callback as ValueCallback<T>, limitOrOptions.limit ?? Infinity);
     return this.consumeRecords(callback as RecordCallback, limitOrOptions ?? Infinity);
@@ -252,16 +252,16 @@ export abstract class EventReader {
   }
 
   /**
-   * Every record, as it arrives, until `signal` aborts or the reader is closed. Waiting does not
-   * block the event loop; each wake-up drains all there is. One consumer at a time.
-   */
-  records(options?: ReadOptions): AsyncGenerator<EventRecord, void, undefined>;
-  /**
    * Every record decoded by `codec`, as it arrives (each value is decoded in place, then the
    * record released: values stay valid). A record too short for the codec ends the loop with
    * a CodecError naming the type.
    */
   records<T>(options: TypedReadOptions<T>): AsyncGenerator<T, void, undefined>;
+  /**
+   * Every record, as it arrives, until `signal` aborts or the reader is closed. Waiting does not
+   * block the event loop; each wake-up drains all there is. One consumer at a time.
+   */
+  records(options?: ReadOptions): AsyncGenerator<EventRecord, void, undefined>;
   records<T>(options: ReadOptions | TypedReadOptions<T> = {}): AsyncGenerator<EventRecord | T, void, undefined> {
     if (isTyped<T>(options)) return this.values(options.codec, options.signal);
     return this.rawRecords(options as ReadOptions);
@@ -329,10 +329,12 @@ export abstract class EventReader {
    * Calls `callback` for every record as it arrives until `signal` aborts or the reader is
    * closed; resolves with the number of records then, rejects with the error of a callback
    * that throws. Waiting does not block the event loop. One consumer at a time.
+   *
+   * With `{ codec }`: `callback(value, record)` with each record decoded in place; a record too
+   * short for the codec rejects with a CodecError naming the type.
    */
-  on(callback: RecordCallback, options?: { readonly signal?: AbortSignal }): Promise<number>;
-  /** `callback(value, record)` for every record as it arrives, decoded by `codec`. */
   on<T>(callback: ValueCallback<T>, options: TypedReadOptions<T>): Promise<number>;
+  on(callback: RecordCallback, options?: { readonly signal?: AbortSignal }): Promise<number>;
   async on<T>(callback: RecordCallback | ValueCallback<T>, options: { readonly signal?: AbortSignal; readonly codec?: Codec<T> } = {}): Promise<number> {
     const { signal, codec } = options;
     this.begin();
