@@ -18,9 +18,9 @@ import { kernelBtf } from "./kernel-btf.js";
 import { attachBtfId, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
 import { NotFoundError, TsebpfError, UseAfterCloseError } from "../errors.js";
+import { attachPrograms, type Attachments, type AutoAttachOptions } from "./auto-attach.js";
 import { GlobalVariable, sectionAccess, variableCodec, type SectionAccess } from "./variable.js";
 import { programRefusal } from "./refusals.js";
-import { withPoisonedRelocation } from "./verifier-error.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
@@ -64,6 +64,8 @@ function copySpec(spec: CollectionSpec, options: CollectionOptions): CollectionS
 }
 
 export class Collection {
+  /** Attachments made by attachAll, closed with the collection. */
+  private readonly attached = new Set<Attachments>();
   /** How each data map is reached (mapped memory, syscalls, a frozen copy), made on first use. */
   private readonly sections = new Map<string, SectionAccess>();
   private readonly variables = new Map<string, GlobalVariable<unknown>>();
@@ -179,15 +181,36 @@ export class Collection {
   }
 
   /**
-   * Closes every program and map (pins stay: they are how a collection outlives its process).
-   * Idempotent.
+   * Attaches every program by its section name (libbpf's skeleton auto-attach): one owner of
+   * every link, also closed when the collection closes. Programs whose section says no target
+   * are an UnattachableError listing them (nothing attached), unless `skipUnattachable`.
+   */
+  attachAll(options: AutoAttachOptions = {}): Attachments {
+    if (this.isClosed) throw new UseAfterCloseError("collection");
+    const a = attachPrograms(this, options, (done) => this.attached.delete(done));
+    this.attached.add(a);
+    return a;
+  }
+
+  /**
+   * Detaches what attachAll attached, then closes every program and map (pins stay: they are
+   * how a collection outlives its process). Idempotent.
    */
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
+    let failure: unknown;
+    for (const a of [...this.attached]) {
+      try {
+        a.close();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btf?.close();
+    if (failure !== undefined) throw failure;
   }
 
   [Symbol.dispose](): void {
@@ -248,8 +271,7 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       logLevel: ctx.logLevel,
     });
   } catch (e) {
-    // A verifier rejection of an instruction CO-RE poisoned names the relocation (computed again only then).
-    throw programRefusal(e, p, target?.description) ?? withPoisonedRelocation(e, () => relocateProgram(spec, p, ctx.target()).resolutions);
+    throw programRefusal(e, p, target?.description) ?? e;
   }
 }
 

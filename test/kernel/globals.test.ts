@@ -1,14 +1,17 @@
 /**
  * Globals after load on the real kernel: `.bss`/`.data` mapped (BPF_F_MMAPABLE), a program's
  * writes seen through `coll.variable()` with no bpf(2) call (counted at the syscall seam), `set()`
- * changing what the program reads, map.memory() on an array.
+ * changing what the program reads, map.memory() on an array; attachAll owning its links.
  */
 import { readFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
 import { afterEach, expect, it } from "vitest";
 import { MapType } from "../../src/abi/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { UseAfterCloseError } from "../../src/errors.js";
+import { UnattachableError } from "../../src/runtime/auto-attach.js";
 import { Collection } from "../../src/runtime/collection.js";
+import { Link } from "../../src/runtime/link.js";
 import { BPF_F_MMAPABLE, BpfMap } from "../../src/runtime/map.js";
 import { ReadOnlyVariableError } from "../../src/runtime/variable.js";
 import { kernel, useKernel, type Kernel } from "../../src/syscall/index.js";
@@ -130,5 +133,60 @@ describeKernel("map.memory()", () => {
     key.writeUInt32LE(3);
     expect(m.lookup(key)?.readBigUInt64LE(0)).toBe(77n);
     expect(() => m.freeze()).toThrow(/cannot freeze/);
+  });
+});
+
+/** One loopback TCP connection, to fire sock:inet_sock_set_state. */
+async function tcpRoundTrip(): Promise<void> {
+  const server = createServer((s) => s.end("x"));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve, reject) => {
+    const c = connect(port, "127.0.0.1");
+    c.on("data", () => c.end());
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+describeKernel("attachAll", () => {
+  it("owns every link: programs count through the mapped view, one close (the collection's) detaches them", async () => {
+    const c = Collection.load(spec("attach"), { programs: ["on_tracepoint", "on_raw_tp", "on_tp_btf", "each_task", "drop_all"] });
+    try {
+      expect(() => c.attachAll()).toThrow(UnattachableError);
+      expect(() => c.attachAll()).toThrow(/each_task \(iterators are read, not attached.*\); drop_all \(socket_filter programs/);
+      const links = c.attachAll({ skipUnattachable: true });
+      expect(links.programs().sort()).toEqual(["on_raw_tp", "on_tp_btf", "on_tracepoint"]);
+      expect(links.skipped.map((s) => s.program)).toEqual(["each_task", "drop_all"]);
+      expect(links.get("on_raw_tp").description).toMatch(/inet_sock_set_state/);
+      const raw = links.get("on_raw_tp") as Link;
+      const linkId = raw.info().id;
+      const hits = c.variable<bigint[]>("hits");
+      expect(hits.mapped).toBe(true);
+      await tcpRoundTrip();
+      const h = hits.get();
+      expect(h[0]).toBeGreaterThanOrEqual(4n);
+      expect(h[1]).toBe(h[0]);
+      expect(h[2]).toBe(h[0]);
+      c.close();
+      expect(links.closed).toBe(true);
+      expect(() => Link.fromId(linkId)).toThrow(/ENOENT/);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("closing the attachments detaches, and leaves the collection usable", async () => {
+    using c = Collection.load(spec("attach"), { programs: ["on_tracepoint"] });
+    {
+      using _links = c.attachAll();
+      await tcpRoundTrip();
+    }
+    const hits = c.variable<bigint[]>("hits");
+    const before = hits.get()[0] as bigint;
+    expect(before).toBeGreaterThan(0n);
+    await tcpRoundTrip();
+    expect(hits.get()[0]).toBe(before);
   });
 });

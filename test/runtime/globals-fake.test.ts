@@ -1,7 +1,7 @@
 /**
  * Globals after load and map memory against a fake kernel that keeps array maps' values and maps
- * them: the variable view issues no system call per access, and falls back to lookup/update where
- * BPF_F_MMAPABLE is refused.
+ * them: the variable view issues no system call per access, falls back to lookup/update where
+ * BPF_F_MMAPABLE is refused, and the attachments of attachAll belong to the collection.
  */
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { Collection } from "../../src/runtime/collection.js";
 import { WrongTypeError } from "../../src/runtime/errors.js";
 import { BPF_F_MMAPABLE, BpfMap } from "../../src/runtime/map.js";
 import { ReadOnlyVariableError } from "../../src/runtime/variable.js";
+import { UnattachableError } from "../../src/runtime/auto-attach.js";
 import { useKernel, type Kernel } from "../../src/syscall/index.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
 
@@ -243,5 +244,34 @@ describe("map.memory()", () => {
     expect(() => h.memory()).toThrow(/only arrays created with BPF_F_MMAPABLE/);
     using a = BpfMap.create({ name: "a", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1 });
     expect(() => a.memory()).toThrow(/an array created without BPF_F_MMAPABLE/);
+  });
+});
+
+describe("attachAll", () => {
+  it("programs without an automatic target: one UnattachableError listing them, nothing attached", () => {
+    const k = fake();
+    using c = Collection.load(spec("attach"), { ...own("attach"), programs: ["on_tracepoint", "drop_all", "on_uprobe"] });
+    const before = k.calls.length;
+    let err: unknown;
+    try {
+      c.attachAll();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UnattachableError);
+    expect((err as UnattachableError).programs.map((s) => s.program)).toEqual(["drop_all", "on_uprobe"]);
+    expect((err as Error).message).toMatch(/^cannot attach 2 programs by section name: drop_all \(socket_filter programs are not attached automatically\); on_uprobe \(.*\); attach them yourself, or pass \{ skipUnattachable: true \}$/);
+    expect(k.calls.slice(before)).toEqual([]);
+  });
+
+  it("with skipUnattachable: the rest attached, skipped listed; the collection's close() detaches them", () => {
+    fake();
+    const c = Collection.load(spec("attach"), { ...own("attach"), programs: ["drop_all", "on_uprobe"] });
+    const links = c.attachAll({ skipUnattachable: true });
+    expect(links.size).toBe(0);
+    expect(links.skipped.map((s) => s.program)).toEqual(["drop_all", "on_uprobe"]);
+    expect(() => links.get("drop_all")).toThrow(/^no attachment "drop_all" \(not attached: socket_filter programs are not attached automatically\)/);
+    c.close();
+    expect(links.closed).toBe(true);
   });
 });

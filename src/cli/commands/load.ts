@@ -96,19 +96,23 @@ Examples:
 /** Attaches every program, then waits for SIGINT/SIGTERM (or, with --pin, pins the links and returns). */
 async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Promise<void> {
   if (opts.xdpMode && !["native", "generic", "offload"].includes(opts.xdpMode)) throw new CliError(`--xdp-mode: expected native, generic or offload, not '${opts.xdpMode}'`);
-  const { attachments, skipped } = runtime.attachAll(c, {
+  const attachments = c.attachAll({
     ...(opts.ifname ? { ifname: opts.ifname } : {}),
     ...(opts.xdpMode ? { xdpMode: opts.xdpMode as runtime.XdpMode } : {}),
     ...(opts.cgroup ? { cgroup: opts.cgroup } : {}),
+    skipUnattachable: true,
   });
   try {
     for (const [name, a] of attachments) io.out(`attached ${name}: ${a.description}\n`);
-    for (const s of skipped) io.out(`not attached ${s.program}: ${s.reason}\n`);
+    for (const s of attachments.skipped) io.out(`not attached ${s.program}: ${s.reason}\n`);
     if (opts.pin) {
       mkdirSync(`${opts.pin}/links`, { recursive: true });
       for (const [name, a] of attachments) {
         if (a.pin) a.pin(`${opts.pin}/links/${name}`);
-        else io.out(`${name} has no link to pin: it stays attached until detached (${a.description})\n`);
+        else {
+          attachments.release(name); // not detached when the collection closes
+          io.out(`${name} has no link to pin: it stays attached until detached (${a.description})\n`);
+        }
       }
       io.out(`pinned under ${opts.pin}: remove it to detach\n`);
       return;
@@ -128,7 +132,7 @@ async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Prom
     });
   } finally {
     // With --pin the pins keep the links; closing only drops this process's references.
-    for (const a of attachments.values()) if (!opts.pin || a.pin) a.close();
+    attachments.close();
   }
   io.out("detached\n");
 }
