@@ -55,3 +55,4 @@ export {
 } from "./runtime/index.js";
 export { SyscallError, AttrRangeError } from "./syscall/index.js";
 export { TsebpfError, UseAfterCloseError, NotFoundError } from "./errors.js";
+export * from "./format.js";
