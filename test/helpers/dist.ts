@@ -6,7 +6,7 @@
  * which other runs may be using.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, statSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
@@ -43,6 +43,7 @@ export function packageRoot(): string {
   if (distStaleness() === undefined) return ROOT;
   if (built) return built;
   const dir = mkdtempSync(join(tmpdir(), "tsebpf-pkg-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const r = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(dir, "dist"), "--sourceMap", "false", "--declaration", "false"], {
     encoding: "utf8",
   });
