@@ -21,6 +21,7 @@ import { NotFoundError, TsebpfError, UseAfterCloseError } from "../errors.js";
 import { attachPrograms, type Attachments, type AutoAttachOptions } from "./auto-attach.js";
 import { GlobalVariable, sectionAccess, variableCodec, type SectionAccess } from "./variable.js";
 import { programRefusal } from "./refusals.js";
+import { withPoisonedRelocation } from "./verifier-error.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
@@ -271,7 +272,8 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       logLevel: ctx.logLevel,
     });
   } catch (e) {
-    throw programRefusal(e, p, target?.description) ?? e;
+    // A verifier rejection of an instruction CO-RE poisoned names the relocation (computed again only then).
+    throw programRefusal(e, p, target?.description) ?? withPoisonedRelocation(e, () => relocateProgram(spec, p, ctx.target()).resolutions);
   }
 }
 
