@@ -52,6 +52,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./commands/probe.js")).registerProbe,
   },
   { name: "btf", description: "BTF type information: dump as C (vmlinux.h), raw text or JSON", load: async () => (await import("./commands/btf.js")).registerBtf },
+  {
+    name: "gen",
+    usage: "[options] <object>",
+    description: "generate a TypeScript module for an object: types and codecs of its structs, and a typed loader (like bpf2go or bpftool gen skeleton)",
+    load: async () => (await import("./commands/gen.js")).registerGen,
+  },
   { name: "helpers", usage: "[options] [name-or-id]", description: "list BPF helper functions: id, name and C prototype", load: async () => (await import("./commands/helpers.js")).registerHelpers },
   {
     name: "packetfilter",
