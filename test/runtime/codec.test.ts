@@ -103,10 +103,13 @@ describe("built-in codecs", () => {
 
   it("bytes(n) copies out (the copy outlives the memory) and takes any Uint8Array of n bytes", () => {
     const c = bytes(3);
+    for (const src of [new Uint8Array([9, 1, 2, 3]), Buffer.from([9, 1, 2, 3]), new DataView(new Uint8Array([9, 1, 2, 3]).buffer)]) {
+      const got = c.decode(src, 1);
+      const again = c.decode(src, 1); // from the cached buffer
+      new Uint8Array(src.buffer)[1] = 0;
+      expect([...got, ...again]).toEqual([1, 2, 3, 1, 2, 3]);
+    }
     const src = new Uint8Array([9, 1, 2, 3]);
-    const got = c.decode(src, 1);
-    src[1] = 0;
-    expect([...got]).toEqual([1, 2, 3]);
     const dv = new DataView(new ArrayBuffer(5));
     c.encode(new Uint8Array([4, 5, 6]), dv, 2);
     expect([...new Uint8Array(dv.buffer)]).toEqual([0, 0, 4, 5, 6]);
@@ -131,6 +134,25 @@ describe("helpers", () => {
     const just = codecView(buf, 4, 8, "struct y");
     expect([just.byteOffset, just.byteLength, just.buffer]).toEqual([4, 8, buf.buffer]);
     expect(() => codecView(buf, 10, 8, "struct y")).toThrow("struct y: 6 bytes at offset 10, needs 8");
+  });
+
+  it("decoding again from the same buffer sees its current bytes; buffers that change length are checked every time", () => {
+    const a = new Uint8Array(8);
+    const b = new DataView(new ArrayBuffer(4));
+    for (let i = 0; i < 3; i++) {
+      a[4] = i;
+      b.setUint8(0, 10 + i);
+      expect(u32.decode(a, 4)).toBe(i);
+      expect(u32.decode(b)).toBe(10 + i);
+      expect(() => u32.decode(b, 1)).toThrow("u32: 3 bytes at offset 1, needs 4");
+    }
+    const resizable = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(8, { maxByteLength: 16 });
+    const tracking = new DataView(resizable);
+    expect(u32.decode(tracking, 4)).toBe(0);
+    resizable.resize(4);
+    expect(() => u32.decode(tracking, 4)).toThrow("u32: 0 bytes at offset 4, needs 4");
+    resizable.resize(12);
+    expect(u32.decode(tracking, 8)).toBe(0);
   });
 
   it("C strings: up to the NUL, every byte kept (latin1), zero-filled on write", () => {
