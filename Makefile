@@ -86,5 +86,10 @@ test/fixtures/%.bpfeb.o: test/fixtures/%.bpf.c test/fixtures/common.h
 	cd test/fixtures && $(CLANG) -target bpfeb $(BPF_CFLAGS) -c $*.bpf.c -o $*.bpfeb.o
 	$(LLVM_STRIP) -g $@
 
+# The programs' generated bindings (committed; test/gen/programs.test.ts fails when they are stale).
+.PHONY: gen
+gen: build
+	node dist/cli/main.js gen src/programs/loadbalancer/loadbalancer.bpf.o -o src/programs/loadbalancer/loadbalancer.gen.ts --type flow_event --import-from ../../index.js --path
+
 clean:
 	rm -rf dist dist-check

@@ -3,12 +3,13 @@
  * table and the instance description, changed live by `apply` — see index.ts.
  */
 import { Collection, runtime, type BpfMap } from "../../index.js";
-import { arrayValues, u32Key } from "../common/maps.js";
+import { arrayValues } from "../common/maps.js";
 import { formatMac } from "../common/net.js";
 import { MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
 import { decodeSlots, encodeSlots, nextSlots } from "./slots.js";
 import { describeInstance, encodeInfo, readInfo } from "./status.js";
+import { BackendCodec, BackendCountersCodec, LbControlCodec, U32Codec } from "./loadbalancer.gen.js";
 
 /** What a reload changed. */
 export interface ReloadResult {
@@ -17,9 +18,6 @@ export interface ReloadResult {
   /** Same name, new MAC: its flows start over. */
   readonly changed: readonly string[];
 }
-
-/** struct backend: mac[6], valid, pad, generation (u32). */
-const BACKEND_VALUE_SIZE = 12;
 
 interface Assigned {
   readonly id: number;
@@ -66,8 +64,9 @@ export class BackendSet {
     const set = new BackendSet(maps);
     const info = readInfo(maps.info);
     const generations = new Map<number, number>();
+    const backends = typed(maps).backends;
     for (let id = 0; id < maps.backends.maxEntries; id++) {
-      const generation = maps.backends.lookup(u32Key(id))?.readUInt32LE(8) ?? 0;
+      const generation = backends.get(id)?.generation ?? 0;
       generations.set(id, generation);
       set.generation = Math.max(set.generation, generation);
     }
@@ -75,7 +74,7 @@ export class BackendSet {
       const id = b.id ?? position;
       set.assigned.set(b.name, { id, generation: generations.get(id) ?? 0, mac: b.mac });
     });
-    set.active = maps.control.lookup(u32Key(0))?.readUInt32LE(0) ?? 0;
+    set.active = typed(maps).control.get(0)?.active ?? 0;
     set.applied = true;
     return set;
   }
@@ -111,14 +110,11 @@ export class BackendSet {
       writes.push([name, entry]);
       (old ? changed : added).push(name);
     }
-    const { backends, counters } = c;
+    const { backends, counters, control } = typed(c);
     for (const [name, entry] of writes) {
-      const value = Buffer.alloc(BACKEND_VALUE_SIZE);
-      value.set(config.backends.find((b) => b.name === name)?.mac ?? new Uint8Array(6));
-      value[6] = 1;
-      value.writeUInt32LE(entry.generation, 8);
-      backends.update(u32Key(entry.id), value);
-      counters.update(u32Key(entry.id), Buffer.alloc(counters.userValueSize));
+      const mac = Uint8Array.from(config.backends.find((b) => b.name === name)?.mac ?? new Uint8Array(6));
+      backends.set(entry.id, { mac, valid: 1, pad: 0, generation: entry.generation });
+      counters.set(entry.id, { packets: 0n, bytes: 0n, new_flows: 0n });
     }
     // The table into the idle half (the first time: half 0, before anything runs), its slots
     // carried over from the half in use (slots.ts).
@@ -138,23 +134,19 @@ export class BackendSet {
       (id) => generationBefore.get(id),
       (b) => after.has(`${b.id}/${b.generation}`),
     );
-    const keys = Buffer.alloc(4 * size);
-    for (let slot = 0; slot < size; slot++) keys.writeUInt32LE(target * size + slot, 4 * slot);
+    const keys = Buffer.alloc(U32Codec.size * size);
+    for (let slot = 0; slot < size; slot++) U32Codec.encode(target * size + slot, keys, U32Codec.size * slot);
     runtime.updateBatch(c.maglev, keys, encodeSlots(slots));
-    const control = Buffer.alloc(4);
-    control.writeUInt32LE(target);
-    c.control.update(u32Key(0), control);
+    control.set(0, { active: target });
     const stillUsed = new Set([...next.values()].map((a) => a.id));
     for (const name of removed) {
       const id = this.assigned.get(name)?.id ?? -1;
       if (id < 0 || stillUsed.has(id)) continue;
       // Invalid, keeping its generation (what `restore` continues from).
-      const value = Buffer.alloc(BACKEND_VALUE_SIZE);
-      value.writeUInt32LE(this.assigned.get(name)?.generation ?? 0, 8);
-      backends.update(u32Key(id), value);
+      backends.set(id, { mac: new Uint8Array(6), valid: 0, pad: 0, generation: this.assigned.get(name)?.generation ?? 0 });
     }
     const infoMap = c.info;
-    infoMap.update(u32Key(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
+    infoMap.update(u32(0), encodeInfo(describeInstance(config, mode, ids), infoMap.valueSize));
     this.assigned.clear();
     for (const [name, a] of next) this.assigned.set(name, a);
     this.active = target;
@@ -163,3 +155,19 @@ export class BackendSet {
   }
 }
 
+
+/** A u32 key (array index) as the maps take it. */
+function u32(n: number): Uint8Array {
+  const key = new Uint8Array(U32Codec.size);
+  U32Codec.encode(n, key);
+  return key;
+}
+
+/** The maps a BackendSet writes, with typed keys and values (layouts from loadbalancer.gen.ts). */
+function typed(maps: BackendMaps) {
+  return {
+    backends: new runtime.TypedMap(maps.backends, U32Codec, BackendCodec),
+    counters: new runtime.TypedMap(maps.counters, U32Codec, BackendCountersCodec),
+    control: new runtime.TypedMap(maps.control, U32Codec, LbControlCodec),
+  };
+}

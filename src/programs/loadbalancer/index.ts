@@ -20,6 +20,7 @@ import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { AUTO_ON_VETH, keyError, type LoadBalancerConfig } from "./config.js";
 import { BackendSet, type BackendMaps, type ReloadResult } from "./backends.js";
+import { FlowEventCodec, fieldBytes, load, type VariableValues } from "./loadbalancer.gen.js";
 
 export type { ReloadResult } from "./backends.js";
 import { describeInstance, readInfo, readStatus, type InstanceInfo, type LoadBalancerStatus, type StatusMaps } from "./status.js";
@@ -56,19 +57,22 @@ export interface FlowSample {
   readonly backend: { readonly id: number; readonly name?: string; readonly mac?: string };
 }
 
-/** struct flow_event in loadbalancer.bpf.c. */
-const FLOW_EVENT_SIZE = 32;
+/** Bytes of a struct flow_event in loadbalancer.bpf.c (its layout: FlowEventCodec, generated). */
+const FLOW_EVENT_SIZE = FlowEventCodec.size;
 
 /** A struct flow_event, the backend named from `info` (the instance description). */
 export function decodeFlowSample(view: DataView, info: InstanceInfo): FlowSample {
-  const family: Family = view.getUint8(14) === 4 ? "ipv4" : "ipv6";
-  const id = view.getUint32(8, true);
+  const event = FlowEventCodec.decode(view);
+  const family: Family = event.family === 4 ? "ipv4" : "ipv6";
+  const id = event.backend;
   const b = info.backends.find((x, position) => (x.id ?? position) === id);
+  // The port and the address are in network order: their bytes, as the packet had them.
+  const port = fieldBytes(view, 0, FlowEventCodec.fields.sport);
   return {
-    ns: view.getBigUint64(0, true),
+    ns: event.ns,
     family,
-    source: new Uint8Array(view.buffer, view.byteOffset + 16, family === "ipv4" ? 4 : 16).slice(),
-    sourcePort: (view.getUint8(12) << 8) | view.getUint8(13),
+    source: fieldBytes(view, 0, FlowEventCodec.fields.src).slice(0, family === "ipv4" ? 4 : 16),
+    sourcePort: ((port[0] ?? 0) << 8) | (port[1] ?? 0),
     backend: { id, ...(b ? { name: b.name, mac: b.mac } : {}) },
   };
 }
@@ -357,7 +361,8 @@ function serviceChange(a: Service, b: Service): string | undefined {
 
 function loadConfigured(config: LoadBalancerConfig, interfaceMac: Uint8Array, mode: string, sampleFlows = 0): { collection: Collection; backendSet: BackendSet } {
   const spec = readCollectionSpec(readFileSync(programObjectPath("loadbalancer")));
-  const collection = Collection.load(spec, {
+  const { collection } = load({
+    spec,
     maxEntries: { maglev: 2 * config.tableSize, conntrack: config.maxConnections },
     variables: { ...variables(config, interfaceMac), sample_flows: checkSampleEvery("sampleFlows", sampleFlows) },
   });
@@ -465,17 +470,27 @@ function resolveMode(mode: Mode, ifname: string): { mode: runtime.XdpMode | unde
   return driver === "veth" ? { mode: "generic", description: AUTO_ON_VETH } : { mode: undefined, description: "auto" };
 }
 
-function variables(config: LoadBalancerConfig, mac: Uint8Array): Record<string, Uint8Array | number> {
+/**
+ * The program's constants. The addresses and the port are in network order (`__be32`,
+ * `__be16`-valued): their bytes as the packet has them, which the typed variables hold as the
+ * host-order numbers those bytes make.
+ */
+function variables(config: LoadBalancerConfig, mac: Uint8Array): Omit<VariableValues, "sample_flows" | "flow_event_type"> {
   return {
-    vip4: config.vip4 ?? new Uint8Array(4),
+    vip4: hostWords(config.vip4 ?? new Uint8Array(4))[0] ?? 0,
     has_vip4: config.vip4 ? 1 : 0,
-    vip6: config.vip6 ?? new Uint8Array(16),
+    vip6: hostWords(config.vip6 ?? new Uint8Array(16)),
     has_vip6: config.vip6 ? 1 : 0,
-    service_port: Uint8Array.from([config.port >> 8, config.port & 0xff]),
+    service_port: new Uint16Array(Uint8Array.from([config.port >> 8, config.port & 0xff]).buffer)[0] ?? 0,
     service_protocol: IPPROTO[config.protocol],
     if_mac: Uint8Array.from(mac),
     maglev_size: config.tableSize,
   };
+}
+
+/** Bytes as the host-order 32-bit words they make. */
+function hostWords(bytes: Uint8Array): number[] {
+  return [...new Uint32Array(Uint8Array.from(bytes).buffer)];
 }
 
 function statusMaps(c: Collection): StatusMaps {

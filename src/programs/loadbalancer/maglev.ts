@@ -8,6 +8,7 @@
  * balancers with the same backends agree), and removing a backend moves its slots plus only a
  * few others.
  */
+import { FlowKeyCodec } from "./loadbalancer.gen.js";
 
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
@@ -60,18 +61,23 @@ export interface Flow {
   readonly protocol: number;
 }
 
-export const FLOW_KEY_SIZE = 40;
+/** Bytes of a struct flow_key (its layout: FlowKeyCodec, generated from the object's BTF). */
+export const FLOW_KEY_SIZE = FlowKeyCodec.size;
 
-/** struct flow_key's bytes: src[16], dst[16], sport and dport (network order), protocol, family, pad. */
+/**
+ * struct flow_key's bytes: the addresses and ports as the packet has them (network order: the
+ * bytes at each member's offset), the protocol and the family, the rest zero.
+ */
 export function flowKey(flow: Flow): Uint8Array {
   const key = new Uint8Array(FLOW_KEY_SIZE);
-  key.set(flow.source.subarray(0, flow.family === 4 ? 4 : 16), 0);
-  key.set(flow.destination.subarray(0, flow.family === 4 ? 4 : 16), 16);
-  const view = new DataView(key.buffer);
-  view.setUint16(32, flow.sourcePort, false);
-  view.setUint16(34, flow.destinationPort, false);
-  key[36] = flow.protocol;
-  key[37] = flow.family;
+  const at = FlowKeyCodec.fields;
+  const length = flow.family === 4 ? 4 : 16;
+  key.set(flow.source.subarray(0, length), at.src.offset);
+  key.set(flow.destination.subarray(0, length), at.dst.offset);
+  key.set([flow.sourcePort >> 8, flow.sourcePort & 0xff], at.sport.offset);
+  key.set([flow.destinationPort >> 8, flow.destinationPort & 0xff], at.dport.offset);
+  key[at.protocol.offset] = flow.protocol;
+  key[at.family.offset] = flow.family;
   return key;
 }
 

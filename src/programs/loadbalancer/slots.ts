@@ -10,10 +10,12 @@
  * that need it.
  */
 
+import { MaglevSlotCodec } from "./loadbalancer.gen.js";
+
 /** `prev` of a clean slot. */
 export const SLOT_CLEAN = 0xffff;
-/** struct maglev_slot: id (u16), prev (u16), prev_generation (u32). */
-export const MAGLEV_SLOT_SIZE = 8;
+/** Bytes of a struct maglev_slot (its layout: MaglevSlotCodec, generated from the object's BTF). */
+export const MAGLEV_SLOT_SIZE = MaglevSlotCodec.size;
 
 export interface MaglevSlot {
   /** The backend id new flows get. */
@@ -67,21 +69,18 @@ export function nextSlots(
   return out;
 }
 
+/** The slots as the maglev map's values, back to back. */
 export function encodeSlots(slots: readonly MaglevSlot[]): Buffer {
   const out = Buffer.alloc(MAGLEV_SLOT_SIZE * slots.length);
-  slots.forEach((s, i) => {
-    out.writeUInt16LE(s.id, MAGLEV_SLOT_SIZE * i);
-    out.writeUInt16LE(s.prev, MAGLEV_SLOT_SIZE * i + 2);
-    out.writeUInt32LE(s.prevGeneration, MAGLEV_SLOT_SIZE * i + 4);
-  });
+  slots.forEach((s, i) => MaglevSlotCodec.encode({ id: s.id, prev: s.prev, prev_generation: s.prevGeneration }, out, MAGLEV_SLOT_SIZE * i));
   return out;
 }
 
 export function decodeSlots(bytes: Uint8Array): MaglevSlot[] {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: MaglevSlot[] = [];
-  for (let at = 0; at + MAGLEV_SLOT_SIZE <= view.length; at += MAGLEV_SLOT_SIZE) {
-    out.push({ id: view.readUInt16LE(at), prev: view.readUInt16LE(at + 2), prevGeneration: view.readUInt32LE(at + 4) });
+  for (let at = 0; at + MAGLEV_SLOT_SIZE <= bytes.byteLength; at += MAGLEV_SLOT_SIZE) {
+    const s = MaglevSlotCodec.decode(bytes, at);
+    out.push({ id: s.id, prev: s.prev, prevGeneration: s.prev_generation });
   }
   return out;
 }

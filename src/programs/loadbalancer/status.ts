@@ -2,10 +2,10 @@
  * The load balancer's counters, read from its maps (a running instance's or pinned ones), and
  * their one-line and JSON forms.
  */
-import type { BpfMap } from "../../index.js";
-import { sumPerCpu, u32Key } from "../common/maps.js";
+import { runtime, type BpfMap } from "../../index.js";
 import { formatAddress, formatMac } from "../common/net.js";
 import type { LoadBalancerConfig } from "./config.js";
+import { BackendCountersCodec, LbStatsCodec, U32Codec, type BackendCounters, type LbStats } from "./loadbalancer.gen.js";
 
 /** What an instance says about itself (the `info` map). */
 export interface InstanceInfo {
@@ -87,13 +87,21 @@ export function encodeInfo(info: InstanceInfo, valueSize: number): Buffer {
 
 export function readStatus(maps: StatusMaps): LoadBalancerStatus {
   const info = readInfo(maps.info);
-  const [servicePackets = 0n, forwarded = 0n, unbalanceable = 0n, noBackend = 0n, samplesLost = 0n] = sumPerCpu(maps.stats, key0, 5);
+  const stats = sumOverCpus(new runtime.TypedMap(maps.stats, U32Codec, LbStatsCodec).getPerCpu(0), { service_packets: 0n, forwarded: 0n, unbalanceable: 0n, no_backend: 0n, samples_lost: 0n });
+  const counters = new runtime.TypedMap(maps.counters, U32Codec, BackendCountersCodec);
   const backends = info.backends.map((b, position) => {
     const index = b.id ?? position;
-    const [packets = 0n, bytes = 0n, newFlows = 0n] = sumPerCpu(maps.counters, u32Key(index), 3);
-    return { index, name: b.name, mac: b.mac, packets, bytes, newFlows };
+    const c = sumOverCpus(counters.getPerCpu(index), { packets: 0n, bytes: 0n, new_flows: 0n });
+    return { index, name: b.name, mac: b.mac, packets: c.packets, bytes: c.bytes, newFlows: c.new_flows };
   });
-  return { info, servicePackets, forwarded, unbalanceable, noBackend, samplesLost, backends };
+  return { info, servicePackets: stats.service_packets, forwarded: stats.forwarded, unbalanceable: stats.unbalanceable, noBackend: stats.no_backend, samplesLost: stats.samples_lost, backends };
+}
+
+/** Each counter summed over the CPUs' values (zeros when the key is absent). */
+function sumOverCpus<T extends LbStats | BackendCounters>(perCpu: readonly T[] | undefined, zero: T): T {
+  const sum: Record<string, bigint> = { ...zero };
+  for (const cpu of perCpu ?? []) for (const [k, v] of Object.entries(cpu)) sum[k] = (sum[k] ?? 0n) + (v as bigint);
+  return sum as unknown as T;
 }
 
 /** An address as the host part of `address:port`: IPv6 in brackets (`[fd00::100]`). */

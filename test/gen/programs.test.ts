@@ -1,0 +1,28 @@
+/**
+ * The programs' committed bindings are what `tsebpf gen` makes of their objects now (the same
+ * command as `make gen`): a stale binding fails here. TSEBPF_WRITE_GEN=1 rewrites them.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { genSource } from "../../src/cli/commands/gen.js";
+
+/** What `make gen` runs, program by program (paths from the repository's root). */
+const BINDINGS = [
+  {
+    object: "src/programs/loadbalancer/loadbalancer.bpf.o",
+    output: "src/programs/loadbalancer/loadbalancer.gen.ts",
+    types: ["flow_event"],
+    importFrom: "../../index.js",
+    path: true,
+  },
+] as const;
+
+describe("committed bindings", () => {
+  for (const b of BINDINGS) {
+    it(`${b.output} is what tsebpf gen makes of ${b.object} (make gen)`, () => {
+      const fresh = genSource(b.object, { output: b.output, types: b.types, importFrom: b.importFrom, path: b.path });
+      if (process.env.TSEBPF_WRITE_GEN === "1") writeFileSync(b.output, fresh);
+      expect(readFileSync(b.output, "utf8"), `${b.output} is stale: run make gen`).toBe(fresh);
+    });
+  }
+});
