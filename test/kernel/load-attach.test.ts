@@ -126,6 +126,34 @@ describeKernel("tsebpf load --attach", () => {
     await allGone(made.map((l) => l.id), programs);
   });
 
+  it.skipIf(!existsSync(CLI) && process.env.CI !== "true")("prints ring buffer records as they arrive, decoded by --event-type as JSON lines (exec and exit of a child this test starts)", async () => {
+    const r = start(["load", "test/fixtures/bootstrap.bpfel.o", "--attach", "--set", `target_ppid=${process.pid}`, "--event-type", "struct event", "--json"], /running/);
+    await r.ready;
+    const child = spawnSync("/bin/sh", ["-c", "exit 3"]);
+    expect(child.status).toBe(3);
+    type Line = { map: string; value: { pid: number; ppid: number; exit_code: number; comm: string; filename: string; exit_event: boolean; duration_ns: string } };
+    const lines = (): Line[] => r.output().split("\n").filter((l) => l.startsWith('{"map"')).map((l) => JSON.parse(l) as Line);
+    for (let i = 0; i < 200 && lines().filter((l) => l.value.pid === child.pid).length < 2; i++) await new Promise((res) => setTimeout(res, 25));
+    const mine = lines().filter((l) => l.value.pid === child.pid);
+    expect(mine.map((l) => l.value.exit_event)).toEqual([false, true]);
+    const [exec, exit] = mine as [Line, Line];
+    expect(exec).toMatchObject({ map: "rb", value: { ppid: process.pid, comm: "sh", exit_code: 0 } });
+    expect(exec.value.filename).toMatch(/\/sh$/);
+    expect(exit.value).toMatchObject({ ppid: process.pid, exit_code: 3, filename: "" });
+    expect(BigInt(exit.value.duration_ns)).toBeGreaterThan(0n);
+    r.child.kill("SIGINT");
+    expect(await r.exited).toBe(0);
+    expect(r.output()).toMatch(/detached\n$/);
+  });
+
+  it.skipIf(!existsSync(CLI) && process.env.CI !== "true")("an --event-type the object's BTF lacks: one line saying how to keep it, nothing left attached", async () => {
+    const r = spawnSync(process.execPath, [CLI, "load", "test/fixtures/bootstrap.bpfel.o", "--attach", "--event-type", "struct no_such_event"], { encoding: "utf8", timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^tsebpf: --event-type struct no_such_event: no type "struct no_such_event" in the BTF: .*keep it with an unused typed variable or pointer/);
+    expect(r.stdout).not.toMatch(/attached/); // checked before anything was attached
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   it.skipIf(!existsSync(CLI) && process.env.CI !== "true")("with --pin the links outlive the process until the pin is removed", async () => {
     const pin = `/sys/fs/bpf/tsebpf-attach-${process.pid}`;
     try {

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { Collection, VerifierError, readCollectionSpec, runtime, setVariableText, type CollectionOptions } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
 import { U32_MAX, integerOption } from "./options.js";
+import { eventDecoders, printEvents } from "./event-printer.js";
 import { programTypeName } from "./prog.js";
 
 interface LoadOptions {
@@ -16,6 +17,7 @@ interface LoadOptions {
   xdpMode?: string;
   cgroup?: string;
   set?: string[];
+  eventType?: string[];
 }
 
 export function registerLoad(program: Command, io: Output): void {
@@ -33,6 +35,7 @@ export function registerLoad(program: Command, io: Output): void {
     .option("--ifname <name>", "interface for XDP and TC programs (with --attach)")
     .option("--xdp-mode <mode>", "native, generic or offload (with --attach)")
     .option("--cgroup <dir>", "cgroup v2 directory for cgroup programs (with --attach)")
+    .option("--event-type <type...>", 'with --attach: decode ring buffer / perf array records as this BTF type ("struct event"), or MAP=TYPE for one map; default: hex')
     .addHelpText(
       "after",
       `
@@ -40,13 +43,16 @@ Without --pin the objects are released when tsebpf exits: a load check, like a d
 verifier. Maps declared with pinning by name are pinned (or reused) under --pin DIR/maps.
 With --attach, programs attach by section name (xdp, tc, tcx/ingress, tracepoint/C/N, raw_tp/N,
 tp_btf/N, kprobe/F, cgroup/..., sk_lookup) and stay until SIGINT/SIGTERM; with --attach --pin,
-links are pinned under DIR/links and tsebpf exits, leaving them attached.
+links are pinned under DIR/links and tsebpf exits, leaving them attached. While attached, the
+records of every ring buffer and perf event array are printed as they arrive: hex bytes, or
+decoded with --event-type (bigints as strings, char[] as text); --json prints one object a line.
 
 Examples:
   tsebpf load prog.bpf.o                       # does every program pass the verifier?
   tsebpf load prog.bpf.o --pin /sys/fs/bpf/app
   tsebpf load prog.bpf.o --set min_duration_ns=1000000 targ_comm=bash
-  tsebpf load xdp.bpf.o --attach --ifname eth1`,
+  tsebpf load xdp.bpf.o --attach --ifname eth1
+  tsebpf load bootstrap.bpf.o --attach --event-type "struct event" --json`,
     )
     .action(async (file: string, opts: LoadOptions) => {
       const spec = readCollectionSpec(readInput(file));
@@ -96,6 +102,7 @@ Examples:
 /** Attaches every program, then waits for SIGINT/SIGTERM (or, with --pin, pins the links and returns). */
 async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Promise<void> {
   if (opts.xdpMode && !["native", "generic", "offload"].includes(opts.xdpMode)) throw new CliError(`--xdp-mode: expected native, generic or offload, not '${opts.xdpMode}'`);
+  const decoders = eventDecoders(c, opts.eventType);
   const attachments = c.attachAll({
     ...(opts.ifname ? { ifname: opts.ifname } : {}),
     ...(opts.xdpMode ? { xdpMode: opts.xdpMode as runtime.XdpMode } : {}),
@@ -118,18 +125,21 @@ async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Prom
       return;
     }
     io.out("running: Ctrl+C (SIGINT) or SIGTERM detaches and exits\n");
-    await new Promise<void>((resolve) => {
-      // Signal listeners do not keep Node running: a timer does, until a signal comes.
-      const keepAlive = setInterval(() => undefined, 1 << 30);
-      const done = () => {
-        clearInterval(keepAlive);
-        process.off("SIGINT", done);
-        process.off("SIGTERM", done);
-        resolve();
-      };
-      process.on("SIGINT", done);
-      process.on("SIGTERM", done);
-    });
+    const stop = new AbortController();
+    // Signal listeners do not keep Node running: a timer does, until a signal (or a failure).
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    const done = () => stop.abort();
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+    try {
+      // Ring buffer and perf array records are printed as they arrive, until the signal.
+      await printEvents(c, decoders, opts.json === true, io, stop.signal);
+      if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+    } finally {
+      clearInterval(keepAlive);
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+    }
   } finally {
     // With --pin the pins keep the links; closing only drops this process's references.
     attachments.close();
