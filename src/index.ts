@@ -4,6 +4,7 @@ export * as btf from "./btf/index.js";
 export * as elf from "./elf/index.js";
 export * as abi from "./abi/index.js";
 export * as runtime from "./runtime/index.js";
+export * as gen from "./gen/index.js";
 export {
   InstructionError,
   AsmSyntaxError,
@@ -47,6 +48,13 @@ export {
   Attachments,
   UnattachableError,
   type AutoAttachOptions,
+  RingBufferReader,
+  PerfEventReader,
+  TypedMap,
+  CodecError,
+  btfCodec,
+  tracePipe,
+  type Codec,
   type CollectionOptions,
   type MapInfo,
   type ProgramInfo,
@@ -55,4 +63,5 @@ export {
 } from "./runtime/index.js";
 export { SyscallError, AttrRangeError } from "./syscall/index.js";
 export { TsebpfError, UseAfterCloseError, NotFoundError } from "./errors.js";
+export { generateBindings, generateTypes, GenError } from "./gen/index.js";
 export * from "./format.js";

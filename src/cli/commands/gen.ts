@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { basename, dirname, relative } from "node:path";
 import type { Command } from "commander";
 import { readCollectionSpec } from "../../index.js";
-import { generateBindings } from "../../gen/index.js";
+import { generateBindings } from "../../index.js";
 import { CliError, readInput, type Output } from "../io.js";
 
 export interface GenCommandOptions {
