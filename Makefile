@@ -24,6 +24,7 @@ help:
 	@echo "make test-kernel  kernel tests only (root)"
 	@echo "make demo         a short tour of what tsebpf does on this machine"
 	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
+	@echo "make gen          regenerate the programs' committed TypeScript bindings (tsebpf gen)"
 	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"
 	@echo "make fixtures     rebuild the test fixture objects with clang-19 (committed)"
 	@echo "make programs     rebuild the programs' BPF objects (src/programs/*/*.bpf.o, committed) with clang-19"

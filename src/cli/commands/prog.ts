@@ -57,7 +57,7 @@ export function xlatedListing(insns: readonly asm.Instruction[]): string[] {
 }
 
 export function registerProg(program: Command, io: Output): void {
-  const prog = program.command("prog").description("loaded BPF programs: list, show, dump, run");
+  const prog = program.command("prog").description("loaded BPF programs: list, show, dump, run, tracelog");
   prog
     .command("list")
     .alias("show")
