@@ -15,6 +15,21 @@ const BINDINGS = [
     importFrom: "../../index.js",
     path: true,
   },
+  // The fixtures test/kernel/gen-events.test.ts drives real events through.
+  {
+    object: "test/fixtures/bootstrap.bpfel.o",
+    output: "test/gen/bindings/bootstrap.gen.ts",
+    types: ["event"],
+    importFrom: "../../../src/index.js",
+    path: true,
+  },
+  {
+    object: "test/fixtures/tcplife.bpfel.o",
+    output: "test/gen/bindings/tcplife.gen.ts",
+    types: ["event"],
+    importFrom: "../../../src/index.js",
+    path: true,
+  },
 ] as const;
 
 describe("committed bindings", () => {
