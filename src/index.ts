@@ -49,6 +49,8 @@ export {
   UnattachableError,
   type AutoAttachOptions,
   RingBufferReader,
+  EventReader,
+  EventRecord,
   PerfEventReader,
   TypedMap,
   CodecError,
