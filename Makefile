@@ -91,6 +91,7 @@ test/fixtures/%.bpfeb.o: test/fixtures/%.bpf.c test/fixtures/common.h
 .PHONY: gen
 gen: build
 	node dist/cli/main.js gen src/programs/loadbalancer/loadbalancer.bpf.o -o src/programs/loadbalancer/loadbalancer.gen.ts --type flow_event --import-from ../../index.js --path
+	node dist/cli/main.js gen src/programs/comtrace/comtrace.bpf.o -o src/programs/comtrace/comtrace.gen.ts --type conn_event --type "enum owner_source" --type "enum close_reason" --type "enum conn_flags" --type "enum stat_index" --import-from ../../index.js --path
 	node dist/cli/main.js gen test/fixtures/bootstrap.bpfel.o -o test/gen/bindings/bootstrap.gen.ts --type event --import-from ../../../src/index.js --path
 	node dist/cli/main.js gen test/fixtures/tcplife.bpfel.o -o test/gen/bindings/tcplife.gen.ts --type event --import-from ../../../src/index.js --path
 

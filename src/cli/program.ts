@@ -72,6 +72,12 @@ export const COMMANDS: readonly CommandEntry[] = [
       "XDP layer-4 load balancer with direct server return: packets for the VIP go to a backend chosen by Maglev hashing, replies bypass it",
     load: async () => (await import("../programs/loadbalancer/cli.js")).registerLoadbalancer,
   },
+  {
+    name: "comtrace",
+    usage: "[options]",
+    description: "trace TCP connection lifetimes (sock:inet_sock_set_state): owner, addresses, bytes and duration of each connection as it closes",
+    load: async () => (await import("../programs/comtrace/cli.js")).registerComtrace,
+  },
 ];
 
 /**

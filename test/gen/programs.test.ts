@@ -30,6 +30,13 @@ const BINDINGS = [
     importFrom: "../../../src/index.js",
     path: true,
   },
+  {
+    object: "src/programs/comtrace/comtrace.bpf.o",
+    output: "src/programs/comtrace/comtrace.gen.ts",
+    types: ["conn_event", "enum owner_source", "enum close_reason", "enum conn_flags", "enum stat_index"],
+    importFrom: "../../index.js",
+    path: true,
+  },
 ] as const;
 
 describe("committed bindings", () => {

@@ -146,6 +146,10 @@ struct comm_key {
 
 /* Keeps struct conn_event in BTF for `tsebpf gen` (clang records only the types something uses). */
 struct conn_event *conn_event_type __attribute__((unused));
+enum owner_source *owner_source_type __attribute__((unused));
+enum close_reason *close_reason_type __attribute__((unused));
+enum conn_flags *conn_flags_type __attribute__((unused));
+enum stat_index *stat_index_type __attribute__((unused));
 
 /* Set before load (read-only: the verifier sees constants and drops the branches not taken). */
 volatile const __u8 use_ringbuf = 1;

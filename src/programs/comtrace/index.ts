@@ -1,0 +1,348 @@
+/**
+ * comtrace as a library: TCP connection lifetimes from the `sock:inet_sock_set_state`
+ * tracepoint. `ComTrace.start(options)` loads the program, fills the filter maps, and only then
+ * attaches it; `read(callback)` calls back with one `Connection` per connection that closes.
+ *
+ * Engines (how per-socket state is kept in the kernel):
+ * - `sk_storage`: socket-local storage from a tp_btf program (the tracepoint's typed `struct
+ *   sock *`); freed with the socket. Linux 5.11 (sk_storage from tracing programs).
+ * - `hash`: an LRU hash keyed by the socket's address, from the plain tracepoint program.
+ * `auto` takes the first this kernel loads. Events go through a BPF ring buffer (Linux 5.8),
+ * or a perf event array where the kernel has no ring buffer.
+ */
+import { availableParallelism } from "node:os";
+import { readFileSync } from "node:fs";
+import { NotSupportedError, abi, readCollectionSpec, runtime, type CollectionSpec, type Program } from "../../index.js";
+import { formatIPv4, formatIPv6 } from "../../format.js";
+import { programObjectPath } from "../common/run.js";
+import { checkTraceOptions, type TraceOptions } from "./config.js";
+import { CloseReason, ConnEventCodec, ConnFlags, OwnerSource, StatIndex, load, type ConnEvent, type Loaded, type ProgramName } from "./comtrace.gen.js";
+
+export { parseDuration, parseTraceFlags, type TraceOptions, type CliFlags, type ParsedFlags } from "./config.js";
+export { formatConnection, formatHeader, csvHeader, csvLine, jsonLine, summaryText, summaryJson, type Columns } from "./format.js";
+
+export type Engine = "sk_storage" | "hash";
+export type EventOutput = "ringbuf" | "perf";
+export const ENGINES: readonly (Engine | "auto")[] = ["auto", "sk_storage", "hash"];
+export const OUTPUTS: readonly (EventOutput | "auto")[] = ["auto", "ringbuf", "perf"];
+
+/** Who the owner (pid, comm) was learnt from. */
+export type Owner = "connect" | "accept" | "close" | "unknown";
+/** Why the connection closed: its FIN handshake, an RST it sent (abort) or received, a timeout, another error. */
+export type Reason = "FIN" | "RST_SENT" | "RST_RECV" | "TIMEOUT" | "ERROR";
+
+/** One TCP connection, reported when it closed. */
+export interface Connection {
+  /** The owning process (0 and "" when no process context was seen: owner "unknown"). */
+  readonly pid: number;
+  readonly comm: string;
+  readonly owner: Owner;
+  /** IPv4-mapped IPv6 connections are IPv4. */
+  readonly family: "ipv4" | "ipv6";
+  readonly laddr: string;
+  readonly lport: number;
+  readonly raddr: string;
+  readonly rport: number;
+  /** The kernel's counts (tcp_sock bytes_acked / bytes_received): the SYN and FIN are in them; undefined where its BTF lacks them. */
+  readonly txRaw: number | undefined;
+  readonly rxRaw: number | undefined;
+  /** The application's bytes: sent and acknowledged, received. */
+  readonly txBytes: number | undefined;
+  readonly rxBytes: number | undefined;
+  /** CLOCK_MONOTONIC ns: first seen opening (SYN_SENT, SYN_RECV) and closed. */
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  /** Lifetime in milliseconds. */
+  readonly ms: number;
+  /** Wall-clock time of the close (ms since the epoch). */
+  readonly closedAt: number;
+  /** Smoothed RTT (µs), retransmitted segments, close reason, sk_err: undefined where the kernel's BTF lacks the field. */
+  readonly srttUs: number | undefined;
+  readonly retransmits: number | undefined;
+  readonly reason: Reason | undefined;
+  readonly error: number | undefined;
+  /** The TCP state it closed from (FIN_WAIT2, LAST_ACK, ESTABLISHED …). */
+  readonly closedFrom: string;
+}
+
+/** Every closed connection that comtrace saw open is reported, filtered or lost. */
+export interface Counters {
+  /** Sent to user space. */
+  readonly reported: number;
+  /** Dropped by the in-kernel filters. */
+  readonly filtered: number;
+  /** The event buffer had no room. */
+  readonly lost: number;
+  /** Closed without having been seen opening (opened before comtrace started): not reported. */
+  readonly untracked: number;
+}
+
+const STATES = ["", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"];
+const OWNERS: Record<number, Owner> = { [OwnerSource.OWNER_CONNECT]: "connect", [OwnerSource.OWNER_ACCEPT]: "accept", [OwnerSource.OWNER_CLOSE]: "close" };
+const REASONS: Record<number, Reason> = {
+  [CloseReason.REASON_FIN]: "FIN",
+  [CloseReason.REASON_RST_SENT]: "RST_SENT",
+  [CloseReason.REASON_RST_RECEIVED]: "RST_RECV",
+  [CloseReason.REASON_TIMEOUT]: "TIMEOUT",
+  [CloseReason.REASON_ERROR]: "ERROR",
+};
+
+/**
+ * A record as a Connection. `clockOffsetNs` turns CLOCK_MONOTONIC into wall-clock ns (wall −
+ * monotonic, taken at start).
+ */
+export function toConnection(e: ConnEvent, clockOffsetNs: bigint): Connection {
+  const flags = e.flags;
+  const has = (f: number) => (flags & f) !== 0;
+  const v4 = e.family === 4;
+  const addr = (b: Uint8Array) => (v4 ? formatIPv4(b.subarray(0, 4)) : formatIPv6(b));
+  const bytes = has(ConnFlags.FLAG_HAVE_BYTES);
+  const txRaw = bytes ? Number(e.bytes_acked) : undefined;
+  const rxRaw = bytes ? Number(e.bytes_received) : undefined;
+  // bytes_acked counts our SYN once the handshake completed (active side) and our FIN once
+  // acknowledged; bytes_received counts the peer's FIN: the application's bytes are the rest.
+  const synAcked = has(ConnFlags.FLAG_ACTIVE) && has(ConnFlags.FLAG_ESTABLISHED) ? 1 : 0;
+  const finAcked = has(ConnFlags.FLAG_FIN_ACKED) ? 1 : 0;
+  const finReceived = has(ConnFlags.FLAG_FIN_RECEIVED) ? 1 : 0;
+  const haveReason = has(ConnFlags.FLAG_HAVE_REASON);
+  return {
+    pid: e.pid,
+    comm: e.comm,
+    owner: OWNERS[e.owner] ?? "unknown",
+    family: v4 ? "ipv4" : "ipv6",
+    laddr: addr(e.laddr),
+    lport: e.lport,
+    raddr: addr(e.raddr),
+    rport: e.rport,
+    txRaw,
+    rxRaw,
+    txBytes: txRaw === undefined ? undefined : Math.max(0, txRaw - synAcked - finAcked),
+    rxBytes: rxRaw === undefined ? undefined : Math.max(0, rxRaw - finReceived),
+    startNs: e.start_ns,
+    endNs: e.end_ns,
+    ms: Number(e.end_ns - e.start_ns) / 1e6,
+    closedAt: Number((e.end_ns + clockOffsetNs) / 1_000_000n),
+    srttUs: has(ConnFlags.FLAG_HAVE_SRTT) ? e.srtt_us : undefined,
+    retransmits: has(ConnFlags.FLAG_HAVE_RETRANS) ? e.retrans : undefined,
+    reason: haveReason ? REASONS[e.reason] : undefined,
+    error: haveReason ? e.sk_err : undefined,
+    closedFrom: STATES[e.oldstate] ?? String(e.oldstate),
+  };
+}
+
+/** wall-clock ns − CLOCK_MONOTONIC ns, now (process.hrtime is CLOCK_MONOTONIC, as bpf_ktime_get_ns). */
+export function clockOffset(): bigint {
+  const before = process.hrtime.bigint();
+  const wall = BigInt(Date.now()) * 1_000_000n;
+  return wall - before;
+}
+
+const SOCK_PROGRAM: Record<Engine, ProgramName> = { sk_storage: "comtrace_btf", hash: "comtrace_tp" };
+const ACCEPT_PROGRAMS = [
+  ["comtrace_accept4", "sys_exit_accept4"],
+  ["comtrace_accept", "sys_exit_accept"],
+] as const;
+/** Records of 112 bytes: a 1 MiB ring holds ~8,700 of them. */
+export const DEFAULT_RING_BYTES = 1 << 20;
+
+export interface StartOptions extends TraceOptions {
+  /** How per-socket state is kept (default auto: sk_storage where the kernel loads it, else hash). */
+  readonly engine?: Engine | "auto";
+  /** Ring buffer or perf event array (default auto: the ring buffer where the kernel has one). */
+  readonly output?: EventOutput | "auto";
+  /** Ring buffer bytes (a power of two, at least a page), or perf pages per CPU × page size. */
+  readonly bufferBytes?: number;
+}
+
+export class ComTrace {
+  private links: runtime.Attachment[] = [];
+  private reader: runtime.EventReader | undefined;
+  private closed = false;
+  /** wall − monotonic ns at start. */
+  readonly clockOffsetNs = clockOffset();
+
+  private constructor(
+    private readonly loaded: Loaded<ProgramName>,
+    /** The engine that runs. */
+    readonly engine: Engine,
+    /** Where events go. */
+    readonly output: EventOutput,
+    /** Whether accept() is traced (the owner of passive connections); false where syscall tracepoints are missing. */
+    readonly tracksAccept: boolean,
+    links: runtime.Attachment[],
+    /** Bytes of the event buffer (the ring; per CPU for perf). */
+    private readonly bufferBytes: number,
+  ) {
+    this.links = links;
+  }
+
+  /** Loads, configures the filters, attaches. Throws, leaving nothing behind, when a step fails. */
+  static start(options: StartOptions = {}): ComTrace {
+    const trace = checkTraceOptions(options);
+    const output = chooseOutput(options.output ?? "auto");
+    const engines: Engine[] = options.engine === undefined || options.engine === "auto" ? autoEngines() : [options.engine];
+    let loaded: Loaded<ProgramName> | undefined;
+    let engine: Engine | undefined;
+    const failures: string[] = [];
+    for (const candidate of engines) {
+      try {
+        loaded = loadEngine(candidate, output, trace, options.bufferBytes);
+        engine = candidate;
+        break;
+      } catch (e) {
+        if (engines.length === 1) throw e;
+        failures.push(`${candidate}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+      }
+    }
+    if (!loaded || !engine) throw new Error(`comtrace: no engine loads on this kernel (${failures.join("; ")})`);
+    const links: runtime.Attachment[] = [];
+    try {
+      fillFilters(loaded, trace);
+      // Owners of passive connections first: a connection accepted while the rest attaches is known.
+      let tracksAccept = true;
+      for (const [name, event] of ACCEPT_PROGRAMS) {
+        try {
+          links.push(runtime.attachTracepoint(program(loaded, name), "syscalls", event));
+        } catch {
+          tracksAccept = false; // no syscall tracepoints: passive connections get the closer as owner
+        }
+      }
+      const main = program(loaded, SOCK_PROGRAM[engine]);
+      links.push(engine === "sk_storage" ? runtime.attachTracing(main, abi.AttachType.TRACE_RAW_TP, "inet_sock_set_state") : runtime.attachTracepoint(main, "sock", "inet_sock_set_state"));
+      return new ComTrace(loaded, engine, output, tracksAccept, links, options.bufferBytes ?? DEFAULT_RING_BYTES);
+    } catch (e) {
+      for (const l of links.reverse()) l.close();
+      loaded.close();
+      throw e;
+    }
+  }
+
+  private eventReader(): runtime.EventReader {
+    if (this.closed) throw new Error("comtrace: closed");
+    this.reader ??= this.output === "ringbuf" ? new runtime.RingBufferReader(this.loaded.maps.events) : new runtime.PerfEventReader(this.loaded.maps.events_perf, { pages: perfPages(this.bufferBytes) });
+    return this.reader;
+  }
+
+  /**
+   * Calls `callback` with each connection as it closes, until `signal` aborts; resolves with how
+   * many there were. Waiting does not block the event loop.
+   */
+  async read(callback: (c: Connection) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
+    const offset = this.clockOffsetNs;
+    return this.eventReader().on((e: ConnEvent) => callback(toConnection(e, offset)), { codec: ConnEventCodec, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** The connections waiting in the buffer now (after `detach`: the last ones). Returns how many. */
+  flush(callback: (c: Connection) => void): number {
+    const offset = this.clockOffsetNs;
+    return this.eventReader().consume((e: ConnEvent) => callback(toConnection(e, offset)), { codec: ConnEventCodec });
+  }
+
+  /** Stops tracing (no more events); the counters and the buffer stay readable until close(). */
+  detach(): void {
+    const links = this.links;
+    this.links = [];
+    for (const l of links.reverse()) l.close();
+  }
+
+  /** The counters now, summed over the CPUs. */
+  counters(): Counters {
+    const stats = this.loaded.typedMaps.stats;
+    const sum = (i: number) => Number((stats.getPerCpu(i) ?? []).reduce((a, b) => a + b, 0n));
+    return { reported: sum(StatIndex.STAT_REPORTED), filtered: sum(StatIndex.STAT_FILTERED), lost: sum(StatIndex.STAT_LOST), untracked: sum(StatIndex.STAT_UNTRACKED) };
+  }
+
+  /** The programs loaded (ids for bpftool, bpf_stats). */
+  get programs(): readonly Program[] {
+    return [...this.loaded.collection.programs.values()];
+  }
+
+  /** Detaches and releases everything. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.detach();
+    } finally {
+      this.closed = true;
+      this.reader?.close();
+      this.reader = undefined;
+      this.loaded.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function program(loaded: Loaded<ProgramName>, name: ProgramName): Program {
+  const p = loaded.collection.programs.get(name);
+  if (!p) throw new Error(`comtrace: program ${name} is not loaded`);
+  return p;
+}
+
+/** sk_storage where the kernel has the map type, then the hash. */
+function autoEngines(): Engine[] {
+  return runtime.probeMapType("SK_STORAGE").supported ? ["sk_storage", "hash"] : ["hash"];
+}
+
+function chooseOutput(wanted: EventOutput | "auto"): EventOutput {
+  const ring = runtime.probeMapType("RINGBUF");
+  if (wanted === "auto") return ring.supported ? "ringbuf" : "perf";
+  if (wanted === "ringbuf" && !ring.supported) throw new NotSupportedError("BPF ring buffers", "5.8", "use --output perf");
+  return wanted;
+}
+
+/** Perf pages per CPU for about `bytes` over all CPUs (a power of two, at least 2). */
+function perfPages(bytes: number): number {
+  const pages = Math.max(2, Math.ceil(bytes / 4096 / Math.max(1, availableParallelism())));
+  return 2 ** Math.ceil(Math.log2(pages));
+}
+
+/** A map the loaded programs never use, made as small as the kernel allows (its type may be one the kernel lacks). */
+function placeholder(spec: CollectionSpec, name: string): void {
+  const m = spec.maps.get(name);
+  if (!m) return;
+  spec.maps.set(name, { ...m, type: abi.MapType.ARRAY, typeName: "array", keySize: 4, valueSize: Math.max(4, m.valueSize), maxEntries: 1, flags: 0, keyType: undefined, valueType: undefined });
+}
+
+function loadEngine(engine: Engine, output: EventOutput, trace: ReturnType<typeof checkTraceOptions>, bufferBytes = DEFAULT_RING_BYTES): Loaded<ProgramName> {
+  // The committed object by its place in the package (dist/ holds no copy of it).
+  const base = readCollectionSpec(readFileSync(programObjectPath("comtrace")));
+  const spec: CollectionSpec = { ...base, maps: new Map(base.maps) };
+  if (engine === "hash") placeholder(spec, "sk_state");
+  if (output === "perf") placeholder(spec, "events");
+  // The unused state table is kept tiny (LRU hashes preallocate).
+  const maxEntries: Partial<Record<"sock_states" | "events", number>> = { sock_states: engine === "hash" ? 65536 : 64 };
+  if (output === "ringbuf") maxEntries.events = checkRingBytes(bufferBytes);
+  return load<ProgramName>({
+    spec,
+    programs: [SOCK_PROGRAM[engine], "comtrace_accept4", "comtrace_accept"],
+    maxEntries,
+    variables: {
+      use_ringbuf: output === "ringbuf" ? 1 : 0,
+      family_filter: trace.family === 4 ? 2 : trace.family === 6 ? 10 : 0,
+      filter_lport: trace.lports.length ? 1 : 0,
+      filter_rport: trace.rports.length ? 1 : 0,
+      filter_pid: trace.pids.length ? 1 : 0,
+      filter_comm: trace.comms.length ? 1 : 0,
+      min_ns: BigInt(Math.round(trace.minMs * 1e6)),
+    },
+  });
+}
+
+function checkRingBytes(n: number): number {
+  if (!Number.isInteger(n) || n < 4096 || (n & (n - 1)) !== 0) throw new RangeError(`bufferBytes: ${n} is not a power of two of at least 4096`);
+  return n;
+}
+
+function fillFilters(loaded: Loaded<ProgramName>, trace: ReturnType<typeof checkTraceOptions>): void {
+  const m = loaded.typedMaps;
+  for (const p of trace.lports) m.lports.set(p, 1);
+  for (const p of trace.rports) m.rports.set(p, 1);
+  for (const p of trace.pids) m.pids.set(p, 1);
+  for (const c of trace.comms) m.comms.set({ comm: c }, 1);
+}
+
+/** The object's path (for tools that want to inspect it). */
+export const objectPath = (): string => programObjectPath("comtrace");
