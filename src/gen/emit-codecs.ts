@@ -24,6 +24,8 @@ export interface TypeNames {
   readonly codec: string;
   readonly decode: string;
   readonly encode: string;
+  /** The view class (records only; enums reserve the name). */
+  readonly view: string;
 }
 
 /** Arrays of scalars up to this length decode as an array literal, longer ones in a loop. */
@@ -34,6 +36,16 @@ export class CodecEmitter {
   private readonly names = new Map<NamedType, TypeNames>();
   /** Codecs of unnamed shapes (map keys, variables), by the shape's signature. */
   private readonly shapeCodecs = new Map<string, { name: string; source: string }>();
+  /** The DataView expression reading code reads from (`v`; `this.$v` in view getters). */
+  private dv = "v";
+  /** View classes of inline (unnamed) records, by record. */
+  private readonly inlineViews = new Map<RecordShape, string>();
+  /** Element functions of array views (a view of an element, its decoded value), by element shape. */
+  private readonly elementFns = new Map<Shape | string, { read: string; decode: string }>();
+  /** Declarations the view being written needs (inline records' classes, element functions). */
+  private pendingViews: string[] = [];
+  /** Some view has an array member: the module declares ArrayView. */
+  private usesArrayView = false;
 
   constructor(
     private readonly scope: IdentifierScope,
@@ -48,7 +60,7 @@ export class CodecEmitter {
       const kindSuffix = t.kind === "enum" ? "Enum" : t.record.union ? "Union" : "Struct";
       // The type name, and the derived names free with it.
       let ts = base;
-      const derived = (n: string) => [`${n}Codec`, `decode${n}`, `encode${n}`];
+      const derived = (n: string) => [`${n}Codec`, `decode${n}`, `encode${n}`, `${n}View`];
       for (const candidate of [base, `${base}${kindSuffix}`, ...Array.from({ length: 50 }, (_, i) => `${base}${kindSuffix}${i + 2}`)]) {
         if (!this.scope.has(candidate) && derived(candidate).every((d) => !this.scope.has(d))) {
           ts = candidate;
@@ -56,8 +68,8 @@ export class CodecEmitter {
         }
       }
       this.scope.take(ts);
-      const [codec, decode, encode] = derived(ts).map((d) => this.scope.take(d)) as [string, string, string];
-      this.names.set(t, { ts, codec, decode, encode });
+      const [codec, decode, encode, view] = derived(ts).map((d) => this.scope.take(d)) as [string, string, string, string];
+      this.names.set(t, { ts, codec, decode, encode, view });
     }
   }
 
@@ -113,30 +125,30 @@ export class CodecEmitter {
       case "int":
         switch (s.size) {
           case 1:
-            return s.signed ? `v.getInt8(${off})` : `v.getUint8(${off})`;
+            return s.signed ? `${this.dv}.getInt8(${off})` : `${this.dv}.getUint8(${off})`;
           case 2:
-            return `v.${s.signed ? "getInt16" : "getUint16"}(${off}, ${le})`;
+            return `${this.dv}.${s.signed ? "getInt16" : "getUint16"}(${off}, ${le})`;
           case 4:
-            return `v.${s.signed ? "getInt32" : "getUint32"}(${off}, ${le})`;
+            return `${this.dv}.${s.signed ? "getInt32" : "getUint32"}(${off}, ${le})`;
           case 8:
-            return `v.${s.signed ? "getBigInt64" : "getBigUint64"}(${off}, ${le})`;
+            return `${this.dv}.${s.signed ? "getBigInt64" : "getBigUint64"}(${off}, ${le})`;
           case 16:
             this.helpers.add("readInt128");
-            return `readInt128(v, ${off}, ${s.signed}, ${le})`;
+            return `readInt128(${this.dv}, ${off}, ${s.signed}, ${le})`;
         }
         break;
       case "bool":
-        return s.size === 1 ? `v.getUint8(${off}) !== 0` : `${this.readUnsigned(s.size, off)} !== 0`;
+        return s.size === 1 ? `${this.dv}.getUint8(${off}) !== 0` : `${this.readUnsigned(s.size, off)} !== 0`;
       case "float":
-        return `v.${s.size === 4 ? "getFloat32" : "getFloat64"}(${off}, ${le})`;
+        return `${this.dv}.${s.size === 4 ? "getFloat32" : "getFloat64"}(${off}, ${le})`;
       case "ptr":
-        return `v.getBigUint64(${off}, ${le})`;
+        return `${this.dv}.getBigUint64(${off}, ${le})`;
       case "text":
         this.helpers.add("readText");
-        return `readText(v, ${off}, ${s.size})`;
+        return `readText(${this.dv}, ${off}, ${s.size})`;
       case "bytes":
         this.helpers.add("readBytes");
-        return `readBytes(v, ${off}, ${s.size})`;
+        return `readBytes(${this.dv}, ${off}, ${s.size})`;
       case "array": {
         const esize = sizeOfShape(s.elem);
         if (s.n <= UNROLL && isScalar(s.elem)) {
@@ -146,7 +158,7 @@ export class CodecEmitter {
         return `Array.from({ length: ${s.n} }, (_, ${i}) => ${this.decode(s.elem, { expr: `${off} + ${i} * ${esize}`, k: 0 }, depth + 1)})`;
       }
       case "named":
-        return `${this.namesOf(s.named).decode}(v, ${off})`;
+        return `${this.namesOf(s.named).decode}(${this.dv}, ${off})`;
       case "inline": {
         const members = this.members(s.record);
         return members.length === 0 ? "{}" : `{ ${members.map((m) => `${propertyKey(m.name)}: ${this.decodeMember(m, o, depth)}`).join(", ")} }`;
@@ -176,10 +188,10 @@ export class CodecEmitter {
     const signed = s.kind === "int" ? s.signed : s.kind === "enum" ? s.values.signed : false;
     if (isBig(s)) {
       this.helpers.add("readBitsBig");
-      return `readBitsBig(v, ${off}, ${n}, ${shift}, ${m.bitfield.bits}, ${signed}, ${this.le})`;
+      return `readBitsBig(${this.dv}, ${off}, ${n}, ${shift}, ${m.bitfield.bits}, ${signed}, ${this.le})`;
     }
     this.helpers.add("readBits");
-    const read = `readBits(v, ${off}, ${n}, ${shift}, ${m.bitfield.bits}, ${signed}, ${this.le})`;
+    const read = `readBits(${this.dv}, ${off}, ${n}, ${shift}, ${m.bitfield.bits}, ${signed}, ${this.le})`;
     if (s.kind === "bool") return `${read} !== 0`;
     if (s.kind === "enum") return `${read} as ${this.typeOf(s)}`;
     return read;
@@ -188,13 +200,13 @@ export class CodecEmitter {
   private readInteger(size: number, signed: boolean, off: string): string {
     switch (size) {
       case 1:
-        return signed ? `v.getInt8(${off})` : `v.getUint8(${off})`;
+        return signed ? `${this.dv}.getInt8(${off})` : `${this.dv}.getUint8(${off})`;
       case 2:
-        return `v.${signed ? "getInt16" : "getUint16"}(${off}, ${this.le})`;
+        return `${this.dv}.${signed ? "getInt16" : "getUint16"}(${off}, ${this.le})`;
       case 4:
-        return `v.${signed ? "getInt32" : "getUint32"}(${off}, ${this.le})`;
+        return `${this.dv}.${signed ? "getInt32" : "getUint32"}(${off}, ${this.le})`;
       case 8:
-        return `v.${signed ? "getBigInt64" : "getBigUint64"}(${off}, ${this.le})`;
+        return `${this.dv}.${signed ? "getBigInt64" : "getBigUint64"}(${off}, ${this.le})`;
       default:
         throw new GenError(`an integer of ${size} bytes`);
     }
@@ -338,7 +350,7 @@ export class CodecEmitter {
     const keys = r.members.length === 0 ? "never" : r.members.map((m) => stringLiteral(m.name)).join(" | ");
     const codec = [
       `/** Reads and writes ${t.cName} (${r.size} bytes) at an offset of a Uint8Array, Buffer or DataView; \`fields\` says where each member is. */`,
-      `export const ${n.codec}: RecordCodec<${n.ts}, ${keys}> = {`,
+      `export const ${n.codec}: RecordCodec<${n.ts}, ${keys}, ${n.view}> = {`,
       `  size: ${r.size},`,
       `  typeName: ${stringLiteral(t.cName)},`,
       `  fields: {${layout.length ? `\n${layout.join("\n")}\n  ` : ""}},`,
@@ -350,9 +362,198 @@ export class CodecEmitter {
       `    new Uint8Array(v.buffer, v.byteOffset + offset, ${r.size}).fill(0);`,
       `    ${n.encode}(value, v, offset);`,
       `  },`,
+      `  view(buf, offset = 0) {`,
+      `    return new ${n.view}(buf, offset);`,
+      `  },`,
       `};`,
     ].join("\n");
-    return [iface, decodeFn, encodeFn, codec].join("\n\n");
+    const view = this.viewClass(r, n.view, n.ts, t.cName, `${n.decode}(this.$v, this.$o)`, n.codec);
+    const pending = this.pendingViews;
+    this.pendingViews = [];
+    return [iface, decodeFn, encodeFn, codec, view, ...pending].join("\n\n");
+  }
+
+  // ---- views --------------------------------------------------------------------------------
+
+  /**
+   * A view class: a getter per member reading it in place from a DataView at an offset, `at()`
+   * re-pointing the instance, `toObject()` decoding a copy. The getters are the decode path's
+   * own expressions (nested records and arrays as views over the same bytes).
+   */
+  private viewClass(r: RecordShape, name: string, ts: string, cName: string, toObject: string, codec: string | undefined): string {
+    const members = this.members(r);
+    const own = new Set(["at", "toObject", "constructor", "$b", "$v", "$o", "$n"]);
+    const taken = new Set<string>(own);
+    const saved = this.dv;
+    this.dv = "this.$v";
+    const getters: string[] = [];
+    try {
+      for (const m of members) {
+        let key = m.name;
+        while (taken.has(key)) key = `${key}_`;
+        taken.add(key);
+        const where = m.bitfield ? `bit ${m.bitfield.bitOffset}` : `byte ${m.offset}`;
+        const renamed = key === m.name ? "" : ` (the member \`${m.name}\`: its name is the view's own)`;
+        const o: Offset = { expr: "this.$o", k: 0 };
+        const body = m.bitfield ? this.decodeMember(m, o, 0) : this.viewOf(m.shape, at(o, m.offset), `${name.replace(/View$/, "")}${pascalCase(m.name)}`);
+        getters.push(`  /** ${m.cType}${m.bitfield ? ` : ${m.bitfield.bits}` : ""} at ${where}${renamed} */\n  get ${propertyKey(key)}(): ${m.bitfield ? this.typeOf(m.shape) : this.viewTypeOf(m.shape)} {\n    return ${body};\n  }`);
+      }
+    } finally {
+      this.dv = saved;
+    }
+    this.helpers.add("viewOf").add("viewRoom");
+    const type = stringLiteral(cName);
+    return [
+      `/**`,
+      ` * ${cName} read in place: each getter reads its member from the bytes when called (nothing is`,
+      ` * decoded ahead or copied; strings, bigints and byte arrays are made when read). \`at(buf, offset)\``,
+      ` * points the view at another ${r.size}-byte record and returns it: one view re-pointed per record`,
+      ` * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:`,
+      ` * a reader's record only during its callback. \`toObject()\` decodes a copy${codec ? ` (as ${codec}.decode)` : ""}.`,
+      ` */`,
+      `export class ${name} {`,
+      `  /** Bytes of ${cName}. */`,
+      `  static readonly size = ${r.size};`,
+      `  static readonly typeName = ${type};`,
+      `  private $b: Uint8Array | DataView | undefined;`,
+      `  private $v: DataView;`,
+      `  private $n: number;`,
+      `  private $o: number;`,
+      ``,
+      `  /** A view of the record at \`offset\` of \`buf\` (none yet without \`buf\`: point it with \`at\`). */`,
+      `  constructor(buf?: Uint8Array | DataView, offset = 0) {`,
+      `    this.$b = buf;`,
+      `    this.$v = viewOf(buf);`,
+      `    this.$n = this.$v.byteLength;`,
+      `    this.$o = 0;`,
+      `    if (buf !== undefined) this.at(buf, offset);`,
+      `  }`,
+      ``,
+      `  /** Points this view at the record at \`offset\` of \`buf\` (a CodecError unless ${r.size} bytes are there); returns it. */`,
+      `  at(buf: Uint8Array | DataView, offset = 0): this {`,
+      `    if (buf !== this.$b) {`,
+      `      this.$v = viewOf(buf);`,
+      `      this.$n = this.$v.byteLength;`,
+      `      this.$b = buf;`,
+      `    }`,
+      `    if (!(offset >= 0 && offset + ${r.size} <= this.$n && (offset | 0) === offset)) viewRoom(${r.size}, ${type}, this.$n, offset);`,
+      `    this.$o = offset;`,
+      `    return this;`,
+      `  }`,
+      ...getters.flatMap((g) => ["", g]),
+      ``,
+      `  /** The record decoded: a plain object that stays valid when the bytes change. */`,
+      `  toObject(): ${ts} {`,
+      `    return ${toObject};`,
+      `  }`,
+      `}`,
+    ].join("\n");
+  }
+
+  /** The type a view getter returns for a member of this shape. */
+  private viewTypeOf(s: Shape): string {
+    switch (s.kind) {
+      case "named":
+        return this.namesOf(s.named).view;
+      case "inline":
+        return this.inlineView(s.record, "Inline");
+      case "array": {
+        const elem = this.viewTypeOf(s.elem);
+        const value = this.typeOf(s.elem);
+        return elem === value ? `ArrayView<${elem}>` : `ArrayView<${elem}, ${value}>`;
+      }
+      default:
+        return this.typeOf(s);
+    }
+  }
+
+  /** An expression (with `this.dv` the DataView) giving a view getter's value for this shape at `o`. */
+  private viewOf(s: Shape, o: Offset, hint: string): string {
+    const off = render(o);
+    switch (s.kind) {
+      case "named":
+        return `new ${this.namesOf(s.named).view}(${this.dv}, ${off})`;
+      case "inline":
+        return `new ${this.inlineView(s.record, hint)}(${this.dv}, ${off})`;
+      case "array": {
+        this.usesArrayView = true;
+        const fns = this.elementFns_(s.elem, hint);
+        return `new ArrayView(${this.dv}, ${off}, ${s.n}, ${sizeOfShape(s.elem)}, ${fns.read}, ${fns.decode})`;
+      }
+      default:
+        return this.decode(s, o, 0);
+    }
+  }
+
+  /** The view class of an unnamed record (declared with the view that first needs it). */
+  private inlineView(r: RecordShape, hint: string): string {
+    const known = this.inlineViews.get(r);
+    if (known) return known;
+    const name = this.scope.take(`${hint}View`);
+    this.inlineViews.set(r, name);
+    const saved = this.dv;
+    this.dv = "this.$v";
+    let toObject: string;
+    try {
+      toObject = this.decodeRecord(r, { expr: "this.$o", k: 0 }, 0, "    ");
+    } finally {
+      this.dv = saved;
+    }
+    this.pendingViews.push(this.viewClass(r, name, this.typeOf({ kind: "inline", record: r }), r.cName, toObject, undefined));
+    return name;
+  }
+
+  /** Module functions reading an array element at (v, o): as a view (`read`) and decoded (`decode`). */
+  private elementFns_(s: Shape, hint: string): { read: string; decode: string } {
+    const key: Shape | string = s.kind === "named" ? `named:${s.named.id}` : (shapeName(s) ?? s);
+    const known = this.elementFns.get(key);
+    if (known) return known;
+    const base = this.elementBase(s) ?? `${hint}Element`;
+    const saved = this.dv;
+    this.dv = "v";
+    try {
+      const o: Offset = { expr: "o", k: 0 };
+      const fn = (name: string, type: string, body: string) => `function ${name}(v: DataView, o: number): ${type} {\n  return ${body};\n}`;
+      let fns: { read: string; decode: string };
+      if (s.kind === "named") {
+        const read = this.scope.take(`element${base}View`);
+        fns = { read, decode: this.namesOf(s.named).decode };
+        this.elementFns.set(key, fns);
+        const body = this.viewOf(s, o, hint);
+        this.pendingViews.push(fn(read, this.viewTypeOf(s), body));
+      } else if (s.kind === "inline" || s.kind === "array") {
+        const read = this.scope.take(`element${base}View`);
+        const decode = this.scope.take(`element${base}`);
+        fns = { read, decode };
+        this.elementFns.set(key, fns);
+        const body = this.viewOf(s, o, hint);
+        this.pendingViews.push(fn(read, this.viewTypeOf(s), body), fn(decode, this.typeOf(s), s.kind === "inline" ? this.decodeRecord(s.record, o, 0, "  ") : this.decode(s, o, 0)));
+      } else {
+        const read = this.scope.take(`element${base}`);
+        fns = { read, decode: read };
+        this.elementFns.set(key, fns);
+        this.pendingViews.push(fn(read, this.typeOf(s), this.decode(s, o, 0)));
+      }
+      return fns;
+    } finally {
+      this.dv = saved;
+    }
+  }
+
+  /** A name for an element shape (`U32`, `Point`, `PointArray3`), or undefined (inline records, anonymous enums). */
+  private elementBase(s: Shape): string | undefined {
+    if (s.kind === "named") return this.namesOf(s.named).ts;
+    if (s.kind === "array") {
+      const elem = this.elementBase(s.elem);
+      return elem === undefined ? undefined : `${elem}Array${s.n}`;
+    }
+    return shapeName(s);
+  }
+
+  /** Declarations the views share (ArrayView, when some view has an array member). */
+  viewSupportSource(): string {
+    if (!this.usesArrayView) return "";
+    return ARRAY_VIEW;
   }
 
   private enumDeclaration(t: NamedEnum): string {
@@ -418,6 +619,40 @@ export class CodecEmitter {
     return helperSource(this.helpers);
   }
 }
+
+const ARRAY_VIEW = `/**
+ * A C array read in place (what a view's array member returns): \`length\`, \`get(i)\` (a number,
+ * bigint, string, or a view of a nested struct or array: read when called), iteration, and
+ * \`toArray()\` (the values decoded, as the codec reads the member). Valid as long as the bytes are.
+ */
+export class ArrayView<T, D = T> implements Iterable<T> {
+  constructor(
+    private readonly v: DataView,
+    private readonly o: number,
+    /** Elements in the array. */
+    readonly length: number,
+    private readonly stride: number,
+    private readonly read: (v: DataView, o: number) => T,
+    private readonly decode: (v: DataView, o: number) => D,
+  ) {}
+
+  /** Element \`i\` (a RangeError outside 0..length - 1). */
+  get(i: number): T {
+    if (!(i >= 0 && i < this.length && Number.isInteger(i))) throw new RangeError(\`index \${i} of an array of \${this.length}\`);
+    return this.read(this.v, this.o + i * this.stride);
+  }
+
+  /** The elements decoded: plain values that stay valid when the bytes change. */
+  toArray(): D[] {
+    const out: D[] = [];
+    for (let i = 0; i < this.length; i++) out.push(this.decode(this.v, this.o + i * this.stride));
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.length; i++) yield this.read(this.v, this.o + i * this.stride);
+  }
+}`;
 
 /** Where a bitfield's bits are: the bytes holding them and how far its lowest bit is above theirs. */
 export function bitPosition(bitOffset: number, bits: number, le: boolean): { first: number; n: number; shift: number } {

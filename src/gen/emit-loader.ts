@@ -67,6 +67,9 @@ export const LOADER_NAMES = [
   "bind",
   "lazily",
   "recordView",
+  "viewOf",
+  "viewRoom",
+  "ArrayView",
   "checkInt",
   "checkBig",
   "checkNum",
@@ -96,10 +99,15 @@ export interface FieldLayout {
   readonly bits?: number;
 }
 
-/** The codec of a struct or union, with where each of its members is (\`fields\`). */
-export interface RecordCodec<T, F extends string> extends Codec<T> {
+/**
+ * The codec of a struct or union, with where each of its members is (\`fields\`) and \`view(buf,
+ * offset)\`: a view \`V\` of the record, read in place (see its class).
+ */
+export interface RecordCodec<T, F extends string, V> extends Codec<T> {
   readonly typeName: string;
   readonly fields: { readonly [K in F]: FieldLayout };
+  /** A new view of the record at \`offset\` (default 0) of \`buf\`: no bytes decoded or copied. */
+  view(buf: Uint8Array | DataView, offset?: number): V;
 }
 
 /**

@@ -6,6 +6,8 @@
 
 export type HelperName =
   | "recordView"
+  | "viewOf"
+  | "viewRoom"
   | "checkInt"
   | "checkBig"
   | "checkNum"
@@ -36,6 +38,22 @@ function recordView(buf: Uint8Array | DataView, offset: number, size: number, ty
     throw new CodecError(\`\${type}: needs \${size} bytes at offset \${offset}, the buffer has \${buf.byteLength}\`);
   }
   return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}`,
+  },
+  viewOf: {
+    uses: [],
+    source: `/** \`buf\` as a DataView over the same memory (itself when it is one; an empty one for none). */
+function viewOf(buf: Uint8Array | DataView | undefined): DataView {
+  if (buf === undefined) return new DataView(new ArrayBuffer(0));
+  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}`,
+  },
+  viewRoom: {
+    uses: [],
+    source: `/** Throws unless \`size\` bytes of \`type\` are at \`offset\` of \`length\` bytes (a view's slow path). */
+function viewRoom(size: number, type: string, length: number, offset: number): void {
+  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
+  throw new CodecError(\`\${type}: needs \${size} bytes at offset \${offset}, the buffer has \${length}\`);
 }`,
   },
   checkInt: {

@@ -181,8 +181,50 @@ export interface TypedConsumeOptions<T> {
   readonly limit?: number;
 }
 
+/**
+ * A typed view of a record, read in place: what `tsebpf gen` writes per struct (`EventView`,
+ * with a getter per member). A reader re-points one instance at each record with `at`.
+ */
+export interface RecordView {
+  /** Points the view at the record at `offset` of `view` (checking that it fits); returns it. */
+  at(view: DataView, offset: number): unknown;
+}
+
+/** A view class: `new View()` makes an instance to re-point; `size` bytes are what it reads. */
+export interface RecordViewClass<V extends RecordView> {
+  new (): V;
+  /** Bytes of the viewed type: a shorter record is a CodecError. */
+  readonly size: number;
+  /** The C type (`struct event`), for messages. */
+  readonly typeName?: string;
+}
+
+/**
+ * A record through a typed view: `view` is one instance re-pointed at each record (read its
+ * getters during the call; `view.toObject()` for a copy that stays valid), `record` the record.
+ */
+export type ViewCallback<V> = (view: V, record: EventRecord) => void;
+
+/** Reading records through a typed view (a class `tsebpf gen` writes: `{ view: EventView }`). */
+export interface ViewReadOptions<V extends RecordView> {
+  /** Ends the loop (quietly) when aborted, including while it waits. */
+  readonly signal?: AbortSignal;
+  /**
+   * Each record is read through one instance of this class, re-pointed at it: nothing is decoded
+   * or allocated per record. A record shorter than `view.size` is a CodecError naming the type.
+   */
+  readonly view: RecordViewClass<V>;
+}
+
+/** `consume` through a typed view. */
+export interface ViewConsumeOptions<V extends RecordView> {
+  readonly view: RecordViewClass<V>;
+  /** At most this many records (default: all there are). */
+  readonly limit?: number;
+}
+
 /** The error for a record too short for its codec: `struct event: record of 40 bytes from ring buffer "rb", needs 64`. */
-export function shortRecord(what: string, codec: Codec<unknown>, length: number): CodecError {
+export function shortRecord(what: string, codec: { readonly size: number; readonly typeName?: string | undefined }, length: number): CodecError {
   return new CodecError(`${codecLabel(codec.size, codec.typeName)}: record of ${length} bytes from ${what}, needs ${codec.size}`);
 }
 
@@ -194,6 +236,15 @@ function decodeRecord<T>(what: string, codec: Codec<T>, record: EventRecord): T 
 
 const isTyped = <T>(options: unknown): options is { readonly codec: Codec<T> } =>
   typeof options === "object" && options !== null && (options as { codec?: unknown }).codec !== undefined;
+
+const isViewed = <V extends RecordView>(options: unknown): options is { readonly view: RecordViewClass<V> } =>
+  typeof options === "object" && options !== null && (options as { view?: unknown }).view !== undefined;
+
+/** A new instance of a view class (checked: a class with a size). */
+function newView<V extends RecordView>(what: string, cls: RecordViewClass<V>): V {
+  if (typeof cls !== "function" || !Number.isInteger(cls.size) || cls.size < 0) throw new TypeError(`${what}: { view } takes a view class (EventView, from tsebpf gen), not ${typeof cls}`);
+  return new cls();
+}
 
 /**
  * What ring buffers and perf event arrays share: a synchronous drain (`consume`), an async
@@ -223,12 +274,30 @@ export abstract class EventReader {
    *
    * With `{ codec }`: `callback(value, record)` with each record decoded in place; a record
    * too short for the codec is a CodecError (it counts as read, like a throwing callback).
+   *
+   * With `{ view: EventView }` (a view class `tsebpf gen` writes): `callback(view, record)` with
+   * one view re-pointed at each record — its getters read the fields in place, nothing is
+   * allocated per record. The view is valid only during the call, like the record; keep
+   * `view.toObject()` instead. A record too short for the view is a CodecError.
    */
+  consume<V extends RecordView>(callback: ViewCallback<V>, options: ViewConsumeOptions<V>): number;
   consume<T>(callback: ValueCallback<T>, options: TypedConsumeOptions<T>): number;
   consume(callback: RecordCallback, limit?: number): number;
-  consume<T>(callback: RecordCallback | ValueCallback<T>, limitOrOptions?: number | TypedConsumeOptions<T>): number {
+  consume<T, V extends RecordView>(callback: RecordCallback | ValueCallback<T> | ViewCallback<V>, limitOrOptions?: number | TypedConsumeOptions<T> | ViewConsumeOptions<V>): number {
+    if (isViewed<V>(limitOrOptions)) return this.consumeViews(newView(this.what, limitOrOptions.view), limitOrOptions.view, callback as ViewCallback<V>, limitOrOptions.limit ?? Infinity);
     if (isTyped<T>(limitOrOptions)) return this.consumeValues(limitOrOptions.codec, callback as ValueCallback<T>, limitOrOptions.limit ?? Infinity);
-    return this.consumeRecords(callback as RecordCallback, limitOrOptions ?? Infinity);
+    return this.consumeRecords(callback as RecordCallback, (limitOrOptions as number | undefined) ?? Infinity);
+  }
+
+  /** `consume` through a view: `view` re-pointed at each record (subclasses may read faster). */
+  protected consumeViews<V extends RecordView>(view: V, cls: RecordViewClass<V>, callback: ViewCallback<V>, limit: number): number {
+    const what = this.what;
+    const size = cls.size;
+    return this.consumeRecords((r) => {
+      if (r.length < size) throw shortRecord(what, cls, r.length);
+      view.at(r.memoryView, r.offset);
+      callback(view, r);
+    }, limit);
   }
 
   /** `consume` with a codec (subclasses may read faster). */
@@ -258,13 +327,50 @@ export abstract class EventReader {
    */
   records<T>(options: TypedReadOptions<T>): AsyncGenerator<T, void, undefined>;
   /**
+   * Every record through a typed view, as it arrives: the same view instance each time,
+   * re-pointed at the next record. The record is released when the loop asks for the next one,
+   * so the view is valid until then (keep `view.toObject()`, not the view). A record too short
+   * for the view ends the loop with a CodecError naming the type.
+   */
+  records<V extends RecordView>(options: ViewReadOptions<V>): AsyncGenerator<V, void, undefined>;
+  /**
    * Every record, as it arrives, until `signal` aborts or the reader is closed. Waiting does not
    * block the event loop; each wake-up drains all there is. One consumer at a time.
    */
   records(options?: ReadOptions): AsyncGenerator<EventRecord, void, undefined>;
-  records<T>(options: ReadOptions | TypedReadOptions<T> = {}): AsyncGenerator<EventRecord | T, void, undefined> {
+  records<T, V extends RecordView>(options: ReadOptions | TypedReadOptions<T> | ViewReadOptions<V> = {}): AsyncGenerator<EventRecord | T | V, void, undefined> {
+    if (isViewed<V>(options)) return this.views(newView(this.what, options.view), options.view, options.signal);
     if (isTyped<T>(options)) return this.values(options.codec, options.signal);
     return this.rawRecords(options as ReadOptions);
+  }
+
+  private async *views<V extends RecordView>(view: V, cls: RecordViewClass<V>, signal: AbortSignal | undefined): AsyncGenerator<V, void, undefined> {
+    this.begin();
+    const poller = this.poller();
+    const stop = onAbort(signal, () => poller.wake());
+    let held = false;
+    try {
+      for (;;) {
+        if (held) {
+          held = false;
+          this.release();
+        }
+        if (this.closed || signal?.aborted) return;
+        if (this.peek()) {
+          held = true;
+          const r = this.record;
+          if (r.length < cls.size) throw shortRecord(this.what, cls, r.length);
+          view.at(r.memoryView, r.offset);
+          yield view;
+          continue;
+        }
+        await poller.wait();
+      }
+    } finally {
+      if (held) this.release();
+      stop();
+      this.active = false;
+    }
   }
 
   private async *values<T>(codec: Codec<T>, signal: AbortSignal | undefined): AsyncGenerator<T, void, undefined> {
@@ -331,12 +437,16 @@ export abstract class EventReader {
    * that throws. Waiting does not block the event loop. One consumer at a time.
    *
    * With `{ codec }`: `callback(value, record)` with each record decoded in place; a record too
-   * short for the codec rejects with a CodecError naming the type.
+   * short for the codec rejects with a CodecError naming the type. With `{ view: EventView }`:
+   * `callback(view, record)`, one view re-pointed at each record (valid during the call), as
+   * `consume` does.
    */
+  on<V extends RecordView>(callback: ViewCallback<V>, options: ViewReadOptions<V>): Promise<number>;
   on<T>(callback: ValueCallback<T>, options: TypedReadOptions<T>): Promise<number>;
   on(callback: RecordCallback, options?: { readonly signal?: AbortSignal }): Promise<number>;
-  async on<T>(callback: RecordCallback | ValueCallback<T>, options: { readonly signal?: AbortSignal; readonly codec?: Codec<T> } = {}): Promise<number> {
-    const { signal, codec } = options;
+  async on<T, V extends RecordView>(callback: RecordCallback | ValueCallback<T> | ViewCallback<V>, options: { readonly signal?: AbortSignal; readonly codec?: Codec<T>; readonly view?: RecordViewClass<V> } = {}): Promise<number> {
+    const { signal, codec, view: cls } = options;
+    const view = cls !== undefined ? newView(this.what, cls) : undefined;
     this.begin();
     const poller = this.poller();
     const stop = onAbort(signal, () => poller.wake());
@@ -344,7 +454,12 @@ export abstract class EventReader {
     try {
       for (;;) {
         if (this.closed || signal?.aborted) return n;
-        n += codec ? this.consumeValues(codec, callback as ValueCallback<T>, Infinity) : this.consumeRecords(callback as RecordCallback, Infinity);
+        n +=
+          view !== undefined && cls !== undefined
+            ? this.consumeViews(view, cls, callback as ViewCallback<V>, Infinity)
+            : codec
+              ? this.consumeValues(codec, callback as ValueCallback<T>, Infinity)
+              : this.consumeRecords(callback as RecordCallback, Infinity);
         if (this.closed || signal?.aborted) return n;
         await poller.wait();
       }

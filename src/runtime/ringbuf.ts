@@ -29,12 +29,25 @@ import { HOST_LE } from "../asm/encoding.js";
 import { MapType, mapTypeName } from "../abi/index.js";
 import { WrongTypeError } from "./errors.js";
 import { kernel } from "../syscall/index.js";
-import { EventReader, Poller, mapShared, shortRecord, type RecordCallback, type ValueCallback } from "./epoll.js";
+import { EventReader, Poller, mapShared, shortRecord, type RecordCallback, type RecordView, type RecordViewClass, type ValueCallback, type ViewCallback } from "./epoll.js";
 import type { Codec } from "./codec.js";
 import type { BpfMap } from "./map.js";
 
 // The event readers' public surface, exported from the runtime through this module.
-export { EventReader, EventRecord, type ReadOptions, type RecordCallback, type TypedConsumeOptions, type TypedReadOptions, type ValueCallback } from "./epoll.js";
+export {
+  EventReader,
+  EventRecord,
+  type ReadOptions,
+  type RecordCallback,
+  type RecordView,
+  type RecordViewClass,
+  type TypedConsumeOptions,
+  type TypedReadOptions,
+  type ValueCallback,
+  type ViewCallback,
+  type ViewConsumeOptions,
+  type ViewReadOptions,
+} from "./epoll.js";
 export { PerfEventReader, parseCpuList, type PerfEventReaderOptions } from "./perf-reader.js";
 
 const BUSY = 0x80000000 | 0;
@@ -344,6 +357,57 @@ export class RingBufferReader extends EventReader {
             record.offset = at;
             record.length = length;
             callback(codec.decode(view, at), record);
+            if ((this.closed as boolean) === true) return n;
+          }
+        }
+        this.advance(used);
+        used = 0;
+      }
+    } finally {
+      if (used > 0 && !this.closed) this.advance(used);
+    }
+    return n;
+  }
+
+  /**
+   * `consume(callback, { view })` (and `on` with a view): the same loop again, re-pointing one
+   * view at each record (`view.at(this.view, offset)`: the ring's own DataView, so nothing is
+   * allocated) and calling `callback(view, record)`. A record shorter than the view's type is a
+   * CodecError; it counts as read, like a record whose callback throws.
+   */
+  protected override consumeViews<V extends RecordView>(target: V, cls: RecordViewClass<V>, callback: ViewCallback<V>, limit: number): number {
+    if (this.closed) return 0;
+    this.sync();
+    const words = this.words;
+    const view = this.view;
+    const record = this.record;
+    const size = cls.size;
+    const mask = this.mask;
+    const tso = TSO;
+    const releaseEvery = this.releaseEvery;
+    const max = limit < MAX_LIMIT ? limit : MAX_LIMIT;
+    let n = 0;
+    let offset = this.position & mask;
+    let used = 0;
+    try {
+      for (let unread = this.unread(); unread > 0; unread = this.unread()) {
+        const budget = unread < releaseEvery ? unread : releaseEvery;
+        while (used < budget) {
+          const header = tso ? (words[offset >> 2] as number) : Atomics.load(words, offset >> 2);
+          if (header < 0 || n >= max) return n; // BUSY, or the limit
+          const length = header & 0x3fffffff; // LENGTH_MASK
+          const at = offset + 8; // HEADER
+          const total = (length + 15) & ~7;
+          used += total;
+          offset = (offset + total) & mask;
+          if ((header & 0x40000000) === 0) {
+            // not DISCARD
+            n++;
+            if (length < size) throw shortRecord(this.what, cls, length);
+            record.offset = at;
+            record.length = length;
+            target.at(view, at);
+            callback(target, record);
             if ((this.closed as boolean) === true) return n;
           }
         }

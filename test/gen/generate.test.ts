@@ -89,6 +89,18 @@ describe("tsebpf gen: the module", () => {
       const bitsCodec = mod.BitsCodec as AnyCodec;
       expect(bitsCodec.decode(data, lone?.offset)).toEqual({ a: 1, b: 15, c: 1, d: 0xfffff, e: 0xffffffffffn, f: -1n, g: false, h: 1, tail: 1 });
       expect(bitsCodec.fields).toMatchObject({ a: { bits: 3 }, d: { bits: 20 }, tail: { offset: 17, size: 1 } });
+      // The same through a view: members read in place, nested structs and arrays as views.
+      const view = (codec as AnyCodec & { view(b: Uint8Array, o?: number): Record<string, never> }).view(data, v?.offset) as unknown as {
+        name: string; id: bigint; lo: number; big: bigint; flag: boolean; delta: number;
+        path: { length: number; get(i: number): { get(j: number): { x: number; y: number } } };
+        inner: { port: number }; num: { bytes: Uint8Array; halves: { get(i: number): number; toArray(): number[] } };
+        bits: { b: number; e: bigint; g: boolean }; toObject(): unknown;
+      };
+      expect([view.name, view.id, view.lo, view.big, view.flag, view.delta]).toEqual([record.name, record.id, record.lo, record.big, true, -1]);
+      expect([view.path.length, view.path.get(1).get(2).x, view.path.get(1).get(2).y, view.inner.port]).toEqual([2, 6, -6, 8080]);
+      expect([view.num.bytes, view.num.halves.get(1), view.num.halves.toArray()]).toEqual([(record.num as { bytes: Uint8Array }).bytes, le ? 0x0102 : 0x0304, le ? [0x0304, 0x0102] : [0x0102, 0x0304]]);
+      expect([view.bits.b, view.bits.e, view.bits.g]).toEqual([-7, 0x123456789an, true]);
+      expect(view.toObject()).toEqual(record);
     });
   }
 
@@ -151,8 +163,32 @@ describe("tsebpf gen: the module", () => {
     // A user of the bindings: typos in names are compile errors, options and results are typed.
     writeFileSync(
       join(dir, "gen", "use.ts"),
-      `import { load, FlowEventCodec, type FlowEvent } from "./loadbalancer.js";
+      `import { load, FlowEventCodec, FlowEventView, type FlowEvent } from "./loadbalancer.js";
 import { load as loadGlobals, ConfigCodec } from "./globals.js";
+import { RecordTView } from "./layouts.js";
+import { runtime } from "tsebpf";
+export function views(buf: Uint8Array, ring: runtime.RingBufferReader): number {
+  const e = FlowEventCodec.view(buf, 0);
+  const ns: bigint = e.ns;
+  const src: number = e.src.get(3) + e.src.length + e.src.toArray().length;
+  const r = new RecordTView(buf);
+  const y: number = r.path.get(1).get(2).y + r.inner.port + r.num.halves.get(0);
+  const name: string = r.name;
+  // @ts-expect-error views are read-only
+  e.backend = 1;
+  const copy: FlowEvent = e.toObject();
+  let n = ring.consume((ev, record) => {
+    const b: number = ev.backend + record.length;
+    void b;
+  }, { view: FlowEventView, limit: 10 });
+  // @ts-expect-error not a member
+  ring.consume((ev) => ev.backnd, { view: FlowEventView });
+  void ring.on((ev) => void ev.sport, { view: FlowEventView, signal: AbortSignal.timeout(1) });
+  void (async () => {
+    for await (const ev of ring.records({ view: FlowEventView })) n += ev.family;
+  })();
+  return Number(ns) + src + y + name.length + copy.sport + n + FlowEventView.size;
+}
 export function use(buf: Uint8Array): bigint {
   using lb = load({ variables: { maglev_size: 251, if_mac: new Uint8Array(6), vip6: [0, 0, 0, 1] }, maxEntries: { conntrack: 10 } });
   lb.programs.xdp_loadbalancer.fd;

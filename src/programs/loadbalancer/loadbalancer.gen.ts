@@ -18,10 +18,15 @@ export interface FieldLayout {
   readonly bits?: number;
 }
 
-/** The codec of a struct or union, with where each of its members is (`fields`). */
-export interface RecordCodec<T, F extends string> extends Codec<T> {
+/**
+ * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
+ * offset)`: a view `V` of the record, read in place (see its class).
+ */
+export interface RecordCodec<T, F extends string, V> extends Codec<T> {
   readonly typeName: string;
   readonly fields: { readonly [K in F]: FieldLayout };
+  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
+  view(buf: Uint8Array | DataView, offset?: number): V;
 }
 
 /**
@@ -30,6 +35,40 @@ export interface RecordCodec<T, F extends string> extends Codec<T> {
  */
 export function fieldBytes(buf: Uint8Array | DataView, offset: number, field: FieldLayout): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset + offset + field.offset, field.size);
+}
+
+/**
+ * A C array read in place (what a view's array member returns): `length`, `get(i)` (a number,
+ * bigint, string, or a view of a nested struct or array: read when called), iteration, and
+ * `toArray()` (the values decoded, as the codec reads the member). Valid as long as the bytes are.
+ */
+export class ArrayView<T, D = T> implements Iterable<T> {
+  constructor(
+    private readonly v: DataView,
+    private readonly o: number,
+    /** Elements in the array. */
+    readonly length: number,
+    private readonly stride: number,
+    private readonly read: (v: DataView, o: number) => T,
+    private readonly decode: (v: DataView, o: number) => D,
+  ) {}
+
+  /** Element `i` (a RangeError outside 0..length - 1). */
+  get(i: number): T {
+    if (!(i >= 0 && i < this.length && Number.isInteger(i))) throw new RangeError(`index ${i} of an array of ${this.length}`);
+    return this.read(this.v, this.o + i * this.stride);
+  }
+
+  /** The elements decoded: plain values that stay valid when the bytes change. */
+  toArray(): D[] {
+    const out: D[] = [];
+    for (let i = 0; i < this.length; i++) out.push(this.decode(this.v, this.o + i * this.stride));
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.length; i++) yield this.read(this.v, this.o + i * this.stride);
+  }
 }
 
 /** struct backend_counters: 24 bytes. */
@@ -58,7 +97,7 @@ function encodeBackendCounters(x: BackendCounters, v: DataView, o: number): void
 }
 
 /** Reads and writes struct backend_counters (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "bytes" | "new_flows"> = {
+export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "bytes" | "new_flows", BackendCountersView> = {
   size: 24,
   typeName: "struct backend_counters",
   fields: {
@@ -74,7 +113,68 @@ export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "byt
     new Uint8Array(v.buffer, v.byteOffset + offset, 24).fill(0);
     encodeBackendCounters(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new BackendCountersView(buf, offset);
+  },
 };
+
+/**
+ * struct backend_counters read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 24-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCountersCodec.decode).
+ */
+export class BackendCountersView {
+  /** Bytes of struct backend_counters. */
+  static readonly size = 24;
+  static readonly typeName = "struct backend_counters";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 24 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 24 <= this.$n && (offset | 0) === offset)) viewRoom(24, "struct backend_counters", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u64 at byte 0 */
+  get packets(): bigint {
+    return this.$v.getBigUint64(this.$o, true);
+  }
+
+  /** __u64 at byte 8 */
+  get bytes(): bigint {
+    return this.$v.getBigUint64(this.$o + 8, true);
+  }
+
+  /** __u64 at byte 16 */
+  get new_flows(): bigint {
+    return this.$v.getBigUint64(this.$o + 16, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): BackendCounters {
+    return decodeBackendCounters(this.$v, this.$o);
+  }
+}
 
 /** struct backend: 12 bytes. */
 export interface Backend {
@@ -106,7 +206,7 @@ function encodeBackend(x: Backend, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct backend (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "generation"> = {
+export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "generation", BackendView> = {
   size: 12,
   typeName: "struct backend",
   fields: {
@@ -123,7 +223,73 @@ export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "gener
     new Uint8Array(v.buffer, v.byteOffset + offset, 12).fill(0);
     encodeBackend(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new BackendView(buf, offset);
+  },
 };
+
+/**
+ * struct backend read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 12-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCodec.decode).
+ */
+export class BackendView {
+  /** Bytes of struct backend. */
+  static readonly size = 12;
+  static readonly typeName = "struct backend";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 12 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 12 <= this.$n && (offset | 0) === offset)) viewRoom(12, "struct backend", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u8[6] at byte 0 */
+  get mac(): Uint8Array {
+    return readBytes(this.$v, this.$o, 6);
+  }
+
+  /** __u8 at byte 6 */
+  get valid(): number {
+    return this.$v.getUint8(this.$o + 6);
+  }
+
+  /** __u8 at byte 7 */
+  get pad(): number {
+    return this.$v.getUint8(this.$o + 7);
+  }
+
+  /** __u32 at byte 8 */
+  get generation(): number {
+    return this.$v.getUint32(this.$o + 8, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): Backend {
+    return decodeBackend(this.$v, this.$o);
+  }
+}
 
 /** struct maglev_slot: 8 bytes. */
 export interface MaglevSlot {
@@ -151,7 +317,7 @@ function encodeMaglevSlot(x: MaglevSlot, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct maglev_slot (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation"> = {
+export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation", MaglevSlotView> = {
   size: 8,
   typeName: "struct maglev_slot",
   fields: {
@@ -167,7 +333,68 @@ export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_gene
     new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
     encodeMaglevSlot(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new MaglevSlotView(buf, offset);
+  },
 };
+
+/**
+ * struct maglev_slot read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 8-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as MaglevSlotCodec.decode).
+ */
+export class MaglevSlotView {
+  /** Bytes of struct maglev_slot. */
+  static readonly size = 8;
+  static readonly typeName = "struct maglev_slot";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct maglev_slot", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u16 at byte 0 */
+  get id(): number {
+    return this.$v.getUint16(this.$o, true);
+  }
+
+  /** __u16 at byte 2 */
+  get prev(): number {
+    return this.$v.getUint16(this.$o + 2, true);
+  }
+
+  /** __u32 at byte 4 */
+  get prev_generation(): number {
+    return this.$v.getUint32(this.$o + 4, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): MaglevSlot {
+    return decodeMaglevSlot(this.$v, this.$o);
+  }
+}
 
 /** struct lb_control: 4 bytes. */
 export interface LbControl {
@@ -187,7 +414,7 @@ function encodeLbControl(x: LbControl, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct lb_control (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbControlCodec: RecordCodec<LbControl, "active"> = {
+export const LbControlCodec: RecordCodec<LbControl, "active", LbControlView> = {
   size: 4,
   typeName: "struct lb_control",
   fields: {
@@ -201,7 +428,58 @@ export const LbControlCodec: RecordCodec<LbControl, "active"> = {
     new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
     encodeLbControl(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new LbControlView(buf, offset);
+  },
 };
+
+/**
+ * struct lb_control read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 4-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as LbControlCodec.decode).
+ */
+export class LbControlView {
+  /** Bytes of struct lb_control. */
+  static readonly size = 4;
+  static readonly typeName = "struct lb_control";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 4 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 4 <= this.$n && (offset | 0) === offset)) viewRoom(4, "struct lb_control", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u32 at byte 0 */
+  get active(): number {
+    return this.$v.getUint32(this.$o, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): LbControl {
+    return decodeLbControl(this.$v, this.$o);
+  }
+}
 
 /** struct flow_key: 40 bytes. */
 export interface FlowKey {
@@ -255,7 +533,7 @@ function encodeFlowKey(x: FlowKey, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct flow_key (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "pad"> = {
+export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "pad", FlowKeyView> = {
   size: 40,
   typeName: "struct flow_key",
   fields: {
@@ -275,7 +553,92 @@ export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport
     new Uint8Array(v.buffer, v.byteOffset + offset, 40).fill(0);
     encodeFlowKey(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new FlowKeyView(buf, offset);
+  },
 };
+
+/**
+ * struct flow_key read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 40-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as FlowKeyCodec.decode).
+ */
+export class FlowKeyView {
+  /** Bytes of struct flow_key. */
+  static readonly size = 40;
+  static readonly typeName = "struct flow_key";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 40 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 40 <= this.$n && (offset | 0) === offset)) viewRoom(40, "struct flow_key", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u32[4] at byte 0 */
+  get src(): ArrayView<number> {
+    return new ArrayView(this.$v, this.$o, 4, 4, elementU32, elementU32);
+  }
+
+  /** __u32[4] at byte 16 */
+  get dst(): ArrayView<number> {
+    return new ArrayView(this.$v, this.$o + 16, 4, 4, elementU32, elementU32);
+  }
+
+  /** __u16 at byte 32 */
+  get sport(): number {
+    return this.$v.getUint16(this.$o + 32, true);
+  }
+
+  /** __u16 at byte 34 */
+  get dport(): number {
+    return this.$v.getUint16(this.$o + 34, true);
+  }
+
+  /** __u8 at byte 36 */
+  get protocol(): number {
+    return this.$v.getUint8(this.$o + 36);
+  }
+
+  /** __u8 at byte 37 */
+  get family(): number {
+    return this.$v.getUint8(this.$o + 37);
+  }
+
+  /** __u8[2] at byte 38 */
+  get pad(): Uint8Array {
+    return readBytes(this.$v, this.$o + 38, 2);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): FlowKey {
+    return decodeFlowKey(this.$v, this.$o);
+  }
+}
+
+function elementU32(v: DataView, o: number): number {
+  return v.getUint32(o, true);
+}
 
 /** struct flow_backend: 8 bytes. */
 export interface FlowBackend {
@@ -299,7 +662,7 @@ function encodeFlowBackend(x: FlowBackend, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct flow_backend (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation"> = {
+export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation", FlowBackendView> = {
   size: 8,
   typeName: "struct flow_backend",
   fields: {
@@ -314,7 +677,63 @@ export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation"> = {
     new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
     encodeFlowBackend(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new FlowBackendView(buf, offset);
+  },
 };
+
+/**
+ * struct flow_backend read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 8-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as FlowBackendCodec.decode).
+ */
+export class FlowBackendView {
+  /** Bytes of struct flow_backend. */
+  static readonly size = 8;
+  static readonly typeName = "struct flow_backend";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct flow_backend", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u32 at byte 0 */
+  get id(): number {
+    return this.$v.getUint32(this.$o, true);
+  }
+
+  /** __u32 at byte 4 */
+  get generation(): number {
+    return this.$v.getUint32(this.$o + 4, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): FlowBackend {
+    return decodeFlowBackend(this.$v, this.$o);
+  }
+}
 
 /** struct lb_stats: 40 bytes. */
 export interface LbStats {
@@ -350,7 +769,7 @@ function encodeLbStats(x: LbStats, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct lb_stats (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" | "unbalanceable" | "no_backend" | "samples_lost"> = {
+export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" | "unbalanceable" | "no_backend" | "samples_lost", LbStatsView> = {
   size: 40,
   typeName: "struct lb_stats",
   fields: {
@@ -368,7 +787,78 @@ export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" 
     new Uint8Array(v.buffer, v.byteOffset + offset, 40).fill(0);
     encodeLbStats(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new LbStatsView(buf, offset);
+  },
 };
+
+/**
+ * struct lb_stats read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 40-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as LbStatsCodec.decode).
+ */
+export class LbStatsView {
+  /** Bytes of struct lb_stats. */
+  static readonly size = 40;
+  static readonly typeName = "struct lb_stats";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 40 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 40 <= this.$n && (offset | 0) === offset)) viewRoom(40, "struct lb_stats", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u64 at byte 0 */
+  get service_packets(): bigint {
+    return this.$v.getBigUint64(this.$o, true);
+  }
+
+  /** __u64 at byte 8 */
+  get forwarded(): bigint {
+    return this.$v.getBigUint64(this.$o + 8, true);
+  }
+
+  /** __u64 at byte 16 */
+  get unbalanceable(): bigint {
+    return this.$v.getBigUint64(this.$o + 16, true);
+  }
+
+  /** __u64 at byte 24 */
+  get no_backend(): bigint {
+    return this.$v.getBigUint64(this.$o + 24, true);
+  }
+
+  /** __u64 at byte 32 */
+  get samples_lost(): bigint {
+    return this.$v.getBigUint64(this.$o + 32, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): LbStats {
+    return decodeLbStats(this.$v, this.$o);
+  }
+}
 
 /** struct lb_info: 32768 bytes. */
 export interface LbInfo {
@@ -388,7 +878,7 @@ function encodeLbInfo(x: LbInfo, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct lb_info (32768 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbInfoCodec: RecordCodec<LbInfo, "json"> = {
+export const LbInfoCodec: RecordCodec<LbInfo, "json", LbInfoView> = {
   size: 32768,
   typeName: "struct lb_info",
   fields: {
@@ -402,7 +892,58 @@ export const LbInfoCodec: RecordCodec<LbInfo, "json"> = {
     new Uint8Array(v.buffer, v.byteOffset + offset, 32768).fill(0);
     encodeLbInfo(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new LbInfoView(buf, offset);
+  },
 };
+
+/**
+ * struct lb_info read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 32768-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as LbInfoCodec.decode).
+ */
+export class LbInfoView {
+  /** Bytes of struct lb_info. */
+  static readonly size = 32768;
+  static readonly typeName = "struct lb_info";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32768 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 32768 <= this.$n && (offset | 0) === offset)) viewRoom(32768, "struct lb_info", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** char[32768] at byte 0 */
+  get json(): string {
+    return readText(this.$v, this.$o, 32768);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): LbInfo {
+    return decodeLbInfo(this.$v, this.$o);
+  }
+}
 
 /** struct flow_event: 32 bytes. */
 export interface FlowEvent {
@@ -447,7 +988,7 @@ function encodeFlowEvent(x: FlowEvent, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct flow_event (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" | "family" | "reserved" | "src"> = {
+export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" | "family" | "reserved" | "src", FlowEventView> = {
   size: 32,
   typeName: "struct flow_event",
   fields: {
@@ -466,7 +1007,83 @@ export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" |
     new Uint8Array(v.buffer, v.byteOffset + offset, 32).fill(0);
     encodeFlowEvent(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new FlowEventView(buf, offset);
+  },
 };
+
+/**
+ * struct flow_event read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 32-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as FlowEventCodec.decode).
+ */
+export class FlowEventView {
+  /** Bytes of struct flow_event. */
+  static readonly size = 32;
+  static readonly typeName = "struct flow_event";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 32 <= this.$n && (offset | 0) === offset)) viewRoom(32, "struct flow_event", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u64 at byte 0 */
+  get ns(): bigint {
+    return this.$v.getBigUint64(this.$o, true);
+  }
+
+  /** __u32 at byte 8 */
+  get backend(): number {
+    return this.$v.getUint32(this.$o + 8, true);
+  }
+
+  /** __u16 at byte 12 */
+  get sport(): number {
+    return this.$v.getUint16(this.$o + 12, true);
+  }
+
+  /** __u8 at byte 14 */
+  get family(): number {
+    return this.$v.getUint8(this.$o + 14);
+  }
+
+  /** __u8 at byte 15 */
+  get reserved(): number {
+    return this.$v.getUint8(this.$o + 15);
+  }
+
+  /** __u32[4] at byte 16 */
+  get src(): ArrayView<number> {
+    return new ArrayView(this.$v, this.$o + 16, 4, 4, elementU32, elementU32);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): FlowEvent {
+    return decodeFlowEvent(this.$v, this.$o);
+  }
+}
 
 /** Reads and writes __u32 (4 bytes). */
 export const U32Codec: Codec<number> = {
@@ -808,6 +1425,18 @@ function recordView(buf: Uint8Array | DataView, offset: number, size: number, ty
     throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
   }
   return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
+function viewOf(buf: Uint8Array | DataView | undefined): DataView {
+  if (buf === undefined) return new DataView(new ArrayBuffer(0));
+  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
+function viewRoom(size: number, type: string, length: number, offset: number): void {
+  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
+  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
 }
 
 function checkInt(x: number, min: number, max: number, what: string): number {

@@ -18,10 +18,15 @@ export interface FieldLayout {
   readonly bits?: number;
 }
 
-/** The codec of a struct or union, with where each of its members is (`fields`). */
-export interface RecordCodec<T, F extends string> extends Codec<T> {
+/**
+ * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
+ * offset)`: a view `V` of the record, read in place (see its class).
+ */
+export interface RecordCodec<T, F extends string, V> extends Codec<T> {
   readonly typeName: string;
   readonly fields: { readonly [K in F]: FieldLayout };
+  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
+  view(buf: Uint8Array | DataView, offset?: number): V;
 }
 
 /**
@@ -74,7 +79,7 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct event (168 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "duration_ns" | "comm" | "filename" | "exit_event"> = {
+export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "duration_ns" | "comm" | "filename" | "exit_event", EventView> = {
   size: 168,
   typeName: "struct event",
   fields: {
@@ -94,7 +99,88 @@ export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "dura
     new Uint8Array(v.buffer, v.byteOffset + offset, 168).fill(0);
     encodeEvent(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new EventView(buf, offset);
+  },
 };
+
+/**
+ * struct event read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 168-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
+ */
+export class EventView {
+  /** Bytes of struct event. */
+  static readonly size = 168;
+  static readonly typeName = "struct event";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 168 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 168 <= this.$n && (offset | 0) === offset)) viewRoom(168, "struct event", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** int at byte 0 */
+  get pid(): number {
+    return this.$v.getInt32(this.$o, true);
+  }
+
+  /** int at byte 4 */
+  get ppid(): number {
+    return this.$v.getInt32(this.$o + 4, true);
+  }
+
+  /** unsigned int at byte 8 */
+  get exit_code(): number {
+    return this.$v.getUint32(this.$o + 8, true);
+  }
+
+  /** unsigned long long at byte 16 */
+  get duration_ns(): bigint {
+    return this.$v.getBigUint64(this.$o + 16, true);
+  }
+
+  /** char[16] at byte 24 */
+  get comm(): string {
+    return readText(this.$v, this.$o + 24, 16);
+  }
+
+  /** char[127] at byte 40 */
+  get filename(): string {
+    return readText(this.$v, this.$o + 40, 127);
+  }
+
+  /** _Bool at byte 167 */
+  get exit_event(): boolean {
+    return this.$v.getUint8(this.$o + 167) !== 0;
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): Event {
+    return decodeEvent(this.$v, this.$o);
+  }
+}
 
 /** Reads and writes __s32 (4 bytes). */
 export const I32Codec: Codec<number> = {
@@ -317,6 +403,18 @@ function recordView(buf: Uint8Array | DataView, offset: number, size: number, ty
     throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
   }
   return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
+function viewOf(buf: Uint8Array | DataView | undefined): DataView {
+  if (buf === undefined) return new DataView(new ArrayBuffer(0));
+  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
+function viewRoom(size: number, type: string, length: number, offset: number): void {
+  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
+  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
 }
 
 function checkInt(x: number, min: number, max: number, what: string): number {

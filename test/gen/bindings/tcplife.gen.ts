@@ -18,10 +18,15 @@ export interface FieldLayout {
   readonly bits?: number;
 }
 
-/** The codec of a struct or union, with where each of its members is (`fields`). */
-export interface RecordCodec<T, F extends string> extends Codec<T> {
+/**
+ * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
+ * offset)`: a view `V` of the record, read in place (see its class).
+ */
+export interface RecordCodec<T, F extends string, V> extends Codec<T> {
   readonly typeName: string;
   readonly fields: { readonly [K in F]: FieldLayout };
+  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
+  view(buf: Uint8Array | DataView, offset?: number): V;
 }
 
 /**
@@ -54,7 +59,7 @@ function encodeIdent(x: Ident, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct ident (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const IdentCodec: RecordCodec<Ident, "pid" | "comm"> = {
+export const IdentCodec: RecordCodec<Ident, "pid" | "comm", IdentView> = {
   size: 20,
   typeName: "struct ident",
   fields: {
@@ -69,7 +74,63 @@ export const IdentCodec: RecordCodec<Ident, "pid" | "comm"> = {
     new Uint8Array(v.buffer, v.byteOffset + offset, 20).fill(0);
     encodeIdent(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new IdentView(buf, offset);
+  },
 };
+
+/**
+ * struct ident read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 20-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as IdentCodec.decode).
+ */
+export class IdentView {
+  /** Bytes of struct ident. */
+  static readonly size = 20;
+  static readonly typeName = "struct ident";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 20 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 20 <= this.$n && (offset | 0) === offset)) viewRoom(20, "struct ident", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u32 at byte 0 */
+  get pid(): number {
+    return this.$v.getUint32(this.$o, true);
+  }
+
+  /** char[16] at byte 4 */
+  get comm(): string {
+    return readText(this.$v, this.$o + 4, 16);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): Ident {
+    return decodeIdent(this.$v, this.$o);
+  }
+}
 
 /** struct event: 96 bytes. */
 export interface Event {
@@ -145,7 +206,7 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
 }
 
 /** Reads and writes struct event (96 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4" | "daddr_v6" | "ts_us" | "span_us" | "rx_b" | "tx_b" | "pid" | "lport" | "dport" | "family" | "comm"> = {
+export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4" | "daddr_v6" | "ts_us" | "span_us" | "rx_b" | "tx_b" | "pid" | "lport" | "dport" | "family" | "comm", EventView> = {
   size: 96,
   typeName: "struct event",
   fields: {
@@ -171,7 +232,118 @@ export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4"
     new Uint8Array(v.buffer, v.byteOffset + offset, 96).fill(0);
     encodeEvent(value, v, offset);
   },
+  view(buf, offset = 0) {
+    return new EventView(buf, offset);
+  },
 };
+
+/**
+ * struct event read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 96-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
+ */
+export class EventView {
+  /** Bytes of struct event. */
+  static readonly size = 96;
+  static readonly typeName = "struct event";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 96 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 96 <= this.$n && (offset | 0) === offset)) viewRoom(96, "struct event", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u32 at byte 0 */
+  get saddr_v4(): number {
+    return this.$v.getUint32(this.$o, true);
+  }
+
+  /** __u8[16] at byte 0 */
+  get saddr_v6(): Uint8Array {
+    return readBytes(this.$v, this.$o, 16);
+  }
+
+  /** __u32 at byte 16 */
+  get daddr_v4(): number {
+    return this.$v.getUint32(this.$o + 16, true);
+  }
+
+  /** __u8[16] at byte 16 */
+  get daddr_v6(): Uint8Array {
+    return readBytes(this.$v, this.$o + 16, 16);
+  }
+
+  /** __u64 at byte 32 */
+  get ts_us(): bigint {
+    return this.$v.getBigUint64(this.$o + 32, true);
+  }
+
+  /** __u64 at byte 40 */
+  get span_us(): bigint {
+    return this.$v.getBigUint64(this.$o + 40, true);
+  }
+
+  /** __u64 at byte 48 */
+  get rx_b(): bigint {
+    return this.$v.getBigUint64(this.$o + 48, true);
+  }
+
+  /** __u64 at byte 56 */
+  get tx_b(): bigint {
+    return this.$v.getBigUint64(this.$o + 56, true);
+  }
+
+  /** __u32 at byte 64 */
+  get pid(): number {
+    return this.$v.getUint32(this.$o + 64, true);
+  }
+
+  /** __u16 at byte 68 */
+  get lport(): number {
+    return this.$v.getUint16(this.$o + 68, true);
+  }
+
+  /** __u16 at byte 70 */
+  get dport(): number {
+    return this.$v.getUint16(this.$o + 70, true);
+  }
+
+  /** __u16 at byte 72 */
+  get family(): number {
+    return this.$v.getUint16(this.$o + 72, true);
+  }
+
+  /** char[16] at byte 74 */
+  get comm(): string {
+    return readText(this.$v, this.$o + 74, 16);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): Event {
+    return decodeEvent(this.$v, this.$o);
+  }
+}
 
 /** Reads and writes __u64 (8 bytes). */
 export const U64Codec: Codec<bigint> = {
@@ -393,6 +565,18 @@ function recordView(buf: Uint8Array | DataView, offset: number, size: number, ty
     throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
   }
   return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
+function viewOf(buf: Uint8Array | DataView | undefined): DataView {
+  if (buf === undefined) return new DataView(new ArrayBuffer(0));
+  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
+function viewRoom(size: number, type: string, length: number, offset: number): void {
+  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
+  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
 }
 
 function checkInt(x: number, min: number, max: number, what: string): number {
