@@ -72,9 +72,10 @@ export async function runComtrace(flags: CliFlags, io: Output, signal?: AbortSig
     trace = ComTrace.start({ ...p.trace, engine: p.engine, output: p.events, bufferBytes: p.bufferBytes });
     const columns: Columns = { bytes: p.bytes, time: p.time, extended: p.extended, wide: p.trace.family === 6 };
     const show = p.format === "json" ? (c: Connection) => jsonLine(c) : p.format === "csv" ? (c: Connection) => csvLine(c, columns) : (c: Connection) => formatConnection(c, columns);
+    // On stderr, not a caption of the output: says tracing has begun (what the engine is).
+    const how = `${trace.engine === "sk_storage" ? "socket storage" : "hash by socket"}, ${trace.output === "ringbuf" ? "ring buffer" : "perf buffer"}${trace.tracksAccept ? "" : ", accept() not traced"}`;
+    io.err(`Tracing TCP connections ${p.durationMs ? `for ${p.durationMs / 1000} s` : "until Ctrl+C"} (Ctrl+C or SIGTERM stops; report: ${p.reportPath}) [${how}${describeFilters(p)}]\n`);
     if (p.captions) {
-      const how = `${trace.engine === "sk_storage" ? "socket storage" : "hash by socket"}, ${trace.output === "ringbuf" ? "ring buffer" : "perf buffer"}${trace.tracksAccept ? "" : ", accept() not traced"}`;
-      io.err(`Tracing TCP connections ${p.durationMs ? `for ${p.durationMs / 1000} s` : "until Ctrl+C"} (Ctrl+C or SIGTERM stops; report: ${p.reportPath}) [${how}${describeFilters(p)}]\n`);
       if (p.format === "text") sink.line(formatHeader(columns));
       if (p.format === "csv") sink.line(csvHeader(columns));
     }
