@@ -16,7 +16,7 @@ import { NotSupportedError, abi, readCollectionSpec, runtime, type CollectionSpe
 import { formatIPv4, formatIPv6 } from "../../format.js";
 import { programObjectPath } from "../common/run.js";
 import { checkTraceOptions, type TraceOptions } from "./config.js";
-import { CloseReason, ConnEventCodec, ConnFlags, OwnerSource, StatIndex, load, type ConnEvent, type Loaded, type ProgramName } from "./comtrace.gen.js";
+import { CloseReason, ConnEventView, ConnFlags, OwnerSource, StatIndex, load, type ConnEvent, type Loaded, type ProgramName } from "./comtrace.gen.js";
 
 export { parseDuration, parseTraceFlags, type TraceOptions, type CliFlags, type ParsedFlags } from "./config.js";
 export { formatConnection, formatHeader, csvHeader, csvLine, jsonLine, summaryText, summaryJson, type Columns } from "./format.js";
@@ -87,11 +87,14 @@ const REASONS: Record<number, Reason> = {
   [CloseReason.REASON_ERROR]: "ERROR",
 };
 
+/** The members of a struct conn_event a Connection is made of: the decoded object or its view. */
+export type ConnEventFields = Readonly<Omit<ConnEvent, "pad">>;
+
 /**
  * A record as a Connection. `clockOffsetNs` turns CLOCK_MONOTONIC into wall-clock ns (wall −
  * monotonic, taken at start).
  */
-export function toConnection(e: ConnEvent, clockOffsetNs: bigint): Connection {
+export function toConnection(e: ConnEventFields, clockOffsetNs: bigint): Connection {
   const flags = e.flags;
   const has = (f: number) => (flags & f) !== 0;
   const v4 = e.family === 4;
@@ -229,13 +232,14 @@ export class ComTrace {
    */
   async read(callback: (c: Connection) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
     const offset = this.clockOffsetNs;
-    return this.eventReader().on((e: ConnEvent) => callback(toConnection(e, offset)), { codec: ConnEventCodec, ...(options.signal ? { signal: options.signal } : {}) });
+    // Each record read in place through one view (the generated ConnEventView): only the Connection is made.
+    return this.eventReader().on((e: ConnEventView) => callback(toConnection(e, offset)), { view: ConnEventView, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   /** The connections waiting in the buffer now (after `detach`: the last ones). Returns how many. */
   flush(callback: (c: Connection) => void): number {
     const offset = this.clockOffsetNs;
-    return this.eventReader().consume((e: ConnEvent) => callback(toConnection(e, offset)), { codec: ConnEventCodec });
+    return this.eventReader().consume((e: ConnEventView) => callback(toConnection(e, offset)), { view: ConnEventView });
   }
 
   /** Stops tracing (no more events); the counters and the buffer stay readable until close(). */
