@@ -5,14 +5,20 @@ import type { Output } from "../../cli/io.js";
 import { runUntilStopped } from "../common/run.js";
 import { DEFAULT_DURATION, DEFAULT_REPORT, DEFAULT_RING_KB, closeReport, openReport, parseTraceFlags, type CliFlags, type ParsedFlags } from "./config.js";
 import { csvHeader, csvLine, formatConnection, formatHeader, jsonLine, summaryJson, summaryText, type Columns } from "./format.js";
-import { ComTrace, type Connection } from "./index.js";
+import { ComTrace, requireTracingCapabilities, type Connection } from "./index.js";
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** Lines to stdout and to the report file (written in batches; everything by the time `close` returns). */
+/**
+ * Lines to stdout and to the report file. Lines are gathered while a drain of the event buffer
+ * runs and written with one `write` when it ends (a microtask: the drain is synchronous), so a
+ * busy trace makes one stdout write per wake-up, not one per connection; the report file gets
+ * the same text in larger batches, and everything by the time `close` returns.
+ */
 class Sink {
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private batch = "";
+  private scheduled = false;
+  private report = "";
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -21,26 +27,37 @@ class Sink {
   ) {}
 
   line(text: string): void {
-    this.io.out(`${text}\n`);
-    this.pending.push(text);
-    this.pendingBytes += text.length + 1;
-    if (this.pendingBytes >= 1 << 16) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), 200);
+    this.batch += `${text}\n`;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.emit);
+    }
   }
+
+  /** The lines gathered so far to stdout (one write) and to the report's batch. */
+  private readonly emit = (): void => {
+    this.scheduled = false;
+    const text = this.batch;
+    if (text === "") return;
+    this.batch = "";
+    this.io.out(text);
+    this.report += text;
+    if (this.report.length >= 1 << 16) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), 200);
+  };
 
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const text = `${this.pending.join("\n")}\n`;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const bytes = Buffer.from(text);
+    if (this.report === "") return;
+    const bytes = Buffer.from(this.report);
+    this.report = "";
     for (let off = 0; off < bytes.length; ) off += writeSync(this.fd, bytes, off);
   }
 
   close(): void {
     try {
+      this.emit();
       this.flush();
     } finally {
       closeReport(this.fd);
@@ -64,6 +81,8 @@ function describeFilters(p: ParsedFlags): string {
 /** Runs a trace as the command does; resolves when it stopped (duration, SIGINT, SIGTERM or `signal`). */
 export async function runComtrace(flags: CliFlags, io: Output, signal?: AbortSignal): Promise<void> {
   const p = parseTraceFlags(flags);
+  // A missing capability is one line naming it, before the report file is touched.
+  requireTracingCapabilities();
   // The report path is checked (and truncated) before anything is loaded.
   const fd = openReport(p.reportPath);
   const sink = new Sink(io, fd);
@@ -161,7 +180,8 @@ Lines stream to stdout as connections close; the report file (-o, default ${DEFA
 lines and is complete when comtrace exits: after -d, on Ctrl+C (SIGINT) or SIGTERM. An unwritable
 report path is refused before anything is loaded.
 
-Needs root (CAP_BPF and CAP_PERFMON). No kprobes or fentry: the sock:inet_sock_set_state tracepoint
+Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN; root has them): without them it says which is
+missing and loads nothing. No kprobes or fentry: the sock:inet_sock_set_state tracepoint
 (tp_btf with socket storage, or the plain tracepoint with a hash) and the accept syscalls' exit
 tracepoints.
 

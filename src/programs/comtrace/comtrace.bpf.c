@@ -161,6 +161,16 @@ volatile const __u8 filter_pid = 0;
 volatile const __u8 filter_comm = 0;
 /* Connections shorter than this are filtered (0: none). */
 volatile const __u64 min_ns = 0;
+/*
+ * Ring buffer wake-up policy. 0: the kernel's default (the reader is woken for each record it
+ * is waiting for). Otherwise at most one wake-up per wakeup_ns, plus one whenever wakeup_bytes
+ * are waiting: a busy machine wakes the reader ~1/wakeup_ns times a second, not once per
+ * connection; the records in between are read by the reader's own short timer (user space).
+ */
+volatile const __u64 wakeup_ns = 0;
+volatile const __u64 wakeup_bytes = 0;
+/* When a record last woke the reader (racy across CPUs: a wake-up more or less). */
+__u64 last_wakeup_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -250,6 +260,18 @@ static __always_inline int opening(int newstate)
 	return newstate == ST_SYN_SENT || newstate == ST_SYN_RECV || newstate == ST_ESTABLISHED;
 }
 
+/*
+ * The changes anything is done for: opening (birth, the connect()er as owner, ESTABLISHED),
+ * FIN_WAIT1 and LAST_ACK (the closer as owner), CLOSE (the record). FIN_WAIT2, CLOSE_WAIT,
+ * CLOSING and TIME_WAIT return before any map is touched, and so does LISTEN (either way).
+ */
+#define WANTED_STATES ((1u << ST_SYN_SENT) | (1u << ST_SYN_RECV) | (1u << ST_ESTABLISHED) | (1u << ST_FIN_WAIT1) | (1u << ST_LAST_ACK) | (1u << ST_CLOSE))
+
+static __always_inline int wanted(int oldstate, int newstate)
+{
+	return (unsigned int)newstate < 32 && ((1u << newstate) & WANTED_STATES) && oldstate != ST_LISTEN;
+}
+
 static __always_inline int is_v4_mapped(const __u8 *a)
 {
 	__u32 w0, w1, w2;
@@ -271,6 +293,18 @@ static __always_inline __u8 close_reason(int oldstate, int err)
 		return REASON_FIN;
 	/* ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, SYN_* straight to CLOSE with no error: aborted here. */
 	return REASON_RST_SENT;
+}
+
+/* bpf_ringbuf_output's flags under the wake-up policy (wakeup_ns). */
+static __always_inline __u64 ring_flags(__u64 now)
+{
+	if (!wakeup_ns)
+		return 0;
+	if (now - last_wakeup_ns >= wakeup_ns || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+		last_wakeup_ns = now;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
 }
 
 /* Whether the in-kernel filters drop this connection. */
@@ -377,7 +411,7 @@ static __always_inline void report(void *ctx, struct sock *sk, struct sock_state
 	}
 	long err;
 	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events, &e, sizeof(e), 0);
+		err = bpf_ringbuf_output(&events, &e, sizeof(e), ring_flags(e.end_ns));
 	else
 		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, &e, sizeof(e));
 	count(err ? STAT_LOST : STAT_REPORTED);
@@ -419,17 +453,11 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(comtrace_btf, const struct sock *csk, int oldstate, int newstate)
 {
 	struct sock *sk = (struct sock *)csk;
-	if (sk->sk_protocol != IPPROTO_TCP_)
+	if (!wanted(oldstate, newstate) || sk->sk_protocol != IPPROTO_TCP_)
 		return 0;
-	if (newstate == ST_LISTEN || oldstate == ST_LISTEN)
-		return 0;
-	struct sock_state *st = bpf_sk_storage_get(&sk_state, sk, 0, 0);
-	int created = 0;
-	if (!st && opening(newstate)) {
-		st = bpf_sk_storage_get(&sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		created = 1;
-	}
-	if (on_change(ctx, sk, st, oldstate, newstate, created))
+	/* One call: found, or (opening) made zeroed — a zero birth time is a state just made. */
+	struct sock_state *st = bpf_sk_storage_get(&sk_state, sk, 0, opening(newstate) ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+	if (on_change(ctx, sk, st, oldstate, newstate, st && st->birth_ns == 0))
 		bpf_sk_storage_delete(&sk_state, sk);
 	return 0;
 }
@@ -454,10 +482,8 @@ struct set_state_args {
 SEC("?tracepoint/sock/inet_sock_set_state")
 int comtrace_tp(struct set_state_args *args)
 {
-	if (args->protocol != IPPROTO_TCP_)
-		return 0;
 	int oldstate = args->oldstate, newstate = args->newstate;
-	if (newstate == ST_LISTEN || oldstate == ST_LISTEN)
+	if (!wanted(oldstate, newstate) || args->protocol != IPPROTO_TCP_)
 		return 0;
 	__u64 key = (__u64)args->skaddr;
 	struct sock_state *st = bpf_map_lookup_elem(&sock_states, &key);

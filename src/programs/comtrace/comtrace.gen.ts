@@ -858,6 +858,12 @@ export interface VariableValues {
   min_ns: bigint;
   /** const volatile __u8, in .rodata (a constant once loaded) */
   use_ringbuf: number;
+  /** const volatile __u64, in .rodata (a constant once loaded) */
+  wakeup_ns: bigint;
+  /** const volatile __u64, in .rodata (a constant once loaded) */
+  wakeup_bytes: bigint;
+  /** __u64, in .bss */
+  last_wakeup_ns: bigint;
   /** struct conn_event *, in .bss */
   conn_event_type: bigint;
   /** enum owner_source *, in .bss */
@@ -892,6 +898,12 @@ export interface Variables {
   readonly min_ns: ConstVariable<bigint>;
   /** const volatile __u8, in .rodata (a constant once loaded) */
   readonly use_ringbuf: ConstVariable<number>;
+  /** const volatile __u64, in .rodata (a constant once loaded) */
+  readonly wakeup_ns: ConstVariable<bigint>;
+  /** const volatile __u64, in .rodata (a constant once loaded) */
+  readonly wakeup_bytes: ConstVariable<bigint>;
+  /** __u64, in .bss */
+  readonly last_wakeup_ns: Variable<bigint>;
   /** struct conn_event *, in .bss */
   readonly conn_event_type: Variable<bigint>;
   /** enum owner_source *, in .bss */
@@ -976,6 +988,9 @@ const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableVal
   filter_comm: U8Codec,
   min_ns: U64Codec,
   use_ringbuf: U8Codec,
+  wakeup_ns: U64Codec,
+  wakeup_bytes: U64Codec,
+  last_wakeup_ns: U64Codec,
   conn_event_type: PointerCodec,
   owner_source_type: PointerCodec,
   close_reason_type: PointerCodec,
@@ -1051,6 +1066,9 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
     filter_comm: () => collection.variable("filter_comm", U8Codec),
     min_ns: () => collection.variable("min_ns", U64Codec),
     use_ringbuf: () => collection.variable("use_ringbuf", U8Codec),
+    wakeup_ns: () => collection.variable("wakeup_ns", U64Codec),
+    wakeup_bytes: () => collection.variable("wakeup_bytes", U64Codec),
+    last_wakeup_ns: () => collection.variable("last_wakeup_ns", U64Codec),
     conn_event_type: () => collection.variable("conn_event_type", PointerCodec),
     owner_source_type: () => collection.variable("owner_source_type", PointerCodec),
     close_reason_type: () => collection.variable("close_reason_type", PointerCodec),

@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { NotSupportedError, abi, readCollectionSpec, runtime, type CollectionSpec, type Program } from "../../index.js";
 import { formatIPv4, formatIPv6 } from "../../format.js";
 import { programObjectPath } from "../common/run.js";
+import { requireCapabilities } from "../common/capabilities.js";
 import { checkTraceOptions, type TraceOptions } from "./config.js";
 import { CloseReason, ConnEventView, ConnFlags, OwnerSource, StatIndex, load, type ConnEvent, type Loaded, type ProgramName } from "./comtrace.gen.js";
 
@@ -147,6 +148,13 @@ const ACCEPT_PROGRAMS = [
 ] as const;
 /** Records of 112 bytes: a 1 MiB ring holds ~8,700 of them. */
 export const DEFAULT_RING_BYTES = 1 << 20;
+/**
+ * The ring buffer wakes the reader at most once per this many ms (and whenever a quarter of the
+ * ring is waiting); the reader also drains on its own every 2 × this while records come in.
+ * So a line waits at most ~2 × this long, and a busy machine pays ~100 wake-ups a second
+ * instead of one per connection.
+ */
+export const DEFAULT_WAKEUP_MS = 10;
 
 export interface StartOptions extends TraceOptions {
   /** How per-socket state is kept (default auto: sk_storage where the kernel loads it, else hash). */
@@ -155,6 +163,12 @@ export interface StartOptions extends TraceOptions {
   readonly output?: EventOutput | "auto";
   /** Ring buffer bytes (a power of two, at least a page), or perf pages per CPU × page size. */
   readonly bufferBytes?: number;
+  /**
+   * Ring buffer: wake the reader at most once per this many milliseconds (plus when a quarter
+   * of the ring is waiting); records in between are read within 2 × this. 0: a wake-up per
+   * record (the kernel's default). Default DEFAULT_WAKEUP_MS. The perf array wakes per record.
+   */
+  readonly wakeupMs?: number;
 }
 
 export class ComTrace {
@@ -175,6 +189,8 @@ export class ComTrace {
     links: runtime.Attachment[],
     /** Bytes of the event buffer (the ring; per CPU for perf). */
     private readonly bufferBytes: number,
+    /** The wake-up interval (ms; 0: per record). */
+    readonly wakeupMs: number,
   ) {
     this.links = links;
   }
@@ -182,6 +198,8 @@ export class ComTrace {
   /** Loads, configures the filters, attaches. Throws, leaving nothing behind, when a step fails. */
   static start(options: StartOptions = {}): ComTrace {
     const trace = checkTraceOptions(options);
+    const wakeupMs = checkWakeup(options.wakeupMs ?? DEFAULT_WAKEUP_MS);
+    requireTracingCapabilities();
     const output = chooseOutput(options.output ?? "auto");
     const engines: Engine[] = options.engine === undefined || options.engine === "auto" ? autoEngines() : [options.engine];
     let loaded: Loaded<ProgramName> | undefined;
@@ -189,7 +207,7 @@ export class ComTrace {
     const failures: string[] = [];
     for (const candidate of engines) {
       try {
-        loaded = loadEngine(candidate, output, trace, options.bufferBytes);
+        loaded = loadEngine(candidate, output, trace, options.bufferBytes, wakeupMs);
         engine = candidate;
         break;
       } catch (e) {
@@ -212,7 +230,7 @@ export class ComTrace {
       }
       const main = program(loaded, SOCK_PROGRAM[engine]);
       links.push(engine === "sk_storage" ? runtime.attachTracing(main, abi.AttachType.TRACE_RAW_TP, "inet_sock_set_state") : runtime.attachTracepoint(main, "sock", "inet_sock_set_state"));
-      return new ComTrace(loaded, engine, output, tracksAccept, links, options.bufferBytes ?? DEFAULT_RING_BYTES);
+      return new ComTrace(loaded, engine, output, tracksAccept, links, options.bufferBytes ?? DEFAULT_RING_BYTES, output === "ringbuf" ? wakeupMs : 0);
     } catch (e) {
       for (const l of links.reverse()) l.close();
       loaded.close();
@@ -232,8 +250,41 @@ export class ComTrace {
    */
   async read(callback: (c: Connection) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
     const offset = this.clockOffsetNs;
+    const reader = this.eventReader();
     // Each record read in place through one view (the generated ConnEventView): only the Connection is made.
-    return this.eventReader().on((e: ConnEventView) => callback(toConnection(e, offset)), { view: ConnEventView, ...(options.signal ? { signal: options.signal } : {}) });
+    if (this.wakeupMs === 0) return reader.on((e: ConnEventView) => callback(toConnection(e, offset)), { view: ConnEventView, ...(options.signal ? { signal: options.signal } : {}) });
+    // The kernel wakes us at most once per wakeupMs: records that came in after a wake-up are
+    // drained by a timer, armed whenever a drain found records and kept going while they come.
+    const period = 2 * this.wakeupMs;
+    const stop = new AbortController();
+    const outer = options.signal;
+    const onOuter = () => stop.abort();
+    if (outer?.aborted) stop.abort();
+    else outer?.addEventListener("abort", onOuter);
+    let timer: NodeJS.Timeout | undefined;
+    let failure: { error: unknown } | undefined;
+    let drained = 0;
+    const tick = () => {
+      timer = undefined;
+      try {
+        drained += reader.consume(each, { view: ConnEventView });
+      } catch (e) {
+        failure = { error: e };
+        stop.abort();
+      }
+    };
+    const each = (e: ConnEventView) => {
+      timer ??= setTimeout(tick, period);
+      callback(toConnection(e, offset));
+    };
+    try {
+      const n = await reader.on(each, { view: ConnEventView, signal: stop.signal });
+      if (failure) throw failure.error;
+      return n + drained;
+    } finally {
+      if (timer) clearTimeout(timer);
+      outer?.removeEventListener("abort", onOuter);
+    }
   }
 
   /** The connections waiting in the buffer now (after `detach`: the last ones). Returns how many. */
@@ -310,7 +361,7 @@ function placeholder(spec: CollectionSpec, name: string): void {
   spec.maps.set(name, { ...m, type: abi.MapType.ARRAY, typeName: "array", keySize: 4, valueSize: Math.max(4, m.valueSize), maxEntries: 1, flags: 0, keyType: undefined, valueType: undefined });
 }
 
-function loadEngine(engine: Engine, output: EventOutput, trace: ReturnType<typeof checkTraceOptions>, bufferBytes = DEFAULT_RING_BYTES): Loaded<ProgramName> {
+function loadEngine(engine: Engine, output: EventOutput, trace: ReturnType<typeof checkTraceOptions>, bufferBytes = DEFAULT_RING_BYTES, wakeupMs = DEFAULT_WAKEUP_MS): Loaded<ProgramName> {
   // The committed object by its place in the package (dist/ holds no copy of it).
   const base = readCollectionSpec(readFileSync(programObjectPath("comtrace")));
   const spec: CollectionSpec = { ...base, maps: new Map(base.maps) };
@@ -319,6 +370,7 @@ function loadEngine(engine: Engine, output: EventOutput, trace: ReturnType<typeo
   // The unused state table is kept tiny (LRU hashes preallocate).
   const maxEntries: Partial<Record<"sock_states" | "events", number>> = { sock_states: engine === "hash" ? 65536 : 64 };
   if (output === "ringbuf") maxEntries.events = checkRingBytes(bufferBytes);
+  const ringWakeup = output === "ringbuf" && wakeupMs > 0;
   return load<ProgramName>({
     spec,
     programs: [SOCK_PROGRAM[engine], "comtrace_accept4", "comtrace_accept"],
@@ -331,8 +383,15 @@ function loadEngine(engine: Engine, output: EventOutput, trace: ReturnType<typeo
       filter_pid: trace.pids.length ? 1 : 0,
       filter_comm: trace.comms.length ? 1 : 0,
       min_ns: BigInt(Math.round(trace.minMs * 1e6)),
+      wakeup_ns: ringWakeup ? BigInt(Math.round(wakeupMs * 1e6)) : 0n,
+      wakeup_bytes: ringWakeup ? BigInt(bufferBytes / 4) : 0n,
     },
   });
+}
+
+function checkWakeup(ms: number): number {
+  if (!(typeof ms === "number" && Number.isFinite(ms) && ms >= 0 && ms <= 1000)) throw new RangeError(`wakeupMs: ${String(ms)} is not a number of milliseconds from 0 to 1000`);
+  return ms;
 }
 
 function checkRingBytes(n: number): number {
@@ -346,6 +405,11 @@ function fillFilters(loaded: Loaded<ProgramName>, trace: ReturnType<typeof check
   for (const p of trace.rports) m.rports.set(p, 1);
   for (const p of trace.pids) m.pids.set(p, 1);
   for (const c of trace.comms) m.comms.set({ comm: c }, 1);
+}
+
+/** Throws, naming the capability, when this process cannot load and attach comtrace (checked before anything is loaded). */
+export function requireTracingCapabilities(effective?: bigint): void {
+  requireCapabilities("comtrace", ["CAP_BPF", "CAP_PERFMON"], "tracing TCP state changes", ...(effective === undefined ? [] : [effective]));
 }
 
 /** The object's path (for tools that want to inspect it). */
