@@ -78,6 +78,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: "trace TCP connection lifetimes (sock:inet_sock_set_state): owner, addresses, bytes and duration of each connection as it closes",
     load: async () => (await import("../programs/comtrace/cli.js")).registerComtrace,
   },
+  {
+    name: "jittergen",
+    usage: "[options]",
+    description: "network-condition simulator on TC egress: drop, delay (jitter), reorder, duplicate, corrupt and pace selected packets",
+    load: async () => (await import("../programs/jittergen/cli.js")).registerJittergen,
+  },
 ];
 
 /**

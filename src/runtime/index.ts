@@ -29,3 +29,4 @@ export { AttrRangeError } from "../syscall/errors.js";
 export * from "./file-lock.js";
 export * from "./netdev.js";
 export * from "./trace-pipe.js";
+export * from "./qdisc.js";

@@ -7,6 +7,8 @@
  * - TC: the clsact qdisc (RTM_NEWQDISC / RTM_DELQDISC) and cls_bpf filters in direct-action
  *   mode on its ingress or egress hook (RTM_NEWTFILTER / RTM_DELTFILTER / RTM_GETTFILTER dump).
  * - The root qdisc: its kind, replaced or deleted by kind without options (save/restore).
+ * - Qdiscs and classes with their raw TCA_OPTIONS (qdiscDump, tclassDump, qdiscCreate,
+ *   tclassCreate, qdiscDelete): what a save and an exact restore of a root qdisc tree need.
  *
  * Every function works on the calling thread's network namespace (see `withNetns`) and throws
  * NetlinkError naming the operation and the interface, with the kernel's own explanation.
@@ -35,6 +37,9 @@ export const RTM = {
   NEWTFILTER: 44,
   DELTFILTER: 45,
   GETTFILTER: 46,
+  NEWTCLASS: 40,
+  DELTCLASS: 41,
+  GETTCLASS: 42,
 } as const;
 
 
@@ -297,6 +302,86 @@ export function rootQdiscDelete(ifindex: number): void {
   request(RTM.DELQDISC, 0, tcmsg({ ifindex, handle: 0, parent: TC_H_ROOT, info: 0 }), [], {
     operation: `root qdisc delete on ${describeInterface(ifindex)}`,
     hints: { ENOENT: "the root qdisc is the interface's default one: nothing to delete" },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Qdiscs and classes with their options (save and restore parameter for parameter)
+
+/**
+ * A qdisc or a class with its parameters: `options` is the TCA_OPTIONS payload as the kernel
+ * dumps it (the attributes its kind's change function accepts back), empty when it has none.
+ */
+export interface TcObject {
+  readonly ifindex: number;
+  readonly kind: string;
+  readonly handle: number;
+  readonly parent: number;
+  readonly options: Uint8Array;
+}
+
+function decodeTcObject(m: NlMessage): TcObject {
+  const t = readTcmsgChecked(m);
+  const attrs = messageAttrs(m, TCMSG_SIZE);
+  const options = attrs.get(TCA_OPTIONS)?.payload;
+  return { ifindex: t.ifindex, handle: t.handle, parent: t.parent, kind: attrs.get(TCA_KIND)?.string() ?? "", options: options ? Uint8Array.from(options) : new Uint8Array(0) };
+}
+
+/** The qdiscs of an interface with their options, in the kernel's dump order. */
+export function qdiscDump(ifindex: number): TcObject[] {
+  const operation = `qdisc dump on ${describeInterface(ifindex)}`;
+  const replies = dump(RTM.GETQDISC, tcmsg({ ifindex, handle: 0, parent: 0, info: 0 }), { operation });
+  return decodingReply(operation, RTM.GETQDISC, () => replies.filter((m) => m.type === RTM.NEWQDISC).map(decodeTcObject).filter((q) => q.ifindex === ifindex));
+}
+
+/** The classes of an interface's qdiscs with their options (e.g. htb classes), in dump order. */
+export function tclassDump(ifindex: number): TcObject[] {
+  const operation = `class dump on ${describeInterface(ifindex)}`;
+  const replies = dump(RTM.GETTCLASS, tcmsg({ ifindex, handle: 0, parent: 0, info: 0 }), { operation });
+  return decodingReply(operation, RTM.GETTCLASS, () => replies.filter((m) => m.type === RTM.NEWTCLASS).map(decodeTcObject).filter((c) => c.ifindex === ifindex));
+}
+
+export interface TcObjectSpec {
+  readonly kind: string;
+  readonly parent: number;
+  /** 0: the kernel chooses (qdiscs). */
+  readonly handle?: number;
+  /** The TCA_OPTIONS payload (encoded attributes or a kind's struct); absent: none. */
+  readonly options?: Uint8Array;
+}
+
+function tcObjectAttrs(spec: TcObjectSpec): NlAttrSpec[] {
+  const attrs: NlAttrSpec[] = [nla.string(TCA_KIND, spec.kind)];
+  if (spec.options && spec.options.byteLength > 0) attrs.push(nla.bytes(TCA_OPTIONS, spec.options));
+  return attrs;
+}
+
+const parentName = (parent: number): string => (parent === TC_H_ROOT ? "root" : `parent ${(parent >>> 16).toString(16)}:${(parent & 0xffff).toString(16)}`);
+
+/**
+ * Creates a qdisc with options; `replace` replaces the one at the parent (NLM_F_REPLACE), else
+ * EEXIST when there is one.
+ */
+export function qdiscCreate(ifindex: number, spec: TcObjectSpec, options: { readonly replace?: boolean } = {}): void {
+  request(RTM.NEWQDISC, NLM_F.CREATE | (options.replace ? NLM_F.REPLACE : NLM_F.EXCL), tcmsg({ ifindex, handle: spec.handle ?? 0, parent: spec.parent, info: 0 }), tcObjectAttrs(spec), {
+    operation: `qdisc ${options.replace ? "replace" : "add"} "${spec.kind}" at ${parentName(spec.parent)} on ${describeInterface(ifindex)}`,
+    hints: { ENOENT: `no qdisc kind "${spec.kind}" in this kernel, or no such parent`, EINVAL: `options not accepted by "${spec.kind}", or it cannot be attached there`, EEXIST: "a qdisc is already there (replace it)" },
+  });
+}
+
+/** Deletes the qdisc at `parent` (with `handle`, 0 for any). */
+export function qdiscDelete(ifindex: number, parent: number, handle = 0): void {
+  request(RTM.DELQDISC, 0, tcmsg({ ifindex, handle, parent, info: 0 }), [], {
+    operation: `qdisc delete at ${parentName(parent)} on ${describeInterface(ifindex)}`,
+    hints: { ENOENT: "no such qdisc (or the default one: nothing to delete)", EINVAL: "no such qdisc" },
+  });
+}
+
+/** Creates a class (e.g. an htb class) with its options. */
+export function tclassCreate(ifindex: number, spec: TcObjectSpec & { readonly handle: number }): void {
+  request(RTM.NEWTCLASS, NLM_F.CREATE | NLM_F.EXCL, tcmsg({ ifindex, handle: spec.handle, parent: spec.parent, info: 0 }), tcObjectAttrs(spec), {
+    operation: `class add "${spec.kind}" ${(spec.handle >>> 16).toString(16)}:${(spec.handle & 0xffff).toString(16)} at ${parentName(spec.parent)} on ${describeInterface(ifindex)}`,
+    hints: { EINVAL: `options not accepted by "${spec.kind}" classes`, ENOENT: "no such parent qdisc or class", EEXIST: "the class exists" },
   });
 }
 

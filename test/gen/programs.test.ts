@@ -37,6 +37,13 @@ const BINDINGS = [
     importFrom: "../../index.js",
     path: true,
   },
+  {
+    object: "src/programs/jittergen/jittergen.bpf.o",
+    output: "src/programs/jittergen/jittergen.gen.ts",
+    types: ["rule", "rule_set", "rule_counters", "jg_stats", "rule_state"],
+    importFrom: "../../index.js",
+    path: true,
+  },
 ] as const;
 
 describe("committed bindings", () => {

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tsebpf jittergen: a network-condition simulator on TC egress.
+ *
+ * Each packet leaving the interface is matched against the rules (first match wins): family,
+ * protocol, source/destination prefix and port ranges. A matched packet is selected with the
+ * rule's probability (optionally correlated with the previous draw, as netem does) and then
+ * dropped (Bernoulli or Gilbert-Elliott loss), delayed by an independent uniform draw from
+ * [min, max] while keeping its flow's order (jitter), or delayed by a fixed time so that it
+ * arrives after its successors (reorder). Matched packets may also be duplicated, corrupted
+ * (one bit of the payload flipped) and paced to a rate.
+ *
+ * A delay is a departure time (deadline). Two engines apply it:
+ *  - edt: the deadline goes to skb->tstamp, which the fq root qdisc honours (user space makes fq
+ *    the root with a horizon covering the largest delay).
+ *  - recirculate: for kernels without fq. A not-yet-due packet carries its deadline in skb->cb
+ *    and a mark, and is bounced to the device's ingress (bpf_redirect with BPF_F_INGRESS), where
+ *    jg_ingress sends it back to egress; each lap checks the deadline. cb and mark survive the
+ *    lap, tstamp does not. Costly in softirq time: for test rigs at low packet rates.
+ * Deadlines further away than the horizon are refused (dropped, counted as overlimit).
+ *
+ * The rules live in a double-buffered array (user space writes the idle half, then flips
+ * control.active): a packet sees the old rules or the new ones, never a mix.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define TC_ACT_UNSPEC_ (-1)
+#define TC_ACT_OK_ 0
+#define TC_ACT_SHOT_ 2
+#define BPF_F_INGRESS_ 1
+#define ETH_HLEN_ 14
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IP_MF_OFFSET 0x3FFF
+
+#define MAX_RULES 16
+#define HIST_BUCKETS 24
+#define NSEC 1000000000ULL
+/* 2^32: a probability threshold that always selects. */
+#define ALWAYS 0x100000000ULL
+#define PPM 1000000
+
+enum action {
+	ACTION_PASS = 0,
+	ACTION_DROP = 1,
+	ACTION_JITTER = 2,
+	ACTION_REORDER = 3,
+};
+
+enum loss_model {
+	LOSS_BERNOULLI = 0,
+	LOSS_GILBERT_ELLIOTT = 1,
+};
+
+enum engine {
+	ENGINE_EDT = 0,
+	ENGINE_RECIRCULATE = 1,
+};
+
+/* What user space sets before load (read-only: constants to the verifier). */
+volatile const __u8 engine = ENGINE_EDT;
+/* The interface the program runs on (the recirculation target). */
+volatile const __u32 ifindex;
+/* The mark of a packet being recirculated; the mark of a duplicate is this ^ 1. */
+volatile const __u32 recirc_mark = 0x6a697400;
+/* The longest a packet may be held (the fq horizon for edt). */
+volatile const __u64 horizon_ns = 10 * NSEC;
+
+/* A rule. Thresholds are probabilities scaled to 2^32 (ALWAYS: 1). Addresses in network order. */
+struct rule {
+	__u8 action; /* enum action */
+	__u8 family; /* 0: any, 4, 6 */
+	__u8 protocol; /* 0: any IP, 6, 17 */
+	__u8 loss_model; /* enum loss_model (drop) */
+	__u8 src_len; /* prefix length, 0: any */
+	__u8 dst_len;
+	__u8 keep_order; /* jitter: a packet never departs before its flow's previous one */
+	__u8 pad;
+	__u16 sport_lo, sport_hi; /* host order, inclusive */
+	__u16 dport_lo, dport_hi;
+	__u32 correlation_ppm; /* of the selection draw with the previous one */
+	__u32 src[4];
+	__u32 dst[4];
+	__u64 select; /* threshold: the rule's percent */
+	__u64 ge_p; /* Gilbert-Elliott: good -> bad */
+	__u64 ge_r; /* bad -> good */
+	__u64 ge_loss_bad; /* loss in the bad state */
+	__u64 ge_loss_good; /* loss in the good state */
+	__u64 duplicate; /* threshold */
+	__u64 corrupt; /* threshold */
+	__u64 min_delay_ns;
+	__u64 max_delay_ns;
+	__u64 reorder_delay_ns;
+	__u64 rate_bytes_per_sec; /* 0: no pacing */
+};
+
+struct rule_set {
+	__u32 count;
+	__u32 pad;
+	struct rule rules[MAX_RULES];
+};
+
+struct control {
+	__u32 active; /* 0 or 1: the half of `rules` in effect */
+};
+
+/* State shared by all CPUs, per rule (races between CPUs only blur the statistics). */
+struct rule_state {
+	__u32 last_draw; /* correlated selection: the previous draw */
+	__u32 ge_bad; /* Gilbert-Elliott: 1 in the bad state */
+	__u64 next_departure; /* pacing: when the next packet may leave */
+};
+
+struct rule_counters {
+	__u64 matched;
+	__u64 selected;
+	__u64 dropped;
+	__u64 delayed;
+	__u64 reordered;
+	__u64 duplicated;
+	__u64 corrupted;
+	__u64 overlimit; /* deadline beyond the horizon: dropped */
+	__u64 delay_ns; /* sum of the delays given */
+	__u64 hist[HIST_BUCKETS]; /* delays: bucket i holds [2^i, 2^(i+1)) microseconds (0: < 2 µs) */
+};
+
+struct jg_stats {
+	__u64 packets; /* seen on egress (laps excluded) */
+	__u64 laps; /* recirculation laps */
+	__u64 released; /* delayed packets sent on when due (recirculate) */
+};
+
+struct flow_key {
+	__u32 src[4];
+	__u32 dst[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 protocol;
+	__u8 family;
+	__u8 rule;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct rule_set);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct control);
+} control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct rule_state);
+} state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct rule_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct jg_stats);
+} stats SEC(".maps");
+
+/* Per flow and rule: the departure time of the flow's latest delayed packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, __u64);
+} flows SEC(".maps");
+
+/* What the parser found. */
+struct packet {
+	struct flow_key key;
+	__u32 payload_off; /* start of the L4 payload (0: unknown) */
+	__u8 has_ports;
+};
+
+static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u32 l4;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP_)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		ihl = ip->ihl * 4;
+		if (ihl < sizeof(*ip))
+			return -1;
+		p->key.family = 4;
+		p->key.protocol = ip->protocol;
+		p->key.src[0] = ip->saddr;
+		p->key.dst[0] = ip->daddr;
+		if (ip->frag_off & bpf_htons(IP_MF_OFFSET) & bpf_htons(0x1FFF))
+			return 0; /* a later fragment: no ports */
+		l4 = ETH_HLEN_ + ihl;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6_)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		p->key.family = 6;
+		p->key.protocol = ip6->nexthdr;
+		__builtin_memcpy(p->key.src, &ip6->saddr, 16);
+		__builtin_memcpy(p->key.dst, &ip6->daddr, 16);
+		l4 = ETH_HLEN_ + sizeof(*ip6);
+	} else {
+		return -1;
+	}
+	if (p->key.protocol == IPPROTO_UDP_) {
+		struct udphdr uh;
+
+		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
+			return 0;
+		p->key.sport = bpf_ntohs(uh.source);
+		p->key.dport = bpf_ntohs(uh.dest);
+		p->payload_off = l4 + sizeof(uh);
+		p->has_ports = 1;
+	} else if (p->key.protocol == IPPROTO_TCP_) {
+		struct tcphdr th;
+
+		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+			return 0;
+		p->key.sport = bpf_ntohs(th.source);
+		p->key.dport = bpf_ntohs(th.dest);
+		p->payload_off = l4 + th.doff * 4;
+		p->has_ports = 1;
+	}
+	return 0;
+}
+
+static __always_inline int prefix_match(const __u32 *addr, const __u32 *want, __u32 len)
+{
+	/* Word by word: whole words compared, then the masked last one (network order bytes). */
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 bits = len > 32 * i ? len - 32 * i : 0;
+		__u32 mask;
+
+		if (bits == 0)
+			break;
+		mask = bits >= 32 ? 0xFFFFFFFF : bpf_htonl(~((1U << (32 - bits)) - 1));
+		if ((addr[i] ^ want[i]) & mask)
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline int rule_matches(const struct rule *r, const struct packet *p)
+{
+	if (r->family && r->family != p->key.family)
+		return 0;
+	if (r->protocol && r->protocol != p->key.protocol)
+		return 0;
+	if (r->src_len && !prefix_match(p->key.src, r->src, r->src_len))
+		return 0;
+	if (r->dst_len && !prefix_match(p->key.dst, r->dst, r->dst_len))
+		return 0;
+	if (r->sport_lo != 0 || r->sport_hi != 0xFFFF || r->dport_lo != 0 || r->dport_hi != 0xFFFF) {
+		if (!p->has_ports)
+			return 0;
+		if (p->key.sport < r->sport_lo || p->key.sport > r->sport_hi)
+			return 0;
+		if (p->key.dport < r->dport_lo || p->key.dport > r->dport_hi)
+			return 0;
+	}
+	return 1;
+}
+
+/* A draw on [0, 2^32) compared with a threshold scaled to 2^32. */
+static __always_inline int chance(__u64 threshold)
+{
+	return (__u64)bpf_get_prandom_u32() < threshold;
+}
+
+/* The selection draw, correlated with the previous one as netem's get_crandom does. */
+static __always_inline int selected(const struct rule *r, struct rule_state *st)
+{
+	__u64 draw = bpf_get_prandom_u32();
+
+	if (r->select == 0)
+		return 0;
+	if (r->select >= ALWAYS)
+		return 1;
+	if (r->correlation_ppm && st) {
+		__u64 rho = r->correlation_ppm;
+
+		draw = (draw * (PPM - rho) + (__u64)st->last_draw * rho) / PPM;
+		st->last_draw = draw;
+	}
+	return draw < r->select;
+}
+
+/* Gilbert-Elliott (netem's loss_gilb_ell): move between the states, then lose by the state's rate. */
+static __always_inline int ge_lost(const struct rule *r, struct rule_state *st)
+{
+	if (!st)
+		return 0;
+	if (!st->ge_bad) {
+		if (chance(r->ge_p))
+			st->ge_bad = 1;
+	} else {
+		if (chance(r->ge_r))
+			st->ge_bad = 0;
+	}
+	return chance(st->ge_bad ? r->ge_loss_bad : r->ge_loss_good);
+}
+
+/* A uniform draw on [lo, hi], both included. */
+static __always_inline __u64 uniform(__u64 lo, __u64 hi)
+{
+	__u64 span, draw;
+
+	if (hi <= lo)
+		return lo;
+	span = hi - lo + 1;
+	draw = ((__u64)bpf_get_prandom_u32() << 32) | bpf_get_prandom_u32();
+	return lo + draw % span;
+}
+
+static __always_inline __u32 log2_bucket(__u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 b = 0;
+
+#pragma unroll
+	for (int shift = 16; shift > 0; shift >>= 1) {
+		if (us >= (1ULL << shift)) {
+			us >>= shift;
+			b += shift;
+		}
+	}
+	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
+/* Flips one bit at a random place of the payload; 1 when it did. */
+static __always_inline int corrupt_payload(struct __sk_buff *skb, const struct packet *p)
+{
+	__u32 len = skb->len;
+	__u32 off, draw;
+	__u8 byte;
+
+	if (!p->payload_off || p->payload_off >= len)
+		return 0;
+	draw = bpf_get_prandom_u32();
+	off = p->payload_off + draw % (len - p->payload_off);
+	if (bpf_skb_load_bytes(skb, off, &byte, 1))
+		return 0;
+	byte ^= 1 << ((draw >> 24) & 7);
+	return bpf_skb_store_bytes(skb, off, &byte, 1, 0) == 0;
+}
+
+/* Sends a held packet around once more (recirculate engine). */
+static __always_inline long lap(void)
+{
+	return bpf_redirect(ifindex, BPF_F_INGRESS_);
+}
+
+static __always_inline void hold(struct __sk_buff *skb, __u64 deadline, __u32 mark)
+{
+	skb->cb[0] = (__u32)deadline;
+	skb->cb[1] = (__u32)(deadline >> 32);
+	skb->cb[2] = mark;
+	skb->mark = recirc_mark;
+}
+
+SEC("tc")
+int jg_egress(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct jg_stats *stats_v = bpf_map_lookup_elem(&stats, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	int is_duplicate = 0;
+
+	if (engine == ENGINE_RECIRCULATE && skb->mark == recirc_mark) {
+		__u64 deadline = ((__u64)skb->cb[1] << 32) | skb->cb[0];
+
+		if (now < deadline) {
+			if (stats_v)
+				stats_v->laps++;
+			return lap();
+		}
+		skb->mark = skb->cb[2];
+		skb->cb[0] = 0;
+		skb->cb[1] = 0;
+		skb->cb[2] = 0;
+		if (stats_v)
+			stats_v->released++;
+		return TC_ACT_UNSPEC_;
+	}
+	if (skb->mark == (recirc_mark ^ 1)) {
+		/* A duplicate made below: processed like any packet, but not duplicated again. */
+		skb->mark = skb->cb[2];
+		is_duplicate = 1;
+	}
+	if (stats_v)
+		stats_v->packets++;
+
+	struct control *ctl = bpf_map_lookup_elem(&control, &zero);
+	if (!ctl)
+		return TC_ACT_UNSPEC_;
+	__u32 active = ctl->active & 1;
+	struct rule_set *set = bpf_map_lookup_elem(&rules, &active);
+	if (!set || set->count == 0)
+		return TC_ACT_UNSPEC_;
+
+	struct packet p = {};
+	if (parse(skb, &p) < 0)
+		return TC_ACT_UNSPEC_;
+
+	__u32 idx = MAX_RULES;
+	for (__u32 i = 0; i < MAX_RULES; i++) {
+		if (i >= set->count)
+			break;
+		if (rule_matches(&set->rules[i], &p)) {
+			idx = i;
+			break;
+		}
+	}
+	if (idx >= MAX_RULES)
+		return TC_ACT_UNSPEC_;
+	struct rule *r = &set->rules[idx];
+	struct rule_counters *c = bpf_map_lookup_elem(&counters, &idx);
+	struct rule_state *st = bpf_map_lookup_elem(&state, &idx);
+	if (!c)
+		return TC_ACT_UNSPEC_;
+	c->matched++;
+
+	int sel;
+	if (r->action == ACTION_DROP && r->loss_model == LOSS_GILBERT_ELLIOTT)
+		sel = ge_lost(r, st);
+	else
+		sel = selected(r, st);
+	if (sel)
+		c->selected++;
+	if (r->action == ACTION_DROP && sel) {
+		c->dropped++;
+		return TC_ACT_SHOT_;
+	}
+
+	if (!is_duplicate && r->duplicate && chance(r->duplicate)) {
+		__u32 mark = skb->mark;
+
+		skb->cb[2] = mark;
+		skb->mark = recirc_mark ^ 1;
+		if (bpf_clone_redirect(skb, ifindex, 0) == 0)
+			c->duplicated++;
+		skb->mark = mark;
+		skb->cb[2] = 0;
+	}
+	if (r->corrupt && chance(r->corrupt) && corrupt_payload(skb, &p))
+		c->corrupted++;
+
+	__u64 delay = 0;
+	if (r->action == ACTION_JITTER && sel)
+		delay = uniform(r->min_delay_ns, r->max_delay_ns);
+	else if (r->action == ACTION_REORDER && sel)
+		delay = r->reorder_delay_ns;
+	__u64 deadline = now + delay;
+
+	if (r->action == ACTION_JITTER && r->keep_order) {
+		/* Never before the flow's previous packet; the previous deadline is at most now + max. */
+		p.key.rule = idx;
+		__u64 *last = bpf_map_lookup_elem(&flows, &p.key);
+		if (last && *last > deadline)
+			deadline = *last;
+		if (deadline > now) {
+			if (last)
+				*last = deadline;
+			else
+				bpf_map_update_elem(&flows, &p.key, &deadline, BPF_ANY);
+		}
+	}
+	if (r->rate_bytes_per_sec && st) {
+		__u64 start = st->next_departure > deadline ? st->next_departure : deadline;
+
+		st->next_departure = start + (__u64)skb->len * NSEC / r->rate_bytes_per_sec;
+		deadline = start;
+	}
+	if (deadline <= now)
+		return TC_ACT_UNSPEC_;
+	if (deadline - now > horizon_ns) {
+		c->overlimit++;
+		return TC_ACT_SHOT_;
+	}
+	c->delayed++;
+	if (r->action == ACTION_REORDER && sel)
+		c->reordered++;
+	c->delay_ns += deadline - now;
+	__u32 b = log2_bucket(deadline - now);
+	if (b < HIST_BUCKETS)
+		c->hist[b]++;
+
+	if (engine == ENGINE_RECIRCULATE) {
+		hold(skb, deadline, skb->mark);
+		return lap();
+	}
+	if (skb->tstamp < deadline)
+		skb->tstamp = deadline;
+	/* What the delay was (TEST_RUN reads it back): cb[3] = delay in ns, saturated. */
+	skb->cb[3] = deadline - now > 0xFFFFFFFF ? 0xFFFFFFFF : (__u32)(deadline - now);
+	return TC_ACT_UNSPEC_;
+}
+
+/* Recirculate engine: a held packet arriving on ingress goes back to egress. */
+SEC("tc")
+int jg_ingress(struct __sk_buff *skb)
+{
+	if (skb->mark != recirc_mark)
+		return TC_ACT_UNSPEC_;
+	return bpf_redirect(ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,453 @@
+/**
+ * jittergen against the real kernel.
+ *
+ * - BPF_PROG_TEST_RUN of jg_egress (edt engine, so ctx_out.tstamp carries the departure time,
+ *   although this kernel has no fq to honour it): the delay of 10,000 runs is uniform on
+ *   [min, max] (Kolmogorov–Smirnov at a fixed threshold), per-flow order is kept, the selected
+ *   fraction matches percent (binomial bounds), Gilbert-Elliott loss gives its mean burst length.
+ * - In namespaces (veth pair, Node UDP probes, the program on A's egress): drop 30% ± bounds;
+ *   the recirculate engine's delays seen as RTT within [min, max + 1 ms]; reorder, duplication,
+ *   corruption, IPv6.
+ * - Qdiscs: a root htb (with a class) or tbf made by the test over netlink is the same, parameter
+ *   for parameter, after a run, after SIGINT, and after SIGKILL followed by the next start.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { runtime } from "../../src/index.js";
+import { encodeAttrs, nla } from "../../src/syscall/netlink.js";
+import { parseConfig, type JittergenConfig } from "../../src/programs/jittergen/config.js";
+import { Jittergen, loadProgram, recordPath, resolveEngine } from "../../src/programs/jittergen/index.js";
+import { createVethPair, describeKernel, NetNs, type VethPair } from "../helpers/kernel.js";
+
+const TC_ACT_SHOT = 2;
+const SKB_SIZE = 192; // struct __sk_buff on 6.x
+const SKB_TSTAMP = 152;
+const SKB_CB = 48;
+const CLI = join(process.cwd(), "dist/cli/main.js");
+
+const config = (doc: Record<string, unknown>, outIf = "lo"): JittergenConfig => parseConfig({ outIf, ...doc }, "test.yml");
+
+/** An Ethernet + IPv4/IPv6 + UDP packet. */
+function udpPacket(o: { sport?: number; dport?: number; v6?: boolean; payload?: number } = {}): Buffer {
+  const payload = Buffer.alloc(o.payload ?? 32, 0xab);
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(o.sport ?? 40000, 0);
+  udp.writeUInt16BE(o.dport ?? 5000, 2);
+  udp.writeUInt16BE(8 + payload.length, 4);
+  let ip: Buffer;
+  if (o.v6) {
+    ip = Buffer.alloc(40);
+    ip[0] = 0x60;
+    ip.writeUInt16BE(8 + payload.length, 4);
+    ip[6] = 17;
+    ip[7] = 64;
+    ip[8] = 0xfd;
+    ip[23] = 1;
+    ip[24] = 0xfd;
+    ip[39] = 2;
+  } else {
+    ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + 8 + payload.length, 2);
+    ip[8] = 64;
+    ip[9] = 17;
+    ip.set([10, 0, 0, 1], 12);
+    ip.set([10, 0, 0, 2], 16);
+  }
+  const eth = Buffer.alloc(14);
+  eth.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+  eth.writeUInt16BE(o.v6 ? 0x86dd : 0x0800, 12);
+  return Buffer.concat([eth, ip, udp, payload]);
+}
+
+interface Run {
+  readonly verdict: number;
+  readonly tstamp: bigint;
+  readonly delayNs: number;
+}
+
+function run(program: runtime.Program, packet: Buffer): Run {
+  const r = program.testRun({ data: packet, context: new Uint8Array(SKB_SIZE), repeat: 1 });
+  return { verdict: r.returnValue | 0, tstamp: r.context.readBigUInt64LE(SKB_TSTAMP), delayNs: r.context.readUInt32LE(SKB_CB + 12) };
+}
+
+/** Binomial bounds: 5 standard deviations. */
+function binomialBounds(n: number, p: number): [number, number] {
+  const sd = Math.sqrt(n * p * (1 - p));
+  return [n * p - 5 * sd, n * p + 5 * sd];
+}
+
+describeKernel("jittergen: BPF_PROG_TEST_RUN of the departure-time logic (edt)", () => {
+  it("gives each selected packet an independent delay uniform on [min, max] (Kolmogorov-Smirnov, 10,000 runs)", () => {
+    using loaded = loadProgram(config({ action: "jitter", match: { protocol: "udp", port: 5000 }, jitter: { minDelayMs: 2, maxDelayMs: 7 }, keepOrder: false }), "edt", 1);
+    const prog = loaded.programs.jg_egress;
+    const n = 10_000;
+    const delays: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = run(prog, udpPacket({ sport: 40000 + (i % 1000) }));
+      expect(r.tstamp).toBeGreaterThan(0n);
+      delays.push(r.delayNs);
+    }
+    const lo = 2e6;
+    const hi = 7e6;
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(lo);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(hi);
+    const u = delays.map((d) => (d - lo) / (hi - lo)).sort((a, b) => a - b);
+    let ks = 0;
+    u.forEach((x, i) => (ks = Math.max(ks, Math.abs((i + 1) / n - x), Math.abs(x - i / n))));
+    // The 0.1% critical value of the one-sample KS statistic: 1.95 / sqrt(n).
+    expect(ks).toBeLessThan(1.95 / Math.sqrt(n));
+  });
+
+  it("keeps each flow's order: departure times of one flow never go backwards; other traffic passes untouched", () => {
+    using loaded = loadProgram(config({ action: "jitter", match: { protocol: "udp", port: 5000 }, jitter: { minDelayMs: 1, maxDelayMs: 20 } }), "edt", 1);
+    const prog = loaded.programs.jg_egress;
+    let last = 0n;
+    for (let i = 0; i < 2000; i++) {
+      const r = run(prog, udpPacket());
+      expect(r.tstamp).toBeGreaterThanOrEqual(last);
+      last = r.tstamp;
+    }
+    const other = run(prog, udpPacket({ dport: 5001 }));
+    expect(other.tstamp).toBe(0n);
+    expect(other.verdict).toBe(-1);
+  });
+
+  it("selects the configured fraction (percent 30: binomial bounds), for drop and for jitter, IPv4 and IPv6", () => {
+    const n = 10_000;
+    for (const [action, v6] of [["drop", false], ["jitter", true]] as const) {
+      using loaded = loadProgram(config({ action, match: { percent: 30, protocol: "udp" }, jitter: { minDelayMs: 1, maxDelayMs: 1 }, keepOrder: false }), "edt", 1);
+      let hits = 0;
+      for (let i = 0; i < n; i++) {
+        const r = run(loaded.programs.jg_egress, udpPacket({ v6 }));
+        if (action === "drop" ? r.verdict === TC_ACT_SHOT : r.tstamp > 0n) hits++;
+      }
+      const [lo, hi] = binomialBounds(n, 0.3);
+      expect(hits, `${action}`).toBeGreaterThan(lo);
+      expect(hits, `${action}`).toBeLessThan(hi);
+    }
+  });
+
+  it("Gilbert-Elliott loss: loss rate p/(p+r) and mean burst length 1/r", () => {
+    using loaded = loadProgram(config({ action: "drop", loss: { model: "gilbert-elliott", p: 5, r: 25 } }), "edt", 1);
+    const n = 20_000;
+    const lost: boolean[] = [];
+    for (let i = 0; i < n; i++) lost.push(run(loaded.programs.jg_egress, udpPacket()).verdict === TC_ACT_SHOT);
+    const bursts: number[] = [];
+    let len = 0;
+    for (const l of [...lost, false]) {
+      if (l) len++;
+      else if (len > 0) {
+        bursts.push(len);
+        len = 0;
+      }
+    }
+    const mean = bursts.reduce((a, b) => a + b, 0) / bursts.length;
+    expect(mean).toBeGreaterThan(3.4);
+    expect(mean).toBeLessThan(4.6);
+    const rate = lost.filter(Boolean).length / n;
+    expect(rate).toBeGreaterThan(1 / 6 - 0.04);
+    expect(rate).toBeLessThan(1 / 6 + 0.04);
+  });
+
+  it("reorder delays the selected fraction by delayMs exactly; delays beyond the horizon are dropped", () => {
+    using loaded = loadProgram(config({ action: "reorder", match: { percent: 100 }, reorder: { delayMs: 3 } }), "edt", 1);
+    const r = run(loaded.programs.jg_egress, udpPacket());
+    expect(r.delayNs).toBe(3e6);
+    using capped = loadProgram(config({ action: "jitter", horizonMs: 50, jitter: { minDelayMs: 40, maxDelayMs: 40 }, rate: 1000 }), "edt", 1);
+    // 1000 bytes/s: the second packet of 74 bytes waits 74 ms more than the first: over the horizon.
+    expect(run(capped.programs.jg_egress, udpPacket()).verdict).toBe(-1);
+    expect(run(capped.programs.jg_egress, udpPacket()).verdict).toBe(TC_ACT_SHOT);
+  });
+
+  it("engine auto refuses a delaying config without fq, naming the qdisc and the recirculate option; drop runs anywhere", () => {
+    expect(() => resolveEngine(config({ action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toThrow(/fq.*engine: recirculate/);
+    expect(() => resolveEngine(config({ engine: "edt", action: "drop" }), false)).toThrow(/edt needs the fq qdisc/);
+    expect(resolveEngine(config({ action: "drop" }), false)).toBe("none");
+    expect(resolveEngine(config({ action: "jitter", engine: "recirculate", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toBe("recirculate");
+    expect(runtime.qdiscKindAvailable("fq")).toBe(existsSync("/proc/config.gz") ? /CONFIG_NET_SCH_FQ=[ym]/.test(spawnSync("zcat", ["/proc/config.gz"], { encoding: "utf8" }).stdout) : undefined);
+  });
+});
+
+// ---- namespaces --------------------------------------------------------------------------------
+
+/**
+ * Sends `count` UDP probes from A to B:`port` every `gapMs`; B echoes each; prints what came back:
+ * [seq, rtt ms, payload intact] in arrival order.
+ */
+function probe(pair: VethPair, o: { count: number; gapMs: number; port: number; v6?: boolean; size?: number; waitMs?: number }): Array<[number, number, boolean]> {
+  const family = o.v6 ? "udp6" : "udp4";
+  const address = o.v6 ? pair.b.ipv6 : pair.b.ipv4;
+  const echo = `
+    const s = require("node:dgram").createSocket(${JSON.stringify(family)});
+    s.on("message", (m, r) => s.send(m, r.port, r.address));
+    s.bind(${o.port}, ${JSON.stringify(address)}, () => process.stderr.write("ready\\n"));
+    setTimeout(() => process.exit(0), ${o.count * o.gapMs + (o.waitMs ?? 1000) + 3000});`;
+  const sender = `
+    const s = require("node:dgram").createSocket(${JSON.stringify(family)});
+    const size = ${o.size ?? 64};
+    const body = (seq) => { const b = Buffer.alloc(size); for (let i = 4; i < size; i++) b[i] = (seq + i) & 0xff; b.writeUInt32BE(seq, 0); return b; };
+    const sent = new Map(); const got = [];
+    s.on("message", (m) => { const t = process.hrtime.bigint(); const seq = m.readUInt32BE(0); got.push([seq, Number(t - sent.get(seq)) / 1e6, body(seq).equals(m)]); });
+    s.bind(0, () => {
+      let i = 0;
+      const tick = () => {
+        if (i < ${o.count}) { const b = body(i); sent.set(i, process.hrtime.bigint()); s.send(b, ${o.port}, ${JSON.stringify(address)}); i++; setTimeout(tick, ${o.gapMs}); }
+        else setTimeout(() => { process.stdout.write(JSON.stringify(got)); process.exit(0); }, ${o.waitMs ?? 1000});
+      };
+      tick();
+    });`;
+  const script = `
+    const { spawn } = require("node:child_process");
+    const rx = spawn("nsenter", ["--net=${pair.b.ns.path}", "--", process.execPath, "-e", ${JSON.stringify(echo)}], { stdio: ["ignore", "ignore", "pipe"] });
+    rx.stderr.once("data", () => {
+      const tx = spawn("nsenter", ["--net=${pair.a.ns.path}", "--", process.execPath, "-e", ${JSON.stringify(sender)}], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = ""; tx.stdout.on("data", (d) => (out += d));
+      tx.on("close", () => { rx.kill(); process.stdout.write(out); });
+    });`;
+  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: o.count * o.gapMs + (o.waitMs ?? 1000) + 20_000 });
+  return JSON.parse(r.stdout || "[]") as Array<[number, number, boolean]>;
+}
+
+function inA<T>(pair: VethPair, fn: () => T): T {
+  return runtime.withNetns(pair.a.ns.path, fn);
+}
+
+/** Netlink qdisc and class dumps of A's veth: kinds, handles, parents and raw options. */
+function tcState(pair: VethPair): string {
+  return inA(pair, () => {
+    const index = runtime.ifindex(pair.a.ifname);
+    const hex = (o: runtime.TcObject) => `${o.kind} ${o.handle.toString(16)} ${o.parent.toString(16)} ${Buffer.from(o.options).toString("hex")}`;
+    return JSON.stringify({ qdiscs: runtime.qdiscDump(index).map(hex), classes: runtime.tclassDump(index).map(hex) });
+  });
+}
+
+/** A root htb 1: (default 10, r2q 10) with class 1:10 at 1 Mbit/s, made over netlink. */
+function makeHtb(pair: VethPair): void {
+  inA(pair, () => {
+    const index = runtime.ifindex(pair.a.ifname);
+    const glob = Buffer.alloc(20);
+    glob.writeUInt32LE(3, 0); // version
+    glob.writeUInt32LE(10, 4); // rate2quantum
+    glob.writeUInt32LE(0x10, 8); // default class 1:10
+    runtime.qdiscCreate(index, { kind: "htb", parent: runtime.TC_H_ROOT, handle: 0x10000, options: encodeAttrs([nla.bytes(2 /* TCA_HTB_INIT */, glob)]) }, { replace: true });
+    const opt = Buffer.alloc(44); // struct tc_htb_opt
+    const rate = 125_000; // bytes/s
+    opt.writeUInt8(10, 0); // rate.cell_log
+    opt.writeUInt8(1, 1); // linklayer ethernet
+    opt.writeUInt32LE(rate, 8);
+    opt.writeUInt8(10, 12);
+    opt.writeUInt8(1, 13);
+    opt.writeUInt32LE(rate * 2, 20); // ceil
+    opt.writeUInt32LE(200_000, 24); // buffer (ticks)
+    opt.writeUInt32LE(200_000, 28); // cbuffer
+    opt.writeUInt32LE(1514, 32); // quantum
+    opt.writeUInt32LE(0, 36); // level
+    opt.writeUInt32LE(3, 40); // prio
+    runtime.tclassCreate(index, { kind: "htb", parent: 0x10000, handle: 0x10010, options: encodeAttrs([nla.bytes(1 /* TCA_HTB_PARMS */, opt)]) });
+  });
+}
+
+/** A root tbf at 10 Mbit/s, limit 30000 bytes, made over netlink. */
+function makeTbf(pair: VethPair): void {
+  inA(pair, () => {
+    const index = runtime.ifindex(pair.a.ifname);
+    const q = Buffer.alloc(36); // struct tc_tbf_qopt: rate, peakrate (tc_ratespec, 12 each), limit, buffer, mtu
+    q.writeUInt8(1, 1);
+    q.writeUInt32LE(1_250_000, 8);
+    q.writeUInt32LE(30_000, 24);
+    q.writeUInt32LE(100_000, 28);
+    q.writeUInt32LE(0, 32);
+    runtime.qdiscCreate(index, { kind: "tbf", parent: runtime.TC_H_ROOT, handle: 0x20000, options: encodeAttrs([nla.bytes(1 /* TCA_TBF_PARMS */, q), nla.u32(6 /* TCA_TBF_BURST */, 12_500)]) }, { replace: true });
+  });
+}
+
+describeKernel("jittergen: in network namespaces", () => {
+  let pair: VethPair;
+  let dir: string;
+  beforeAll(() => {
+    pair = createVethPair(NetNs.create(), NetNs.create());
+    dir = mkdtempSync(join(tmpdir(), "jittergen-"));
+  });
+  afterAll(() => {
+    pair?.a.ns.remove();
+    pair?.b.ns.remove();
+  });
+
+  const start = (doc: Record<string, unknown>, options: Parameters<typeof Jittergen.start>[1] = {}): Jittergen => inA(pair, () => Jittergen.start(config(doc, pair.a.ifname), options));
+  const stop = (j: Jittergen): void => inA(pair, () => j.stop());
+
+  it("drop at 30% drops 30% ± binomial bounds of the probes; counters agree; the qdiscs are as before", () => {
+    makeHtb(pair);
+    const before = tcState(pair);
+    const j = start({ action: "drop", match: { percent: 30, protocol: "udp", port: 7001 } });
+    try {
+      const n = 1000;
+      const got = probe(pair, { count: n, gapMs: 1, port: 7001, waitMs: 500 });
+      const [lo, hi] = binomialBounds(n, 0.3);
+      const dropped = n - got.length;
+      expect(dropped).toBeGreaterThan(lo);
+      expect(dropped).toBeLessThan(hi);
+      const s = j.status().rules[0];
+      expect(Number(s?.matched)).toBe(n);
+      expect(Number(s?.dropped)).toBe(dropped);
+      expect(j.engine).toBe("none");
+    } finally {
+      stop(j);
+    }
+    expect(tcState(pair)).toBe(before);
+  });
+
+  it("recirculate: jitter 2-6 ms seen as RTT within [min, max + 1 ms], spread over the range, flow order kept", () => {
+    const j = start({ engine: "recirculate", action: "jitter", match: { protocol: "udp", port: 7002 }, jitter: { minDelayMs: 2, maxDelayMs: 6 } });
+    let got: Array<[number, number, boolean]>;
+    try {
+      got = probe(pair, { count: 200, gapMs: 10, port: 7002 });
+      const s = j.status();
+      expect(Number(s.rules[0]?.delayed)).toBe(200);
+      expect(s.laps).toBeGreaterThan(0n);
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(200);
+    const rtts = got.map((g) => g[1]);
+    for (const r of rtts) {
+      expect(r).toBeGreaterThanOrEqual(2);
+      expect(r).toBeLessThanOrEqual(7);
+    }
+    // Uniform on [2, 6]: each millisecond of the range gets a fair share (25% ± 10%).
+    for (let ms = 2; ms < 6; ms++) {
+      const share = rtts.filter((r) => r >= ms && r < ms + 1).length / rtts.length;
+      expect(share, `RTT in [${ms}, ${ms + 1}) ms`).toBeGreaterThan(0.12);
+      expect(share, `RTT in [${ms}, ${ms + 1}) ms`).toBeLessThan(0.38);
+    }
+    expect(got.map((g) => g[0])).toEqual([...got.map((g) => g[0])].sort((a, b) => a - b));
+  });
+
+  it("recirculate over IPv6: a fixed 5 ms delay gives RTTs in [5, 6] ms", () => {
+    const j = start({ engine: "recirculate", action: "jitter", match: { protocol: "udp", port: 7003 }, jitter: { minDelayMs: 5, maxDelayMs: 5 } });
+    let got: Array<[number, number, boolean]>;
+    try {
+      got = probe(pair, { count: 50, gapMs: 20, port: 7003, v6: true });
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(50);
+    for (const [, rtt] of got) {
+      expect(rtt).toBeGreaterThanOrEqual(5);
+      expect(rtt).toBeLessThanOrEqual(6);
+    }
+  });
+
+  it("reorder 20% by 15 ms: the receiver sees the selected probes after their successors", () => {
+    const j = start({ engine: "recirculate", action: "reorder", match: { percent: 20, protocol: "udp", port: 7004 }, reorder: { delayMs: 15 } });
+    let got: Array<[number, number, boolean]>;
+    let reordered = 0;
+    try {
+      got = probe(pair, { count: 400, gapMs: 2, port: 7004 });
+      reordered = Number(j.status().rules[0]?.reordered);
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(400);
+    // A probe arrived late when a later sequence number arrived before it.
+    const seqs = got.map((g) => g[0]);
+    let maxSeen = -1;
+    let late = 0;
+    for (const s of seqs) {
+      if (s < maxSeen) late++;
+      maxSeen = Math.max(maxSeen, s);
+    }
+    const [lo, hi] = binomialBounds(400, 0.2);
+    expect(late).toBeGreaterThan(lo);
+    expect(late).toBeLessThan(hi);
+    // A selected probe among the last few has fewer successors to arrive before it.
+    expect(late).toBeGreaterThanOrEqual(reordered - 8);
+    expect(late).toBeLessThanOrEqual(reordered);
+  });
+
+  it("duplication and corruption are seen by the receiver and counted", () => {
+    const j = start({ engine: "recirculate", action: "pass", match: { protocol: "udp", port: 7005 }, duplicate: 20, corrupt: 20 });
+    let got: Array<[number, number, boolean]>;
+    let s;
+    try {
+      got = probe(pair, { count: 300, gapMs: 2, port: 7005, size: 200 });
+      s = j.status().rules[0];
+    } finally {
+      stop(j);
+    }
+    const duplicates = got.length - new Set(got.map((g) => g[0])).size;
+    const corrupted = got.filter((g) => !g[2]).length;
+    expect(duplicates).toBe(Number(s?.duplicated));
+    expect(duplicates).toBeGreaterThan(20);
+    expect(corrupted).toBeGreaterThan(20);
+    // A duplicate of a corrupted packet is corrupted too (and a duplicate may be corrupted itself).
+    expect(corrupted).toBeGreaterThanOrEqual(Number(s?.corrupted));
+  });
+
+  it("a tbf root is the same after a run and after SIGINT of the CLI (netlink attachment)", async () => {
+    makeTbf(pair);
+    const before = tcState(pair);
+    const file = join(dir, "int.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: recirculate\naction: jitter\nmatch: { protocol: udp, port: 7006 }\njitter: { minDelayMs: 1, maxDelayMs: 2 }\n`);
+    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (out.includes("running")) {
+          clearInterval(t);
+          resolve();
+        }
+        if (child.exitCode !== null) reject(new Error(out));
+      }, 50);
+    });
+    expect(tcState(pair)).not.toBe(before); // clsact + filters while it runs
+    child.kill("SIGINT");
+    await new Promise((r) => child.on("exit", r));
+    expect(out).toContain("qdiscs restored");
+    expect(tcState(pair)).toBe(before);
+  });
+
+  it("after SIGKILL, the next start finds the record and restores the qdiscs exactly (htb root and class, clsact removed)", async () => {
+    makeHtb(pair);
+    const before = tcState(pair);
+    const file = join(dir, "kill.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: recirculate\naction: drop\nmatch: { percent: 10 }\n`);
+    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (out.includes("running")) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 50);
+    });
+    const record = inA(pair, () => recordPath(pair.a.ifname));
+    expect(existsSync(record)).toBe(true);
+    // What a crash may also leave: a root qdisc replaced (as the edt engine does with fq).
+    inA(pair, () => runtime.replaceRootQdisc(runtime.ifindex(pair.a.ifname), "pfifo"));
+    process.kill(child.pid as number, "SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    // nsenter's child is the Node process: wait until it is gone too.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tcState(pair)).not.toBe(before);
+    const j = start({ action: "drop", match: { percent: 0 } });
+    expect(j.recovered).toMatch(/ended without cleaning up.*removed the clsact qdisc.*restored the root qdisc \(htb\)/);
+    stop(j);
+    expect(tcState(pair)).toBe(before);
+    expect(existsSync(record)).toBe(false);
+  });
+
+  it("an unknown interface is refused naming outIf, and nothing is touched", () => {
+    const before = tcState(pair);
+    expect(() => inA(pair, () => Jittergen.start(config({ action: "drop" }, "nosuch0")))).toThrow(/test\.yml: outIf: .*nosuch0/);
+    expect(tcState(pair)).toBe(before);
+  });
+});
