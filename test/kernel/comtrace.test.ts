@@ -7,7 +7,7 @@
  * and event transport, the in-kernel filters and their counters, the CLI's report file after -d,
  * SIGINT and SIGTERM, and a burst of 10,000 connections (reported + lost = sent).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -413,6 +413,49 @@ describeKernel("comtrace", () => {
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(row).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,\d+,ct-(client|server),127\.0\.0\.1,\d+,127\.0\.0\.1,\d+,\d+,\d+,[\d.]+,\d+,\d+,FIN$/);
   }, 60_000);
+
+  it("lines stream as connections close under the wake-up policy: a trailing record arrives without more traffic or a flush", async () => {
+    const trace = ComTrace.start({ comms: ["ct-client", "ct-server"] });
+    expect(trace.wakeupMs).toBeGreaterThan(0);
+    const seen: { c: Connection; at: number }[] = [];
+    const stop = new AbortController();
+    const reading = trace.read((c) => seen.push({ c, at: Date.now() }), { signal: stop.signal });
+    try {
+      const plan = ports(3).map((port, i): Plan => ({ ...PLAN[i % 2]!, port, c2s: 10, s2c: 10, holdMs: 20 + 10 * i }));
+      await exchange(plan);
+      const done = Date.now();
+      while (mine(seen.map((s) => s.c), plan).length < 6 && Date.now() < done + 2000) await new Promise((r) => setTimeout(r, 5));
+      const ours = seen.filter((s) => mine([s.c], plan).length === 1);
+      expect(ours).toHaveLength(6);
+      // Within two wake-up intervals and a scheduling margin of the peers' exit (which follows the closes).
+      for (const s of ours) expect(s.at - done).toBeLessThanOrEqual(2 * trace.wakeupMs + 100);
+    } finally {
+      stop.abort();
+      await reading;
+      trace.close();
+    }
+  }, 30_000);
+
+  it("without CAP_BPF/CAP_PERFMON: one line naming the missing capability, exit 1, the report untouched, nothing loaded", () => {
+    expect(existsSync(cliPath), "build the CLI first: npx tsc -p tsconfig.build.json").toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), "comtrace-caps-"));
+    const loaded = () => (JSON.parse(spawnSync("bpftool", ["prog", "show", "--json"], { encoding: "utf8" }).stdout || "[]") as { name?: string }[]).filter((p) => p.name?.startsWith("comtrace_")).length;
+    const before = loaded();
+    try {
+      const run = (drop: string) => spawnSync("setpriv", ["--inh-caps=-all", `--bounding-set=${drop}`, process.execPath, cliPath, "comtrace", "-d", "1", "-o", join(dir, "r.log")], { encoding: "utf8" });
+      const none = run("-perfmon,-bpf,-sys_admin");
+      expect(none.status).toBe(1);
+      expect(none.stdout).toBe("");
+      expect(none.stderr).toMatch(/^tsebpf: comtrace: missing CAP_BPF and CAP_PERFMON: tracing TCP state changes needs CAP_BPF and CAP_PERFMON \(CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON\); run as root or grant them\n$/);
+      const perfmon = run("-perfmon,-sys_admin");
+      expect(perfmon.status).toBe(1);
+      expect(perfmon.stderr).toMatch(/^tsebpf: comtrace: missing CAP_PERFMON: .*grant it\n$/);
+      expect(existsSync(join(dir, "r.log")), "the report file is not touched").toBe(false);
+      expect(loaded()).toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it("refuses an unwritable report path before loading anything", async () => {
     await expect(runComtrace({ output: "/nonexistent-dir/x.log" }, { out: () => undefined, err: () => undefined })).rejects.toThrow(/^-o: cannot write the report file '\/nonexistent-dir\/x.log': its directory does not exist$/);
