@@ -38,14 +38,15 @@ export function formatHeader(c: Columns = {}): string {
   return parts.filter((p) => p !== undefined).join(" ").trimEnd();
 }
 
-/** One connection in the columns of formatHeader. */
+/** One connection in the columns of formatHeader (built by concatenation: one per closed connection). */
 export function formatConnection(x: Connection, c: Columns = {}): string {
   const aw = c.wide ? 39 : 15;
-  const parts = [c.time ? pad(clockTime(x.closedAt), 8) : undefined, pad(String(x.pid), 7), pad(x.comm === "" ? "-" : x.comm, 15), pad(x.laddr, aw), padLeft(String(x.lport), 5), pad(x.raddr, aw), padLeft(String(x.rport), 5)];
-  parts.push(...(c.bytes ? [padLeft(absent(x.txBytes), 10), padLeft(absent(x.rxBytes), 10)] : [padLeft(kb(x.txRaw), 5), padLeft(kb(x.rxRaw), 5)]));
-  parts.push(padLeft(x.ms.toFixed(2), 9));
-  if (c.extended) parts.push(padLeft(absent(x.srttUs), 8), padLeft(absent(x.retransmits), 7), absent(x.reason));
-  return parts.filter((p) => p !== undefined).join(" ").trimEnd();
+  let line = c.time ? `${pad(clockTime(x.closedAt), 8)} ` : "";
+  line += `${pad(String(x.pid), 7)} ${pad(x.comm === "" ? "-" : x.comm, 15)} ${pad(x.laddr, aw)} ${padLeft(String(x.lport), 5)} ${pad(x.raddr, aw)} ${padLeft(String(x.rport), 5)} `;
+  line += c.bytes ? `${padLeft(absent(x.txBytes), 10)} ${padLeft(absent(x.rxBytes), 10)} ` : `${padLeft(kb(x.txRaw), 5)} ${padLeft(kb(x.rxRaw), 5)} `;
+  line += padLeft(x.ms.toFixed(2), 9);
+  if (c.extended) line += ` ${padLeft(absent(x.srttUs), 8)} ${padLeft(absent(x.retransmits), 7)} ${absent(x.reason)}`;
+  return line.trimEnd();
 }
 
 /** RFC 4180: quoted when it holds a comma, quote or line break. */
