@@ -93,6 +93,7 @@ gen: build
 	node dist/cli/main.js gen src/programs/loadbalancer/loadbalancer.bpf.o -o src/programs/loadbalancer/loadbalancer.gen.ts --type flow_event --import-from ../../index.js --path
 	node dist/cli/main.js gen src/programs/comtrace/comtrace.bpf.o -o src/programs/comtrace/comtrace.gen.ts --type conn_event --type "enum owner_source" --type "enum close_reason" --type "enum conn_flags" --type "enum stat_index" --import-from ../../index.js --path
 	node dist/cli/main.js gen src/programs/jittergen/jittergen.bpf.o -o src/programs/jittergen/jittergen.gen.ts --type rule --type rule_set --type rule_counters --type jg_stats --type rule_state --import-from ../../index.js --path
+	node dist/cli/main.js gen src/programs/lsmbpf/lsmbpf.bpf.o -o src/programs/lsmbpf/lsmbpf.gen.ts --type chroot_event --type "enum guard_engine" --type "enum guard_action" --type "enum stat_index" --import-from ../../index.js --path
 	node dist/cli/main.js gen test/fixtures/bootstrap.bpfel.o -o test/gen/bindings/bootstrap.gen.ts --type event --import-from ../../../src/index.js --path
 	node dist/cli/main.js gen test/fixtures/tcplife.bpfel.o -o test/gen/bindings/tcplife.gen.ts --type event --import-from ../../../src/index.js --path
 

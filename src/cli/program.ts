@@ -84,6 +84,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: "network-condition simulator on TC egress: drop, delay (jitter), reorder, duplicate, corrupt and pace selected packets",
     load: async () => (await import("../programs/jittergen/cli.js")).registerJittergen,
   },
+  {
+    name: "lsmbpf",
+    usage: "[options]",
+    description: "chroot guard for containers: a process in another PID namespace that chroots into the host's root is denied (BPF LSM) or killed (signal engine)",
+    load: async () => (await import("../programs/lsmbpf/cli.js")).registerLsmbpf,
+  },
 ];
 
 /**

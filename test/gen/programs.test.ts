@@ -44,6 +44,13 @@ const BINDINGS = [
     importFrom: "../../index.js",
     path: true,
   },
+  {
+    object: "src/programs/lsmbpf/lsmbpf.bpf.o",
+    output: "src/programs/lsmbpf/lsmbpf.gen.ts",
+    types: ["chroot_event", "enum guard_engine", "enum guard_action", "enum stat_index"],
+    importFrom: "../../index.js",
+    path: true,
+  },
 ] as const;
 
 describe("committed bindings", () => {

@@ -1,0 +1,164 @@
+/**
+ * lsmbpf against the real kernel. A tiny C helper (test/kernel/lsmbpf/chroot-try.c, compiled here
+ * with clang-19: node has no chroot) forks a child that chroots and reports, as JSON, the child's
+ * host pid, its own pid and PID namespace, and how it ended — read inside the namespace, since
+ * util-linux's `unshare --fork` exits 1 when its child is SIGKILLed. Containers are
+ * `unshare --pid --fork` (a new PID namespace, the host's filesystem: exactly the escape the
+ * guard is for). The test process itself never chroots.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { ChrootGuard, cgroup2Mount, hostRoot, lsmAvailability, type GuardEvent } from "../../src/programs/lsmbpf/index.js";
+import { runLsmbpf } from "../../src/programs/lsmbpf/cli.js";
+import { describeKernel } from "../helpers/kernel.js";
+
+interface Outcome {
+  readonly hostPid: number;
+  readonly nsPid: number;
+  readonly pidNs: string;
+  readonly exit: number;
+  readonly signal: number;
+}
+
+let dir = "";
+let helper = "";
+let allowedHelper = "";
+let rootLink = "";
+let subdir = "";
+const cgroups: string[] = [];
+const mount = cgroup2Mount();
+
+function run(container: boolean, target: string, options: { exe?: string; cgroup?: string } = {}): Outcome {
+  const exe = options.exe ?? helper;
+  const env = { ...process.env, ...(options.cgroup && mount ? { CGROUP_PROCS: join(mount, options.cgroup, "cgroup.procs") } : {}) };
+  const r = container ? spawnSync("unshare", ["--pid", "--fork", exe, target], { encoding: "utf8", env }) : spawnSync(exe, [target], { encoding: "utf8", env });
+  const line = r.stdout.trim().split("\n").pop() ?? "";
+  if (!line.startsWith("{")) throw new Error(`chroot-try ${target}: no result (status ${r.status}, stderr ${r.stderr})`);
+  return JSON.parse(line) as Outcome;
+}
+const inContainer = (target: string, options?: { exe?: string; cgroup?: string }) => run(true, target, options);
+const onHost = (target: string, options?: { exe?: string; cgroup?: string }) => run(false, target, options);
+const nsInode = (o: Outcome) => Number(/pid:\[(\d+)\]/.exec(o.pidNs)?.[1]);
+
+/** The events that arrive within `ms` (at least `count` of them, or the time runs out). */
+async function events(guard: ChrootGuard, count: number, ms = 1000): Promise<GuardEvent[]> {
+  const got: GuardEvent[] = [];
+  const until = Date.now() + ms;
+  for (;;) {
+    guard.flush((e) => got.push(e));
+    if (got.length >= count && count > 0) return got;
+    if (Date.now() > until) return got;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** lsmbpf programs loaded in the kernel now (bpftool). */
+function guardPrograms(): string[] {
+  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+  return (JSON.parse(r.stdout || "[]") as { name?: string }[]).map((p) => p.name ?? "").filter((n) => n.startsWith("lsmbpf_"));
+}
+
+function expectEvent(e: GuardEvent | undefined, o: Outcome, target: string, fields: Partial<GuardEvent>): void {
+  const root = hostRoot();
+  expect(e).toBeDefined();
+  expect(e).toMatchObject({
+    pid: o.hostPid,
+    tid: o.hostPid,
+    nsPid: o.nsPid,
+    pidNs: nsInode(o),
+    comm: "chroot-try",
+    cgroup: "/",
+    target,
+    device: root.device,
+    inode: root.inode,
+    engine: "signal",
+    action: "killed",
+    ...fields,
+  });
+  expect(Math.abs((e?.time ?? 0) - Date.now())).toBeLessThan(5000);
+  expect(e?.pidNs).not.toBe(4026531836);
+}
+
+describeKernel("lsmbpf", () => {
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "lsmbpf-"));
+    helper = join(dir, "chroot-try");
+    const cc = spawnSync("clang-19", ["-O2", "-Wall", join(import.meta.dirname, "lsmbpf", "chroot-try.c"), "-o", helper], { encoding: "utf8" });
+    if (cc.status !== 0) throw new Error(`clang-19: ${cc.stderr}`);
+    allowedHelper = join(dir, "lsmt-allowed");
+    symlinkSync(helper, allowedHelper); // exec through the link: its name is the comm
+    rootLink = join(dir, "to-root");
+    symlinkSync("/", rootLink);
+    subdir = join(dir, "jail");
+    mkdirSync(subdir);
+  });
+
+  afterAll(() => {
+    for (const c of cgroups) if (mount && existsSync(join(mount, c))) rmdirSync(join(mount, c));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("signal engine: a containerized chroot into the host's root is killed (/, //, /./.., a symlink to /), every event field checked; host and subdirectory chroots are allowed; allowed again once the guard stops", async () => {
+    const aliases = ["/", "//", "/./..", rootLink];
+    {
+      using guard = ChrootGuard.start({ engine: "signal" });
+      expect(guard.engine).toBe("signal");
+      for (const target of aliases) {
+        const o = inContainer(target);
+        expect(o, `chroot ${target} in a container`).toMatchObject({ signal: 9, exit: -1 });
+        const [e, ...more] = await events(guard, 1);
+        expect(more).toEqual([]);
+        expectEvent(e, o, target, {});
+      }
+      // Host processes, any target: allowed, no event.
+      for (const target of [...aliases, subdir]) expect(onHost(target), `chroot ${target} on the host`).toMatchObject({ exit: 0, signal: 0 });
+      // A container's chroot into a directory of its own: allowed.
+      expect(inContainer(subdir)).toMatchObject({ exit: 0, signal: 0 });
+      expect(await events(guard, 0, 200)).toEqual([]);
+      expect(guard.counters()).toMatchObject({ containerChroots: 5, hostRoot: 4, killed: 4, denied: 0, audited: 0, killFailed: 0, lost: 0 });
+    }
+    // Stopped: the same escape succeeds.
+    for (const target of aliases) expect(inContainer(target), `chroot ${target} after stop`).toMatchObject({ exit: 0, signal: 0 });
+  });
+
+  it("CLI: the start-up line names the engine and why not lsm; events stream as JSON lines; SIGINT-like stop prints the summary; bad config is one line and loads nothing", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) };
+    const stop = new AbortController();
+    const running = runLsmbpf({ config: join(dir, "absent-default.yml"), interval: "0", json: true }, io, stop.signal).catch((e: unknown) => {
+      err.push(String(e));
+    });
+    // The default config path may be absent: here an explicit absent path is an error (one line), so use none.
+    await running;
+    expect(err.join("")).toMatch(/absent-default\.yml: no such file/);
+    err.length = 0;
+    expect(guardPrograms()).toEqual([]);
+    const cwd = process.cwd();
+    process.chdir(dir); // ./config.yml absent: the defaults
+    let run: Promise<void>;
+    try {
+      run = runLsmbpf({ config: "./config.yml", interval: "0", json: true }, io, stop.signal);
+    } finally {
+      process.chdir(cwd);
+    }
+    const until = Date.now() + 5000;
+    while (!err.join("").includes("lsmbpf: guarding") && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const start = err.join("");
+    const lsm = lsmAvailability();
+    expect(start).toMatch(lsm.usable ? /engine lsm, mode enforce: the chroot fails with EPERM/ : /engine signal, mode enforce: the process is killed with SIGKILL right after its chroot returns/);
+    if (!lsm.usable) expect(start).toContain(`not the lsm engine (the chroot would fail with EPERM instead): ${lsm.reason}`);
+    const o = inContainer("//");
+    expect(o.signal).toBe(lsm.usable ? 0 : 9);
+    const until2 = Date.now() + 2000;
+    while (!out.join("").includes('"type":"event"') && Date.now() < until2) await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await run;
+    const lines = out.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ type: "event", pid: o.hostPid, nsPid: o.nsPid, pidNs: nsInode(o), comm: "chroot-try", target: "//", action: lsm.usable ? "denied" : "killed", cgroup: "/" });
+    expect(lines.at(-1)).toMatchObject({ type: "summary", hostRoot: 1, stoppedBy: "abort", lost: 0 });
+  });
+});

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The lsmbpf tests' chroot caller, compiled at test time (node has no chroot).
+ *
+ *   chroot-try TARGET          fork a child that chroots into TARGET and exits 0 (or 4 on EPERM,
+ *                              2 on another error); print one JSON line: the child's host pid
+ *                              (/proc is the host's), its pid as it sees itself, its PID
+ *                              namespace, and how it ended (exit code or signal).
+ *   chroot-try TARGET loop N   chroot N times in this process (after chdir(TARGET), each call is
+ *                              chroot(".")), print the ns per call. No fork.
+ * CGROUP_PROCS=/path/cgroup.procs moves the process into that cgroup first.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 64;
+	const char *procs = getenv("CGROUP_PROCS");
+	if (procs) {
+		int fd = open(procs, O_WRONLY);
+		if (fd < 0 || write(fd, "0", 1) != 1) {
+			perror(procs);
+			return 3;
+		}
+		close(fd);
+	}
+	if (argc >= 4 && strcmp(argv[2], "loop") == 0) {
+		long n = atol(argv[3]);
+		if (chdir(argv[1])) {
+			perror("chdir");
+			return 2;
+		}
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (long i = 0; i < n; i++)
+			if (chroot(".")) {
+				perror("chroot");
+				return 2;
+			}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / (double)n);
+		return 0;
+	}
+	int p[2];
+	if (pipe(p))
+		return 3;
+	pid_t child = fork();
+	if (child < 0)
+		return 3;
+	if (child == 0) {
+		char self[64] = { 0 }, ns[64] = { 0 };
+		if (readlink("/proc/self", self, sizeof(self) - 1) < 0)
+			strcpy(self, "0");
+		if (readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1) < 0)
+			strcpy(ns, "?");
+		dprintf(p[1], "%s %d %s\n", self, (int)getpid(), ns);
+		close(p[1]);
+		if (chroot(argv[1]))
+			_exit(errno == EPERM ? 4 : 2);
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[256] = { 0 };
+	ssize_t got = read(p[0], buf, sizeof(buf) - 1);
+	(void)got;
+	int status = 0;
+	waitpid(child, &status, 0);
+	char hostpid[64] = { 0 }, ns[128] = { 0 };
+	int nspid = 0;
+	sscanf(buf, "%63s %d %127s", hostpid, &nspid, ns);
+	printf("{\"hostPid\":%s,\"nsPid\":%d,\"pidNs\":\"%s\",\"exit\":%d,\"signal\":%d}\n", hostpid, nspid, ns,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return 0;
+}
