@@ -7,11 +7,11 @@
  * guard is for). The test process itself never chroots.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ChrootGuard, cgroup2Mount, hostRoot, lsmAvailability, type GuardEvent } from "../../src/programs/lsmbpf/index.js";
+import { ChrootGuard, PIN_DIR, cgroup2Mount, cgroupId, hostRoot, lsmAvailability, type GuardEvent } from "../../src/programs/lsmbpf/index.js";
 import { runLsmbpf } from "../../src/programs/lsmbpf/cli.js";
 import { describeKernel } from "../helpers/kernel.js";
 
@@ -80,6 +80,14 @@ function expectEvent(e: GuardEvent | undefined, o: Outcome, target: string, fiel
   });
   expect(Math.abs((e?.time ?? 0) - Date.now())).toBeLessThan(5000);
   expect(e?.pidNs).not.toBe(4026531836);
+}
+
+function newCgroup(name: string): string {
+  if (!mount) throw new Error("no cgroup2");
+  const path = `/lsmbpf-t${process.pid}-${name}`;
+  mkdirSync(join(mount, path));
+  cgroups.unshift(path); // children first when removed
+  return path;
 }
 
 describeKernel("lsmbpf", () => {
@@ -160,5 +168,103 @@ describeKernel("lsmbpf", () => {
     const lines = out.join("").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ type: "event", pid: o.hostPid, nsPid: o.nsPid, pidNs: nsInode(o), comm: "chroot-try", target: "//", action: lsm.usable ? "denied" : "killed", cgroup: "/" });
     expect(lines.at(-1)).toMatchObject({ type: "summary", hostRoot: 1, stoppedBy: "abort", lost: 0 });
+  });
+
+  it("audit mode reports the would-be kill and lets the process live; switching the mode in place takes effect at once", async () => {
+    using guard = ChrootGuard.start({ engine: "signal", mode: "audit" });
+    const o = inContainer("/");
+    expect(o).toMatchObject({ exit: 0, signal: 0 });
+    const [e, ...more] = await events(guard, 1);
+    expect(more).toEqual([]);
+    expectEvent(e, o, "/", { action: "audited" });
+    guard.setMode("enforce");
+    const killed = inContainer("/");
+    expect(killed.signal).toBe(9);
+    expectEvent((await events(guard, 1))[0], killed, "/", { action: "killed" });
+    guard.setMode("audit");
+    expect(inContainer(rootLink).signal).toBe(0);
+    expect(guard.counters()).toMatchObject({ hostRoot: 3, audited: 2, killed: 1 });
+  });
+
+  it("allow-lists: an allowed command name and an allowed cgroup (and its descendants) are let through and counted; others in the same cgroups are killed, their event naming the cgroup", async () => {
+    const allowedCg = newCgroup("ok");
+    const child = `${allowedCg}/job`;
+    mkdirSync(join(mount ?? "", child));
+    cgroups.unshift(child);
+    const otherCg = newCgroup("other");
+    using guard = ChrootGuard.start({ engine: "signal", allowComms: ["lsmt-allowed"], allowCgroups: [cgroupId(allowedCg)] });
+    expect(inContainer("/", { exe: allowedHelper })).toMatchObject({ exit: 0, signal: 0 });
+    expect(inContainer("/", { cgroup: allowedCg })).toMatchObject({ exit: 0, signal: 0 });
+    expect(inContainer("//", { cgroup: child })).toMatchObject({ exit: 0, signal: 0 });
+    expect(await events(guard, 0, 200)).toEqual([]);
+    const o = inContainer("/", { cgroup: otherCg });
+    expect(o.signal).toBe(9);
+    expectEvent((await events(guard, 1))[0], o, "/", { cgroup: otherCg, cgroupId: cgroupId(otherCg) });
+    expect(guard.counters()).toMatchObject({ hostRoot: 4, allowedByComm: 1, allowedByCgroup: 2, killed: 1 });
+    // Replaced in place: the command is no longer allowed, the other cgroup is.
+    guard.setAllowLists([], [cgroupId(otherCg)]);
+    expect(inContainer("/", { cgroup: otherCg }).signal).toBe(0);
+    const now = inContainer("/", { exe: allowedHelper });
+    expect(now.signal).toBe(9);
+    expectEvent((await events(guard, 1))[0], now, "/", { comm: "lsmt-allowed" });
+  });
+
+  it("--pin keeps guarding after the process let go; status reads the pinned counters; --unpin stops it", async () => {
+    ChrootGuard.unpin();
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: () => undefined };
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await runLsmbpf({ config: "./config.yml", interval: "0", pin: true, engine: "signal" }, io);
+    } finally {
+      process.chdir(cwd);
+    }
+    try {
+      expect(out.join("")).toContain(`chroot guard pinned at ${PIN_DIR} (engine signal, mode enforce)`);
+      expect(guardPrograms()).toEqual(["lsmbpf_enter", "lsmbpf_signal"]);
+      expect(inContainer("/").signal).toBe(9);
+      expect(ChrootGuard.pinnedStatus()).toMatchObject({ engine: "signal", mode: "enforce", links: 2, counters: { killed: 1, hostRoot: 1 } });
+      await expect(runLsmbpf({ config: "./config.yml", interval: "0", pin: true }, io)).rejects.toThrow(`a guard is already pinned at ${PIN_DIR}`);
+    } finally {
+      await runLsmbpf({ config: "./config.yml", interval: "0", unpin: true }, io);
+    }
+    expect(out.at(-1)).toContain("unpinned the chroot guard");
+    // The kernel frees programs after a grace period.
+    for (const until = Date.now() + 3000; guardPrograms().length > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    expect(guardPrograms()).toEqual([]);
+    expect(inContainer("/").signal).toBe(0);
+  });
+
+  it("CLI: SIGHUP (or an edit of the file) re-reads the config: mode and allow-lists change in place; a bad edit keeps the previous one, in one line", async () => {
+    const file = join(dir, "guard.yml");
+    writeFileSync(file, "mode: enforce\nengine: signal\n");
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) };
+    const stop = new AbortController();
+    const run = runLsmbpf({ config: file, interval: "0" }, io, stop.signal);
+    const waitFor = async (what: () => boolean) => {
+      for (const until = Date.now() + 3000; !what() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    };
+    await waitFor(() => err.join("").includes("lsmbpf: guarding"));
+    expect(err.join("")).toContain("engine signal, mode enforce");
+    expect(inContainer("/").signal).toBe(9);
+    writeFileSync(file, "mode: audit\nengine: signal\nallow: { comm: [lsmt-allowed] }\n");
+    process.emit("SIGHUP", "SIGHUP");
+    await waitFor(() => err.join("").includes("reloaded"));
+    expect(err.join("")).toContain(`lsmbpf: reloaded ${file}: mode audit, allowed comm 1, cgroup 0`);
+    expect(inContainer("//").signal).toBe(0);
+    expect(inContainer("/", { exe: allowedHelper }).signal).toBe(0);
+    writeFileSync(file, "mode: sometimes\n");
+    await waitFor(() => err.join("").includes("reload failed"));
+    expect(err.join("")).toContain(`lsmbpf: reload failed, the previous configuration stays: ${file}: mode: expected enforce or audit, not 'sometimes'`);
+    expect(inContainer("/").signal).toBe(0);
+    await waitFor(() => out.join("").split("\n").filter((l) => l.includes(" audited ")).length >= 2);
+    stop.abort();
+    await run;
+    const text = out.join("");
+    expect(text).toMatch(/ killed pid \d+ \(pid 2 in pidns \d+\) comm chroot-try cgroup \/ chroot "\/" = the host's root \(\d+:\d+ inode \d+\) \[signal\]/);
+    expect(text).toContain("lsmbpf: stopped (abort): container chroots 4, into the host's root 4: denied 0, killed 1, audited 2, kill failed 0, allowed by comm 1, by cgroup 0; events lost 0");
   });
 });

@@ -1,4 +1,5 @@
 /** `tsebpf lsmbpf`: guard chroot in containers in the foreground, pin it, unpin it, show its counters. */
+import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { Output } from "../../cli/io.js";
 import { TsebpfError } from "../../errors.js";
@@ -86,6 +87,7 @@ export async function runLsmbpf(flags: LsmbpfFlags, io: Output, signal?: AbortSi
       intervalMs: interval * 1000,
       tick: summary,
       ...(signal ? { signal } : {}),
+      ...(existsSync(flags.config) ? { watchFile: flags.config } : {}),
       reload: () => {
         const next = read();
         if ((engineFlag ?? next.config.engine) !== (engineFlag ?? first.config.engine)) io.err(`lsmbpf: engine: a change applies at the next start (running: ${guard.engine})\n`);

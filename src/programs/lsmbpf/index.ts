@@ -391,7 +391,12 @@ export class ChrootGuard {
     const names = readdirSync(dir);
     const engine: Engine = names.some((n) => n.startsWith("link_lsm")) ? "lsm" : "signal";
     using stats = runtime.BpfMap.fromPin(join(dir, "stats"));
-    const counters = countersOf({ getPerCpu: (i: number) => stats.perCpuValues(u32(i)).map((b) => b.readBigUInt64LE(0)) });
+    const counters = countersOf({
+      getPerCpu: (i: number) => {
+        const value = stats.lookup(u32(i));
+        return value ? stats.perCpuValues(value).map((b) => b.readBigUInt64LE(0)) : undefined;
+      },
+    });
     let mode: Mode = "enforce";
     try {
       using bss = runtime.BpfMap.fromPin(join(dir, "bss"));
