@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { NotSupportedError, runtime } from "../../src/index.js";
 import { ChrootGuard, PIN_DIR, cgroup2Mount, cgroupId, hostRoot, lsmAvailability, type GuardEvent } from "../../src/programs/lsmbpf/index.js";
 import { runLsmbpf } from "../../src/programs/lsmbpf/cli.js";
 import { describeKernel } from "../helpers/kernel.js";
@@ -266,5 +267,65 @@ describeKernel("lsmbpf", () => {
     const text = out.join("");
     expect(text).toMatch(/ killed pid \d+ \(pid 2 in pidns \d+\) comm chroot-try cgroup \/ chroot "\/" = the host's root \(\d+:\d+ inode \d+\) \[signal\]/);
     expect(text).toContain("lsmbpf: stopped (abort): container chroots 4, into the host's root 4: denied 0, killed 1, audited 2, kill failed 0, allowed by comm 1, by cgroup 0; events lost 0");
+  });
+
+  it("lsm engine: loads, attaches and denies with EPERM where the probe says LSM programs load; elsewhere NotSupportedError naming what is missing and how to enable it, nothing left loaded", async () => {
+    const probe = runtime.probeTrampoline("lsm");
+    const lsm = lsmAvailability();
+    expect(lsm.usable).toBe(probe.supported && (lsm.lsms ?? []).includes("bpf"));
+    if (lsm.usable) {
+      using guard = ChrootGuard.start({ engine: "lsm" });
+      expect(guard.engine).toBe("lsm");
+      const o = inContainer("/./..");
+      expect(o).toMatchObject({ exit: 4, signal: 0 }); // chroot failed with EPERM, the process lives
+      const [e] = await events(guard, 1);
+      expect(e).toMatchObject({ pid: o.hostPid, nsPid: o.nsPid, pidNs: nsInode(o), comm: "chroot-try", engine: "lsm", action: "denied", device: hostRoot().device, inode: hostRoot().inode });
+      expect(onHost("/")).toMatchObject({ exit: 0, signal: 0 });
+      expect(inContainer(subdir)).toMatchObject({ exit: 0, signal: 0 });
+      expect(guard.counters()).toMatchObject({ denied: 1, killed: 0 });
+      return;
+    }
+    let error: unknown;
+    try {
+      ChrootGuard.start({ engine: "lsm" }).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(NotSupportedError);
+    const message = (error as Error).message;
+    expect(message).not.toContain("\n");
+    expect(message).toMatch(/^the lsm engine \(BPF LSM\) is not supported here/);
+    if (!(lsm.lsms ?? []).includes("bpf")) {
+      expect(message).toContain(lsm.reason ?? "?");
+      expect(message).toContain("BPF LSM is not active");
+      expect(message).toMatch(/lsm=\S*bpf/);
+    } else {
+      // Listed, but this kernel refuses the program: the load ran and the runtime named the refusal.
+      expect(probe).toEqual({ supported: false, reason: "EPERM" });
+      expect(message).toContain('program "lsmbpf_lsm" (lsm/path_chroot)');
+      expect(message).toContain("this kernel refuses lsm programs (BPF_PROG_LOAD: EPERM");
+      expect(message).toContain("LSM programs need BPF trampolines");
+    }
+    expect(message).toContain("or use engine: signal");
+    expect(guardPrograms()).toEqual([]);
+    // auto: falls back to signal and says why.
+    using auto = ChrootGuard.start({ engine: "auto" });
+    expect(auto.engine).toBe("signal");
+    expect(auto.fallback?.reason).toBe(lsm.reason);
+    expect(inContainer("/").signal).toBe(9);
+  });
+
+  it("CLI: --engine lsm where LSM cannot run, a bad config, a bad --mode: one line, nothing loaded", async () => {
+    const io = { out: () => undefined, err: () => undefined };
+    const bad = join(dir, "bad.yml");
+    writeFileSync(bad, "mode: enforce\nallow: { cgroup: [/no-such-cgroup-here] }\n");
+    await expect(runLsmbpf({ config: bad, interval: "0" }, io)).rejects.toThrow(/^bad\.yml|allow\.cgroup\[0\]: no such cgroup/);
+    await expect(runLsmbpf({ config: bad, interval: "0", mode: "maybe" }, io)).rejects.toThrow("--mode: expected enforce or audit, not 'maybe'");
+    if (!lsmAvailability().usable) {
+      const good = join(dir, "good.yml");
+      writeFileSync(good, "engine: lsm\n");
+      await expect(runLsmbpf({ config: good, interval: "0" }, io)).rejects.toThrow(/^the lsm engine \(BPF LSM\) is not supported here: .*or use engine: signal$/);
+    }
+    expect(guardPrograms()).toEqual([]);
   });
 });

@@ -1,6 +1,9 @@
 /** lsmbpf's output: event lines, JSON, the summary and the start-up line naming the engine. */
+import { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { describeStart, eventJson, formatEvent, summaryJson, summaryText } from "../../src/programs/lsmbpf/cli.js";
+import { describeStart, eventJson, formatEvent, registerLsmbpf, summaryJson, summaryText } from "../../src/programs/lsmbpf/cli.js";
+import { CAPABILITIES } from "../../src/programs/common/capabilities.js";
+import { requireGuardCapabilities } from "../../src/programs/lsmbpf/index.js";
 import { DEFAULT_GUARD_CONFIG } from "../../src/programs/lsmbpf/config.js";
 import type { Counters, GuardEvent } from "../../src/programs/lsmbpf/index.js";
 
@@ -43,5 +46,25 @@ describe("lsmbpf output", () => {
     const lsm = describeStart("lsm", "audit", undefined, { ...DEFAULT_GUARD_CONFIG, allow: { comm: ["runc"], cgroup: ["/ci"] } });
     expect(lsm).toContain("engine lsm, mode audit: reported only (enforcing: the chroot fails with EPERM (BPF LSM on path_chroot)); allowed: comm runc; cgroup /ci");
     expect(lsm).not.toContain("not the lsm engine");
+  });
+});
+
+describe("tsebpf lsmbpf --help", () => {
+  it("names both engines and the difference (EPERM vs killed right after), every option, the config keys", () => {
+    let out = "";
+    const program = new Command("tsebpf").exitOverride().configureOutput({ writeOut: (t) => (out += t) });
+    registerLsmbpf(program, { out: (t) => void (out += t), err: () => undefined });
+    expect(() => program.parse(["lsmbpf", "--help"], { from: "user" })).toThrow();
+    for (const flag of ["--config", "--mode", "--engine", "--interval", "--json", "--pin", "--unpin", "status"]) expect(out, flag).toContain(flag);
+    expect(out).toContain("lsm     BPF LSM on path_chroot: the chroot fails with EPERM");
+    expect(out).toContain("signal  the process is killed with SIGKILL right after its chroot returns");
+    expect(out).toContain("lsm=...,bpf on the kernel command line");
+    expect(out).toMatch(/mode: enforce +# enforce \| audit/);
+  });
+
+  it("a missing capability is one line naming it, before anything is loaded", () => {
+    const only = (...caps: (keyof typeof CAPABILITIES)[]) => caps.reduce((m, c) => m | (1n << BigInt(CAPABILITIES[c])), 0n);
+    expect(() => requireGuardCapabilities(only("CAP_BPF"))).toThrow("lsmbpf: missing CAP_PERFMON: guarding chroot with BPF needs CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON); run as root or grant it");
+    expect(() => requireGuardCapabilities(only("CAP_SYS_ADMIN"))).not.toThrow();
   });
 });

@@ -113,7 +113,7 @@ export function lsmAvailability(lsmText?: string, probe: () => runtime.ProbeAnsw
       usable: false,
       lsms,
       reason: `this kernel refuses LSM programs (BPF_PROG_LOAD: ${answer.reason ?? "refused"}; ${answer.reason === "EPERM" ? "BPF trampolines are not available to this kernel build" : "no BPF trampoline"})`,
-      hint: "BPF LSM is listed, but LSM programs need BPF trampolines (CONFIG_BPF_JIT, CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) in a kernel that allows them",
+      hint: "BPF LSM is active (bpf in /sys/kernel/security/lsm), but LSM programs need BPF trampolines (CONFIG_BPF_JIT, CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) in a kernel build that allows them",
     };
   }
   return { usable: true, lsms };
@@ -246,7 +246,7 @@ export class ChrootGuard {
       const lsm = lsmAvailability();
       if (wanted === "lsm" && !lsm.usable && !lsm.lsms?.includes("bpf")) {
         // Not even listed: loading could not help.
-        throw new NotSupportedError("the lsm engine (BPF LSM)", "5.7", `${lsm.reason}; ${lsm.hint}; or use engine: signal`);
+        throw new NotSupportedError("the lsm engine (BPF LSM)", undefined, `${lsm.reason}; to enable it: ${lsm.hint}; or use engine: signal`);
       }
       engine = wanted === "lsm" || lsm.usable ? "lsm" : "signal";
       if (wanted === "auto" && !lsm.usable) fallback = lsm;
@@ -257,7 +257,7 @@ export class ChrootGuard {
     } catch (e) {
       if (engine === "lsm" && e instanceof NotSupportedError) {
         const lsm = lsmAvailability();
-        const refused = new NotSupportedError("the lsm engine (BPF LSM)", "5.7", `${e.message}; ${lsm.reason ?? "the kernel refused the LSM program"}; ${lsm.hint ?? ""}; or use engine: signal`.replace(/; ;/g, ";"));
+        const refused = new NotSupportedError("the lsm engine (BPF LSM)", undefined, `${e.message}${lsm.hint ? `; ${lsm.hint}` : ""}; or use engine: signal`);
         if (wanted === "lsm") throw refused;
         // auto: the probe said yes, the load said no.
         fallback = { usable: false, reason: refused.message, ...(lsm.hint ? { hint: lsm.hint } : {}) };
@@ -279,7 +279,7 @@ export class ChrootGuard {
     } catch (e) {
       for (const l of links.reverse()) l.close();
       loaded.close();
-      if (engine === "lsm" && e instanceof NotSupportedError) throw new NotSupportedError("the lsm engine (BPF LSM)", "5.7", `${e.message}; or use engine: signal`);
+      if (engine === "lsm" && e instanceof NotSupportedError) throw new NotSupportedError("the lsm engine (BPF LSM)", undefined, `${e.message}; or use engine: signal`);
       throw e;
     }
   }
