@@ -73,6 +73,13 @@ export interface JittergenStatus {
   readonly packets: bigint;
   readonly laps: bigint;
   readonly released: bigint;
+  /**
+   * recirculate: how late the engine released delayed packets (release time − deadline): mean in
+   * ms and a histogram like RuleStatus.histogram. On a busy machine this is ksoftirqd's wait for
+   * a CPU (the laps run in softirq context, deferred to ksoftirqd after ~2 ms of it).
+   */
+  readonly meanLateMs: number;
+  readonly lateHistogram: readonly bigint[];
   readonly rules: readonly RuleStatus[];
 }
 
@@ -269,13 +276,14 @@ export function applyRules(maps: RuleMaps, rules: readonly RuleConfig[]): void {
 
 /** The counters now, per rule. */
 export function readStatus(maps: Pick<RuleMaps, "counters" | "stats">, config: { readonly outIf: string; readonly rules: readonly { readonly key: string; readonly description: string }[] }, engine: ResolvedEngine): JittergenStatus {
-  const [packets = 0n, laps = 0n, released = 0n] = sumPerCpu(maps.stats, u32Key(0), JgStatsCodec.size / 8);
+  const totals = sumPerCpu(maps.stats, u32Key(0), JgStatsCodec.size / 8);
+  const [packets = 0n, laps = 0n, released = 0n, lateNs = 0n] = totals;
   const rules = config.rules.map(({ key, description }, i): RuleStatus => {
     const v = sumPerCpu(maps.counters, u32Key(i), 9 + HIST_BUCKETS);
     const [matched = 0n, selected = 0n, dropped = 0n, delayed = 0n, reordered = 0n, duplicated = 0n, corrupted = 0n, overlimit = 0n, delayNs = 0n] = v;
     return { key, description, matched, selected, dropped, delayed, reordered, duplicated, corrupted, overlimit, meanDelayMs: delayed ? Number(delayNs / delayed) / 1e6 : 0, histogram: v.slice(9) };
   });
-  return { outIf: config.outIf, engine, packets, laps, released, rules };
+  return { outIf: config.outIf, engine, packets, laps, released, meanLateMs: released ? Number(lateNs / released) / 1e6 : 0, lateHistogram: totals.slice(4, 4 + HIST_BUCKETS), rules };
 }
 
 function described(config: JittergenConfig): { outIf: string; rules: { key: string; description: string }[] } {

@@ -71,7 +71,7 @@ export class ArrayView<T, D = T> implements Iterable<T> {
   }
 }
 
-/** struct jg_stats: 24 bytes. */
+/** struct jg_stats: 224 bytes. */
 export interface JgStats {
   /** __u64 at byte 0 */
   packets: bigint;
@@ -79,6 +79,10 @@ export interface JgStats {
   laps: bigint;
   /** __u64 at byte 16 */
   released: bigint;
+  /** __u64 at byte 24 */
+  late_ns: bigint;
+  /** __u64[24] at byte 32 */
+  late_hist: bigint[];
 }
 
 function decodeJgStats(v: DataView, o: number): JgStats {
@@ -86,6 +90,8 @@ function decodeJgStats(v: DataView, o: number): JgStats {
     packets: v.getBigUint64(o, true),
     laps: v.getBigUint64(o + 8, true),
     released: v.getBigUint64(o + 16, true),
+    late_ns: v.getBigUint64(o + 24, true),
+    late_hist: Array.from({ length: 24 }, (_, i0) => v.getBigUint64(o + 32 + i0 * 8, true)),
   };
 }
 
@@ -94,23 +100,32 @@ function encodeJgStats(x: JgStats, v: DataView, o: number): void {
   v.setBigUint64(o, checkBig(x.packets, 0n, 18446744073709551615n, "struct jg_stats.packets"), true);
   v.setBigUint64(o + 8, checkBig(x.laps, 0n, 18446744073709551615n, "struct jg_stats.laps"), true);
   v.setBigUint64(o + 16, checkBig(x.released, 0n, 18446744073709551615n, "struct jg_stats.released"), true);
+  v.setBigUint64(o + 24, checkBig(x.late_ns, 0n, 18446744073709551615n, "struct jg_stats.late_ns"), true);
+  {
+    const a0 = checkList(x.late_hist, 24, "struct jg_stats.late_hist");
+    for (let i0 = 0; i0 < a0.length; i0++) {
+      v.setBigUint64(o + 32 + i0 * 8, checkBig(a0[i0]!, 0n, 18446744073709551615n, "struct jg_stats.late_hist"), true);
+    }
+  }
 }
 
-/** Reads and writes struct jg_stats (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released", JgStatsView> = {
-  size: 24,
+/** Reads and writes struct jg_stats (224 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" | "late_ns" | "late_hist", JgStatsView> = {
+  size: 224,
   typeName: "struct jg_stats",
   fields: {
     packets: { offset: 0, size: 8 },
     laps: { offset: 8, size: 8 },
     released: { offset: 16, size: 8 },
+    late_ns: { offset: 24, size: 8 },
+    late_hist: { offset: 32, size: 192 },
   },
   decode(buf, offset = 0) {
-    return decodeJgStats(recordView(buf, offset, 24, "struct jg_stats"), offset);
+    return decodeJgStats(recordView(buf, offset, 224, "struct jg_stats"), offset);
   },
   encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 24, "struct jg_stats");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 24).fill(0);
+    const v = recordView(out, offset, 224, "struct jg_stats");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 224).fill(0);
     encodeJgStats(value, v, offset);
   },
   view(buf, offset = 0) {
@@ -121,13 +136,13 @@ export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released",
 /**
  * struct jg_stats read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 24-byte record and returns it: one view re-pointed per record
+ * points the view at another 224-byte record and returns it: one view re-pointed per record
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as JgStatsCodec.decode).
  */
 export class JgStatsView {
   /** Bytes of struct jg_stats. */
-  static readonly size = 24;
+  static readonly size = 224;
   static readonly typeName = "struct jg_stats";
   private $b: Uint8Array | DataView | undefined;
   private $v: DataView;
@@ -143,14 +158,14 @@ export class JgStatsView {
     if (buf !== undefined) this.at(buf, offset);
   }
 
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 24 bytes are there); returns it. */
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 224 bytes are there); returns it. */
   at(buf: Uint8Array | DataView, offset = 0): this {
     if (buf !== this.$b) {
       this.$v = viewOf(buf);
       this.$n = this.$v.byteLength;
       this.$b = buf;
     }
-    if (!(offset >= 0 && offset + 24 <= this.$n && (offset | 0) === offset)) viewRoom(24, "struct jg_stats", this.$n, offset);
+    if (!(offset >= 0 && offset + 224 <= this.$n && (offset | 0) === offset)) viewRoom(224, "struct jg_stats", this.$n, offset);
     this.$o = offset;
     return this;
   }
@@ -170,10 +185,24 @@ export class JgStatsView {
     return this.$v.getBigUint64(this.$o + 16, true);
   }
 
+  /** __u64 at byte 24 */
+  get late_ns(): bigint {
+    return this.$v.getBigUint64(this.$o + 24, true);
+  }
+
+  /** __u64[24] at byte 32 */
+  get late_hist(): ArrayView<bigint> {
+    return new ArrayView(this.$v, this.$o + 32, 24, 8, elementU64, elementU64);
+  }
+
   /** The record decoded: a plain object that stays valid when the bytes change. */
   toObject(): JgStats {
     return decodeJgStats(this.$v, this.$o);
   }
+}
+
+function elementU64(v: DataView, o: number): bigint {
+  return v.getBigUint64(o, true);
 }
 
 /** struct control: 4 bytes. */
@@ -902,10 +931,6 @@ export class RuleCountersView {
   toObject(): RuleCounters {
     return decodeRuleCounters(this.$v, this.$o);
   }
-}
-
-function elementU64(v: DataView, o: number): bigint {
-  return v.getBigUint64(o, true);
 }
 
 /** struct rule_state: 16 bytes. */
