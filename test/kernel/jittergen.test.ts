@@ -153,6 +153,37 @@ describeKernel("jittergen: BPF_PROG_TEST_RUN of the departure-time logic (edt)",
     expect(rate).toBeLessThan(1 / 6 + 0.04);
   });
 
+  it("correlated loss (netem's correlation): a loss makes the next one likelier; without correlation it does not", () => {
+    const n = 20_000;
+    const conditional = (correlation: number): { afterLoss: number; afterPass: number } => {
+      using loaded = loadProgram(config({ action: "drop", match: { percent: 30 }, loss: { model: "bernoulli", correlation } }), "edt", 1);
+      const lost: boolean[] = [];
+      for (let i = 0; i < n; i++) lost.push(run(loaded.programs.jg_egress, udpPacket()).verdict === TC_ACT_SHOT);
+      let ll = 0, l = 0, pl = 0, p = 0;
+      for (let i = 1; i < n; i++) {
+        if (lost[i - 1]) { l++; if (lost[i]) ll++; } else { p++; if (lost[i]) pl++; }
+      }
+      return { afterLoss: ll / l, afterPass: pl / p };
+    };
+    const none = conditional(0);
+    expect(Math.abs(none.afterLoss - none.afterPass)).toBeLessThan(0.04);
+    // rho 0.75: the next draw is three quarters the previous one, so a loss (low draw) tends to follow a loss.
+    const corr = conditional(75);
+    expect(corr.afterLoss - corr.afterPass).toBeGreaterThan(0.3);
+  });
+
+  it("rate pacing: back-to-back packets leave len / rate apart (departure times from ctx_out.tstamp)", () => {
+    // 10 kbyte/s: a 74-byte frame occupies 7.4 ms (longer than the runs take); nothing else delays (pass).
+    using loaded = loadProgram(config({ action: "pass", rate: 10_000 }), "edt", 1);
+    const first = run(loaded.programs.jg_egress, udpPacket());
+    const times = [first.tstamp];
+    for (let i = 0; i < 20; i++) times.push(run(loaded.programs.jg_egress, udpPacket()).tstamp);
+    // The first leaves at once (no tstamp: not delayed), the next 7.4 ms after it, and so on.
+    expect(first.tstamp).toBe(0n);
+    const paced = times.slice(1);
+    for (let i = 1; i < paced.length; i++) expect(paced[i]! - paced[i - 1]!).toBe(7_400_000n);
+  });
+
   it("reorder delays the selected fraction by delayMs exactly; delays beyond the horizon are dropped", () => {
     using loaded = loadProgram(config({ action: "reorder", match: { percent: 100 }, reorder: { delayMs: 3 } }), "edt", 1);
     const r = run(loaded.programs.jg_egress, udpPacket());
