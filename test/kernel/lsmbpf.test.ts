@@ -223,9 +223,9 @@ describeKernel("lsmbpf", () => {
     }
     try {
       expect(out.join("")).toContain(`chroot guard pinned at ${PIN_DIR} (engine signal, mode enforce)`);
-      expect(guardPrograms()).toEqual(["lsmbpf_enter", "lsmbpf_signal"]);
+      expect(guardPrograms()).toEqual(["lsmbpf_signal"]);
       expect(inContainer("/").signal).toBe(9);
-      expect(ChrootGuard.pinnedStatus()).toMatchObject({ engine: "signal", mode: "enforce", links: 2, counters: { killed: 1, hostRoot: 1 } });
+      expect(ChrootGuard.pinnedStatus()).toMatchObject({ engine: "signal", mode: "enforce", links: 1, counters: { killed: 1, hostRoot: 1 } });
       await expect(runLsmbpf({ config: "./config.yml", interval: "0", pin: true }, io)).rejects.toThrow(`a guard is already pinned at ${PIN_DIR}`);
     } finally {
       await runLsmbpf({ config: "./config.yml", interval: "0", unpin: true }, io);

@@ -206,7 +206,7 @@ export function toEvent(e: ChrootEventView, clockOffsetNs: bigint, cgroups: Cgro
 /** Where `--pin` keeps the links and maps. */
 export const PIN_DIR = "/sys/fs/bpf/tsebpf/lsmbpf";
 
-const ENGINE_PROGRAMS: Record<Engine, readonly ProgramName[]> = { lsm: ["lsmbpf_lsm"], signal: ["lsmbpf_enter", "lsmbpf_signal"] };
+const ENGINE_PROGRAMS: Record<Engine, readonly ProgramName[]> = { lsm: ["lsmbpf_lsm"], signal: ["lsmbpf_signal"] };
 
 /** What each engine does to a containerized process that chroots into the host's root. */
 export const ENGINE_EFFECT: Record<Engine, string> = {
@@ -271,8 +271,6 @@ export class ChrootGuard {
       if (engine === "lsm") {
         links.push(runtime.attachTracing(program(loaded, "lsmbpf_lsm"), abi.AttachType.LSM_MAC, "path_chroot"));
       } else {
-        // The path first: a chroot that enters while the rest attaches is reported with it.
-        links.push(runtime.attachTracepoint(program(loaded, "lsmbpf_enter"), "syscalls", "sys_enter_chroot"));
         links.push(runtime.attachTracepoint(program(loaded, "lsmbpf_signal"), "syscalls", "sys_exit_chroot"));
       }
       return new ChrootGuard(loaded, engine, fallback, links, mode);

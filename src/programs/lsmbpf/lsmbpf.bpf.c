@@ -14,10 +14,10 @@
  * - lsm: an LSM program on path_chroot sees the target path before the chroot happens and
  *   returns -EPERM (enforce) or 0. Needs BPF LSM active (lsm=...,bpf) and a kernel that loads
  *   trampoline programs.
- * - signal: tracepoints on the chroot syscall. sys_exit_chroot looks at the root the process
- *   has just got (task->fs->root) and, when it is the host's, sends SIGKILL with
+ * - signal: a tracepoint on the chroot syscall's exit (sys_exit_chroot) looks at the root the
+ *   process has just got (task->fs->root) and, when it is the host's, sends SIGKILL with
  *   bpf_send_signal: the process dies before it returns to user space (the chroot itself did
- *   happen). sys_enter_chroot only remembers the path the caller gave, for the event.
+ *   happen). The path it passed is read from its saved registers, for the event only.
  *
  * Host processes (level 0) are never judged. Allow-lists: command names, and cgroups (v2 ids;
  * the cgroup or any ancestor). Every denial, kill or would-be denial (audit mode) is an event on
@@ -136,14 +136,6 @@ struct {
 	__type(value, __u8);
 } allow_cgroups SEC(".maps");
 
-/* signal engine: the path a containerized thread passed to chroot, until the syscall returns. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
-	__type(value, __u64);
-} pending SEC(".maps");
-
 static __always_inline void count(__u32 index)
 {
 	__u64 *n = bpf_map_lookup_elem(&stats, &index);
@@ -151,27 +143,33 @@ static __always_inline void count(__u32 index)
 		__sync_fetch_and_add(n, 1);
 }
 
+/*
+ * The task and the kernel objects below are read directly through their BTF types (the
+ * verifier makes each load a fault-safe PROBE_MEM load, relocated by CO-RE): a few ns each,
+ * where a bpf_probe_read_kernel call costs tens. This runs on every chroot.
+ */
+
 /* Whether the task is outside the initial PID namespace. */
 static __always_inline bool in_container(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, thread_pid, level) > 0;
+	return task->thread_pid->level > 0;
 }
 
 /* The directory's identity: inode number and device. */
 static __always_inline void identity(struct dentry *dentry, struct super_block *sb, __u64 *ino, __u32 *dev)
 {
-	*ino = BPF_CORE_READ(dentry, d_inode, i_ino);
-	*dev = BPF_CORE_READ(sb, s_dev);
+	*ino = dentry->d_inode->i_ino;
+	*dev = sb->s_dev;
 }
 
 /* Whether (dev, ino) is the host's root: the initial PID namespace's init's fs->root. */
 static __always_inline bool is_host_root(struct task_struct *task, __u64 ino, __u32 dev)
 {
-	struct task_struct *init = BPF_CORE_READ(task, thread_pid, numbers[0].ns, child_reaper);
+	struct task_struct *init = task->thread_pid->numbers[0].ns->child_reaper;
 	if (!init)
 		return false;
-	struct dentry *root = BPF_CORE_READ(init, fs, root.dentry);
-	struct super_block *sb = BPF_CORE_READ(init, fs, root.mnt, mnt_sb);
+	struct dentry *root = init->fs->root.dentry;
+	struct super_block *sb = init->fs->root.mnt->mnt_sb;
 	if (!root || !sb)
 		return false;
 	__u64 host_ino;
@@ -211,6 +209,18 @@ static __always_inline void own_namespace(struct task_struct *task, __u32 *ns_pi
 	bpf_probe_read_kernel(&up, sizeof(up), at);
 	*ns_pid = up.nr;
 	*ns_ino = BPF_CORE_READ(up.ns, ns.inum);
+}
+
+/*
+ * The path the caller passed: the syscall's first argument, still in its saved user registers
+ * (x86-64: di). Only read for an event; absent where the registers have no such field.
+ */
+static __always_inline const char *chroot_argument(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs || !bpf_core_field_exists(regs->di))
+		return 0;
+	return (const char *)BPF_CORE_READ(regs, di);
 }
 
 /*
@@ -255,6 +265,8 @@ static __always_inline int judge(struct task_struct *task, __u64 ino, __u32 dev,
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	__builtin_memcpy(e->comm, key.comm, COMM_LEN);
 	e->target[0] = 0;
+	if (user_target)
+		target = chroot_argument();
 	if (target) {
 		if (user_target)
 			bpf_probe_read_user_str(e->target, sizeof(e->target), target);
@@ -276,12 +288,12 @@ int BPF_PROG(lsmbpf_lsm, const struct path *path, int ret)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (!in_container(task))
 		return 0;
-	struct dentry *dentry = BPF_CORE_READ(path, dentry);
-	struct super_block *sb = BPF_CORE_READ(path, mnt, mnt_sb);
+	struct dentry *dentry = path->dentry;
+	struct super_block *sb = path->mnt->mnt_sb;
 	__u64 ino;
 	__u32 dev;
 	identity(dentry, sb, &ino, &dev);
-	const char *name = (const char *)BPF_CORE_READ(dentry, d_name.name);
+	const char *name = (const char *)dentry->d_name.name;
 	int action = judge(task, ino, dev, ENGINE_LSM, name, false);
 	return action == ACTION_DENIED ? -E_PERM : 0;
 }
@@ -289,51 +301,29 @@ int BPF_PROG(lsmbpf_lsm, const struct path *path, int ret)
 /* ---------------------------------------------------------------------------------------- */
 /* signal engine */
 
-/* syscalls:sys_enter_chroot and sys_exit_chroot, as tracefs describes them. */
-struct sys_enter_chroot_args {
-	__u64 common;
-	int syscall_nr;
-	const char *filename;
-};
-
+/* syscalls:sys_exit_chroot, as tracefs describes it. */
 struct sys_exit_args {
 	__u64 common;
 	int syscall_nr;
 	long ret;
 };
 
-SEC("tracepoint/syscalls/sys_enter_chroot")
-int lsmbpf_enter(struct sys_enter_chroot_args *args)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (!in_container(task))
-		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 filename = (__u64)args->filename;
-	bpf_map_update_elem(&pending, &id, &filename, BPF_ANY);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_chroot")
 int lsmbpf_signal(struct sys_exit_args *args)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (!in_container(task))
-		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 *filename = bpf_map_lookup_elem(&pending, &id);
-	const char *target = filename ? (const char *)*filename : 0;
-	if (filename)
-		bpf_map_delete_elem(&pending, &id);
+	/* Failed chroots change nothing; host processes are never judged. */
 	if (args->ret != 0)
 		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (!in_container(task))
+		return 0;
 	/* The root it now has. */
-	struct dentry *dentry = BPF_CORE_READ(task, fs, root.dentry);
-	struct super_block *sb = BPF_CORE_READ(task, fs, root.mnt, mnt_sb);
+	struct dentry *dentry = task->fs->root.dentry;
+	struct super_block *sb = task->fs->root.mnt->mnt_sb;
 	__u64 ino;
 	__u32 dev;
 	identity(dentry, sb, &ino, &dev);
-	judge(task, ino, dev, ENGINE_SIGNAL, target, true);
+	judge(task, ino, dev, ENGINE_SIGNAL, 0, true);
 	return 0;
 }
 

@@ -419,21 +419,6 @@ export const StatIndexCodec: Codec<StatIndex> = {
   },
 };
 
-/** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
-
 /** Reads and writes __u32 (4 bytes). */
 export const U32Codec: Codec<number> = {
   size: 4,
@@ -446,6 +431,21 @@ export const U32Codec: Codec<number> = {
     const v = recordView(out, offset, 4, "__u32");
     new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
     v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
+  },
+};
+
+/** Reads and writes __u64 (8 bytes). */
+export const U64Codec: Codec<bigint> = {
+  size: 8,
+  typeName: "__u64",
+  decode(buf, offset = 0) {
+    const v = recordView(buf, offset, 8, "__u64");
+    return v.getBigUint64(offset, true);
+  },
+  encode(value, out, offset = 0) {
+    const v = recordView(out, offset, 8, "__u64");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
+    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
   },
 };
 
@@ -495,13 +495,13 @@ export function loadSpec(): CollectionSpec {
 }
 
 /** Every program of the object. */
-export type ProgramName = "lsmbpf_lsm" | "lsmbpf_enter" | "lsmbpf_signal";
+export type ProgramName = "lsmbpf_lsm" | "lsmbpf_signal";
 
 /** The programs `load()` loads unless told which (those whose section has no `?` prefix). */
-export type AutoloadProgramName = "lsmbpf_lsm" | "lsmbpf_enter" | "lsmbpf_signal";
+export type AutoloadProgramName = "lsmbpf_lsm" | "lsmbpf_signal";
 
 /** Every map of the object (data sections too: `.rodata`, `.bss` …). */
-export type MapName = "pending" | "events" | "stats" | "allow_comms" | "allow_cgroups" | ".bss";
+export type MapName = "events" | "stats" | "allow_comms" | "allow_cgroups" | ".bss";
 
 /** The global variables' values: what `load({ variables })` sets before load. */
 export interface VariableValues {
@@ -539,8 +539,6 @@ export interface Variables {
 
 /** The maps of a loaded object. */
 export interface Maps {
-  /** LRU_HASH __u64 → __u64 */
-  readonly pending: BpfMap;
   /** RINGBUF */
   readonly events: BpfMap;
   /** PERCPU_ARRAY __u32 → __u64 */
@@ -555,7 +553,6 @@ export interface Maps {
 
 /** The maps whose keys and values have types, with typed get/set/delete/entries. */
 export interface TypedMaps {
-  readonly pending: runtime.TypedMap<bigint, bigint>;
   readonly stats: runtime.TypedMap<number, bigint>;
   readonly allow_comms: runtime.TypedMap<CommKey, number>;
   readonly allow_cgroups: runtime.TypedMap<bigint, number>;
@@ -630,7 +627,6 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
   const programs: { [name: string]: Program } = {};
   for (const [name, program] of collection.programs) programs[name] = program;
   const maps: Maps = {
-    pending: collection.map("pending"),
     events: collection.map("events"),
     stats: collection.map("stats"),
     allow_comms: collection.map("allow_comms"),
@@ -638,7 +634,6 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
     ".bss": collection.map(".bss"),
   };
   const typedMaps = lazily<TypedMaps>({
-    pending: () => new runtime.TypedMap(collection.map("pending"), U64Codec, U64Codec),
     stats: () => new runtime.TypedMap(collection.map("stats"), U32Codec, U64Codec),
     allow_comms: () => new runtime.TypedMap(collection.map("allow_comms"), CommKeyCodec, U8Codec),
     allow_cgroups: () => new runtime.TypedMap(collection.map("allow_cgroups"), U64Codec, U8Codec),
