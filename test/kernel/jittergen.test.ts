@@ -546,6 +546,84 @@ describeKernel("jittergen: in network namespaces", () => {
     expect(existsSync(record)).toBe(false);
   });
 
+  const cli = (args: string[]) => spawnSync("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", ...args], { encoding: "utf8", timeout: 30_000 });
+
+  it("CLI: --pin leaves it running, status reads its counters, --unpin removes it and restores the qdiscs; an engine refusal is one line", () => {
+    makeTbf(pair);
+    const before = tcState(pair);
+    const file = join(dir, "pin.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}\naction: drop\nmatch: { percent: 100, protocol: udp, port: 7010 }\n`);
+    const pinned = cli(["-c", file, "--pin"]);
+    try {
+      expect(pinned.status, pinned.stderr).toBe(0);
+      expect(pinned.stdout).toMatch(/jittergen pinned on .* egress \(tcx, engine none\)/);
+      // It runs with no process: the probes to 7010 are dropped and counted.
+      expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7010, 800)).toBe(false);
+      const st = cli(["status", "--json", "--interface", pair.a.ifname]);
+      expect(st.status, st.stderr).toBe(0);
+      const [s] = JSON.parse(st.stdout) as Array<{ outIf: string; rules: Array<{ matched: number; dropped: number }> }>;
+      expect(s?.outIf).toBe(pair.a.ifname);
+      expect(s?.rules[0]?.dropped).toBeGreaterThanOrEqual(10);
+      expect(s?.rules[0]?.dropped).toBe(s?.rules[0]?.matched);
+      expect(cli(["status"]).stdout).toContain(`${pair.a.ifname} none: packets`);
+    } finally {
+      const un = cli(["-c", file, "--unpin"]);
+      expect(un.stdout).toContain(`unpinned jittergen on ${pair.a.ifname}; qdiscs restored`);
+    }
+    expect(tcState(pair)).toBe(before);
+    expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7010, 800)).toBe(true);
+    expect(cli(["--unpin", "--interface", pair.a.ifname]).stdout).toBe(`no jittergen pinned on ${pair.a.ifname}\n`);
+    // auto without fq refuses a delaying config: exit 1, one line naming the key, nothing changed.
+    const refusing = join(dir, "refuse.yml");
+    writeFileSync(refusing, `outIf: ${pair.a.ifname}\naction: jitter\njitter: { minDelayMs: 1, maxDelayMs: 2 }\n`);
+    const refused = cli(["-c", refusing]);
+    if (runtime.qdiscKindAvailable("fq") === false) {
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/^tsebpf: .*refuse\.yml: engine: .*engine: recirculate.*\n$/);
+      expect(refused.stderr.split("\n").length).toBe(2);
+      expect(tcState(pair)).toBe(before);
+    }
+  });
+
+  it("CLI: SIGHUP applies new rules without detaching", async () => {
+    const file = join(dir, "hup.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}\naction: drop\nmatch: { percent: 0, protocol: udp, port: 7011 }\n`);
+    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const until = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (out.includes(text)) {
+            clearInterval(t);
+            resolve();
+          } else if (child.exitCode !== null) {
+            clearInterval(t);
+            reject(new Error(out));
+          }
+        }, 50);
+      });
+    try {
+      await until("running");
+      expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(true);
+      writeFileSync(file, `outIf: ${pair.a.ifname}\naction: drop\nmatch: { percent: 100, protocol: udp, port: 7011 }\n`);
+      child.kill("SIGHUP");
+      await until("config applied: 1 rule");
+      expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(false);
+      // A broken file is refused and the rules in effect stay.
+      writeFileSync(file, `outIf: ${pair.a.ifname}\naction: explode\n`);
+      child.kill("SIGHUP");
+      await until("config not applied");
+      expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(false);
+    } finally {
+      child.kill("SIGINT");
+      await new Promise((r) => child.on("exit", r));
+    }
+    expect(out).toContain("detached, qdiscs restored");
+    expect(out).toMatch(/action \[.*\] matched [1-9]\d* dropped [1-9]/);
+  });
+
   it("an unknown interface is refused naming outIf, and nothing is touched", () => {
     const before = tcState(pair);
     expect(() => inA(pair, () => Jittergen.start(config({ action: "drop" }, "nosuch0")))).toThrow(/test\.yml: outIf: .*nosuch0/);

@@ -292,6 +292,11 @@ function described(config: JittergenConfig): { outIf: string; rules: { key: stri
 
 export const pinPath = (outIf: string): string => pinDirectory("jittergen", outIf);
 export const PIN_ROOT = dirname(pinPath("lo"));
+/** What a pinned instance runs (rules described, engine), for `status`: bpffs holds no regular files. */
+export const pinInfoPath = (outIf: string): string => {
+  if (!isInterfaceName(outIf)) throw new Error(`'${outIf}' is not an interface name`);
+  return `${RECORD_DIR}/jittergen-pinned/${outIf}.json`;
+};
 
 export interface LoadedProgram {
   readonly loaded: Loaded;
@@ -310,6 +315,19 @@ export function loadProgram(config: JittergenConfig, engine: ResolvedEngine, ifi
   } catch (e) {
     loaded.close();
     throw e;
+  }
+}
+
+/** Removes a pinned instance's links, maps and description (its programs go with the links). */
+function removePins(outIf: string): void {
+  const dir = pinPath(outIf);
+  for (const name of ["link-egress", "link-ingress", ...PINNED_MAPS]) rmSync(`${dir}/${name}`, { force: true });
+  rmSync(pinInfoPath(outIf), { force: true });
+  try {
+    rmdirSync(dir);
+    rmdirSync(PIN_ROOT);
+  } catch {
+    // not empty: another instance
   }
 }
 
@@ -422,11 +440,18 @@ export class Jittergen {
   pin(): string {
     const dir = pinPath(this.current.outIf);
     if (this.attachments.some((a) => !a.pin)) throw new Error("attached with netlink: cannot be pinned");
+    const info = pinInfoPath(this.current.outIf);
+    mkdirSync(dirname(info), { recursive: true });
+    writeFileSync(info, JSON.stringify({ ...described(this.current), engine: this.engine }));
     mkdirSync(dir, { recursive: true });
-    for (const name of PINNED_MAPS) this.loaded.maps[name].pin(`${dir}/${name}`);
-    for (const a of this.attachments) a.pin?.(`${dir}/link-${a.direction}`);
-    writeFileSync(`${dir}/config.json`, JSON.stringify({ ...described(this.current), engine: this.engine }));
-    writeRecord(this.record.path, { ...this.record.data, pinned: true, pid: 0 });
+    try {
+      for (const name of PINNED_MAPS) this.loaded.maps[name].pin(`${dir}/${name}`);
+      for (const a of this.attachments) a.pin?.(`${dir}/link-${a.direction}`);
+      writeRecord(this.record.path, { ...this.record.data, pinned: true, pid: 0 });
+    } catch (e) {
+      removePins(this.current.outIf);
+      throw e;
+    }
     this.pinnedAt = dir;
     return dir;
   }
@@ -459,15 +484,8 @@ export class Jittergen {
 
   /** Removes a pinned instance: detaches it, restores the qdiscs its record names. False when there was none. */
   static unpin(outIf: string, recordDir = RECORD_DIR): boolean {
-    const dir = pinPath(outIf);
-    if (!existsSync(dir)) return false;
-    for (const name of ["link-egress", "link-ingress", ...PINNED_MAPS, "config.json"]) rmSync(`${dir}/${name}`, { force: true });
-    try {
-      rmdirSync(dir);
-      rmdirSync(PIN_ROOT);
-    } catch {
-      // not empty: another instance
-    }
+    if (!existsSync(pinPath(outIf))) return false;
+    removePins(outIf);
     const path = recordPath(outIf, recordDir);
     const r = readRecord(path);
     if (r) {
@@ -482,14 +500,14 @@ export class Jittergen {
 
   static pinnedInterfaces(): string[] {
     if (!existsSync(PIN_ROOT)) return [];
-    return readdirSync(PIN_ROOT).filter((n) => isInterfaceName(n) && existsSync(`${PIN_ROOT}/${n}/config.json`)).sort();
+    return readdirSync(PIN_ROOT).filter((n) => isInterfaceName(n) && existsSync(pinInfoPath(n))).sort();
   }
 
   /** The counters of a pinned instance. */
   static pinnedStatus(outIf: string): JittergenStatus {
     const dir = pinPath(outIf);
-    if (!existsSync(`${dir}/config.json`)) throw new Error(`no jittergen pinned on ${outIf} (nothing at ${dir})`);
-    const saved = JSON.parse(readFileSync(`${dir}/config.json`, "utf8")) as ReturnType<typeof described> & { engine: ResolvedEngine };
+    if (!existsSync(`${dir}/counters`) || !existsSync(pinInfoPath(outIf))) throw new Error(`no jittergen pinned on ${outIf} (nothing at ${dir})`);
+    const saved = JSON.parse(readFileSync(pinInfoPath(outIf), "utf8")) as ReturnType<typeof described> & { engine: ResolvedEngine };
     using counters = BpfMap.fromPin(`${dir}/counters`);
     using stats = BpfMap.fromPin(`${dir}/stats`);
     return readStatus({ counters, stats }, saved, saved.engine);
