@@ -304,7 +304,7 @@ describeKernel("lsmbpf", () => {
       expect(probe).toEqual({ supported: false, reason: "EPERM" });
       expect(message).toContain('program "lsmbpf_lsm" (lsm/path_chroot)');
       expect(message).toContain("this kernel refuses lsm programs (BPF_PROG_LOAD: EPERM");
-      expect(message).toContain("LSM programs need BPF trampolines");
+      expect(message).toContain("LSM programs need them; bpf is already in /sys/kernel/security/lsm");
     }
     expect(message).toContain("or use engine: signal");
     expect(guardPrograms()).toEqual([]);

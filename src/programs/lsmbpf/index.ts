@@ -113,7 +113,7 @@ export function lsmAvailability(lsmText?: string, probe: () => runtime.ProbeAnsw
       usable: false,
       lsms,
       reason: `this kernel refuses LSM programs (BPF_PROG_LOAD: ${answer.reason ?? "refused"}; ${answer.reason === "EPERM" ? "BPF trampolines are not available to this kernel build" : "no BPF trampoline"})`,
-      hint: "BPF LSM is active (bpf in /sys/kernel/security/lsm), but LSM programs need BPF trampolines (CONFIG_BPF_JIT, CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) in a kernel build that allows them",
+      hint: "boot a kernel build that loads BPF trampoline programs (CONFIG_BPF_JIT, CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS): LSM programs need them; bpf is already in /sys/kernel/security/lsm",
     };
   }
   return { usable: true, lsms };
