@@ -27,7 +27,7 @@ const ROUNDS = 9;
 
 function build(): string {
   const out = join(workdir, "chroot-try");
-  const r = spawnSync("clang-19", ["-O2", "-o", out, "test/kernel/lsmbpf/chroot-try.c"], { encoding: "utf8" });
+  const r = spawnSync("clang-19", ["-O2", "-pthread", "-o", out, "test/kernel/lsmbpf/chroot-try.c"], { encoding: "utf8" });
   if (r.error || r.status !== 0) throw new Error(`clang-19 chroot-try.c: ${r.error?.message ?? r.stderr.trim().split("\n")[0]}`);
   return out;
 }

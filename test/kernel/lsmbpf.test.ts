@@ -20,6 +20,8 @@ interface Outcome {
   readonly hostPid: number;
   readonly nsPid: number;
   readonly pidNs: string;
+  /** The child ran on after its chroot returned (wrote to its parent). */
+  readonly escaped: boolean;
   readonly exit: number;
   readonly signal: number;
 }
@@ -32,16 +34,24 @@ let subdir = "";
 const cgroups: string[] = [];
 const mount = cgroup2Mount();
 
-function run(container: boolean, target: string, options: { exe?: string; cgroup?: string } = {}): Outcome {
+interface RunOptions {
+  readonly exe?: string;
+  readonly cgroup?: string;
+  /** chroot from a second thread of the process. */
+  readonly thread?: boolean;
+}
+
+function run(container: boolean, target: string, options: RunOptions = {}): Outcome {
   const exe = options.exe ?? helper;
+  const args = options.thread ? [target, "thread"] : [target];
   const env = { ...process.env, ...(options.cgroup && mount ? { CGROUP_PROCS: join(mount, options.cgroup, "cgroup.procs") } : {}) };
-  const r = container ? spawnSync("unshare", ["--pid", "--fork", exe, target], { encoding: "utf8", env }) : spawnSync(exe, [target], { encoding: "utf8", env });
+  const r = container ? spawnSync("unshare", ["--pid", "--fork", exe, ...args], { encoding: "utf8", env }) : spawnSync(exe, args, { encoding: "utf8", env });
   const line = r.stdout.trim().split("\n").pop() ?? "";
   if (!line.startsWith("{")) throw new Error(`chroot-try ${target}: no result (status ${r.status}, stderr ${r.stderr})`);
   return JSON.parse(line) as Outcome;
 }
-const inContainer = (target: string, options?: { exe?: string; cgroup?: string }) => run(true, target, options);
-const onHost = (target: string, options?: { exe?: string; cgroup?: string }) => run(false, target, options);
+const inContainer = (target: string, options?: RunOptions) => run(true, target, options);
+const onHost = (target: string, options?: RunOptions) => run(false, target, options);
 const nsInode = (o: Outcome) => Number(/pid:\[(\d+)\]/.exec(o.pidNs)?.[1]);
 
 /** The events that arrive within `ms` (at least `count` of them, or the time runs out). */
@@ -95,7 +105,7 @@ describeKernel("lsmbpf", () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "lsmbpf-"));
     helper = join(dir, "chroot-try");
-    const cc = spawnSync("clang-19", ["-O2", "-Wall", join(import.meta.dirname, "lsmbpf", "chroot-try.c"), "-o", helper], { encoding: "utf8" });
+    const cc = spawnSync("clang-19", ["-O2", "-Wall", "-pthread", join(import.meta.dirname, "lsmbpf", "chroot-try.c"), "-o", helper], { encoding: "utf8" });
     if (cc.status !== 0) throw new Error(`clang-19: ${cc.stderr}`);
     allowedHelper = join(dir, "lsmt-allowed");
     symlinkSync(helper, allowedHelper); // exec through the link: its name is the comm
@@ -117,20 +127,28 @@ describeKernel("lsmbpf", () => {
       expect(guard.engine).toBe("signal");
       for (const target of aliases) {
         const o = inContainer(target);
-        expect(o, `chroot ${target} in a container`).toMatchObject({ signal: 9, exit: -1 });
+        // Killed before it ran another instruction of its own: it never wrote "escaped".
+        expect(o, `chroot ${target} in a container`).toMatchObject({ signal: 9, exit: -1, escaped: false });
         const [e, ...more] = await events(guard, 1);
         expect(more).toEqual([]);
         expectEvent(e, o, target, {});
       }
-      // Host processes, any target: allowed, no event.
-      for (const target of [...aliases, subdir]) expect(onHost(target), `chroot ${target} on the host`).toMatchObject({ exit: 0, signal: 0 });
+      // From a second thread: the whole process dies; the event names the thread.
+      const threaded = inContainer("/", { thread: true });
+      expect(threaded).toMatchObject({ signal: 9, escaped: false });
+      const [te] = await events(guard, 1);
+      expectEvent(te, threaded, "/", { tid: te?.tid ?? 0 });
+      expect(te?.tid).not.toBe(te?.pid);
+      // Host processes, any target, any thread: allowed, no event.
+      for (const target of [...aliases, subdir]) expect(onHost(target), `chroot ${target} on the host`).toMatchObject({ exit: 0, signal: 0, escaped: true });
+      expect(onHost("/", { thread: true })).toMatchObject({ exit: 0, signal: 0, escaped: true });
       // A container's chroot into a directory of its own: allowed.
-      expect(inContainer(subdir)).toMatchObject({ exit: 0, signal: 0 });
+      expect(inContainer(subdir)).toMatchObject({ exit: 0, signal: 0, escaped: true });
       expect(await events(guard, 0, 200)).toEqual([]);
-      expect(guard.counters()).toMatchObject({ containerChroots: 5, hostRoot: 4, killed: 4, denied: 0, audited: 0, killFailed: 0, lost: 0 });
+      expect(guard.counters()).toMatchObject({ containerChroots: 6, hostRoot: 5, killed: 5, denied: 0, audited: 0, killFailed: 0, lost: 0 });
     }
     // Stopped: the same escape succeeds.
-    for (const target of aliases) expect(inContainer(target), `chroot ${target} after stop`).toMatchObject({ exit: 0, signal: 0 });
+    for (const target of aliases) expect(inContainer(target), `chroot ${target} after stop`).toMatchObject({ exit: 0, signal: 0, escaped: true });
   });
 
   it("CLI: the start-up line names the engine and why not lsm; events stream as JSON lines; SIGINT-like stop prints the summary; bad config is one line and loads nothing", async () => {

@@ -32,7 +32,7 @@ export interface GuardEvent {
   /** Process and thread ids as the host sees them. */
   readonly pid: number;
   readonly tid: number;
-  /** Its pid inside its own PID namespace. */
+  /** The process's pid inside its own PID namespace. */
   readonly nsPid: number;
   /** The PID namespace's inode number (`readlink /proc/PID/ns/pid` → `pid:[N]`). */
   readonly pidNs: number;

@@ -83,7 +83,7 @@ struct chroot_event {
 	/* Process (thread group) id and thread id as the host sees them. */
 	__u32 pid;
 	__u32 tid;
-	/* Its pid inside its own PID namespace. */
+	/* The process's pid inside its own PID namespace. */
 	__u32 ns_pid;
 	/* The PID namespace's inode number (ls -l /proc/PID/ns/pid). */
 	__u32 pidns_ino;
@@ -197,10 +197,10 @@ static __always_inline bool allowed(const char *comm)
 	return false;
 }
 
-/* The task's pid and PID namespace as it sees them: numbers[level]. */
+/* The process's pid and PID namespace as it sees them: its leader's numbers[level]. */
 static __always_inline void own_namespace(struct task_struct *task, __u32 *ns_pid, __u32 *ns_ino)
 {
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
 	unsigned int level = BPF_CORE_READ(pid, level);
 	if (level > 32)
 		level = 32;

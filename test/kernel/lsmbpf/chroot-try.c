@@ -2,10 +2,12 @@
 /*
  * The lsmbpf tests' chroot caller, compiled at test time (node has no chroot).
  *
- *   chroot-try TARGET          fork a child that chroots into TARGET and exits 0 (or 4 on EPERM,
- *                              2 on another error); print one JSON line: the child's host pid
- *                              (/proc is the host's), its pid as it sees itself, its PID
- *                              namespace, and how it ended (exit code or signal).
+ *   chroot-try TARGET [thread] fork a child that chroots into TARGET (from a second thread with
+ *                              `thread`), writes "escaped" to its parent and exits 0 (or 4 on
+ *                              EPERM, 2 on another error); print one JSON line: the child's host
+ *                              pid (/proc is the host's), its pid as it sees itself, its PID
+ *                              namespace, whether it ran on after the chroot (escaped), and how
+ *                              it ended (exit code or signal).
  *   chroot-try TARGET loop N   chroot N times in this process (after chdir(TARGET), each call is
  *                              chroot(".")), print the CPU ns per call (this thread's CPU time: the
  *                              kernel's work in the call included, other load left out). No fork.
@@ -13,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static const char *target;
+
+static void *chroot_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(long)(chroot(target) ? errno : 0);
+}
 
 int main(int argc, char **argv)
 {
@@ -64,21 +75,35 @@ int main(int argc, char **argv)
 		if (readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1) < 0)
 			strcpy(ns, "?");
 		dprintf(p[1], "%s %d %s\n", self, (int)getpid(), ns);
-		close(p[1]);
-		if (chroot(argv[1]))
-			_exit(errno == EPERM ? 4 : 2);
+		target = argv[1];
+		int err;
+		if (argc >= 3 && strcmp(argv[2], "thread") == 0) {
+			pthread_t t;
+			void *ret;
+			if (pthread_create(&t, 0, chroot_thread, 0) || pthread_join(t, &ret))
+				_exit(3);
+			err = (int)(long)ret;
+		} else {
+			err = chroot(target) ? errno : 0;
+		}
+		if (err)
+			_exit(err == EPERM ? 4 : 2);
+		/* Only reached when the process runs on after a successful chroot. */
+		if (write(p[1], "escaped\n", 8) != 8)
+			_exit(5);
 		_exit(0);
 	}
 	close(p[1]);
 	char buf[256] = { 0 };
-	ssize_t got = read(p[0], buf, sizeof(buf) - 1);
-	(void)got;
+	size_t have = 0;
+	for (ssize_t got; have < sizeof(buf) - 1 && (got = read(p[0], buf + have, sizeof(buf) - 1 - have)) > 0;)
+		have += got;
 	int status = 0;
 	waitpid(child, &status, 0);
 	char hostpid[64] = { 0 }, ns[128] = { 0 };
 	int nspid = 0;
 	sscanf(buf, "%63s %d %127s", hostpid, &nspid, ns);
-	printf("{\"hostPid\":%s,\"nsPid\":%d,\"pidNs\":\"%s\",\"exit\":%d,\"signal\":%d}\n", hostpid, nspid, ns,
-	       WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	printf("{\"hostPid\":%s,\"nsPid\":%d,\"pidNs\":\"%s\",\"escaped\":%s,\"exit\":%d,\"signal\":%d}\n", hostpid, nspid, ns,
+	       strstr(buf, "escaped") ? "true" : "false", WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return 0;
 }
