@@ -12,7 +12,9 @@
  * any guard built on it: the kernel's syscall-tracepoint path (syscall slow path, perf record,
  * program dispatch) — and with `ChrootGuard` (engine auto: signal here, lsm where it loads), the
  * order reversed every other round. Figures: the guard over nothing (target ≤ 1.10) and, in
- * the note, the guard over the empty program (what the guard's own code costs).
+ * the note, the guard over the empty program (what the guard's own code costs). A last row:
+ * what every other system call (getppid) pays meanwhile — an enabled syscall tracepoint sends
+ * every task's system calls through the kernel's slow path.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -79,5 +81,31 @@ export function lsmbpfBench(): Figure[] {
       note: `${who}: ${ROUNDS} interleaved rounds of ${CALLS} chroot(".") calls, CPU ns per call: unguarded ${median(off).toFixed(0)}, an empty program on sys_exit_chroot ${median(bare).toFixed(0)} (${tracepoint.toFixed(2)}x: the kernel's tracepoint path, the floor of this engine), the guard ${median(on).toFixed(0)} (${own.toFixed(2)}x the empty program: its own code)`,
     });
   }
+  // Every other system call, while the guard runs.
+  const getppid = () => {
+    const r = spawnSync(helper, ["-", "getppid", "200000"], { encoding: "utf8" });
+    const ns = Number(r.stdout.trim());
+    if (r.status !== 0 || !(ns > 0)) throw new Error(`getppid loop failed: ${r.stderr.trim() || `status ${r.status}`}`);
+    return ns;
+  };
+  const [plain = [], beside = []] = interleaved(ROUNDS, [
+    getppid,
+    () => {
+      using guard = ChrootGuard.start({ engine: "auto" });
+      void guard;
+      return getppid();
+    },
+  ]);
+  const other = roundRatio(beside, plain);
+  figures.push({
+    id: "13",
+    figure: "lsmbpf: any other syscall (getppid)",
+    tsebpf: `${median(beside).toFixed(0)} ns/call`,
+    peer: `${median(plain).toFixed(0)} ns/call unguarded`,
+    ratio: other,
+    target: "-",
+    pass: undefined,
+    note: `getppid while the guard runs: ${other.toFixed(2)}x (${(median(beside) - median(plain)).toFixed(0)} ns more per system call, every task: the syscall tracepoint's slow path)`,
+  });
   return figures;
 }

@@ -11,6 +11,8 @@
  *   chroot-try TARGET loop N   chroot N times in this process (after chdir(TARGET), each call is
  *                              chroot(".")), print the CPU ns per call (this thread's CPU time: the
  *                              kernel's work in the call included, other load left out). No fork.
+ *   chroot-try - getppid N     getppid() N times, print the CPU ns per call (what any other
+ *                              system call pays while a syscall tracepoint is enabled).
  * CGROUP_PROCS=/path/cgroup.procs moves the process into that cgroup first.
  */
 #define _GNU_SOURCE
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +47,16 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		close(fd);
+	}
+	if (argc >= 4 && strcmp(argv[2], "getppid") == 0) {
+		long n = atol(argv[3]);
+		struct timespec a, b;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		for (long i = 0; i < n; i++)
+			syscall(SYS_getppid);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+		printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / (double)n);
+		return 0;
 	}
 	if (argc >= 4 && strcmp(argv[2], "loop") == 0) {
 		long n = atol(argv[3]);
