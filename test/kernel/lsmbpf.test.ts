@@ -39,11 +39,13 @@ interface RunOptions {
   readonly cgroup?: string;
   /** chroot from a second thread of the process. */
   readonly thread?: boolean;
+  /** The classic escape from a jail at the target (chroot-try.c). */
+  readonly escape?: boolean;
 }
 
 function run(container: boolean, target: string, options: RunOptions = {}): Outcome {
   const exe = options.exe ?? helper;
-  const args = options.thread ? [target, "thread"] : [target];
+  const args = options.thread ? [target, "thread"] : options.escape ? [target, "escape"] : [target];
   const env = { ...process.env, ...(options.cgroup && mount ? { CGROUP_PROCS: join(mount, options.cgroup, "cgroup.procs") } : {}) };
   const r = container ? spawnSync("unshare", ["--pid", "--fork", exe, ...args], { encoding: "utf8", env }) : spawnSync(exe, args, { encoding: "utf8", env });
   const line = r.stdout.trim().split("\n").pop() ?? "";
@@ -120,7 +122,7 @@ describeKernel("lsmbpf", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("signal engine: a containerized chroot into the host's root is killed (/, //, /./.., a symlink to /), every event field checked; host and subdirectory chroots are allowed; allowed again once the guard stops", async () => {
+  it("signal engine: a containerized chroot into the host's root is killed (/, //, /./.., a symlink to /, from a second thread, out of a jail by chdir('..')), every event field checked; host and subdirectory chroots are allowed; allowed again once the guard stops", async () => {
     const aliases = ["/", "//", "/./..", rootLink];
     {
       using guard = ChrootGuard.start({ engine: "signal" });
@@ -139,13 +141,19 @@ describeKernel("lsmbpf", () => {
       const [te] = await events(guard, 1);
       expectEvent(te, threaded, "/", { tid: te?.tid ?? 0 });
       expect(te?.tid).not.toBe(te?.pid);
+      // Out of a jail by chdir("..") from outside a nested chroot, then chroot("."): the name
+      // says nothing, the identity does. The jail and the nested chroot are allowed.
+      const escaped = inContainer(subdir, { escape: true });
+      expect(escaped).toMatchObject({ signal: 9, escaped: false });
+      expectEvent((await events(guard, 1))[0], escaped, ".", {});
       // Host processes, any target, any thread: allowed, no event.
       for (const target of [...aliases, subdir]) expect(onHost(target), `chroot ${target} on the host`).toMatchObject({ exit: 0, signal: 0, escaped: true });
       expect(onHost("/", { thread: true })).toMatchObject({ exit: 0, signal: 0, escaped: true });
+      expect(onHost(subdir, { escape: true })).toMatchObject({ exit: 0, signal: 0, escaped: true });
       // A container's chroot into a directory of its own: allowed.
       expect(inContainer(subdir)).toMatchObject({ exit: 0, signal: 0, escaped: true });
       expect(await events(guard, 0, 200)).toEqual([]);
-      expect(guard.counters()).toMatchObject({ containerChroots: 6, hostRoot: 5, killed: 5, denied: 0, audited: 0, killFailed: 0, lost: 0 });
+      expect(guard.counters()).toMatchObject({ containerChroots: 9, hostRoot: 6, killed: 6, denied: 0, audited: 0, killFailed: 0, lost: 0 });
     }
     // Stopped: the same escape succeeds.
     for (const target of aliases) expect(inContainer(target), `chroot ${target} after stop`).toMatchObject({ exit: 0, signal: 0, escaped: true });

@@ -8,6 +8,9 @@
  *                              pid (/proc is the host's), its pid as it sees itself, its PID
  *                              namespace, whether it ran on after the chroot (escaped), and how
  *                              it ended (exit code or signal).
+ *   chroot-try JAIL escape     like TARGET, but the classic way out of a chroot: chroot(JAIL),
+ *                              mkdir and chroot into a subdirectory while the working directory
+ *                              stays above it, chdir("..") up to the real root, chroot(".").
  *   chroot-try TARGET loop N   chroot N times in this process (after chdir(TARGET), each call is
  *                              chroot(".")), print the CPU ns per call (this thread's CPU time: the
  *                              kernel's work in the call included, other load left out). No fork.
@@ -22,12 +25,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *target;
+
+/* Out of a chroot jail (no user namespace tricks: only CAP_SYS_CHROOT). 0 or the errno. */
+static int escape(const char *jail)
+{
+	if (chroot(jail) || chdir("/"))
+		return errno;
+	if (mkdir("esc", 0700) && errno != EEXIST)
+		return errno;
+	if (chroot("esc"))
+		return errno;
+	for (int i = 0; i < 64; i++)
+		if (chdir(".."))
+			return errno;
+	return chroot(".") ? errno : 0;
+}
 
 static void *chroot_thread(void *arg)
 {
@@ -96,6 +115,8 @@ int main(int argc, char **argv)
 			if (pthread_create(&t, 0, chroot_thread, 0) || pthread_join(t, &ret))
 				_exit(3);
 			err = (int)(long)ret;
+		} else if (argc >= 3 && strcmp(argv[2], "escape") == 0) {
+			err = escape(target);
 		} else {
 			err = chroot(target) ? errno : 0;
 		}
