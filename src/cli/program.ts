@@ -87,7 +87,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "lsmbpf",
     usage: "[options]",
-    description: "chroot guard for containers: a process in another PID namespace that chroots into the host's root is denied (BPF LSM) or killed (signal engine)",
+    description: "chroot guard for containers: a process in another PID namespace that chroots into the host's root is denied (BPF LSM, EPERM) or killed (signal engine)",
     load: async () => (await import("../programs/lsmbpf/cli.js")).registerLsmbpf,
   },
 ];
