@@ -92,6 +92,7 @@ test/fixtures/%.bpfeb.o: test/fixtures/%.bpf.c test/fixtures/common.h
 gen: build
 	node dist/cli/main.js gen src/programs/loadbalancer/loadbalancer.bpf.o -o src/programs/loadbalancer/loadbalancer.gen.ts --type flow_event --import-from ../../index.js --path
 	node dist/cli/main.js gen src/programs/comtrace/comtrace.bpf.o -o src/programs/comtrace/comtrace.gen.ts --type conn_event --type "enum owner_source" --type "enum close_reason" --type "enum conn_flags" --type "enum stat_index" --import-from ../../index.js --path
+	node dist/cli/main.js gen src/programs/packetfilter/packetfilter.bpf.o -o src/programs/packetfilter/packetfilter.gen.ts --type drop_event --type rule --type hit --type v4_host --type v6_host --type v4_prefix --type v6_prefix --import-from ../../index.js --path
 	node dist/cli/main.js gen src/programs/jittergen/jittergen.bpf.o -o src/programs/jittergen/jittergen.gen.ts --type rule --type rule_set --type rule_counters --type jg_stats --type rule_state --import-from ../../index.js --path
 	node dist/cli/main.js gen src/programs/lsmbpf/lsmbpf.bpf.o -o src/programs/lsmbpf/lsmbpf.gen.ts --type chroot_event --type "enum guard_engine" --type "enum guard_action" --type "enum stat_index" --import-from ../../index.js --path
 	node dist/cli/main.js gen test/fixtures/bootstrap.bpfel.o -o test/gen/bindings/bootstrap.gen.ts --type event --import-from ../../../src/index.js --path

@@ -15,6 +15,13 @@ const BINDINGS = [
     importFrom: "../../index.js",
     path: true,
   },
+  {
+    object: "src/programs/packetfilter/packetfilter.bpf.o",
+    output: "src/programs/packetfilter/packetfilter.gen.ts",
+    types: ["drop_event", "rule", "hit", "v4_host", "v6_host", "v4_prefix", "v6_prefix"],
+    importFrom: "../../index.js",
+    path: true,
+  },
   // The fixtures test/kernel/gen-events.test.ts drives real events through.
   {
     object: "test/fixtures/bootstrap.bpfel.o",

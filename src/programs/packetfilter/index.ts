@@ -9,12 +9,12 @@ import { Collection, readCollectionSpec, runtime, SyscallError } from "../../ind
 import { ConfigError } from "../common/config.js";
 import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
-import { sumPerCpu, u32Key } from "../common/maps.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
 import { InnerMaps, RULE_MAP_NAMES, hitChunkEntries, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+import { CounterCodec, DropEventCodec, U32Codec, load, type Loaded, type Maps as ObjectMaps } from "./packetfilter.gen.js";
 
 export * from "./config.js";
 export type { RuleState } from "./generation.js";
@@ -48,20 +48,17 @@ export interface DropSample {
   readonly rule?: Prefix;
 }
 
-/** struct drop_event in packetfilter.bpf.c. */
-const DROP_EVENT_SIZE = 32;
-
-/** A struct drop_event (a ring buffer record) as a DropSample. */
+/** A struct drop_event (a ring buffer record; its layout: DropEventCodec, generated) as a DropSample. */
 export function decodeDropSample(view: DataView): DropSample {
-  const family: Family = view.getUint8(12) === 4 ? "ipv4" : "ipv6";
-  const source = new Uint8Array(view.buffer, view.byteOffset + 16, family === "ipv4" ? 4 : 16).slice();
-  const prefixLength = view.getUint8(14);
+  const event = DropEventCodec.decode(view);
+  const family: Family = event.family === 4 ? "ipv4" : "ipv6";
+  const source = event.src.slice(0, family === "ipv4" ? 4 : 16);
   return {
-    ns: view.getBigUint64(0, true),
+    ns: event.ns,
     family,
     source,
-    length: view.getUint32(8, true),
-    ...(view.getUint8(13) === 1 ? {} : { rule: { family, address: maskAddress(source, prefixLength), length: prefixLength } }),
+    length: event.length,
+    ...(event.by_default === 1 ? {} : { rule: { family, address: maskAddress(source, event.prefixlen), length: event.prefixlen } }),
   };
 }
 
@@ -92,7 +89,7 @@ export interface Counters {
 /** The directory `--pin` uses for an interface. */
 export const pinPath = (ifname: string): string => pinDirectory(PROGRAM_NAME, ifname);
 
-type Maps = RuleMaps & { readonly verdicts: runtime.BpfMap };
+type Maps = RuleMaps & Pick<ObjectMaps, "verdicts">;
 
 export class PacketFilter {
   private closed = false;
@@ -125,17 +122,17 @@ export class PacketFilter {
   private static startLocked(config: PacketFilterConfig, options: PacketFilterOptions): PacketFilter {
     const index = configuredInterface(config);
     const removed = removeLeftovers(config.interface, index);
-    const collection = loadCollection(options.sampleDrops);
+    const loaded = loadObject(options.sampleDrops);
+    const { collection, maps, programs } = loaded;
     const inners = new InnerMaps();
     let attachment: runtime.XdpAttachment | undefined;
     let pinned: string | undefined;
     try {
-      const maps = collectionMaps(collection);
       installGeneration(maps, config, inners);
       const mode = options.mode === undefined || options.mode === "auto" ? undefined : options.mode;
-      attachment = runtime.attachXdp(collection.program(PROGRAM_NAME), index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
+      attachment = runtime.attachXdp(programs.packetfilter, index, { ...(mode ? { mode } : {}), ...(options.netlink ? { netlink: true } : {}) });
       if (options.pin) pinned = pinAll(config.interface, collection, attachment);
-      const filter = new PacketFilter(config.interface, maps, [inners, collection], attachment, pinned, collection.program(PROGRAM_NAME), inners, collection.map("drops"));
+      const filter = new PacketFilter(config.interface, maps, [inners, loaded], attachment, pinned, programs.packetfilter, inners, maps.drops);
       filter.leftovers = removed;
       return filter;
     } catch (e) {
@@ -143,7 +140,7 @@ export class PacketFilter {
       // Whatever pinAll managed before it failed (the directory did not exist before: see removeLeftovers).
       if (options.pin) rmSync(pinPath(config.interface), { recursive: true, force: true });
       inners.close();
-      collection.close();
+      loaded.close();
       throw e;
     }
   }
@@ -153,15 +150,15 @@ export class PacketFilter {
    * benchmarks and checking that this kernel accepts it.
    */
   static load(rules: Pick<PacketFilterConfig, "ipv4" | "ipv6">, options: Pick<PacketFilterOptions, "sampleDrops"> = {}): PacketFilter {
-    const collection = loadCollection(options.sampleDrops);
+    const loaded = loadObject(options.sampleDrops);
+    const { maps, programs } = loaded;
     const inners = new InnerMaps();
     try {
-      const maps = collectionMaps(collection);
       installGeneration(maps, rules, inners);
-      return new PacketFilter("", maps, [inners, collection], undefined, undefined, collection.program(PROGRAM_NAME), inners, collection.map("drops"));
+      return new PacketFilter("", maps, [inners, loaded], undefined, undefined, programs.packetfilter, inners, maps.drops);
     } catch (e) {
       inners.close();
-      collection.close();
+      loaded.close();
       throw e;
     }
   }
@@ -250,9 +247,14 @@ export class PacketFilter {
 
   /** Packets and bytes by verdict, summed over CPUs. */
   counters(): Counters {
+    const verdicts = new runtime.TypedMap(this.maps.verdicts, U32Codec, CounterCodec);
     const read = (i: number): Counter => {
-      const [packets = 0n, bytes = 0n] = sumPerCpu(this.maps.verdicts, u32Key(i), 2);
-      return { packets, bytes };
+      const sum = { packets: 0n, bytes: 0n };
+      for (const cpu of verdicts.getPerCpu(i) ?? []) {
+        sum.packets += cpu.packets;
+        sum.bytes += cpu.bytes;
+      }
+      return sum;
     };
     const family = (f: number): FamilyCounters => ({ passed: read(f * 4), dropped: read(f * 4 + 1), passedByDefault: read(f * 4 + 2), droppedByDefault: read(f * 4 + 3) });
     return { ipv4: family(0), ipv6: family(1), notIp: read(8), malformed: read(9), samplesLost: read(10) };
@@ -265,7 +267,7 @@ export class PacketFilter {
    */
   async onDrop(callback: (sample: DropSample) => void, options: { readonly signal?: AbortSignal } = {}): Promise<number> {
     if (!this.dropRing) throw new Error("drop samples are read by the process that started the filter");
-    return readSamples(this.dropRing, DROP_EVENT_SIZE, decodeDropSample, callback, options);
+    return readSamples(this.dropRing, DropEventCodec.size, decodeDropSample, callback, options);
   }
 
   /** The live rules of a family with the packets each decided. */
@@ -317,16 +319,13 @@ const interfaceIndex = (ifname: string): number | undefined => {
   }
 };
 
-function loadCollection(sampleDrops = 0): Collection {
+/** The object, loaded through its generated loader (packetfilter.gen.ts). */
+function loadObject(sampleDrops = 0): Loaded {
   const spec = readCollectionSpec(readFileSync(programObjectPath(PROGRAM_NAME)));
   // Hit chunks hold every CPU's counters: the template of the chunks user space creates.
   const chunk = spec.maps.get("hit_chunks")?.innerMap;
   if (chunk) chunk.maxEntries = hitChunkEntries();
-  return Collection.load(spec, { variables: { sample_drops: checkSampleEvery("sampleDrops", sampleDrops) } });
-}
-
-function collectionMaps(c: Collection): Maps {
-  return Object.fromEntries(PINNED_MAPS.map((n) => [n, c.map(n)])) as unknown as Maps;
+  return load({ spec, variables: { sample_drops: checkSampleEvery("sampleDrops", sampleDrops) } });
 }
 
 /** Pins program, maps and link under the interface's pin directory; returns the directory. */

@@ -266,10 +266,18 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } drops SEC(".maps");
 
-/* Names struct drop_event, rule and hit in the object's BTF, for user space and its layout tests (never read). */
+/*
+ * Names the structs user space writes and reads but no map's BTF has (the inner maps' templates
+ * give sizes only, the ring buffer no type) in the object's BTF, for the generated bindings
+ * (packetfilter.gen.ts: tsebpf gen --type …); never read.
+ */
 struct drop_event *const drop_event_type __attribute__((unused)) = 0;
 struct rule *const rule_type __attribute__((unused)) = 0;
 struct hit *const hit_type __attribute__((unused)) = 0;
+struct v4_host *const v4_host_type __attribute__((unused)) = 0;
+struct v6_host *const v6_host_type __attribute__((unused)) = 0;
+struct v4_prefix *const v4_prefix_type __attribute__((unused)) = 0;
+struct v6_prefix *const v6_prefix_type __attribute__((unused)) = 0;
 
 static __always_inline int finish(struct xdp_md *ctx, __u32 verdict, int action)
 {

@@ -5,6 +5,7 @@
  * rule matches usually costs no lookup; a set bit of another address only costs the lookup.
  */
 import { maskAddress } from "../common/net.js";
+import { U32Codec, U64Codec } from "./packetfilter.gen.js";
 
 export const SUMMARY_BITS = 22;
 /** 64-bit words per bitmap. */
@@ -24,23 +25,25 @@ export function summaryHash(address: Uint8Array): number {
 }
 
 /**
- * The bitmap of these addresses, as the map's u64 values (little-endian): prefixes are hashed by
- * their first `length` bits (the family's shortest prefix length), hosts whole.
+ * The bitmap of these addresses, as the map's u64 values (U64Codec: little-endian, so bit b of a
+ * word is bit b % 8 of its byte b / 8): prefixes are hashed by their first `length` bits (the
+ * family's shortest prefix length), hosts whole.
  */
 export function summaryBitmap(addresses: Iterable<Uint8Array>, length?: number): Buffer {
-  const words = new Uint32Array(2 * SUMMARY_WORDS);
+  const bytes = Buffer.alloc(SUMMARY_WORDS * U64Codec.size);
   for (const a of addresses) {
     const h = summaryHash(length === undefined ? a : maskAddress(a, length));
-    const word = 2 * (h >>> 6) + ((h & 63) >= 32 ? 1 : 0);
-    words[word] = (words[word] ?? 0) | (1 << (h & 31));
+    const at = (h >>> 6) * U64Codec.size + ((h & 63) >>> 3);
+    bytes[at] = (bytes[at] ?? 0) | (1 << (h & 7));
   }
-  return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+  return bytes;
 }
 
-/** The keys of one bitmap in the summary map: slot, family (0 IPv4, 1 IPv6), kind. */
+/** The keys (u32) of one bitmap in the summary map: slot, family (0 IPv4, 1 IPv6), kind. */
 export function summaryKeys(slot: number, family: number, kind: SummaryKind): Buffer {
   const base = ((slot * 2 + family) * 2 + (kind === "hosts" ? 0 : 1)) * SUMMARY_WORDS;
-  const keys = Buffer.alloc(4 * SUMMARY_WORDS);
-  for (let i = 0; i < SUMMARY_WORDS; i++) keys.writeUInt32LE(base + i, 4 * i);
+  const keys = Buffer.alloc(U32Codec.size * SUMMARY_WORDS);
+  const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+  for (let i = 0; i < SUMMARY_WORDS; i++) U32Codec.encode(base + i, view, U32Codec.size * i);
   return keys;
 }
