@@ -7,34 +7,23 @@ import { runtime } from "../src/index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
-const CodecError = runtime.CodecError;
 
-/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width. */
-export interface FieldLayout {
-  readonly offset: number;
-  readonly size: number;
-  readonly bitOffset?: number;
-  readonly bits?: number;
-}
+/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width (tsebpf's runtime.FieldLayout). */
+export type FieldLayout = runtime.FieldLayout;
 
 /**
  * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
- * offset)`: a view `V` of the record, read in place (see its class).
+ * offset)`: a view `V` of the record, read in place (tsebpf's runtime.RecordCodec).
  */
-export interface RecordCodec<T, F extends string, V> extends Codec<T> {
-  readonly typeName: string;
-  readonly fields: { readonly [K in F]: FieldLayout };
-  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
-  view(buf: Uint8Array | DataView, offset?: number): V;
-}
+export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
 
 /**
  * The bytes of a member of the record at `offset` of `buf` (a view, not a copy): what a
  * `char[]` member's string was read from, say: `fieldBytes(buf, 0, EventCodec.fields.comm)`.
  */
-export function fieldBytes(buf: Uint8Array | DataView, offset: number, field: FieldLayout): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + offset + field.offset, field.size);
-}
+export const fieldBytes = runtime.fieldBytes;
+
+const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct event: 64 bytes. */
 export interface Event {
@@ -149,51 +138,4 @@ export class EventView {
   toObject(): Event {
     return decodeEvent(this.$v, this.$o);
   }
-}
-
-// ---- helpers ----
-
-/** A DataView over `buf` after checking that `size` bytes of `type` fit at `offset` (no copy). */
-function recordView(buf: Uint8Array | DataView, offset: number, size: number, type: string): DataView {
-  if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.byteLength) {
-    throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
-  }
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
-function viewOf(buf: Uint8Array | DataView | undefined): DataView {
-  if (buf === undefined) return new DataView(new ArrayBuffer(0));
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
-function viewRoom(size: number, type: string, length: number, offset: number): void {
-  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
-  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
-}
-
-function checkInt(x: number, min: number, max: number, what: string): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return x;
-}
-
-function checkBig(x: bigint, min: bigint, max: bigint, what: string): bigint {
-  const n: unknown = typeof x === "number" && Number.isSafeInteger(x) ? BigInt(x) : x;
-  if (typeof n !== "bigint" || n < min || n > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return n;
-}
-
-function checkRecord<T>(x: T, what: string): T {
-  if (typeof x !== "object" || x === null) throw new CodecError(`${what}: expected an object, got ${x === null ? "null" : typeof x}`);
-  return x;
-}
-
-function readBytes(v: DataView, o: number, n: number): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset + o, n).slice();
-}
-
-function writeBytes(v: DataView, o: number, n: number, x: Uint8Array, what: string): void {
-  if (!(x instanceof Uint8Array) || x.byteLength > n) throw new CodecError(`${what}: expected a Uint8Array of at most ${n} bytes`);
-  new Uint8Array(v.buffer, v.byteOffset + o, n).set(x);
 }

@@ -4,7 +4,7 @@
  * and writes it back, checking ranges with errors that name the field.
  */
 import { GenError } from "./errors.js";
-import { helperSource, type HelperName } from "./helpers.js";
+import { helperImport, type HelperName } from "./helpers.js";
 import { sizeOfShape, type MemberShape, type NamedEnum, type NamedRecord, type NamedType, type RecordShape, type Shape } from "./model.js";
 import { IdentifierScope, pascalCase, propertyAccess, propertyKey, stringLiteral } from "./names.js";
 
@@ -615,44 +615,15 @@ export class CodecEmitter {
     return [...this.shapeCodecs.values()].map((c) => c.source);
   }
 
-  helperSource(): string {
-    return helperSource(this.helpers);
+  /** The declaration taking the helpers the codecs and views call from the library ("" for none). */
+  helperImport(): string {
+    return helperImport(this.helpers);
   }
 }
 
-const ARRAY_VIEW = `/**
- * A C array read in place (what a view's array member returns): \`length\`, \`get(i)\` (a number,
- * bigint, string, or a view of a nested struct or array: read when called), iteration, and
- * \`toArray()\` (the values decoded, as the codec reads the member). Valid as long as the bytes are.
- */
-export class ArrayView<T, D = T> implements Iterable<T> {
-  constructor(
-    private readonly v: DataView,
-    private readonly o: number,
-    /** Elements in the array. */
-    readonly length: number,
-    private readonly stride: number,
-    private readonly read: (v: DataView, o: number) => T,
-    private readonly decode: (v: DataView, o: number) => D,
-  ) {}
-
-  /** Element \`i\` (a RangeError outside 0..length - 1). */
-  get(i: number): T {
-    if (!(i >= 0 && i < this.length && Number.isInteger(i))) throw new RangeError(\`index \${i} of an array of \${this.length}\`);
-    return this.read(this.v, this.o + i * this.stride);
-  }
-
-  /** The elements decoded: plain values that stay valid when the bytes change. */
-  toArray(): D[] {
-    const out: D[] = [];
-    for (let i = 0; i < this.length; i++) out.push(this.decode(this.v, this.o + i * this.stride));
-    return out;
-  }
-
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.length; i++) yield this.read(this.v, this.o + i * this.stride);
-  }
-}`;
+const ARRAY_VIEW = `/** A C array read in place (what a view's array member returns): tsebpf's runtime.ArrayView. */
+export const ArrayView = runtime.ArrayView;
+export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;`;
 
 /** Where a bitfield's bits are: the bytes holding them and how far its lowest bit is above theirs. */
 export function bitPosition(bitOffset: number, bits: number, le: boolean): { first: number; n: number; shift: number } {

@@ -90,34 +90,7 @@ export const LOADER_NAMES = [
 const union = (names: readonly string[]): string => (names.length === 0 ? "never" : names.map(stringLiteral).join(" | "));
 
 export function emitLoader(input: LoaderInput): { support: string; source: string } {
-  const support = input.hasRecords
-    ? `/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width. */
-export interface FieldLayout {
-  readonly offset: number;
-  readonly size: number;
-  readonly bitOffset?: number;
-  readonly bits?: number;
-}
-
-/**
- * The codec of a struct or union, with where each of its members is (\`fields\`) and \`view(buf,
- * offset)\`: a view \`V\` of the record, read in place (see its class).
- */
-export interface RecordCodec<T, F extends string, V> extends Codec<T> {
-  readonly typeName: string;
-  readonly fields: { readonly [K in F]: FieldLayout };
-  /** A new view of the record at \`offset\` (default 0) of \`buf\`: no bytes decoded or copied. */
-  view(buf: Uint8Array | DataView, offset?: number): V;
-}
-
-/**
- * The bytes of a member of the record at \`offset\` of \`buf\` (a view, not a copy): what a
- * \`char[]\` member's string was read from, say: \`fieldBytes(buf, 0, EventCodec.fields.comm)\`.
- */
-export function fieldBytes(buf: Uint8Array | DataView, offset: number, field: FieldLayout): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + offset + field.offset, field.size);
-}`
-    : "";
+  const support = input.hasRecords ? RECORD_SUPPORT : "";
 
   const parts: string[] = ["// ---- the object and its loader ----"];
   if ("embed" in input.object) {
@@ -185,58 +158,34 @@ export interface Loaded<P extends ProgramName = AutoloadProgramName> {
  * nothing loaded, when any part fails.
  */
 export function load<P extends ProgramName = AutoloadProgramName>(options: LoadOptions<P> = {}): Loaded<P> {
-  const { spec, variables, programs, maxEntries, ...rest } = options;
-  const values: Record<string, Uint8Array> = {};
-  for (const [name, value] of Object.entries(variables ?? {}) as [string, unknown][]) {
-    if (value === undefined) continue;
-    const codec = (VARIABLE_CODECS as Readonly<Record<string, Codec<unknown> | undefined>>)[name];
-    if (!codec) {
-      values[name] = value as Uint8Array; // not a variable of this object: Collection.load names those there are
-      continue;
-    }
-    const bytes = new Uint8Array(codec.size);
-    codec.encode(value, bytes);
-    values[name] = bytes;
-  }
-  const collection = Collection.load(spec ?? loadSpec(), {
-    ...rest,
-    variables: values,
-    ...(programs ? { programs } : {}),
-    ...(maxEntries ? { maxEntries: maxEntries as Readonly<Record<string, number>> } : {}),
-  });
-  try {
-    return bind<P>(collection);
-  } catch (e) {
-    collection.close();
-    throw e;
-  }
+  return runtime.genSupport.loadGenerated(options, loadSpec, VARIABLE_CODECS, (collection) => bind<P>(collection));
 }`,
     `/** The programs, maps and variables of a collection loaded from this object, by name and typed. */
 export function bind<P extends ProgramName = AutoloadProgramName>(collection: Collection): Loaded<P> {
-  const programs: { [name: string]: Program } = {};
-  for (const [name, program] of collection.programs) programs[name] = program;
   const maps: Maps = {${input.maps.length ? `\n${input.maps.map((m) => `    ${propertyKey(m.name)}: collection.map(${stringLiteral(m.name)}),`).join("\n")}\n  ` : ""}};
-  const typedMaps = lazily<TypedMaps>({${typed.length ? `\n${typed.map((m) => `    ${propertyKey(m.name)}: () => new runtime.TypedMap(collection.map(${stringLiteral(m.name)}), ${m.key?.codec}, ${m.value?.codec}),`).join("\n")}\n  ` : ""}});
-  const variables = lazily<Variables>({${vars.length ? `\n${vars.map((v) => `    ${propertyKey(v.name)}: () => collection.variable(${stringLiteral(v.name)}, ${v.codec}),`).join("\n")}\n  ` : ""}});
-  return {
+  return runtime.genSupport.bindGenerated<P, Maps, TypedMaps, Variables>(
     collection,
-    programs: programs as { readonly [K in P]: Program },
     maps,
-    typedMaps,
-    variables,
-    close: () => collection.close(),
-    [Symbol.dispose]: () => collection.close(),
-  };
-}`,
-    `/** An object whose properties are made on first use (typed maps allocate buffers, variables map memory). */
-function lazily<T extends object>(make: { readonly [K in keyof T]: () => T[K] }): T {
-  const out = {} as T;
-  for (const key of Object.keys(make) as (keyof T)[]) {
-    let made: { value: T[keyof T] } | undefined;
-    Object.defineProperty(out, key, { enumerable: true, get: () => (made ??= { value: make[key]() }).value });
-  }
-  return out;
+    {${typed.length ? `\n${typed.map((m) => `      ${propertyKey(m.name)}: () => new runtime.TypedMap(collection.map(${stringLiteral(m.name)}), ${m.key?.codec}, ${m.value?.codec}),`).join("\n")}\n    ` : ""}},
+    {${vars.length ? `\n${vars.map((v) => `      ${propertyKey(v.name)}: () => collection.variable(${stringLiteral(v.name)}, ${v.codec}),`).join("\n")}\n    ` : ""}},
+  );
 }`,
   );
   return { support, source: parts.join("\n\n") };
 }
+
+/** The declarations of a module with struct or union codecs: the library's, under the same names. */
+const RECORD_SUPPORT = `/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width (tsebpf's runtime.FieldLayout). */
+export type FieldLayout = runtime.FieldLayout;
+
+/**
+ * The codec of a struct or union, with where each of its members is (\`fields\`) and \`view(buf,
+ * offset)\`: a view \`V\` of the record, read in place (tsebpf's runtime.RecordCodec).
+ */
+export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
+
+/**
+ * The bytes of a member of the record at \`offset\` of \`buf\` (a view, not a copy): what a
+ * \`char[]\` member's string was read from, say: \`fieldBytes(buf, 0, EventCodec.fields.comm)\`.
+ */
+export const fieldBytes = runtime.fieldBytes;`;

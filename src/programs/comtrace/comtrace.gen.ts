@@ -4,38 +4,27 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
-const CodecError = runtime.CodecError;
 
-/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width. */
-export interface FieldLayout {
-  readonly offset: number;
-  readonly size: number;
-  readonly bitOffset?: number;
-  readonly bits?: number;
-}
+/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width (tsebpf's runtime.FieldLayout). */
+export type FieldLayout = runtime.FieldLayout;
 
 /**
  * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
- * offset)`: a view `V` of the record, read in place (see its class).
+ * offset)`: a view `V` of the record, read in place (tsebpf's runtime.RecordCodec).
  */
-export interface RecordCodec<T, F extends string, V> extends Codec<T> {
-  readonly typeName: string;
-  readonly fields: { readonly [K in F]: FieldLayout };
-  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
-  view(buf: Uint8Array | DataView, offset?: number): V;
-}
+export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
 
 /**
  * The bytes of a member of the record at `offset` of `buf` (a view, not a copy): what a
  * `char[]` member's string was read from, say: `fieldBytes(buf, 0, EventCodec.fields.comm)`.
  */
-export function fieldBytes(buf: Uint8Array | DataView, offset: number, field: FieldLayout): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + offset + field.offset, field.size);
-}
+export const fieldBytes = runtime.fieldBytes;
+
+const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct sock_state: 32 bytes. */
 export interface SockState {
@@ -1003,37 +992,11 @@ const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableVal
  * nothing loaded, when any part fails.
  */
 export function load<P extends ProgramName = AutoloadProgramName>(options: LoadOptions<P> = {}): Loaded<P> {
-  const { spec, variables, programs, maxEntries, ...rest } = options;
-  const values: Record<string, Uint8Array> = {};
-  for (const [name, value] of Object.entries(variables ?? {}) as [string, unknown][]) {
-    if (value === undefined) continue;
-    const codec = (VARIABLE_CODECS as Readonly<Record<string, Codec<unknown> | undefined>>)[name];
-    if (!codec) {
-      values[name] = value as Uint8Array; // not a variable of this object: Collection.load names those there are
-      continue;
-    }
-    const bytes = new Uint8Array(codec.size);
-    codec.encode(value, bytes);
-    values[name] = bytes;
-  }
-  const collection = Collection.load(spec ?? loadSpec(), {
-    ...rest,
-    variables: values,
-    ...(programs ? { programs } : {}),
-    ...(maxEntries ? { maxEntries: maxEntries as Readonly<Record<string, number>> } : {}),
-  });
-  try {
-    return bind<P>(collection);
-  } catch (e) {
-    collection.close();
-    throw e;
-  }
+  return runtime.genSupport.loadGenerated(options, loadSpec, VARIABLE_CODECS, (collection) => bind<P>(collection));
 }
 
 /** The programs, maps and variables of a collection loaded from this object, by name and typed. */
 export function bind<P extends ProgramName = AutoloadProgramName>(collection: Collection): Loaded<P> {
-  const programs: { [name: string]: Program } = {};
-  for (const [name, program] of collection.programs) programs[name] = program;
   const maps: Maps = {
     sock_states: collection.map("sock_states"),
     sk_state: collection.map("sk_state"),
@@ -1048,117 +1011,35 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
     ".rodata": collection.map(".rodata"),
     ".bss": collection.map(".bss"),
   };
-  const typedMaps = lazily<TypedMaps>({
-    sock_states: () => new runtime.TypedMap(collection.map("sock_states"), U64Codec, SockStateCodec),
-    sk_state: () => new runtime.TypedMap(collection.map("sk_state"), I32Codec, SockStateCodec),
-    acceptors: () => new runtime.TypedMap(collection.map("acceptors"), U64Codec, AcceptorCodec),
-    stats: () => new runtime.TypedMap(collection.map("stats"), U32Codec, U64Codec),
-    lports: () => new runtime.TypedMap(collection.map("lports"), U16Codec, U8Codec),
-    rports: () => new runtime.TypedMap(collection.map("rports"), U16Codec, U8Codec),
-    pids: () => new runtime.TypedMap(collection.map("pids"), U32Codec, U8Codec),
-    comms: () => new runtime.TypedMap(collection.map("comms"), CommKeyCodec, U8Codec),
-  });
-  const variables = lazily<Variables>({
-    family_filter: () => collection.variable("family_filter", U16Codec),
-    filter_lport: () => collection.variable("filter_lport", U8Codec),
-    filter_rport: () => collection.variable("filter_rport", U8Codec),
-    filter_pid: () => collection.variable("filter_pid", U8Codec),
-    filter_comm: () => collection.variable("filter_comm", U8Codec),
-    min_ns: () => collection.variable("min_ns", U64Codec),
-    use_ringbuf: () => collection.variable("use_ringbuf", U8Codec),
-    wakeup_ns: () => collection.variable("wakeup_ns", U64Codec),
-    wakeup_bytes: () => collection.variable("wakeup_bytes", U64Codec),
-    last_wakeup_ns: () => collection.variable("last_wakeup_ns", U64Codec),
-    conn_event_type: () => collection.variable("conn_event_type", PointerCodec),
-    owner_source_type: () => collection.variable("owner_source_type", PointerCodec),
-    close_reason_type: () => collection.variable("close_reason_type", PointerCodec),
-    conn_flags_type: () => collection.variable("conn_flags_type", PointerCodec),
-    stat_index_type: () => collection.variable("stat_index_type", PointerCodec),
-  });
-  return {
+  return runtime.genSupport.bindGenerated<P, Maps, TypedMaps, Variables>(
     collection,
-    programs: programs as { readonly [K in P]: Program },
     maps,
-    typedMaps,
-    variables,
-    close: () => collection.close(),
-    [Symbol.dispose]: () => collection.close(),
-  };
-}
-
-/** An object whose properties are made on first use (typed maps allocate buffers, variables map memory). */
-function lazily<T extends object>(make: { readonly [K in keyof T]: () => T[K] }): T {
-  const out = {} as T;
-  for (const key of Object.keys(make) as (keyof T)[]) {
-    let made: { value: T[keyof T] } | undefined;
-    Object.defineProperty(out, key, { enumerable: true, get: () => (made ??= { value: make[key]() }).value });
-  }
-  return out;
-}
-
-// ---- helpers ----
-
-/** A DataView over `buf` after checking that `size` bytes of `type` fit at `offset` (no copy). */
-function recordView(buf: Uint8Array | DataView, offset: number, size: number, type: string): DataView {
-  if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.byteLength) {
-    throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
-  }
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
-function viewOf(buf: Uint8Array | DataView | undefined): DataView {
-  if (buf === undefined) return new DataView(new ArrayBuffer(0));
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
-function viewRoom(size: number, type: string, length: number, offset: number): void {
-  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
-  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
-}
-
-function checkInt(x: number, min: number, max: number, what: string): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return x;
-}
-
-function checkBig(x: bigint, min: bigint, max: bigint, what: string): bigint {
-  const n: unknown = typeof x === "number" && Number.isSafeInteger(x) ? BigInt(x) : x;
-  if (typeof n !== "bigint" || n < min || n > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return n;
-}
-
-function checkRecord<T>(x: T, what: string): T {
-  if (typeof x !== "object" || x === null) throw new CodecError(`${what}: expected an object, got ${x === null ? "null" : typeof x}`);
-  return x;
-}
-
-/** char[n]: the bytes up to the first NUL (or all n), one character per byte (latin1: every byte round-trips). */
-function readText(v: DataView, o: number, n: number): string {
-  const bytes = new Uint8Array(v.buffer, v.byteOffset + o, n);
-  let end = bytes.indexOf(0);
-  if (end < 0) end = n;
-  let s = "";
-  for (let i = 0; i < end; i += 4096) s += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 4096)));
-  return s;
-}
-
-function writeText(v: DataView, o: number, n: number, x: string, what: string): void {
-  if (typeof x !== "string") throw new CodecError(`${what}: expected a string, got ${typeof x}`);
-  if (x.length > n) throw new CodecError(`${what}: a string of ${x.length} characters does not fit char[${n}]`);
-  for (let i = 0; i < n; i++) {
-    const c = i < x.length ? x.charCodeAt(i) : 0;
-    if (c > 0xff) throw new CodecError(`${what}: character U+${c.toString(16).padStart(4, "0")} is not one byte (latin1)`);
-    v.setUint8(o + i, c);
-  }
-}
-
-function readBytes(v: DataView, o: number, n: number): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset + o, n).slice();
-}
-
-function writeBytes(v: DataView, o: number, n: number, x: Uint8Array, what: string): void {
-  if (!(x instanceof Uint8Array) || x.byteLength > n) throw new CodecError(`${what}: expected a Uint8Array of at most ${n} bytes`);
-  new Uint8Array(v.buffer, v.byteOffset + o, n).set(x);
+    {
+      sock_states: () => new runtime.TypedMap(collection.map("sock_states"), U64Codec, SockStateCodec),
+      sk_state: () => new runtime.TypedMap(collection.map("sk_state"), I32Codec, SockStateCodec),
+      acceptors: () => new runtime.TypedMap(collection.map("acceptors"), U64Codec, AcceptorCodec),
+      stats: () => new runtime.TypedMap(collection.map("stats"), U32Codec, U64Codec),
+      lports: () => new runtime.TypedMap(collection.map("lports"), U16Codec, U8Codec),
+      rports: () => new runtime.TypedMap(collection.map("rports"), U16Codec, U8Codec),
+      pids: () => new runtime.TypedMap(collection.map("pids"), U32Codec, U8Codec),
+      comms: () => new runtime.TypedMap(collection.map("comms"), CommKeyCodec, U8Codec),
+    },
+    {
+      family_filter: () => collection.variable("family_filter", U16Codec),
+      filter_lport: () => collection.variable("filter_lport", U8Codec),
+      filter_rport: () => collection.variable("filter_rport", U8Codec),
+      filter_pid: () => collection.variable("filter_pid", U8Codec),
+      filter_comm: () => collection.variable("filter_comm", U8Codec),
+      min_ns: () => collection.variable("min_ns", U64Codec),
+      use_ringbuf: () => collection.variable("use_ringbuf", U8Codec),
+      wakeup_ns: () => collection.variable("wakeup_ns", U64Codec),
+      wakeup_bytes: () => collection.variable("wakeup_bytes", U64Codec),
+      last_wakeup_ns: () => collection.variable("last_wakeup_ns", U64Codec),
+      conn_event_type: () => collection.variable("conn_event_type", PointerCodec),
+      owner_source_type: () => collection.variable("owner_source_type", PointerCodec),
+      close_reason_type: () => collection.variable("close_reason_type", PointerCodec),
+      conn_flags_type: () => collection.variable("conn_flags_type", PointerCodec),
+      stat_index_type: () => collection.variable("stat_index_type", PointerCodec),
+    },
+  );
 }

@@ -4,72 +4,31 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
-const CodecError = runtime.CodecError;
 
-/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width. */
-export interface FieldLayout {
-  readonly offset: number;
-  readonly size: number;
-  readonly bitOffset?: number;
-  readonly bits?: number;
-}
+/** Where a member of a struct or union is: its byte offset and size; for a bitfield, its bit offset from the record's start and its width (tsebpf's runtime.FieldLayout). */
+export type FieldLayout = runtime.FieldLayout;
 
 /**
  * The codec of a struct or union, with where each of its members is (`fields`) and `view(buf,
- * offset)`: a view `V` of the record, read in place (see its class).
+ * offset)`: a view `V` of the record, read in place (tsebpf's runtime.RecordCodec).
  */
-export interface RecordCodec<T, F extends string, V> extends Codec<T> {
-  readonly typeName: string;
-  readonly fields: { readonly [K in F]: FieldLayout };
-  /** A new view of the record at `offset` (default 0) of `buf`: no bytes decoded or copied. */
-  view(buf: Uint8Array | DataView, offset?: number): V;
-}
+export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
 
 /**
  * The bytes of a member of the record at `offset` of `buf` (a view, not a copy): what a
  * `char[]` member's string was read from, say: `fieldBytes(buf, 0, EventCodec.fields.comm)`.
  */
-export function fieldBytes(buf: Uint8Array | DataView, offset: number, field: FieldLayout): Uint8Array {
-  return new Uint8Array(buf.buffer, buf.byteOffset + offset + field.offset, field.size);
-}
+export const fieldBytes = runtime.fieldBytes;
 
-/**
- * A C array read in place (what a view's array member returns): `length`, `get(i)` (a number,
- * bigint, string, or a view of a nested struct or array: read when called), iteration, and
- * `toArray()` (the values decoded, as the codec reads the member). Valid as long as the bytes are.
- */
-export class ArrayView<T, D = T> implements Iterable<T> {
-  constructor(
-    private readonly v: DataView,
-    private readonly o: number,
-    /** Elements in the array. */
-    readonly length: number,
-    private readonly stride: number,
-    private readonly read: (v: DataView, o: number) => T,
-    private readonly decode: (v: DataView, o: number) => D,
-  ) {}
+/** A C array read in place (what a view's array member returns): tsebpf's runtime.ArrayView. */
+export const ArrayView = runtime.ArrayView;
+export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;
 
-  /** Element `i` (a RangeError outside 0..length - 1). */
-  get(i: number): T {
-    if (!(i >= 0 && i < this.length && Number.isInteger(i))) throw new RangeError(`index ${i} of an array of ${this.length}`);
-    return this.read(this.v, this.o + i * this.stride);
-  }
-
-  /** The elements decoded: plain values that stay valid when the bytes change. */
-  toArray(): D[] {
-    const out: D[] = [];
-    for (let i = 0; i < this.length; i++) out.push(this.decode(this.v, this.o + i * this.stride));
-    return out;
-  }
-
-  *[Symbol.iterator](): Iterator<T> {
-    for (let i = 0; i < this.length; i++) yield this.read(this.v, this.o + i * this.stride);
-  }
-}
+const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct generation: 16 bytes. */
 export interface Generation {
@@ -1208,37 +1167,11 @@ const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableVal
  * nothing loaded, when any part fails.
  */
 export function load<P extends ProgramName = AutoloadProgramName>(options: LoadOptions<P> = {}): Loaded<P> {
-  const { spec, variables, programs, maxEntries, ...rest } = options;
-  const values: Record<string, Uint8Array> = {};
-  for (const [name, value] of Object.entries(variables ?? {}) as [string, unknown][]) {
-    if (value === undefined) continue;
-    const codec = (VARIABLE_CODECS as Readonly<Record<string, Codec<unknown> | undefined>>)[name];
-    if (!codec) {
-      values[name] = value as Uint8Array; // not a variable of this object: Collection.load names those there are
-      continue;
-    }
-    const bytes = new Uint8Array(codec.size);
-    codec.encode(value, bytes);
-    values[name] = bytes;
-  }
-  const collection = Collection.load(spec ?? loadSpec(), {
-    ...rest,
-    variables: values,
-    ...(programs ? { programs } : {}),
-    ...(maxEntries ? { maxEntries: maxEntries as Readonly<Record<string, number>> } : {}),
-  });
-  try {
-    return bind<P>(collection);
-  } catch (e) {
-    collection.close();
-    throw e;
-  }
+  return runtime.genSupport.loadGenerated(options, loadSpec, VARIABLE_CODECS, (collection) => bind<P>(collection));
 }
 
 /** The programs, maps and variables of a collection loaded from this object, by name and typed. */
 export function bind<P extends ProgramName = AutoloadProgramName>(collection: Collection): Loaded<P> {
-  const programs: { [name: string]: Program } = {};
-  for (const [name, program] of collection.programs) programs[name] = program;
   const maps: Maps = {
     state: collection.map("state"),
     generations: collection.map("generations"),
@@ -1254,91 +1187,24 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
     drops: collection.map("drops"),
     ".rodata": collection.map(".rodata"),
   };
-  const typedMaps = lazily<TypedMaps>({
-    state: () => new runtime.TypedMap(collection.map("state"), U32Codec, U64Codec),
-    generations: () => new runtime.TypedMap(collection.map("generations"), U32Codec, GenerationCodec),
-    summary: () => new runtime.TypedMap(collection.map("summary"), U32Codec, U64Codec),
-    verdicts: () => new runtime.TypedMap(collection.map("verdicts"), U32Codec, CounterCodec),
-  });
-  const variables = lazily<Variables>({
-    sample_drops: () => collection.variable("sample_drops", U32Codec),
-    drop_event_type: () => collection.variable("drop_event_type", PointerCodec),
-    rule_type: () => collection.variable("rule_type", PointerCodec),
-    hit_type: () => collection.variable("hit_type", PointerCodec),
-    v4_host_type: () => collection.variable("v4_host_type", PointerCodec),
-    v6_host_type: () => collection.variable("v6_host_type", PointerCodec),
-    v4_prefix_type: () => collection.variable("v4_prefix_type", PointerCodec),
-    v6_prefix_type: () => collection.variable("v6_prefix_type", PointerCodec),
-  });
-  return {
+  return runtime.genSupport.bindGenerated<P, Maps, TypedMaps, Variables>(
     collection,
-    programs: programs as { readonly [K in P]: Program },
     maps,
-    typedMaps,
-    variables,
-    close: () => collection.close(),
-    [Symbol.dispose]: () => collection.close(),
-  };
-}
-
-/** An object whose properties are made on first use (typed maps allocate buffers, variables map memory). */
-function lazily<T extends object>(make: { readonly [K in keyof T]: () => T[K] }): T {
-  const out = {} as T;
-  for (const key of Object.keys(make) as (keyof T)[]) {
-    let made: { value: T[keyof T] } | undefined;
-    Object.defineProperty(out, key, { enumerable: true, get: () => (made ??= { value: make[key]() }).value });
-  }
-  return out;
-}
-
-// ---- helpers ----
-
-/** A DataView over `buf` after checking that `size` bytes of `type` fit at `offset` (no copy). */
-function recordView(buf: Uint8Array | DataView, offset: number, size: number, type: string): DataView {
-  if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.byteLength) {
-    throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${buf.byteLength}`);
-  }
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** `buf` as a DataView over the same memory (itself when it is one; an empty one for none). */
-function viewOf(buf: Uint8Array | DataView | undefined): DataView {
-  if (buf === undefined) return new DataView(new ArrayBuffer(0));
-  return buf instanceof DataView ? buf : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-/** Throws unless `size` bytes of `type` are at `offset` of `length` bytes (a view's slow path). */
-function viewRoom(size: number, type: string, length: number, offset: number): void {
-  if (Number.isSafeInteger(offset) && offset >= 0 && offset + size <= length) return;
-  throw new CodecError(`${type}: needs ${size} bytes at offset ${offset}, the buffer has ${length}`);
-}
-
-function checkInt(x: number, min: number, max: number, what: string): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return x;
-}
-
-function checkBig(x: bigint, min: bigint, max: bigint, what: string): bigint {
-  const n: unknown = typeof x === "number" && Number.isSafeInteger(x) ? BigInt(x) : x;
-  if (typeof n !== "bigint" || n < min || n > max) throw new CodecError(`${what}: ${String(x)} is not an integer in ${min}..${max}`);
-  return n;
-}
-
-function checkList<T>(x: readonly T[], n: number, what: string): readonly T[] {
-  if (!Array.isArray(x) || x.length > n) throw new CodecError(`${what}: expected an array of at most ${n} elements`);
-  return x;
-}
-
-function checkRecord<T>(x: T, what: string): T {
-  if (typeof x !== "object" || x === null) throw new CodecError(`${what}: expected an object, got ${x === null ? "null" : typeof x}`);
-  return x;
-}
-
-function readBytes(v: DataView, o: number, n: number): Uint8Array {
-  return new Uint8Array(v.buffer, v.byteOffset + o, n).slice();
-}
-
-function writeBytes(v: DataView, o: number, n: number, x: Uint8Array, what: string): void {
-  if (!(x instanceof Uint8Array) || x.byteLength > n) throw new CodecError(`${what}: expected a Uint8Array of at most ${n} bytes`);
-  new Uint8Array(v.buffer, v.byteOffset + o, n).set(x);
+    {
+      state: () => new runtime.TypedMap(collection.map("state"), U32Codec, U64Codec),
+      generations: () => new runtime.TypedMap(collection.map("generations"), U32Codec, GenerationCodec),
+      summary: () => new runtime.TypedMap(collection.map("summary"), U32Codec, U64Codec),
+      verdicts: () => new runtime.TypedMap(collection.map("verdicts"), U32Codec, CounterCodec),
+    },
+    {
+      sample_drops: () => collection.variable("sample_drops", U32Codec),
+      drop_event_type: () => collection.variable("drop_event_type", PointerCodec),
+      rule_type: () => collection.variable("rule_type", PointerCodec),
+      hit_type: () => collection.variable("hit_type", PointerCodec),
+      v4_host_type: () => collection.variable("v4_host_type", PointerCodec),
+      v6_host_type: () => collection.variable("v6_host_type", PointerCodec),
+      v4_prefix_type: () => collection.variable("v4_prefix_type", PointerCodec),
+      v6_prefix_type: () => collection.variable("v6_prefix_type", PointerCodec),
+    },
+  );
 }
