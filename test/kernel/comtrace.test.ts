@@ -16,6 +16,14 @@ import { ComTrace, type Connection, type Engine, type EventOutput, type StartOpt
 import { runComtrace } from "../../src/programs/comtrace/cli.js";
 import { NetNs, describeKernel } from "../helpers/kernel.js";
 
+/**
+ * The peers' command names, unique to this run: comtrace traces every namespace of the machine,
+ * so another run of these tests (or anything else named ct-client) must not count as ours.
+ */
+const RUN_TAG = (process.pid % 46656).toString(36).padStart(3, "0");
+const CLIENT = `ct-client-${RUN_TAG}`;
+const SERVER = `ct-server-${RUN_TAG}`;
+
 interface Plan {
   /** Server port (one per connection: both sides know the plan by it). */
   readonly port: number;
@@ -134,10 +142,10 @@ const ports = (n: number) => Array.from({ length: n }, () => nextPort++);
 
 /** Runs the plan between a ct-server and a ct-client; returns both processes' pids and results. */
 async function exchange(plan: Plan[]): Promise<{ serverPid: number; clientPid: number; results: SideResult[] }> {
-  const server = peer("ct-server", { ROLE: "server", PLAN: JSON.stringify(plan) });
+  const server = peer(SERVER, { ROLE: "server", PLAN: JSON.stringify(plan) });
   const s = lines(server);
   await s.ready;
-  const client = peer("ct-client", { ROLE: "client", PLAN: JSON.stringify(plan) });
+  const client = peer(CLIENT, { ROLE: "client", PLAN: JSON.stringify(plan) });
   const c = lines(client);
   const [sr, cr] = await Promise.all([s.result, c.result]);
   return { serverPid: server.pid ?? 0, clientPid: client.pid ?? 0, results: [...(JSON.parse(sr) as SideResult[]), ...(JSON.parse(cr) as SideResult[])] };
@@ -195,8 +203,8 @@ function expectSides(seen: Connection[], plan: Plan[], run: { serverPid: number;
     const server = serverSide[0]!;
     const family = p.host === "::1" ? "ipv6" : "ipv4";
     const at = `plan ${i} (${p.host} ${p.closer} ${p.how})`;
-    expect({ pid: client.pid, comm: client.comm, owner: client.owner, family: client.family, laddr: client.laddr, raddr: client.raddr }, at).toEqual({ pid: run.clientPid, comm: "ct-client", owner: "connect", family, laddr: p.host, raddr: p.host });
-    expect({ pid: server.pid, comm: server.comm, owner: server.owner, family: server.family, laddr: server.laddr, raddr: server.raddr }, at).toEqual({ pid: run.serverPid, comm: "ct-server", owner: "accept", family, laddr: p.host, raddr: p.host });
+    expect({ pid: client.pid, comm: client.comm, owner: client.owner, family: client.family, laddr: client.laddr, raddr: client.raddr }, at).toEqual({ pid: run.clientPid, comm: CLIENT, owner: "connect", family, laddr: p.host, raddr: p.host });
+    expect({ pid: server.pid, comm: server.comm, owner: server.owner, family: server.family, laddr: server.laddr, raddr: server.raddr }, at).toEqual({ pid: run.serverPid, comm: SERVER, owner: "accept", family, laddr: p.host, raddr: p.host });
     expect({ tx: client.txBytes, rx: client.rxBytes }, `${at}: client bytes`).toEqual({ tx: p.c2s, rx: p.s2c });
     expect({ tx: server.txBytes, rx: server.rxBytes }, `${at}: server bytes`).toEqual({ tx: p.s2c, rx: p.c2s });
     // The kernel's own counts are the exact ones plus at most the SYN and the FIN.
@@ -226,8 +234,8 @@ describeKernel("comtrace", () => {
   beforeAll(() => {
     ns = NetNs.create();
     bin = mkdtempSync(join(tmpdir(), "comtrace-"));
-    symlinkSync(process.execPath, join(bin, "ct-server"));
-    symlinkSync(process.execPath, join(bin, "ct-client"));
+    symlinkSync(process.execPath, join(bin, SERVER));
+    symlinkSync(process.execPath, join(bin, CLIENT));
   });
   afterAll(() => {
     ns?.remove();
@@ -283,12 +291,12 @@ describeKernel("comtrace", () => {
     ];
     // Several traces at once, each with its own filters, over the same connections.
     const filters: { name: string; options: StartOptions; keep: (c: Connection) => boolean }[] = [
-      { name: "comm ct-server", options: { comms: ["ct-server"] }, keep: (c) => c.comm === "ct-server" },
+      { name: "comm ct-server", options: { comms: [SERVER] }, keep: (c) => c.comm === SERVER },
       { name: "lport (server side of two)", options: { lports: [plan[0]!.port, plan[3]!.port] }, keep: (c) => c.lport === plan[0]!.port || c.lport === plan[3]!.port },
       { name: "rport", options: { rports: [plan[1]!.port] }, keep: (c) => c.rport === plan[1]!.port },
-      { name: "IPv6", options: { family: 6, comms: ["ct-server", "ct-client"] }, keep: (c) => c.family === "ipv6" },
-      { name: "IPv4", options: { family: 4, comms: ["ct-server", "ct-client"] }, keep: (c) => c.family === "ipv4" },
-      { name: "min 200 ms", options: { minMs: 200, comms: ["ct-server", "ct-client"] }, keep: (c) => c.ms >= 200 },
+      { name: "IPv6", options: { family: 6, comms: [SERVER, CLIENT] }, keep: (c) => c.family === "ipv6" },
+      { name: "IPv4", options: { family: 4, comms: [SERVER, CLIENT] }, keep: (c) => c.family === "ipv4" },
+      { name: "min 200 ms", options: { minMs: 200, comms: [SERVER, CLIENT] }, keep: (c) => c.ms >= 200 },
     ];
     const traces = filters.map((f) => ({ f, trace: ComTrace.start(f.options), seen: [] as Connection[] }));
     const pidTraces: ComTrace[] = [];
@@ -339,10 +347,10 @@ describeKernel("comtrace", () => {
       { ...PLAN[0]!, port: ports(1)[0]!, holdMs: 30 },
       { ...PLAN[4]!, port: ports(1)[0]!, holdMs: 30 },
     ];
-    const server = peer("ct-server", { ROLE: "server", PLAN: JSON.stringify(plan) });
+    const server = peer(SERVER, { ROLE: "server", PLAN: JSON.stringify(plan) });
     const s = lines(server);
     await s.ready;
-    const client = spawn("nsenter", [`--net=${ns.path}`, "--", join(bin, "ct-client"), "-e", PEER], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ROLE: "client", GATE: "1", PLAN: JSON.stringify(plan) } });
+    const client = spawn("nsenter", [`--net=${ns.path}`, "--", join(bin, CLIENT), "-e", PEER], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ROLE: "client", GATE: "1", PLAN: JSON.stringify(plan) } });
     const c = lines(client);
     await c.ready;
     const { seen, trace } = await traced({ pids: [client.pid!] }, async () => {
@@ -352,8 +360,8 @@ describeKernel("comtrace", () => {
     try {
       const ours = mine(seen, plan);
       expect(ours.map((x) => [x.pid, x.comm, x.owner])).toEqual([
-        [client.pid, "ct-client", "connect"],
-        [client.pid, "ct-client", "connect"],
+        [client.pid, CLIENT, "connect"],
+        [client.pid, CLIENT, "connect"],
       ]);
       expect(trace.counters().filtered).toBeGreaterThanOrEqual(2);
     } finally {
@@ -369,7 +377,7 @@ describeKernel("comtrace", () => {
     const dir = mkdtempSync(join(tmpdir(), "comtrace-cli-"));
     const report = join(dir, "report.log");
     const port = ports(1)[0]!;
-    const child = spawn(process.execPath, [cliPath, "comtrace", "-o", report, "--comm", "ct-client,ct-server", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cliPath, "comtrace", "-o", report, "--comm", `${CLIENT},${SERVER}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -395,7 +403,7 @@ describeKernel("comtrace", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^PID\s+COMM\s+LADDR\s+LPORT\s+RADDR\s+RPORT\s+TX_BYTES\s+RX_BYTES\s+MS$/);
     expect(lines.filter((l) => /ct-(client|server)/.test(l))).toHaveLength(2);
-    expect(lines.find((l) => l.includes("ct-client"))).toMatch(new RegExp(`127\\.0\\.0\\.1\\s+\\d+ 127\\.0\\.0\\.1\\s+${r.port}\\s+1234\\s+5000\\s+[\\d.]+$`));
+    expect(lines.find((l) => l.includes(CLIENT))).toMatch(new RegExp(`127\\.0\\.0\\.1\\s+\\d+ 127\\.0\\.0\\.1\\s+${r.port}\\s+1234\\s+5000\\s+[\\d.]+$`));
     expect(lines.at(-1)).toMatch(/^# 2 connections, 0 lost/);
   }, 30_000);
 
@@ -404,18 +412,18 @@ describeKernel("comtrace", () => {
     expect(a.code).toBe(0);
     expect(a.report).toBe(a.stdout);
     const objects = a.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(objects.filter((o) => o.comm === "ct-client" || o.comm === "ct-server")).toHaveLength(2);
+    expect(objects.filter((o) => o.comm === CLIENT || o.comm === SERVER)).toHaveLength(2);
     expect(objects.at(-1)).toMatchObject({ summary: { connections: 2, lost: 0, stopped_by: "SIGINT" } });
     const b = await cliRun(["-d", "0", "--csv", "-c", "-T", "--extended"], "SIGTERM");
     expect(b.code).toBe(0);
     expect(b.report).toBe(b.stdout);
     const rows = b.stdout.trim().split("\n");
     expect(rows).toHaveLength(2);
-    for (const row of rows) expect(row).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,\d+,ct-(client|server),127\.0\.0\.1,\d+,127\.0\.0\.1,\d+,\d+,\d+,[\d.]+,\d+,\d+,FIN$/);
+    for (const row of rows) expect(row).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z,\d+,ct-(client|server)-[0-9a-z]{3},127\.0\.0\.1,\d+,127\.0\.0\.1,\d+,\d+,\d+,[\d.]+,\d+,\d+,FIN$/);
   }, 60_000);
 
   it("lines stream as connections close under the wake-up policy: a trailing record arrives without more traffic or a flush", async () => {
-    const trace = ComTrace.start({ comms: ["ct-client", "ct-server"] });
+    const trace = ComTrace.start({ comms: [CLIENT, SERVER] });
     expect(trace.wakeupMs).toBeGreaterThan(0);
     const seen: { c: Connection; at: number }[] = [];
     const stop = new AbortController();
@@ -467,7 +475,7 @@ describeKernel("comtrace", () => {
     const { seen, trace } = await traced(
       { rports: [port] },
       async () => {
-        const burst = peer("ct-client", { BURST: JSON.stringify([port, count, 32]) }, BURST);
+        const burst = peer(CLIENT, { BURST: JSON.stringify([port, count, 32]) }, BURST);
         const out = lines(burst);
         const result = JSON.parse(await out.result) as { finished: number; failed: number };
         expect(result).toEqual({ finished: count, failed: 0 });
@@ -479,7 +487,7 @@ describeKernel("comtrace", () => {
       const k = trace.counters();
       expect(ours.length + k.lost).toBe(count);
       expect(k.reported).toBe(ours.length);
-      for (const c of ours) expect([c.txBytes, c.rxBytes, c.comm]).toEqual([10, 10, "ct-client"]);
+      for (const c of ours) expect([c.txBytes, c.rxBytes, c.comm]).toEqual([10, 10, CLIENT]);
       console.log(`burst: ${ours.length} reported, ${k.lost} lost of ${count}`);
     } finally {
       trace.close();
@@ -492,7 +500,7 @@ describeKernel("comtrace", () => {
     const trace = ComTrace.start({ rports: [port], bufferBytes: 4096 });
     try {
       // Nothing reads while the burst runs: a 4 KiB ring holds ~34 records, the rest are lost.
-      const burst = peer("ct-client", { BURST: JSON.stringify([port, count, 32]) }, BURST);
+      const burst = peer(CLIENT, { BURST: JSON.stringify([port, count, 32]) }, BURST);
       expect(JSON.parse(await lines(burst).result)).toEqual({ finished: count, failed: 0 });
       await new Promise((r) => setTimeout(r, 300));
       trace.detach();
