@@ -11,14 +11,6 @@ import { runtime } from "../../index.js";
 
 const LOCK_DIR = "/run/tsebpf";
 
-/**
- * Waits without returning to the event loop (for short, bounded waits only). withLock no longer
- * uses it; it stays for callers that need a synchronous pause.
- */
-export function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 export interface LockOptions {
   /** How long to wait for another holder (default 10 s). */
   readonly timeoutMs?: number;
