@@ -1204,3 +1204,49 @@ describe("loadbalancer: pin directory", () => {
     expect(pinPath("eth1")).toBe("/sys/fs/bpf/tsebpf/loadbalancer/eth1");
   });
 });
+
+describeKernel("loadbalancer: without its capabilities", () => {
+  let lan: Lan;
+  const dir = mkdtempSync(join(tmpdir(), "tsebpf-lb-caps-"));
+  const file = join(dir, "config.yml");
+  const cliPath = join(process.cwd(), "dist/cli/main.js");
+  beforeAll(() => {
+    lan = createLan();
+  });
+  afterAll(() => {
+    lan?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Program names are cut to 15 characters: xdp_loadbalance.
+  const loaded = () => (JSON.parse(spawnSync("bpftool", ["prog", "show", "--json"], { encoding: "utf8" }).stdout || "[]") as { name?: string }[]).filter((p) => p.name !== undefined && PROGRAM_NAME.startsWith(p.name)).length;
+  /** The CLI in the balancer's namespace, with `drop` taken from the bounding set (and nothing inherited). */
+  const run = (drop: string, ...args: string[]) =>
+    spawnSync("nsenter", [`--net=${lan.balancer.ns.path}`, "--", "setpriv", "--inh-caps=-all", `--bounding-set=${drop}`, process.execPath, cliPath, "loadbalancer", ...args], { encoding: "utf8", timeout: 30_000 });
+
+  it("one line naming the missing capability, exit 1, nothing loaded, nothing attached; check needs none", () => {
+    expect(existsSync(cliPath), "build the CLI first: npx tsc -p tsconfig.build.json").toBe(true);
+    writeFileSync(file, JSON.stringify(lanDocument(lan)));
+    const before = loaded();
+    const why = "balancing with XDP needs CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN stands in for CAP_BPF)";
+    for (const args of [["-c", file, "--mode", "generic", "--interval", "0"], ["-c", file, "--pin"]]) {
+      const noNetAdmin = run("-net_admin", ...args);
+      expect(noNetAdmin.status, noNetAdmin.stderr).toBe(1);
+      expect(noNetAdmin.stdout).toBe("");
+      expect(noNetAdmin.stderr).toBe(`tsebpf: loadbalancer: missing CAP_NET_ADMIN: ${why}; run as root or grant it\n`);
+    }
+    const noBpf = run("-bpf,-sys_admin", "-c", file, "--interval", "0");
+    expect(noBpf.status, noBpf.stderr).toBe(1);
+    expect(noBpf.stderr).toBe(`tsebpf: loadbalancer: missing CAP_BPF: ${why}; run as root or grant it\n`);
+    const none = run("-bpf,-sys_admin,-net_admin", "-c", file, "--interval", "0");
+    expect(none.status, none.stderr).toBe(1);
+    expect(none.stderr).toBe(`tsebpf: loadbalancer: missing CAP_BPF and CAP_NET_ADMIN: ${why}; run as root or grant them\n`);
+    expect(xdpShown(lan.balancer)).toBeUndefined();
+    expect(withNs(lan.balancer, () => runtime.xdpAttached(runtime.ifindex(lan.balancer.ifname))).attached).toBe("none");
+    expect(existsSync(pinPath(lan.balancer.ifname))).toBe(false);
+    expect(loaded()).toBe(before);
+    // check loads nothing: it needs no capability at all.
+    const check = run("-all", "check", file);
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(new RegExp(`^${file}: ok: ${lan.balancer.ifname} `));
+  });
+});

@@ -632,3 +632,41 @@ describe("packetfilter help", () => {
     for (const word of ["rules:", "interface:", "default:", "allow:", "block:", "capacity:", "--pin", "--unpin", "--mode", "status", "check"]) expect(help).toContain(word);
   });
 });
+
+describeKernel("tsebpf packetfilter without its capabilities", () => {
+  const topology = useTopology();
+  const dir = mkdtempSync(join(tmpdir(), "tsebpf-pf-caps-"));
+  const cfg = join(dir, "filter.yml");
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const loaded = () => (JSON.parse(spawnSync("bpftool", ["prog", "show", "--json"], { encoding: "utf8" }).stdout || "[]") as { name?: string }[]).filter((p) => p.name === "packetfilter").length;
+  /** The CLI in the pair's namespace, with `drop` taken from the bounding set (and nothing inherited). */
+  const run = (pair: VethPair, drop: string, ...args: string[]) =>
+    spawnSync("nsenter", [`--net=${pair.b.ns.path}`, "--", "setpriv", "--inh-caps=-all", `--bounding-set=${drop}`, process.execPath, CLI, "packetfilter", ...args], { encoding: "utf8", timeout: 30_000 });
+
+  it("one line naming the missing capability, exit 1, nothing loaded, nothing attached; check needs none", () => {
+    expect(existsSync(CLI), "build the CLI first: npx tsc -p tsconfig.build.json").toBe(true);
+    const pair = topology();
+    writeFileSync(cfg, `rules:\n  interface: ${pair.b.ifname}\n  ipv4: { default: allow, block: [${pair.a.ipv4}] }\n`);
+    const before = loaded();
+    const why = "filtering packets with XDP needs CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN stands in for CAP_BPF)";
+    for (const args of [["-c", cfg, "--interval", "0"], ["-c", cfg, "--pin"]]) {
+      const noNetAdmin = run(pair, "-net_admin", ...args);
+      expect(noNetAdmin.status, noNetAdmin.stderr).toBe(1);
+      expect(noNetAdmin.stdout).toBe("");
+      expect(noNetAdmin.stderr).toBe(`tsebpf: packetfilter: missing CAP_NET_ADMIN: ${why}; run as root or grant it\n`);
+    }
+    const noBpf = run(pair, "-bpf,-sys_admin", "-c", cfg, "--interval", "0");
+    expect(noBpf.status, noBpf.stderr).toBe(1);
+    expect(noBpf.stderr).toBe(`tsebpf: packetfilter: missing CAP_BPF: ${why}; run as root or grant it\n`);
+    const none = run(pair, "-bpf,-sys_admin,-net_admin", "-c", cfg, "--interval", "0");
+    expect(none.status, none.stderr).toBe(1);
+    expect(none.stderr).toBe(`tsebpf: packetfilter: missing CAP_BPF and CAP_NET_ADMIN: ${why}; run as root or grant them\n`);
+    expect(xdpOn(pair).attached).toBe("none");
+    expect(existsSync(pinPath(pair.b.ifname))).toBe(false);
+    expect(loaded()).toBe(before);
+    // check loads nothing: it needs no capability at all.
+    const check = run(pair, "-all", "check", "-c", cfg);
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(new RegExp(`^${cfg}: ok: ${pair.b.ifname}: `));
+  });
+});

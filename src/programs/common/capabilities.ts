@@ -11,6 +11,9 @@ import { TsebpfError } from "../../errors.js";
 export const CAPABILITIES = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
 export type Capability = keyof typeof CAPABILITIES;
 
+/** What loading an XDP or TC program and attaching it to an interface takes (CAP_SYS_ADMIN may stand in for CAP_BPF). */
+export const NETWORK_PROGRAM_CAPABILITIES: readonly Capability[] = ["CAP_BPF", "CAP_NET_ADMIN"];
+
 /** The process lacks capabilities a program needs (nothing was loaded). */
 export class MissingCapabilityError extends TsebpfError {
   override readonly name = "MissingCapabilityError";

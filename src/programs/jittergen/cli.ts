@@ -1,6 +1,7 @@
 /** `tsebpf jittergen`: drop, delay, reorder, duplicate and corrupt packets on an interface's egress. */
 import { Command } from "commander";
 import type { Output } from "../../cli/io.js";
+import { NETWORK_PROGRAM_CAPABILITIES, requireCapabilities } from "../common/capabilities.js";
 import { withLock } from "../common/lock.js";
 import { isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
@@ -67,6 +68,11 @@ function interfaceOption(name: string): string {
   return name;
 }
 
+/** Throws, naming the capability, when this process cannot load the TC programs and change the qdiscs. */
+export function requireJittergenCapabilities(effective?: bigint): void {
+  requireCapabilities("jittergen", NETWORK_PROGRAM_CAPABILITIES, "changing egress with TC", ...(effective === undefined ? [] : [effective]));
+}
+
 export function describeConfig(c: JittergenConfig): string {
   return `${c.outIf}, engine ${c.engine}: ${c.rules.map((r) => `${r.key} [${describeRule(r)}]`).join("; ")}`;
 }
@@ -126,6 +132,8 @@ Examples:
       const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs TCX links)");
       const config = loadConfig(opts.config);
+      // A missing capability is one line naming it, before any qdisc is touched or anything loaded.
+      requireJittergenCapabilities();
       const jitter = await withLock(`jittergen-${config.outIf}`, () => Jittergen.start(config, { pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) }));
       try {
         if (jitter.recovered) io.err(`${jitter.recovered}\n`);

@@ -6,7 +6,7 @@ import { formatAddress, isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { parseSampleEvery } from "../common/samples.js";
 import { loadConfig, type LoadBalancerConfig } from "./config.js";
-import { LoadBalancer, MODES, PIN_ROOT, pinPath, type FlowSample, type Mode, type ReloadResult } from "./index.js";
+import { LoadBalancer, MODES, PIN_ROOT, pinPath, requireBalancerCapabilities, type FlowSample, type Mode, type ReloadResult } from "./index.js";
 import { describeInstance, formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
 
 interface RunOptions {
@@ -135,6 +135,8 @@ Examples:
       const sampleFlows = parseSampleEvery("--sample-flows", opts.sampleFlows);
       if (sampleFlows && opts.pin) throw new Error("--sample-flows needs the process that reads the samples: it does not go with --pin");
       const config = loadConfig(opts.config);
+      // A missing capability is one line naming it, before anything is loaded or changed.
+      requireBalancerCapabilities();
       const state = LoadBalancer.pinnedState(config.listenInterface);
       if (opts.pin && state === "live") {
         // One process at a time reads the pinned state and writes the next one.

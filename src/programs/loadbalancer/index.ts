@@ -14,6 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BpfMap, Collection, readCollectionSpec, runtime } from "../../index.js";
+import { NETWORK_PROGRAM_CAPABILITIES, requireCapabilities } from "../common/capabilities.js";
 import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { isInterfaceName, type Family } from "../common/net.js";
 import { pinDirectory, programObjectPath } from "../common/run.js";
@@ -61,6 +62,11 @@ export interface FlowSample {
 const FLOW_EVENT_SIZE = FlowEventCodec.size;
 
 /** A struct flow_event, the backend named from `info` (the instance description). */
+/** Throws, naming the capability, when this process cannot load the balancer and attach it (checked before anything is loaded or changed). */
+export function requireBalancerCapabilities(effective?: bigint): void {
+  requireCapabilities("loadbalancer", NETWORK_PROGRAM_CAPABILITIES, "balancing with XDP", ...(effective === undefined ? [] : [effective]));
+}
+
 export function decodeFlowSample(view: DataView, info: InstanceInfo): FlowSample {
   const event = FlowEventCodec.decode(view);
   const family: Family = event.family === 4 ? "ipv4" : "ipv6";
@@ -111,6 +117,7 @@ export class LoadBalancer {
     const mode = options.mode ?? "auto";
     if (!MODES.includes(mode)) throw new Error(`mode: expected native, generic or auto, not '${String(mode)}'`);
     if (options.pin && options.netlink) throw new Error("a netlink attachment cannot be pinned (pinning needs a bpf_link)");
+    requireBalancerCapabilities();
     removeLeftovers(config.listenInterface);
     const { index, mac } = listenInterfaceOf(config);
     const chosen = resolveMode(mode, config.listenInterface);

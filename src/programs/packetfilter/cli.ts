@@ -4,7 +4,7 @@ import type { Output } from "../../cli/io.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { parseSampleEvery } from "../common/samples.js";
 import { formatAddress, formatPrefix, isInterfaceName, type Family } from "../common/net.js";
-import { PacketFilter, pinPath, readConfig, type Counter, type Counters, type DropSample, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
+import { PacketFilter, pinPath, readConfig, requireFilterCapabilities, type Counter, type Counters, type DropSample, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
 
 interface RunOptions {
   config: string;
@@ -122,6 +122,8 @@ Examples:
       const sampleDrops = parseSampleEvery("--sample-drops", opts.sampleDrops);
       if (sampleDrops && opts.pin) throw new Error("--sample-drops needs the process that reads the samples: it does not go with --pin");
       const config = loadConfig(opts);
+      // A missing capability is one line naming it, before anything is loaded or changed.
+      requireFilterCapabilities();
       const info = tell(opts.json);
       warn(config);
       if (opts.pin && PacketFilter.pinnedState(config.interface) === "live") {

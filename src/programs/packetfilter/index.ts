@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Collection, readCollectionSpec, runtime, SyscallError } from "../../index.js";
+import { NETWORK_PROGRAM_CAPABILITIES, requireCapabilities } from "../common/capabilities.js";
 import { ConfigError } from "../common/config.js";
 import { pinState, removeCrashedXdp } from "../common/leftovers.js";
 import { withLock } from "../common/lock.js";
@@ -49,6 +50,11 @@ export interface DropSample {
 }
 
 /** A struct drop_event (a ring buffer record; its layout: DropEventCodec, generated) as a DropSample. */
+/** Throws, naming the capability, when this process cannot load the filter and attach it (checked before anything is loaded or changed). */
+export function requireFilterCapabilities(effective?: bigint): void {
+  requireCapabilities("packetfilter", NETWORK_PROGRAM_CAPABILITIES, "filtering packets with XDP", ...(effective === undefined ? [] : [effective]));
+}
+
 export function decodeDropSample(view: DataView): DropSample {
   const event = DropEventCodec.decode(view);
   const family: Family = event.family === 4 ? "ipv4" : "ipv6";
@@ -116,6 +122,7 @@ export class PacketFilter {
    * (a bpf_link goes away with its process by itself); a pinned one must be unpinned first.
    */
   static async start(config: PacketFilterConfig, options: PacketFilterOptions = {}): Promise<PacketFilter> {
+    requireFilterCapabilities();
     return await withLock(`packetfilter-${config.interface}`, () => PacketFilter.startLocked(config, options));
   }
 
