@@ -26,7 +26,8 @@ import { interleaved, median, roundRatio, type Figure } from "./lib.js";
 const REPEAT = 100_000;
 const ROUNDS = 11;
 
-function dropPath(): Figure {
+/** Exported so the drop row can be measured alone (the accuracy rows need namespaces and take minutes). */
+export function dropPath(): Figure {
   const cfg = parseConfig({ outIf: "lo", action: "drop", match: { percent: 100, protocol: "udp", port: 5000 } }, "bench.yml");
   using jg = loadProgram(cfg, "none", 1);
   using floor = runtime.Program.load({ name: "tc_ok", type: ProgramType.SCHED_CLS, instructions: asm.encode([asm.mov64Imm(asm.R0, 0), asm.exit()]), license: "GPL" });

@@ -238,23 +238,33 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	} else {
 		return -1;
 	}
+	/*
+	 * The L4 header: read in place when it is in the linear part (the common case, no helper
+	 * call), otherwise copied out with bpf_skb_load_bytes.
+	 */
 	if (p->key.protocol == IPPROTO_UDP_) {
-		struct udphdr uh;
+		struct udphdr uh, *uhp = data + l4;
 
-		if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
-			return 0;
-		p->key.sport = bpf_ntohs(uh.source);
-		p->key.dport = bpf_ntohs(uh.dest);
+		if ((void *)(uhp + 1) > end) {
+			if (bpf_skb_load_bytes(skb, l4, &uh, sizeof(uh)))
+				return 0;
+			uhp = &uh;
+		}
+		p->key.sport = bpf_ntohs(uhp->source);
+		p->key.dport = bpf_ntohs(uhp->dest);
 		p->payload_off = l4 + sizeof(uh);
 		p->has_ports = 1;
 	} else if (p->key.protocol == IPPROTO_TCP_) {
-		struct tcphdr th;
+		struct tcphdr th, *thp = data + l4;
 
-		if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
-			return 0;
-		p->key.sport = bpf_ntohs(th.source);
-		p->key.dport = bpf_ntohs(th.dest);
-		p->payload_off = l4 + th.doff * 4;
+		if ((void *)(thp + 1) > end) {
+			if (bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+				return 0;
+			thp = &th;
+		}
+		p->key.sport = bpf_ntohs(thp->source);
+		p->key.dport = bpf_ntohs(thp->dest);
+		p->payload_off = l4 + thp->doff * 4;
 		p->has_ports = 1;
 	}
 	return 0;
@@ -308,9 +318,11 @@ struct search {
 	__u32 idx; /* MAX_RULES: none */
 };
 
-static long search_rule(__u32 i, void *ctx)
+/* Rules 1.. (rule 0 is tried before the loop). */
+static long search_rule(__u32 n, void *ctx)
 {
 	struct search *sr = ctx;
+	__u32 i = n + 1;
 
 	if (i >= MAX_RULES || i >= sr->set->count)
 		return 1;
@@ -330,12 +342,14 @@ static __always_inline int chance(__u64 threshold)
 /* The selection draw, correlated with the previous one as netem's get_crandom does. */
 static __always_inline int selected(const struct rule *r, struct rule_state *st)
 {
-	__u64 draw = bpf_get_prandom_u32();
+	__u64 draw;
 
+	/* No draw when the threshold decides alone (percent 0 or 100). */
 	if (r->select == 0)
 		return 0;
 	if (r->select >= ALWAYS)
 		return 1;
+	draw = bpf_get_prandom_u32();
 	if (r->correlation_ppm && st) {
 		__u64 rho = r->correlation_ppm;
 
@@ -423,10 +437,12 @@ int jg_egress(struct __sk_buff *skb)
 {
 	__u32 zero = 0;
 	struct jg_stats *stats_v = bpf_map_lookup_elem(&stats, &zero);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 	int is_duplicate = 0;
 
+	/* The clock is read only where a time is needed: a lap, or a packet that may be held. */
 	if (engine == ENGINE_RECIRCULATE && skb->mark == recirc_mark) {
+		now = bpf_ktime_get_ns();
 		__u64 deadline = ((__u64)skb->cb[1] << 32) | skb->cb[0];
 
 		if (now < deadline) {
@@ -468,16 +484,28 @@ int jg_egress(struct __sk_buff *skb)
 	if (parse(skb, &p) < 0)
 		return TC_ACT_UNSPEC_;
 
-	struct search sr = { .set = set, .p = &p, .idx = MAX_RULES };
-	bpf_loop(MAX_RULES, search_rule, &sr, 0);
-	__u32 idx = sr.idx;
+	/*
+	 * The first rule is tried in line (most configs have one rule, or a first rule that takes
+	 * most packets); the others through bpf_loop, which costs a callback per rule.
+	 */
+	__u32 idx = 0;
+	if (!rule_matches(&set->rules[0], &p)) {
+		struct search sr = { .set = set, .p = &p, .idx = MAX_RULES };
+
+		bpf_loop(MAX_RULES - 1, search_rule, &sr, 0);
+		idx = sr.idx;
+	}
 	if (idx >= MAX_RULES)
 		return TC_ACT_UNSPEC_;
 	struct rule *r = &set->rules[idx];
 	struct rule_counters *c = bpf_map_lookup_elem(&counters, &idx);
-	struct rule_state *st = bpf_map_lookup_elem(&state, &idx);
 	if (!c)
 		return TC_ACT_UNSPEC_;
+	/* Per-rule shared state: only for the features that keep some. */
+	struct rule_state *st = NULL;
+	if (r->correlation_ppm || r->rate_bytes_per_sec ||
+	    (r->action == ACTION_DROP && r->loss_model == LOSS_GILBERT_ELLIOTT))
+		st = bpf_map_lookup_elem(&state, &idx);
 	if (!is_duplicate)
 		c->matched++;
 
@@ -511,6 +539,10 @@ int jg_egress(struct __sk_buff *skb)
 		delay = uniform(r->min_delay_ns, r->max_delay_ns);
 	else if (r->action == ACTION_REORDER && sel)
 		delay = r->reorder_delay_ns;
+	/* Not delayed, no flow order to keep, no pacing: passes now (deadline == now), no clock needed. */
+	if (delay == 0 && !(r->action == ACTION_JITTER && r->keep_order) && !(r->rate_bytes_per_sec && st))
+		return TC_ACT_UNSPEC_;
+	now = bpf_ktime_get_ns();
 	__u64 deadline = now + delay;
 
 	if (r->action == ACTION_JITTER && r->keep_order) {
