@@ -4,7 +4,7 @@
  * the same bytes. Both byte orders, with and without alu32, decimal and hex immediates.
  */
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import {
   assembleInstructions,
   encode,
@@ -16,11 +16,12 @@ import {
 } from "../../src/asm/index.js";
 import { llvmInstruction } from "./arbitrary.js";
 import { llvmMissing, mcDisassemble, mcEncode } from "../helpers/llvm.js";
+import { describeWith } from "../helpers/oracle.js";
 
 const COUNT = 2500;
 const sample = (seed: number) => fc.sample(llvmInstruction, { numRuns: COUNT, seed });
 
-describe.skipIf(llvmMissing)(`LLVM 19 oracle${llvmMissing ? ` (skipped: ${llvmMissing})` : ""}`, () => {
+describeWith(llvmMissing)(`LLVM 19 oracle${llvmMissing ? ` (skipped: ${llvmMissing})` : ""}`, () => {
   for (const [order, triple] of [["little", "bpfel"], ["big", "bpfeb"]] as [ByteOrder, string][]) {
     for (const alu32 of [false, true]) {
       for (const hex of [false, true]) {

@@ -315,3 +315,17 @@ describe("chains deeper than MAX_TYPE_DEPTH", () => {
     expect(res.target).toBe(0);
   });
 });
+
+describe("CO-RE on members that do not start on a byte", () => {
+  it("an array element inside a non-bitfield member at an odd bit offset: CoreError, not a RangeError (found by the fuzz property)", () => {
+    // [1] int, [2] int[2], [3] struct s { int a[2] at bit 370953 } (kind_flag off: not a bitfield)
+    const btf = btfOf([
+      int,
+      { kind: "array", name: "", type: 1, indexType: 1, nelems: 2 },
+      { kind: "struct", name: "s", size: 100_000, bitfields: false, members: [{ name: "a", type: 2, bitOffset: 370_953, bitSize: 0 }] },
+    ]);
+    for (const accessStr of ["0:0:1", "0:0"]) {
+      expect(() => resolveCoreRelocation(btf, { insnOff: 0, typeId: 3, accessStr, kind: CoreReloKind.FIELD_BYTE_OFFSET }, btf), accessStr).toThrow(CoreError);
+    }
+  });
+});

@@ -33,6 +33,7 @@ import {
   type CoreResolution,
 } from "../../src/btf/core/index.js";
 import { clang } from "../helpers/llvm.js";
+import { describeWith, itWith, vmlinuxMissing } from "../helpers/oracle.js";
 
 // ---- building BTF by hand ------------------------------------------------------------------
 
@@ -835,7 +836,7 @@ function checkIdentity(obj: CompiledObject): CoreResolution[] {
   return all;
 }
 
-describe.skipIf(clangMissing)(`CO-RE against clang-19 output${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
+describeWith(clangMissing)(`CO-RE against clang-19 output${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
   it("a program using every builtin on local types resolves against its own BTF to the local values (both byte orders)", () => {
     for (const order of ["bpfel", "bpfeb"] as const) {
       const obj = compile(LOCAL_PROGRAM, order);
@@ -865,7 +866,7 @@ describe.skipIf(clangMissing)(`CO-RE against clang-19 output${clangMissing ? ` (
     }
   });
 
-  it.skipIf(!existsSync(VMLINUX))("kernel struct names resolve against the running kernel's BTF to the offsets it declares", () => {
+  itWith(vmlinuxMissing)("kernel struct names resolve against the running kernel's BTF to the offsets it declares", () => {
     const obj = compile(KERNEL_PROGRAM);
     const kernel = new Btf(readFileSync(VMLINUX));
     const cache = new CandidateCache();

@@ -14,6 +14,7 @@ import { memberPlacement } from "../../src/btf/dump-c-layout.js";
 import { Btf, marshalBtf, skipModifiers, type BtfComposite, type BtfMember, type BtfType } from "../../src/btf/index.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 import { clang } from "../helpers/llvm.js";
+import { describeWith, itWith } from "../helpers/oracle.js";
 
 const clangMissing = clang ? undefined : "clang-19 is not installed";
 const VMLINUX = "/sys/kernel/btf/vmlinux";
@@ -621,7 +622,7 @@ describe("dumpC on hand-built BTF", () => {
     }
   });
 
-  it.skipIf(clangMissing)(`reproduces random record layouts exactly: BTF → C → clang → the same BTF${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
+  itWith(clangMissing)(`reproduces random record layouts exactly: BTF → C → clang → the same BTF${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
     for (const seed of [1, 2, 3, 4]) {
       const { btf, records } = randomRecords(seed, 60);
       const header = dumpC(btf);
@@ -659,7 +660,7 @@ const PROGRAM = [
   "",
 ].join("\n");
 
-describe.skipIf(vmlinuxMissing)(`dumpC on the kernel's BTF${vmlinuxMissing ? ` (skipped: ${vmlinuxMissing})` : ""}`, () => {
+describeWith(vmlinuxMissing)(`dumpC on the kernel's BTF${vmlinuxMissing ? ` (skipped: ${vmlinuxMissing})` : ""}`, () => {
   const btf = vmlinuxMissing ? undefined : new Btf(readFileSync(VMLINUX));
   let dumped: string | undefined;
   const header = (): string => (dumped ??= dumpC(btf as Btf));
@@ -679,7 +680,7 @@ describe.skipIf(vmlinuxMissing)(`dumpC on the kernel's BTF${vmlinuxMissing ? ` (
     expect(tags.filter((t) => t.startsWith("enum ")).length).toBe(enums);
   }, 60_000);
 
-  it.skipIf(clangMissing)(`compiles for BPF with clang-19, with the BTF layout${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
+  itWith(clangMissing)(`compiles for BPF with clang-19, with the BTF layout${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
     const k = btf as Btf;
     const built = compile(header(), PROGRAM, ["-Wall"]);
     expect(built.stderr).toBe("");
@@ -715,7 +716,7 @@ describe.skipIf(vmlinuxMissing)(`dumpC on the kernel's BTF${vmlinuxMissing ? ` (
     expect(roundTrip(k, header(), records)).toEqual([]);
   }, 60_000);
 
-  it.skipIf(clangMissing)(`prints only the types asked for and what they need${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
+  itWith(clangMissing)(`prints only the types asked for and what they need${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
     const k = btf as Btf;
     const ids = ["xdp_md", "sk_buff", "sock", "task_struct"].map((name) => k.find(name, "struct") as number);
     const subset = dumpC(k, { types: ids, guard: "SUBSET_H" });
@@ -726,7 +727,7 @@ describe.skipIf(vmlinuxMissing)(`dumpC on the kernel's BTF${vmlinuxMissing ? ` (
     expect(built.ok).toBe(true);
   }, 60_000);
 
-  it.skipIf(bpftoolMissing)(`defines the same records and enums as bpftool${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, () => {
+  itWith(bpftoolMissing)(`defines the same records and enums as bpftool${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, () => {
     const r = spawnSync(bpftool as string, ["btf", "dump", "file", VMLINUX, "format", "c"], { encoding: "utf8", maxBuffer: 256 << 20 });
     expect(r.status).toBe(0);
     expect(definedTags(header())).toEqual(definedTags(r.stdout));

@@ -1,14 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { readFileSync, readdirSync } from "node:fs";
+import { expect, it } from "vitest";
 import { Btf, dumpRaw } from "../../src/btf/index.js";
 import { readElf } from "../../src/elf/index.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
+import { describeWith, itWith, vmlinuxMissing } from "../helpers/oracle.js";
 
 const raw = (file: string) => spawnSync(bpftool as string, ["btf", "dump", "file", file, "format", "raw"], { encoding: "utf8", maxBuffer: 256 << 20 }).stdout;
 
-describe.skipIf(bpftoolMissing)(`BTF raw dump${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, () => {
-  it.skipIf(!existsSync("/sys/kernel/btf/vmlinux"))("prints the kernel's BTF exactly as bpftool does", { timeout: 60_000 }, () => {
+describeWith(bpftoolMissing)(`BTF raw dump${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, () => {
+  itWith(vmlinuxMissing)("prints the kernel's BTF exactly as bpftool does", { timeout: 60_000 }, () => {
     const ours = dumpRaw(new Btf(readFileSync("/sys/kernel/btf/vmlinux"))).split("\n");
     const theirs = raw("/sys/kernel/btf/vmlinux").split("\n");
     // bpftool sign-extends unsigned 32-bit enumerators past 2^31; compare those as 32-bit.

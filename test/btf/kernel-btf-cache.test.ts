@@ -1,13 +1,14 @@
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { marshalBtf, type BtfType } from "../../src/btf/index.js";
 import { describe, expect, it } from "vitest";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { clearKernelBtfCache, kernelBtf, moduleBtf, modulesWithBtf } from "../../src/runtime/kernel-btf.js";
+import { itWith, vmlinuxMissing } from "../helpers/oracle.js";
 
 describe("kernel BTF", () => {
-  it.skipIf(!existsSync("/sys/kernel/btf/vmlinux"))("is read once per process and shared", () => {
+  itWith(vmlinuxMissing)("is read once per process and shared", () => {
     clearKernelBtfCache();
     const a = kernelBtf();
     expect(kernelBtf()).toBe(a);

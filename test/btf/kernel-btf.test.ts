@@ -3,17 +3,18 @@
  * from the same file; and marshalled back in both byte orders.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { Btf, marshalBtf, sizeOf, skipModifiers, typeJson, type BtfType } from "../../src/btf/index.js";
 import { bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
+import { describeWith, itWith } from "../helpers/oracle.js";
 
 const VMLINUX = "/sys/kernel/btf/vmlinux";
 const missing = existsSync(VMLINUX) ? undefined : `${VMLINUX} is missing`;
 
-describe.skipIf(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`, () => {
+describeWith(missing)(`kernel BTF${missing ? ` (skipped: ${missing})` : ""}`, () => {
   const bytes = missing ? new Uint8Array() : readFileSync(VMLINUX);
 
-  it.skipIf(bpftoolMissing)("reads every type as bpftool does", { timeout: 60_000 }, () => {
+  itWith(bpftoolMissing)("reads every type as bpftool does", { timeout: 60_000 }, () => {
     const btf = new Btf(bytes);
     const theirs = bpftoolJson<{ types: Record<string, unknown>[] }>("btf", "dump", "file", VMLINUX).types;
     expect(btf.typeCount).toBe(theirs.length);

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
-import { llvmObjdump } from "../helpers/llvm.js";
+import { llvmObjdump, llvmMissing } from "../helpers/llvm.js";
 import { tsebpf } from "./run.js";
+import { itWith } from "../helpers/oracle.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tsebpf-cli-"));
 const file = (name: string, content: string | Uint8Array) => {
@@ -65,7 +66,7 @@ describe("tsebpf asm / disasm", () => {
     "",
   ].join("\n");
 
-  it.skipIf(bpftoolMissing !== undefined)(`bpftool reads the object of asm -o${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, async () => {
+  itWith(bpftoolMissing)(`bpftool reads the object of asm -o${bpftoolMissing ? ` (skipped: ${bpftoolMissing})` : ""}`, async () => {
     // libbpf opens objects of the host's byte order only.
     const order = endianness() === "LE" ? "little" : "big";
     const out = join(dir, "bpftool.o");
@@ -81,7 +82,7 @@ describe("tsebpf asm / disasm", () => {
     expect(r.stdout).not.toContain("struct bpf_program *helper;"); // a subprogram, not a program
   });
 
-  it.skipIf(!llvmObjdump)(`llvm-objdump-19 -d shows the object of asm -o as tsebpf disasm does${llvmObjdump ? "" : " (skipped: llvm-objdump-19 is not installed)"}`, async () => {
+  itWith(llvmMissing)(`llvm-objdump-19 -d shows the object of asm -o as tsebpf disasm does${llvmObjdump ? "" : " (skipped: llvm-objdump-19 is not installed)"}`, async () => {
     for (const order of ["little", "big"]) {
       const out = join(dir, `objdump-${order}.o`);
       expect((await tsebpf("asm", file(`objdump-${order}.s`, OBJECT_SOURCE), "-o", out, "--order", order)).code).toBe(0);

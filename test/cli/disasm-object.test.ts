@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { objdump } from "../../src/elf/objdump.js";
-import { llvmObjdump } from "../helpers/llvm.js";
+import { llvmObjdump, llvmMissing } from "../helpers/llvm.js";
 import { tsebpf } from "./run.js";
+import { describeWith } from "../helpers/oracle.js";
 
 const objects = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -22,7 +23,7 @@ const CALLS = "test/fixtures/objdump/calls.bpfeb.o";
 const llvm = (...args: string[]): string =>
   execFileSync(llvmObjdump as string, ["-d", "--no-show-raw-insn", ...args], { encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "ignore"] });
 
-describe.skipIf(!llvmObjdump)(`tsebpf disasm obj.o prints what llvm-objdump-19 prints${llvmObjdump ? "" : " (skipped: llvm-objdump-19 is not installed)"}`, () => {
+describeWith(llvmMissing)(`tsebpf disasm obj.o prints what llvm-objdump-19 prints${llvmObjdump ? "" : " (skipped: llvm-objdump-19 is not installed)"}`, () => {
   it.each(FIXTURE_OBJECTS)("%s, with and without -r", async (path) => {
     for (const [ours, theirs] of [
       [[], []],

@@ -8,7 +8,8 @@ import { ParseError } from "../../src/elf/errors.js";
 import { readElf } from "../../src/elf/reader.js";
 import { getVariable, getVariableInteger, setVariable, VariableError } from "../../src/elf/variables.js";
 import type { CollectionSpec, ProgramSpec } from "../../src/elf/spec.js";
-import { llvmObjdump } from "../helpers/llvm.js";
+import { llvmObjdump, llvmMissing } from "../helpers/llvm.js";
+import { itWith } from "../helpers/oracle.js";
 
 const fixture = (name: string, order: "el" | "eb" = "el") => `test/fixtures/${name}.bpf${order}.o`;
 const spec = (name: string, order: "el" | "eb" = "el") => readCollectionSpec(readFileSync(fixture(name, order)));
@@ -213,7 +214,7 @@ describe("CollectionSpec from clang objects", () => {
     }
   });
 
-  it.skipIf(!llvmObjdump)("puts every map and data reference where llvm-objdump shows the relocation", () => {
+  itWith(llvmMissing)("puts every map and data reference where llvm-objdump shows the relocation", () => {
     let checked = 0;
     for (const name of ["maps", "globals", "legacy", "subprogs", "externs"]) {
       const s = spec(name);

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Btf, sizeOf, type BtfComposite, type BtfEnum } from "../../src/btf/index.js";
 import { POISON_HELPER_ID } from "../../src/btf/core/index.js";
 import { readCollectionSpec, relocateProgram } from "../../src/elf/index.js";
+import { itWith, vmlinuxMissing } from "../helpers/oracle.js";
 
 const VMLINUX = "/sys/kernel/btf/vmlinux";
 
@@ -18,7 +19,7 @@ describe("CO-RE of a collection's programs", () => {
     }
   });
 
-  it.skipIf(!existsSync(VMLINUX))("resolves against the running kernel's BTF to the kernel's layout", () => {
+  itWith(vmlinuxMissing)("resolves against the running kernel's BTF to the kernel's layout", () => {
     const kernel = new Btf(readFileSync(VMLINUX));
     const spec = readCollectionSpec(readFileSync("test/fixtures/core.bpfel.o"));
     const p = spec.programs.get("core_reads");

@@ -3,15 +3,16 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { clang } from "../helpers/llvm.js";
+import { itWith } from "../helpers/oracle.js";
 
 /** Every folder of committed objects that `make fixtures` rebuilds (the C fixtures, and the two build.sh folders). */
 const FOLDERS = ["test/fixtures", "test/fixtures/objdump", "test/fixtures/elf"];
 const objectsIn = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".o")).sort();
 
 describe("fixtures", () => {
-  it.skipIf(!clang)(`rebuild byte for byte with clang-19${clang ? "" : " (skipped: clang-19 is not installed)"}`, () => {
+  itWith((clang ? undefined : "clang-19 is not installed"))(`rebuild byte for byte with clang-19${clang ? "" : " (skipped: clang-19 is not installed)"}`, () => {
     // Build in a copy of the tree without any object, so the committed ones stay as they are and
     // every one of them must come out of the build.
     const dir = mkdtempSync(join(tmpdir(), "tsebpf-fixtures-"));

@@ -13,7 +13,8 @@ import { Btf } from "../../src/btf/btf.js";
 import { ParseError, SHF, SHT, STT, readElf, type ElfFile, type ElfRelocation } from "../../src/elf/index.js";
 import { decodeLikeLlvm, objdump, relocationType, relocationValue, type ObjdumpOptions } from "../../src/elf/objdump.js";
 import { describeCoreRelocation, readCoreRelocations, typeName, type CoreRelocationRecord } from "../../src/elf/objdump-core.js";
-import { llvmObjdump } from "../helpers/llvm.js";
+import { llvmObjdump, llvmMissing } from "../helpers/llvm.js";
+import { describeWith } from "../helpers/oracle.js";
 
 const FIXTURES = "test/fixtures";
 const objects = (dir: string): string[] =>
@@ -71,7 +72,7 @@ const SCALE = Math.max(1, Number(process.env.TSEBPF_OBJDUMP_MUTANTS ?? 1));
 /** Each mutant runs llvm-objdump a few times (about 15 ms each). */
 const TIMEOUT = 60_000 * SCALE;
 
-describe.skipIf(!llvmObjdump)(`objdump: the listing of llvm-objdump-19${llvmSkip}`, () => {
+describeWith(llvmMissing)(`objdump: the listing of llvm-objdump-19${llvmSkip}`, () => {
   it("has fixtures of both byte orders, including the objdump ones", () => {
     expect(FIXTURE_OBJECTS.filter((f) => f.includes("/objdump/")).length).toBeGreaterThanOrEqual(6);
     expect(FIXTURE_OBJECTS.some((f) => f.endsWith(".bpfeb.o"))).toBe(true);

@@ -26,6 +26,7 @@ import {
   type ElfFile,
   type ElfSection,
 } from "../../src/elf/index.js";
+import { itWith } from "../helpers/oracle.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/elf/${name}`, import.meta.url));
 const FIXTURES = [
@@ -163,7 +164,7 @@ describe.each(FIXTURES)("readElf($order endian fixture)", ({ file, order }) => {
     expect(() => elf.relocationsFor({ ...elf.sectionByName("xdp")! })).toThrow(RangeError);
   });
 
-  it.skipIf(readelfMissing)(`matches llvm-readelf -S${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
+  itWith(readelfMissing)(`matches llvm-readelf -S${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
     const theirs = runReadelf(file);
     expect(theirs.sections.length).toBe(elf.sections.length);
     const ours = elf.sections.map((s: ElfSection) => ({
@@ -173,7 +174,7 @@ describe.each(FIXTURES)("readElf($order endian fixture)", ({ file, order }) => {
     expect(ours).toEqual(theirs.sections);
   });
 
-  it.skipIf(readelfMissing)(`matches llvm-readelf -s${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
+  itWith(readelfMissing)(`matches llvm-readelf -s${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
     const theirs = runReadelf(file);
     expect(theirs.symbols.length).toBe(25);
     const ours = elf.symbols.map((s) => ({
@@ -183,7 +184,7 @@ describe.each(FIXTURES)("readElf($order endian fixture)", ({ file, order }) => {
     expect(ours).toEqual(theirs.symbols);
   });
 
-  it.skipIf(readelfMissing)(`matches llvm-readelf -r${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
+  itWith(readelfMissing)(`matches llvm-readelf -r${readelfMissing ? ` (skipped: ${readelfMissing})` : ""}`, () => {
     const theirs = runReadelf(file);
     const relSections = elf.sections.filter((s) => s.type === SHT.REL || s.type === SHT.RELA);
     expect(relSections.map((s) => s.name)).toEqual([...theirs.relocations.keys()]);
@@ -395,7 +396,7 @@ describe("string tables", () => {
   });
 });
 
-it.skipIf(clangMissing)(`the fixtures rebuild byte for byte with build.sh${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
+itWith(clangMissing)(`the fixtures rebuild byte for byte with build.sh${clangMissing ? ` (skipped: ${clangMissing})` : ""}`, () => {
   const dir = mkdtempSync(join(tmpdir(), "tsebpf-elf-fixtures-"));
   try {
     const source = dirname(fixture("maps.c"));

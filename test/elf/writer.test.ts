@@ -7,7 +7,8 @@ import { assemble } from "../../src/asm/index.js";
 import { assembleObject } from "../../src/elf/asm-object.js";
 import { readCollectionSpec } from "../../src/elf/collection.js";
 import { readElf } from "../../src/elf/reader.js";
-import { llvmMc, llvmObjdump } from "../helpers/llvm.js";
+import { llvmMc, llvmObjdump, llvmMissing } from "../helpers/llvm.js";
+import { itWith } from "../helpers/oracle.js";
 
 const SOURCE = `
 	.text
@@ -59,7 +60,7 @@ describe("ELF writer", () => {
     });
   }
 
-  it.skipIf(!llvmMc || !llvmObjdump)("writes what llvm-objdump shows exactly like llvm-mc's object for the same text", () => {
+  itWith(llvmMissing)("writes what llvm-objdump shows exactly like llvm-mc's object for the same text", () => {
     for (const [order, triple] of [["little", "bpfel"], ["big", "bpfeb"]] as const) {
       const src = join(dir, `p-${triple}.s`);
       writeFileSync(src, SOURCE);

@@ -3,7 +3,7 @@
  * perf_event_attr, bpf_*_info, netlink attributes) or passed as a libc argument must fit its C
  * type, else AttrRangeError naming the field and the value — never a silent truncation.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { Layouts, MapType } from "../../src/abi/index.js";
@@ -25,6 +25,7 @@ import {
 } from "../../src/syscall/index.js";
 import { encodeAttrs, nla } from "../../src/syscall/netlink-attrs.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
+import { describeWith, vmlinuxMissing } from "../helpers/oracle.js";
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -263,7 +264,7 @@ describe("libc arguments and netlink attributes", () => {
   });
 });
 
-describe.skipIf(!existsSync("/sys/kernel/btf/vmlinux"))("SIGNED_FIELDS against the running kernel's BTF", () => {
+describeWith(vmlinuxMissing)("SIGNED_FIELDS against the running kernel's BTF", () => {
   it("lists exactly the signed integer fields of the layouts", () => {
     const btf = new Btf(readFileSync("/sys/kernel/btf/vmlinux"));
     /** Every named field (flattened like gen-abi: anonymous members inlined, `a.b` for named ones) with its offset and signedness. */
