@@ -116,6 +116,7 @@ function fieldFacts(spec: CoreSpec): FieldFacts {
   const acc = spec.accessors[spec.accessors.length - 1] as CoreAccessor;
   if (acc.name === undefined) {
     // The root, or an array element: a whole value.
+    if (bitOffset % 8 !== 0) throw new CoreProblem(`element at bit ${bitOffset} does not start on a byte`);
     const byteSize = sizeForAccess(btf, acc.typeId, "element");
     return { bitfield: false, byteOffset: bitOffset / 8, byteSize, bitOffset, bitSize: byteSize * 8, signed: isSigned(btf.type(acc.typeId)), typeId: acc.typeId };
   }
