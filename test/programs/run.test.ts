@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -32,6 +32,57 @@ describe("runUntilStopped", () => {
       stop.abort();
       expect(await running).toBe("abort");
       expect(errors).toEqual([]);
+    } finally {
+      stop.abort();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a reload that fails on a file rewritten meanwhile is not an error: the file's next state is reloaded", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-run-"));
+    const file = join(dir, "config.yml");
+    writeFileSync(file, "a: 1\n");
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    try {
+      // The first reload reads the file mid-write (empty) and fails; by then the write is over.
+      let first = true;
+      const reload = () => {
+        const text = readFileSync(file, "utf8");
+        if (first) {
+          first = false;
+          writeFileSync(file, "");
+          writeFileSync(file, "a: 2\n");
+          throw new Error("expected a mapping, not null");
+        }
+        seen.push(text);
+      };
+      const running = runUntilStopped({ intervalMs: 0, watchFile: file, reload, onError: (e) => errors.push(e), signal: stop.signal });
+      process.emit("SIGHUP");
+      for (let waited = 0; seen.length === 0 && waited < 5000; waited += 50) await settle(50);
+      expect(errors).toEqual([]);
+      expect(seen.at(-1)).toBe("a: 2\n");
+      stop.abort();
+      expect(await running).toBe("abort");
+    } finally {
+      stop.abort();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a reload that fails on a file nobody is writing reports the error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-run-"));
+    const file = join(dir, "config.yml");
+    writeFileSync(file, "a: 1\n");
+    const stop = new AbortController();
+    const errors: unknown[] = [];
+    try {
+      const running = runUntilStopped({ intervalMs: 0, watchFile: file, reload: () => { throw new Error("bad config"); }, onError: (e) => errors.push(e), signal: stop.signal });
+      process.emit("SIGHUP");
+      expect(errors.map((e) => (e as Error).message)).toEqual(["bad config"]);
+      stop.abort();
+      expect(await running).toBe("abort");
     } finally {
       stop.abort();
       rmSync(dir, { recursive: true, force: true });

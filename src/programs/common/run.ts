@@ -38,6 +38,16 @@ function isEmptyFile(path: string): boolean {
   }
 }
 
+/** The file's size and modification time, to tell whether it changed during a reload. */
+function fileStamp(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.size}:${s.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs until SIGINT or SIGTERM (or the abort signal); resolves with what stopped it. */
 export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SIGTERM" | "abort"> {
   return new Promise((resolvePromise) => {
@@ -46,11 +56,19 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
     timers.push(setInterval(() => undefined, 1 << 30));
     if (options.intervalMs > 0 && options.tick) timers.push(setInterval(options.tick, options.intervalMs));
     let pending: NodeJS.Timeout | undefined;
+    const watched = options.watchFile ? resolve(options.watchFile) : undefined;
     const reload = () => {
+      const before = watched ? fileStamp(watched) : undefined;
+      // A reload that failed on a file written meanwhile (truncated and refilled by an editor, a
+      // script, a test) is not the user's mistake: the file's next state gets its own reload.
+      const failed = (e: unknown) => {
+        if (watched && (isEmptyFile(watched) || fileStamp(watched) !== before)) reloadSoon(watched);
+        else options.onError?.(e);
+      };
       try {
-        options.reload?.()?.catch((e: unknown) => options.onError?.(e));
+        options.reload?.()?.catch(failed);
       } catch (e) {
-        options.onError?.(e);
+        failed(e);
       }
     };
     // Editors write a file in several steps: apply once things settle. A file just truncated
