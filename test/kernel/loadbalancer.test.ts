@@ -1135,7 +1135,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
         expect(connect(lan.client, 8, 1).every((r) => r.error === undefined)).toBe(true);
         // Open connections while backend-1 is removed: those on backend-0 carry on untouched;
         // those on backend-1 now reach backend-0, which does not know them (reset).
-        const live = openConnections(lan.client, 10, 12, 150);
+        const live = openConnections(lan.client, 20, 12, 150);
         await new Promise((r) => setTimeout(r, 600));
         const backends = doc.backends as unknown[];
         writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1) }));
