@@ -270,6 +270,7 @@ export class ComTrace {
     let timer: NodeJS.Timeout | undefined;
     let failure: { error: unknown } | undefined;
     let drained = 0;
+    let lastRecordAt = 0;
     const tick = () => {
       timer = undefined;
       try {
@@ -277,9 +278,16 @@ export class ComTrace {
       } catch (e) {
         failure = { error: e };
         stop.abort();
+        return;
       }
+      // A record committed without a wake-up follows a woken one by less than wakeupMs, and the
+      // woken one was handled here: keep ticking until `period` has passed since the last record
+      // handled, even when this tick found nothing (a later record may still be on its way).
+      const since = Date.now() - lastRecordAt;
+      if (!timer && since < period) timer = setTimeout(tick, period - since);
     };
     const each = (e: ConnEventView) => {
+      lastRecordAt = Date.now();
       timer ??= setTimeout(tick, period);
       callback(toConnection(e, offset));
     };
