@@ -30,12 +30,34 @@ export interface MapsRelocation {
 
 const PIN_BY_NUMBER: readonly PinType[] = ["none", "by_name"];
 
-/** Reads the value of `__uint(name, N)`: a pointer to an array of N elements. */
+/**
+ * Reads the value of `__ulong(name, N)`: an anonymous enum (enum64 above 32 bits) whose one
+ * member is N; undefined when the member is not declared that way.
+ */
+function enumMember(btf: Btf, typeId: number, map: string, member: string): bigint | undefined {
+  const t = btf.type(skipModifiers(btf, typeId));
+  if (t?.kind !== "enum" && t?.kind !== "enum64") return undefined;
+  const only = t.values.length === 1 ? t.values[0] : undefined;
+  if (!only) throw new ParseError(`map ${map}: attribute ${member} declared with __ulong must be an enum of one value, not ${t.values.length}`, { section: ".maps" });
+  return BigInt.asUintN(t.size * 8, BigInt(only.value));
+}
+
+/** Reads `__ulong(name, N)` or `__uint(name, N)` as a 64-bit value (map_extra). */
+function longMember(btf: Btf, typeId: number, map: string, member: string): bigint {
+  return enumMember(btf, typeId, map, member) ?? BigInt(uintMember(btf, typeId, map, member));
+}
+
+/** Reads the value of `__uint(name, N)` (a pointer to an array of N elements), or of `__ulong(name, N)` up to 2^32-1. */
 function uintMember(btf: Btf, typeId: number, map: string, member: string): number {
+  const long = enumMember(btf, typeId, map, member);
+  if (long !== undefined) {
+    if (long > 0xffffffffn) throw new ParseError(`map ${map}: attribute ${member} is ${long}, more than 32 bits`, { section: ".maps" });
+    return Number(long);
+  }
   const ptr = btf.type(skipModifiers(btf, typeId));
   const arr = ptr?.kind === "ptr" ? btf.type(ptr.type) : undefined;
   if (arr?.kind !== "array") {
-    throw new ParseError(`map ${map}: attribute ${member} must be declared with __uint(${member}, N)`, { section: ".maps" });
+    throw new ParseError(`map ${map}: attribute ${member} must be declared with __uint(${member}, N) or __ulong(${member}, N)`, { section: ".maps" });
   }
   return arr.nelems;
 }
@@ -70,7 +92,7 @@ function parseMapDef(btf: Btf, def: BtfComposite, name: string, inner: boolean):
         spec.numaNode = uintMember(btf, m.type, name, m.name);
         break;
       case "map_extra":
-        spec.mapExtra = BigInt(uintMember(btf, m.type, name, m.name));
+        spec.mapExtra = longMember(btf, m.type, name, m.name);
         break;
       case "key_size":
       case "value_size": {
