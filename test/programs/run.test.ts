@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -37,6 +37,42 @@ describe("runUntilStopped", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("reloads on a Kubernetes ConfigMap update: kubelet swaps the ..data symlink, the file's own name never changes", async () => {
+    // kubelet's layout: config.yml -> ..data/config.yml, ..data -> ..<timestamp>/; an update
+    // writes a new timestamped folder, points ..data_tmp at it and renames it over ..data.
+    const dir = mkdtempSync(join(tmpdir(), "tsebpf-run-cm-"));
+    const version = (name: string, text: string) => {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, "config.yml"), text);
+    };
+    version("..2026_12_07_04_00_00.1", "a: 1\n");
+    symlinkSync("..2026_12_07_04_00_00.1", join(dir, "..data"));
+    symlinkSync("..data/config.yml", join(dir, "config.yml"));
+    const file = join(dir, "config.yml");
+    const stop = new AbortController();
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    try {
+      const running = runUntilStopped({ intervalMs: 0, watchFile: file, reload: () => void seen.push(readFileSync(file, "utf8")), onError: (e) => errors.push(e), signal: stop.signal });
+      version("..2026_12_07_04_01_00.2", "a: 2\n");
+      symlinkSync("..2026_12_07_04_01_00.2", join(dir, "..data_tmp"));
+      renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+      rmSync(join(dir, "..2026_12_07_04_00_00.1"), { recursive: true });
+      for (let waited = 0; seen.length === 0 && waited < 5000; waited += 50) await settle(50);
+      expect(seen).toEqual(["a: 2\n"]);
+      // Something else in the folder that leaves the file as it is: no reload.
+      writeFileSync(join(dir, "unrelated"), "x");
+      await settle(400);
+      expect(seen).toEqual(["a: 2\n"]);
+      stop.abort();
+      expect(await running).toBe("abort");
+      expect(errors).toEqual([]);
+    } finally {
+      stop.abort();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 15_000);
 
   it("a reload that fails on a file rewritten meanwhile is not an error: the file's next state is reloaded", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsebpf-run-"));

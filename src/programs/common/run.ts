@@ -48,6 +48,20 @@ function fileStamp(path: string): string | undefined {
   }
 }
 
+/**
+ * Which file a path names now and its state (device, inode, size, modification time), following
+ * symlinks: it changes when the path's target is swapped (a Kubernetes ConfigMap update renames a
+ * new `..data` symlink over the old one, and the file's own name sees no event).
+ */
+function targetStamp(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs until SIGINT or SIGTERM (or the abort signal); resolves with what stopped it. */
 export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SIGTERM" | "abort"> {
   return new Promise((resolvePromise) => {
@@ -82,8 +96,14 @@ export function runUntilStopped(options: RunLoopOptions): Promise<"SIGINT" | "SI
     let watcher: FSWatcher | undefined;
     if (options.watchFile && options.reload) {
       const file = resolve(options.watchFile);
+      // An event naming the file is a change; any other event in its folder is one when the file
+      // the path leads to is another or has changed (a symlink swapped in the folder, as kubelet does).
+      let target = targetStamp(file);
       watcher = watch(dirname(file), (_event, name) => {
-        if (name === null || name === basename(file)) reloadSoon(file);
+        const now = targetStamp(file);
+        const swapped = now !== undefined && now !== target;
+        target = now ?? target;
+        if (name === null || name === basename(file) || swapped) reloadSoon(file);
       });
       // The folder went away (or cannot be watched any more): say so, keep running.
       watcher.on("error", (e) => options.onError?.(e));
