@@ -145,8 +145,11 @@ function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r
     if (!ext) fail("an undefined symbol that is neither a .kconfig nor a .ksyms extern");
     const e = ext as ExternSpec;
     if (e.kind === "kfunc") {
-      if (!isCall(ins)) fail("a kernel function used other than by a call");
-      return { ...ins, src: PseudoCall.KFUNC, imm: 0, off: 0, reference: e.name };
+      if (isCall(ins)) return { ...ins, src: PseudoCall.KFUNC, imm: 0, off: 0, reference: e.name };
+      // `if (bpf_task_from_pid)`, bpf_ksym_exists(): the kfunc's address as a value, which the
+      // loader turns into its kernel BTF id (or 0 for a weak one the kernel lacks).
+      if (!lddw) fail("a kernel function used other than by a call or a 64-bit load");
+      return { ...ins, src: PseudoLd.BTF_ID, imm: 0, imm2: 0, reference: e.name };
     }
     if (!lddw) fail("an extern variable used other than by a 64-bit load");
     if (e.kind === "kconfig") return { ...ins, src: PseudoLd.MAP_VALUE, imm: 0, imm2: e.offset + ins.imm, reference: ".kconfig" };

@@ -50,6 +50,17 @@ export function resolveProgramReferences(program: ProgramSpec, instructions: rea
       }
       return { ...ins, src: PseudoCall.KFUNC, imm: id, off: 0 };
     }
+    if (ext.kind === "kfunc" && ins.opcode === LD_IMM64) {
+      // A kfunc's address as a value (bpf_ksym_exists): as libbpf does, its BTF id with
+      // BPF_PSEUDO_BTF_ID (the kernel puts the address there, read-only memory of size 0), or a
+      // plain 0 for a weak kfunc the kernel lacks.
+      const id = ctx.kernelBtf().find(ref, "func");
+      if (id === undefined) {
+        if (ext.weak) return { ...ins, src: PseudoLd.NONE, imm: 0, imm2: 0 };
+        throw new ResolveError(`program "${program.name}": kernel function ${ref} is not in this kernel's BTF (kfunc missing, or in a module)`);
+      }
+      return { ...ins, src: PseudoLd.BTF_ID, imm: id, imm2: 0 };
+    }
     if (ext.kind === "ksym" && ins.opcode === LD_IMM64) {
       if (ext.typeless) {
         const addr = kallsyms().get(ref);

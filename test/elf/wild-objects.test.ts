@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MapType } from "../../src/abi/index.js";
+import { LD_IMM64, PseudoLd } from "../../src/asm/index.js";
 import { readCollectionSpec } from "../../src/elf/collection.js";
 
 const spec = (name: string, order: "el" | "eb") => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpf${order}.o`));
@@ -12,5 +13,18 @@ describe.each(["el", "eb"] as const)("objects from the wild (bpf%s)", (order) =>
     const s = spec("ulong", order);
     expect(s.maps.get("arena")).toMatchObject({ type: MapType.ARENA, mapExtra: 0x100000000n, maxEntries: 2, flags: 1 << 10 });
     expect(s.maps.get("bloom")).toMatchObject({ type: MapType.BLOOM_FILTER, mapExtra: 3n, maxEntries: 64, valueSize: 4 });
+  });
+
+  it("keeps kfuncs used as values (bpf_ksym_exists) as 64-bit loads of their BTF id, for the loader", () => {
+    const s = spec("ksym_values", order);
+    expect(s.externs.get("bpf_task_from_pid")).toMatchObject({ kind: "kfunc", weak: true });
+    expect(s.externs.get("bpf_tsebpf_no_such_kfunc")).toMatchObject({ kind: "kfunc", weak: true });
+    const loads = (s.programs.get("ksym_values")?.instructions ?? []).filter((i) => i.opcode === LD_IMM64 && i.reference !== undefined);
+    expect(loads.map((i) => [i.reference, i.src])).toEqual([
+      ["bpf_task_from_pid", PseudoLd.BTF_ID],
+      ["bpf_tsebpf_no_such_kfunc", PseudoLd.BTF_ID],
+      ["_stext", PseudoLd.NONE],
+      ["bpf_prog_active", PseudoLd.BTF_ID],
+    ]);
   });
 });
