@@ -11,6 +11,7 @@ import { ParseError } from "./errors.js";
 import { emptyMapSpec, mapTypeName, parseBtfMaps, parseLegacyMaps } from "./maps.js";
 import { readElf, type ElfFile, type ElfSection } from "./reader.js";
 import { classifySection } from "./section-names.js";
+import { readStructOpsMaps } from "./struct-ops.js";
 import type { CollectionSpec, ExternSpec, MapSpec, ProgramCoreRelo, ProgramFuncInfo, ProgramLineInfo, ProgramSpec, VariableSpec } from "./spec.js";
 import { MapType } from "../abi/index.js";
 
@@ -111,6 +112,7 @@ function read(elf: ElfFile): CollectionSpec {
       dataSymbols.push({ name: s.name, section: section.name, offset: s.value, size: s.size, global: s.bind !== STB.LOCAL });
     }
   }
+  for (const m of inSection(".BTF", btfSection, () => readStructOpsMaps(elf, btf))) addMap(m);
   if ([...externs.values()].some((e) => e.kind === "kconfig")) {
     const m = emptyMapSpec(".kconfig", ".kconfig");
     m.type = MapType.ARRAY;

@@ -26,3 +26,4 @@ export { assembleObject } from "./asm-object.js";
 export { relocateProgram } from "./core.js";
 export { objdump } from "./objdump.js";
 export { describeCoreRelocation } from "./objdump-core.js";
+export { BPF_F_LINK, STRUCT_OPS_SECTIONS, isStructOpsMap, type StructOpsMapSpec, type StructOpsMember, type StructOpsSpec } from "./struct-ops.js";

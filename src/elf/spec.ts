@@ -6,6 +6,7 @@
 import type { Instruction } from "../asm/index.js";
 import type { Btf, CoreRelo } from "../btf/index.js";
 import type { SectionKind } from "./section-names.js";
+import type { StructOpsSpec } from "./struct-ops.js";
 
 /** How a map is pinned (libbpf's `pinning` attribute). */
 export type PinType = "none" | "by_name";
@@ -44,6 +45,8 @@ export interface MapSpec {
   readOnly: boolean;
   /** The ELF section it came from (`.maps`, `maps`, `.data`, …). */
   section: string;
+  /** A `.struct_ops` / `.struct_ops.link` variable: the kernel struct it fills and with what. */
+  structOps?: StructOpsSpec;
 }
 
 /** A global variable in a data section, readable and settable before load. */
