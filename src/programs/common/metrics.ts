@@ -1,0 +1,174 @@
+/**
+ * The Prometheus text exposition format (version 0.0.4) of a program's counters: metric families
+ * with their HELP and TYPE lines, counters (named `…_total`), gauges and histograms (cumulative
+ * `_bucket{le=…}` series, `_sum`, `_count`). Names and label names are checked, label values and
+ * help text escaped; a family written twice, a series repeated or buckets out of order are errors
+ * (a bug in the program's mapping, never something a scraper should see).
+ */
+import { TsebpfError } from "../../errors.js";
+
+export type MetricType = "counter" | "gauge" | "histogram";
+export type Labels = Readonly<Record<string, string>>;
+export type MetricValue = number | bigint;
+
+/** One series of a counter or gauge. */
+export interface Sample {
+  readonly labels?: Labels;
+  readonly value: MetricValue;
+}
+
+/**
+ * One series of a histogram: per bucket its upper bound and the observations in it alone (not
+ * cumulative: the writer adds them up), bounds increasing; `above` counts observations above the
+ * last bound (the +Inf bucket gets the total).
+ */
+export interface HistogramSample {
+  readonly labels?: Labels;
+  readonly buckets: readonly { readonly le: number; readonly count: MetricValue }[];
+  readonly above?: MetricValue;
+  readonly sum: number;
+}
+
+export type MetricFamily =
+  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: readonly Sample[] }
+  | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly samples: readonly HistogramSample[] };
+
+export class MetricsError extends TsebpfError {
+  override readonly name = "MetricsError";
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** The content type of this format. */
+export const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** A label value inside double quotes: backslash, double quote and line feed escaped. */
+export const escapeLabelValue = (v: string): string => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+/** HELP text: backslash and line feed escaped. */
+export const escapeHelp = (v: string): string => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+
+/** A sample value: integers exactly (bigint too), floats in shortest form, ±Inf and NaN as the format spells them. */
+export function formatValue(v: MetricValue): string {
+  if (typeof v === "bigint") return v.toString();
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+function checkName(family: string, name: string): void {
+  if (!METRIC_NAME.test(name)) throw new MetricsError(`metric ${family}: '${name}' is not a valid metric name`);
+}
+
+function labelText(family: string, labels: Labels | undefined, extra?: [string, string]): string {
+  const entries = Object.entries(labels ?? {});
+  if (extra) entries.push(extra);
+  if (entries.length === 0) return "";
+  const seen = new Set<string>();
+  const parts = entries.map(([k, v]) => {
+    if (!LABEL_NAME.test(k) || k.startsWith("__")) throw new MetricsError(`metric ${family}: '${k}' is not a valid label name`);
+    if (seen.has(k)) throw new MetricsError(`metric ${family}: label ${k} given twice`);
+    seen.add(k);
+    return `${k}="${escapeLabelValue(v)}"`;
+  });
+  return `{${parts.join(",")}}`;
+}
+
+/** Series written per piece of a family's text. */
+const SERIES_PER_PIECE = 1024;
+
+/** The text of one family (its lines, each ending in a line feed). */
+export function writeFamily(f: MetricFamily): string {
+  return [...familyPieces(f)].join("");
+}
+
+/** The same in pieces of at most SERIES_PER_PIECE series (a million rules are not one string). */
+export function* familyPieces(f: MetricFamily): Generator<string> {
+  checkName(f.name, f.name);
+  if (f.type === "counter" && !f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: a counter's name ends in _total`);
+  if (f.type !== "counter" && f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: only counters end in _total`);
+  if (f.type === "histogram" && /_(bucket|sum|count)$/.test(f.name)) throw new MetricsError(`metric ${f.name}: a histogram's name cannot end in _bucket, _sum or _count`);
+  let lines = [`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`];
+  let count = 0;
+  const piece = (): string | undefined => {
+    if (++count % SERIES_PER_PIECE !== 0) return undefined;
+    const text = `${lines.join("\n")}\n`;
+    lines = [];
+    return text;
+  };
+  const series = new Set<string>();
+  const unique = (labels: string) => {
+    if (series.has(labels)) throw new MetricsError(`metric ${f.name}: series ${labels || "{}"} given twice`);
+    series.add(labels);
+  };
+  if (f.type === "histogram") {
+    for (const s of f.samples) {
+      if (s.labels && "le" in s.labels) throw new MetricsError(`metric ${f.name}: 'le' is the histogram's own label`);
+      unique(labelText(f.name, s.labels));
+      let total = 0n;
+      let last = -Infinity;
+      for (const b of s.buckets) {
+        if (!(b.le > last) || !Number.isFinite(b.le)) throw new MetricsError(`metric ${f.name}: bucket bounds must be finite and increasing (${b.le} after ${last})`);
+        last = b.le;
+        total += BigInt(b.count);
+        lines.push(`${f.name}_bucket${labelText(f.name, s.labels, ["le", formatValue(b.le)])} ${total}`);
+      }
+      total += BigInt(s.above ?? 0);
+      lines.push(`${f.name}_bucket${labelText(f.name, s.labels, ["le", "+Inf"])} ${total}`);
+      lines.push(`${f.name}_sum${labelText(f.name, s.labels)} ${formatValue(s.sum)}`);
+      lines.push(`${f.name}_count${labelText(f.name, s.labels)} ${total}`);
+      const text = piece();
+      if (text !== undefined) yield text;
+    }
+  } else {
+    for (const s of f.samples) {
+      const labels = labelText(f.name, s.labels);
+      unique(labels);
+      if (f.type === "counter" && (s.value < 0 || Number.isNaN(s.value))) throw new MetricsError(`metric ${f.name}${labels}: a counter cannot be ${s.value}`);
+      lines.push(`${f.name}${labels} ${formatValue(s.value)}`);
+      const text = piece();
+      if (text !== undefined) yield text;
+    }
+  }
+  if (lines.length > 0) yield `${lines.join("\n")}\n`;
+}
+
+/** The exposition of these families, in order; a name used twice is an error. */
+export function writeExposition(families: Iterable<MetricFamily>): string {
+  return [...exposition(families)].join("");
+}
+
+/** The same, family by family (for writing a large exposition in pieces). */
+export function* exposition(families: Iterable<MetricFamily>): Generator<string> {
+  const names = new Set<string>();
+  for (const f of families) {
+    // A histogram's series names (…_bucket, _sum, _count) are taken too.
+    const taken = f.type === "histogram" ? [f.name, `${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`] : [f.name];
+    for (const n of taken) {
+      if (names.has(n)) throw new MetricsError(`metric ${f.name}: name ${n} used twice`);
+      names.add(n);
+    }
+    yield* familyPieces(f);
+  }
+}
+
+/**
+ * A log2 histogram of microseconds (bucket i: [2^i, 2^(i+1)) µs, the first also below 1 µs, the
+ * last also everything above) as histogram buckets in seconds: bucket i's bound is 2^(i+1) µs;
+ * the last bucket has none (it goes to +Inf).
+ */
+export function log2MicrosecondBuckets(counts: readonly MetricValue[]): { buckets: { le: number; count: MetricValue }[]; above: MetricValue } {
+  const buckets = counts.slice(0, -1).map((count, i) => ({ le: 2 ** (i + 1) / 1e6, count }));
+  return { buckets, above: counts.at(-1) ?? 0 };
+}
+
+/** `tsebpf_build_info{version,node} 1`. */
+export function buildInfo(version: string): MetricFamily {
+  return { name: "tsebpf_build_info", help: "The tsebpf version and the Node.js version running it (always 1).", type: "gauge", samples: [{ labels: { version, node: process.versions.node }, value: 1 }] };
+}
+
+/** `tsebpf_events_lost_total{program}`: records the program's ring buffer had no room for. */
+export function eventsLost(program: string, lost: MetricValue): MetricFamily {
+  return { name: "tsebpf_events_lost_total", help: "Events (samples, records) the program's buffer had no room for.", type: "counter", samples: [{ labels: { program }, value: lost }] };
+}
