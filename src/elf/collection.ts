@@ -10,7 +10,7 @@ import { dataMapSpec, dataVariables, fixupDatasecs, isDataSection, ksymExterns, 
 import { ParseError } from "./errors.js";
 import { emptyMapSpec, mapTypeName, parseBtfMaps, parseLegacyMaps } from "./maps.js";
 import { readElf, type ElfFile, type ElfSection } from "./reader.js";
-import { classifySection } from "./section-names.js";
+import { programKind } from "./program-kind.js";
 import { readStructOpsMaps } from "./struct-ops.js";
 import type { CollectionSpec, ExternSpec, MapSpec, ProgramCoreRelo, ProgramFuncInfo, ProgramLineInfo, ProgramSpec, VariableSpec } from "./spec.js";
 import { MapType } from "../abi/index.js";
@@ -163,8 +163,10 @@ function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, 
   }
   const programs = new Map<string, ProgramSpec>();
   for (const c of code.values()) {
-    const kind = classifySection(c.section.name);
-    if (!kind) continue;
+    // Every executable section's functions are programs (libbpf 1.x rules, 0.x's prefixes as a
+    // guess, else unspecified); those of .text are subprograms.
+    if (c.section.name === ".text") continue;
+    const kind = programKind(c.section.name);
     for (const fn of c.functions) {
       const { instructions, placements } = gatherProgram(fn, functions);
       let linked;

@@ -15,6 +15,9 @@ export {
 } from "./reader.js";
 export { StringTable } from "./string-table.js";
 export * from "./section-names.js";
+export { LEGACY_SECTION_TABLE, legacySectionKind } from "./section-names-legacy.js";
+export { programKind, unspecifiedKind, kindForType, setProgramType, ProgramTypeError, type SetProgramTypeOptions } from "./program-kind.js";
+export { loadProblems, checkProgramTypes, UnspecifiedProgramTypeError, HOW_TO_SET_TYPE, type LoadProblem, type LoadProblemKind } from "./load-problems.js";
 export * from "./spec.js";
 export { readCollectionSpec } from "./collection.js";
 export { getVariable, getVariableInteger, setVariable, VariableError } from "./variables.js";

@@ -5,6 +5,10 @@
  * libbpf's rules: a leading `?` marks the program as not loaded by default and is stripped; an
  * entry ending in `+` matches the name itself or the name followed by `/target`; any other
  * entry matches only exactly. The first matching entry wins (so longer forms come first).
+ *
+ * These are the rules that decide a program's type with certainty (`typeSource: "section"`). A
+ * name they do not know is tried against libbpf 0.x's prefix rules (section-names-legacy.ts,
+ * `typeSource: "legacy"`), and is otherwise unspecified (program-kind.ts).
  */
 import { AttachType, ProgramType, type AttachTypeName, type ProgramTypeName } from "../abi/index.js";
 
@@ -23,7 +27,8 @@ export type AttachKind =
   | "lsm"
   | "iter";
 
-interface Entry {
+/** One entry of a section-name table. */
+export interface SectionEntry {
   readonly pattern: string;
   readonly type: ProgramTypeName;
   readonly attachType?: AttachTypeName;
@@ -36,13 +41,17 @@ interface Entry {
   readonly ret?: boolean;
 }
 
-const e = (pattern: string, type: ProgramTypeName, attachType?: AttachTypeName, extra: Omit<Entry, "pattern" | "type" | "attachType"> = {}): Entry => ({
+type Entry = SectionEntry;
+
+/** A table entry: pattern, program type, expected attach type, flags. */
+export const sectionEntry = (pattern: string, type: ProgramTypeName, attachType?: AttachTypeName, extra: Omit<Entry, "pattern" | "type" | "attachType"> = {}): Entry => ({
   pattern,
   type,
   ...(attachType === undefined ? {} : { attachType }),
   ...extra,
 });
 
+const e = sectionEntry;
 const SLEEPABLE = { sleepable: true } as const;
 
 /** libbpf's section table, in its matching order. */
@@ -152,9 +161,23 @@ export const SECTION_TABLE: readonly Entry[] = [
   e("netfilter", "NETFILTER", "NETFILTER"),
 ];
 
+/**
+ * Where a program's type came from: `section` — its section name, by libbpf 1.x's rules (or
+ * cilium/ebpf's `<type>/<anything>`); `legacy` — guessed from the name by libbpf 0.x's prefix
+ * rules (`xdp_dummy`, `sk_skb1`, `cgroup_skb/egress/1`); `unspecified` — the name says nothing
+ * (`cls_test`, `l4lb-demo`): set it before load; `user` — set by the user (setProgramType,
+ * `tsebpf load --type`).
+ */
+export type ProgramTypeSource = "section" | "legacy" | "unspecified" | "user";
+
 /** What a section name says about the programs in it. */
 export interface SectionKind {
-  /** The table entry that matched, e.g. `kprobe+` (or `xdp/*` for the cilium form). */
+  /** How the type was decided (see ProgramTypeSource). */
+  readonly typeSource: ProgramTypeSource;
+  /**
+   * The table entry that matched, e.g. `kprobe+` (or `xdp/*` for the cilium form, `xdp*` for a
+   * libbpf 0.x prefix rule; "" when unspecified).
+   */
   readonly pattern: string;
   readonly programType: number;
   readonly programTypeName: ProgramTypeName;
@@ -174,8 +197,9 @@ export interface SectionKind {
   readonly ret: boolean;
 }
 
-function kindOf(entry: Entry, target: string, autoload: boolean, pattern = entry.pattern): SectionKind {
+function kindOf(entry: Entry, target: string, autoload: boolean, pattern = entry.pattern, typeSource: ProgramTypeSource = "section"): SectionKind {
   return {
+    typeSource,
     pattern,
     programType: ProgramType[entry.type],
     programTypeName: entry.type,
@@ -191,9 +215,13 @@ function kindOf(entry: Entry, target: string, autoload: boolean, pattern = entry
   };
 }
 
+/** The SectionKind of a table entry: (entry, attach target, autoload, pattern shown, typeSource). */
+export const sectionKindOf = kindOf;
+
 /**
- * What kind of programs a section holds, or undefined when the name matches nothing (such a
- * section holds no programs: libbpf ignores it too).
+ * What kind of programs a section holds by libbpf 1.x's rules (and cilium/ebpf's form), or
+ * undefined when they do not know the name. programKind (program-kind.ts) goes on to the legacy
+ * rules and to "unspecified": a code section's programs are found whatever its name.
  */
 export function classifySection(sectionName: string): SectionKind | undefined {
   const autoload = !sectionName.startsWith("?");

@@ -106,9 +106,19 @@ export interface ProgramSpec {
   /** The function's symbol name. */
   name: string;
   sectionName: string;
-  /** What the section name says: program type, attach type and target, flags. */
+  /**
+   * What the section name says: program type, attach type and target, flags, and how the type
+   * was decided (`kind.typeSource`: "section", "legacy" — guessed by libbpf 0.x's prefix rules,
+   * "unspecified" — no rule knows the name, "user" — set by setProgramType).
+   */
   kind: SectionKind;
+  /**
+   * BPF_PROG_TYPE_* the program loads as: ProgramType.UNSPEC (0) when its section name says
+   * nothing — such a program is found and listed, but loads only after its type is set
+   * (setProgramType, which also updates `kind` and `attachType`; or assign this field directly).
+   */
   programType: number;
+  /** expected_attach_type it loads with (undefined: none, 0). */
   attachType: number | undefined;
   /** Attach target from the section name (`sock/inet_sock_set_state`, `do_unlinkat`). */
   attachTarget: string;

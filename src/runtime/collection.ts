@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { HOST_ORDER, encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
-import { relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
+import { checkProgramTypes, relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
 import { btfLoad } from "../syscall/index.js";
 import { CodecError, TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
 import { NotSupportedError } from "./errors.js";
@@ -87,6 +87,8 @@ export class Collection {
     if (spec.byteOrder !== HOST_ORDER) {
       throw new NotSupportedError(`loading a ${spec.byteOrder}-endian object on this ${HOST_ORDER}-endian machine`);
     }
+    // A program of unspecified type (no section-name rule knows its section) fails here, before any system call.
+    checkProgramTypes(spec, options.programs ?? [...spec.programs.values()].filter((p) => p.autoload).map((p) => p.name));
     raiseMemlock();
     const s = copySpec(spec, options);
     const maps = new Map<string, BpfMap>();
