@@ -6,12 +6,16 @@
  *   pointers, enums and forward declarations need the same essential name unless one is
  *   anonymous, arrays compare their elements;
  * - types compatible (TYPE_ID_TARGET, TYPE_EXISTS, TYPE_SIZE): same kind after typedefs and
- *   qualifiers; pointers, arrays and function prototypes compare what they point at or hold;
+ *   qualifiers; pointers, arrays and function prototypes compare what they point at or hold
+ *   (a typedef of a function prototype, of a pointer to one or of an array is followed the same
+ *   way); a float is compatible with nothing, as libbpf rules (its kinds list has no float);
  * - types match (TYPE_MATCHES), stricter: integers by size and signedness, enums by size and by
  *   the names of the local enumerators, structs and unions member by member (each local member
  *   must exist in the target under the same name with a matching type), arrays by length and
  *   element, function prototypes by parameter count and types; behind a pointer a struct or union
- *   only needs the same name and kind (or a forward declaration of that kind).
+ *   only needs the same name and kind (or a forward declaration of that kind). Floats match
+ *   nothing (as in libbpf). Unlike libbpf, integers are not compared by name: "unsigned long"
+ *   from clang matches "long unsigned int" from gcc.
  */
 import type { Btf } from "../btf.js";
 import { CoreReloKind } from "../ext.js";
@@ -100,7 +104,6 @@ export function typesCompatible(local: Btf, localId: number, target: Btf, target
       case "enum":
       case "enum64":
       case "fwd":
-      case "float":
         return true;
       case "int":
         return l.bitOffset === 0 && (t as typeof l).bitOffset === 0;
@@ -146,9 +149,9 @@ export function typesMatch(
     const l = local.type(localId);
     const t = target.type(targetId);
     if (!l || !t) return !l && !t;
-    // Integers and floats are matched by what they are, not by what a compiler calls them
-    // ("unsigned long" from clang is "long unsigned int" from gcc).
-    if (l.kind !== "int" && l.kind !== "float" && !sameEssentialName(l.name, t.name)) return false;
+    // Integers are matched by what they are, not by what a compiler calls them ("unsigned long"
+    // from clang is "long unsigned int" from gcc).
+    if (l.kind !== "int" && !sameEssentialName(l.name, t.name)) return false;
     switch (l.kind) {
       case "fwd":
         if (t.kind === "fwd") return t.union === l.union;
@@ -162,8 +165,6 @@ export function typesMatch(
         return t.kind === l.kind && compositesMatch(local, l, target, t, depth + 1, budget);
       case "int":
         return t.kind === "int" && t.size === l.size && t.signed === l.signed;
-      case "float":
-        return t.kind === "float" && t.size === l.size;
       case "ptr":
         if (t.kind !== "ptr") return false;
         behindPointer = true;

@@ -1,0 +1,134 @@
+/**
+ * libbpf (the system's libbpf.so, 1.1 on Debian 12) as a CO-RE oracle: a small C helper,
+ * compiled on first use, opens an object, turns every program into BPF_PROG_TYPE_UNSPEC (so the
+ * kernel refuses each load at once instead of verifying it: CO-RE relocation happens before)
+ * and calls bpf_object__load with libbpf's debug log on stdout. `parseLibbpfCoreLog` reads each
+ * relocation's outcome from that log: "prog 'f': relo #3: <type_size> ...", then "patched insn
+ * #12 (ALU/ALU64) imm 8 -> 16", or "substituting insn #12 w/ invalid insn" (poisoned).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const SOURCE = `#include <stdio.h>
+#include <stdarg.h>
+#include <bpf/libbpf.h>
+static int print(enum libbpf_print_level level, const char *fmt, va_list ap) { (void)level; return vfprintf(stdout, fmt, ap); }
+int main(int argc, char **argv) {
+  struct bpf_object *obj;
+  struct bpf_program *p;
+  int err;
+  if (argc != 2) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  libbpf_set_print(print);
+  obj = bpf_object__open_file(argv[1], NULL);
+  if (!obj) { printf("tsebpf-oracle: open failed\\n"); return 0; }
+  bpf_object__for_each_program(p, obj) bpf_program__set_type(p, BPF_PROG_TYPE_UNSPEC);
+  err = bpf_object__load(obj);
+  printf("tsebpf-oracle: load %d\\n", err);
+  bpf_object__close(obj);
+  return 0;
+}
+`;
+
+const compiler = ["cc", "clang-19"].find((c) => spawnSync(c, ["--version"]).status === 0);
+
+/** Why the libbpf oracle cannot run here, or undefined. */
+export const libbpfMissing = !compiler
+  ? "no C compiler (cc or clang-19)"
+  : !existsSync("/usr/include/bpf/libbpf.h")
+    ? "libbpf's headers (/usr/include/bpf, libbpf-dev) are not installed"
+    : undefined;
+
+let helper: string | undefined;
+
+/** The compiled helper's path (built once per process). */
+function helperPath(): string {
+  if (helper) return helper;
+  const dir = mkdtempSync(join(tmpdir(), "tsebpf-libbpf-"));
+  const src = join(dir, "relo.c");
+  const bin = join(dir, "relo");
+  writeFileSync(src, SOURCE);
+  const r = spawnSync(compiler as string, [src, "-o", bin, "-lbpf"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`compiling the libbpf helper failed: ${r.stderr}`);
+  helper = bin;
+  return bin;
+}
+
+/** libbpf's debug log for opening and loading `object` (no program is left in the kernel). */
+export function libbpfLoadLog(object: string): string {
+  const r = spawnSync(helperPath(), [object], { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`libbpf helper on ${object} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** libbpf's names of the relocation kinds, by kind number. */
+export const LIBBPF_KIND: Readonly<Record<string, number>> = {
+  byte_off: 0,
+  byte_sz: 1,
+  field_exists: 2,
+  signed: 3,
+  lshift_u64: 4,
+  rshift_u64: 5,
+  local_type_id: 6,
+  target_type_id: 7,
+  type_exists: 8,
+  type_size: 9,
+  enumval_exists: 10,
+  enumval_value: 11,
+  type_matches: 12,
+};
+
+/** One relocation as libbpf resolved it. */
+export interface LibbpfRelo {
+  /** The function libbpf relocated it in (a program, or a subprogram by its own name). */
+  readonly func: string;
+  /** libbpf's relocation number in the section. */
+  readonly number: number;
+  readonly kind: number;
+  /** Instruction index from the function's first instruction. */
+  readonly insn: number;
+  /** The new value (imm, imm64 or offset), as libbpf printed it; undefined when poisoned. */
+  readonly value: bigint | undefined;
+  readonly poison: boolean;
+}
+
+export interface LibbpfCoreLog {
+  readonly opened: boolean;
+  /** bpf_object__load's result (negative errno), undefined when the object did not open. */
+  readonly load: number | undefined;
+  readonly relos: LibbpfRelo[];
+}
+
+/** Reads the relocations out of libbpf's debug log. */
+export function parseLibbpfCoreLog(log: string): LibbpfCoreLog {
+  const kinds = new Map<string, number>();
+  const relos: LibbpfRelo[] = [];
+  const seen = new Set<string>();
+  for (const line of log.split("\n")) {
+    const head = /^libbpf: prog '([^']+)': relo #(\d+): (.*)$/.exec(line);
+    if (!head) continue;
+    const [, func, num, rest] = head as unknown as [string, string, string, string];
+    const key = `${func}#${num}`;
+    const kind = /^<([a-z_0-9]+)>/.exec(rest);
+    if (kind) {
+      kinds.set(key, LIBBPF_KIND[kind[1] as string] ?? -1);
+      continue;
+    }
+    const patched = /^patched insn #(\d+) \([^)]*\) (imm64|imm|off) (-?\d+) -> (-?\d+)/.exec(rest);
+    const poisoned = /^substituting insn #(\d+) w\/ invalid insn/.exec(rest);
+    if ((!patched && !poisoned) || seen.has(key)) continue;
+    seen.add(key);
+    relos.push({
+      func,
+      number: Number(num),
+      kind: kinds.get(key) ?? -1,
+      insn: Number((patched ?? poisoned)?.[1]),
+      value: patched ? BigInt(patched[4] as string) : undefined,
+      poison: !patched,
+    });
+  }
+  const load = /^tsebpf-oracle: load (-?\d+)/m.exec(log);
+  return { opened: !/^tsebpf-oracle: open failed/m.test(log), load: load ? Number(load[1]) : undefined, relos };
+}
