@@ -8,6 +8,7 @@ import { SHN, STB, STT } from "./constants.js";
 import { gatherProgram, readCodeSections, resolveRelocations, type CodeFunction, type CodeSection, type Placement } from "./code.js";
 import { dataMapSpec, dataVariables, fixupDatasecs, isDataSection, ksymExterns, layoutKconfig, type DataSymbol } from "./data.js";
 import { ParseError } from "./errors.js";
+import { hideFunctions } from "./hidden.js";
 import { emptyMapSpec, mapTypeName, parseBtfMaps, parseLegacyMaps } from "./maps.js";
 import { readElf, type ElfFile, type ElfSection } from "./reader.js";
 import { programKind } from "./program-kind.js";
@@ -71,7 +72,7 @@ function read(elf: ElfFile): CollectionSpec {
       const s = elf.sectionByName(section);
       return s ? elf.symbols.find((y) => y.sectionIndex === s.index && y.name === name)?.value : undefined;
     };
-    btf = inSection(".BTF", btfSection, () => fixupDatasecs((btfSection as { data: Uint8Array }).data, b, sectionSize, symbolOffset, kconfig));
+    btf = inSection(".BTF", btfSection, () => hideFunctions(fixupDatasecs((btfSection as { data: Uint8Array }).data, b, sectionSize, symbolOffset, kconfig), elf.symbols));
   }
   for (const sym of elf.symbols) {
     const known = externs.get(sym.name);

@@ -1,7 +1,12 @@
-/** Filling the `.kconfig` map with the values its externs ask for, typed by their BTF. */
+/**
+ * Filling the `.kconfig` map with the values its externs ask for, typed by their BTF: CONFIG_*
+ * from the kernel's configuration, LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE and
+ * LINUX_HAS_SYSCALL_WRAPPER computed; overrides win over both.
+ */
 import { skipModifiers } from "../btf/index.js";
 import type { CollectionSpec } from "../elf/index.js";
 import { kernelConfig, kernelVersionCode } from "./kconfig.js";
+import { probeBpfCookie, probeSyscallWrapper } from "./probe.js";
 import { TsebpfError } from "../errors.js";
 
 /** An extern the kernel's configuration cannot satisfy. */
@@ -10,6 +15,21 @@ export class KconfigError extends TsebpfError {
 }
 
 const TRISTATE: Record<string, number> = { n: 0, y: 1, m: 2 };
+
+/**
+ * libbpf's built-in externs, computed by the loader rather than read from the configuration:
+ * the running kernel's version code, and two facts learnt by probing (see probe.ts).
+ */
+const BUILTINS: Readonly<Record<string, () => string>> = {
+  LINUX_KERNEL_VERSION: () => String(kernelVersionCode()),
+  LINUX_HAS_BPF_COOKIE: () => (probeBpfCookie().supported ? "y" : "n"),
+  LINUX_HAS_SYSCALL_WRAPPER: () => (probeSyscallWrapper().supported ? "y" : "n"),
+};
+
+/** The value of a built-in `LINUX_*` extern, or undefined for a name the loader does not compute. */
+export function builtinValue(name: string): string | undefined {
+  return Object.hasOwn(BUILTINS, name) ? (BUILTINS[name] as () => string)() : undefined;
+}
 
 /** Writes every `.kconfig` extern's value into `data` (the map's initial value). */
 export function kconfigValues(spec: CollectionSpec, data: Uint8Array, overrides: Readonly<Record<string, string>>): void {
@@ -21,9 +41,12 @@ export function kconfigValues(spec: CollectionSpec, data: Uint8Array, overrides:
     if (ext.kind !== "kconfig") continue;
     const variable = btf.type(ext.type) as { type: number } | undefined;
     const t = variable ? btf.type(skipModifiers(btf, variable.type)) : undefined;
-    const raw = ext.name === "LINUX_KERNEL_VERSION" ? String(kernelVersionCode()) : (overrides[ext.name] ?? kernelConfig().get(ext.name));
+    const raw = overrides[ext.name] ?? (ext.name.startsWith("LINUX_") ? builtinValue(ext.name) : kernelConfig().get(ext.name));
     if (raw === undefined) {
       if (ext.weak) continue; // weak and absent: stays 0
+      if (ext.name.startsWith("LINUX_")) {
+        throw new KconfigError(`kconfig extern ${ext.name}: not one of the values the loader computes (${Object.keys(BUILTINS).join(", ")}); declare it __weak or give it in kconfig overrides`);
+      }
       throw new KconfigError(`kconfig extern ${ext.name}: the kernel's configuration has no such option (declare it __weak to allow that)`);
     }
     const fail = (why: string): never => {

@@ -8,6 +8,7 @@ import { helperByName } from "../asm/index.js";
 import { marshalBtf } from "../btf/index.js";
 import { Struct, bpfTry, btfLoad, errnoName, kernel, mapCreate, progLoad, SyscallError } from "../syscall/index.js";
 import { kernelBtf } from "./kernel-btf.js";
+import { kallsyms } from "./ksyms.js";
 
 /**
  * A probe's answer. `reason` says why the kernel refused, as an errno name (`EPERM`, `EINVAL`):
@@ -242,6 +243,44 @@ export function probeIterator(target: string): ProbeAnswer {
     if (id === undefined) return no(`no iterator ${target} in this kernel's BTF`);
     const r = load(ProgramType.TRACING, MINIMAL, AttachType.TRACE_ITER, id);
     return r.status === "refused" ? no(r.errno) : YES;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The values of libbpf's built-in `.kconfig` externs that are learnt by probing, not read from
+// the kernel's configuration.
+
+/**
+ * `LINUX_HAS_BPF_COOKIE`: whether programs may call bpf_get_attach_cookie (Linux 5.15) — a
+ * tracepoint program that calls it loads, the probe libbpf makes.
+ */
+export function probeBpfCookie(): ProbeAnswer {
+  return memo("bpf-cookie", () => {
+    const id = helperByName("bpf_get_attach_cookie")?.id ?? 174;
+    const r = load(ProgramType.TRACEPOINT, asm.encode([asm.call(id), asm.exit()]), 0);
+    return r.status === "ok" ? YES : no(r.errno ?? "EINVAL");
+  });
+}
+
+/** The architecture's prefix of syscall wrappers (`__x64_sys_bpf`), by Node's process.arch. */
+const SYSCALL_PREFIX: Readonly<Record<string, string>> = {
+  x64: "__x64_", ia32: "__ia32_", arm64: "__arm64_", arm: "__arm_", s390x: "__s390x_", s390: "__s390_",
+  riscv64: "__riscv_", ppc64: "__powerpc_", ppc: "__powerpc_", loong64: "__loongarch_", mips: "__mips_", mipsel: "__mips_",
+};
+
+/**
+ * `LINUX_HAS_SYSCALL_WRAPPER`: whether the kernel's syscalls go through the architecture's
+ * wrapper taking a `struct pt_regs *` (`__x64_sys_bpf`, Linux 4.17 on x86-64), which BPF_KSYSCALL
+ * programs must unwrap. Learnt from the wrapper's name in the kernel's BTF or /proc/kallsyms
+ * (libbpf asks for a kprobe on it, which kernels without kprobes cannot answer).
+ */
+export function probeSyscallWrapper(arch: string = process.arch): ProbeAnswer {
+  return memo(`syscall-wrapper:${arch}`, () => {
+    const prefix = SYSCALL_PREFIX[arch];
+    if (prefix === undefined) return no(`no syscall wrapper known for architecture ${arch}`);
+    const name = `${prefix}sys_bpf`;
+    if (kernelFunction(name) !== undefined || kallsyms().has(name)) return YES;
+    return no(`${name} is neither in the kernel's BTF nor in /proc/kallsyms`);
   });
 }
 

@@ -15,6 +15,21 @@ describe.each(["el", "eb"] as const)("objects from the wild (bpf%s)", (order) =>
     expect(s.maps.get("bloom")).toMatchObject({ type: MapType.BLOOM_FILTER, mapExtra: 3n, maxEntries: 64, valueSize: 4 });
   });
 
+  it("records libbpf's built-in kconfig externs and gives hidden global functions (usdt.bpf.h) static linkage in the BTF", () => {
+    const k = spec("kconfig_builtins", order);
+    for (const name of ["LINUX_KERNEL_VERSION", "LINUX_HAS_BPF_COOKIE", "LINUX_HAS_SYSCALL_WRAPPER"]) expect(k.externs.get(name)).toMatchObject({ kind: "kconfig", weak: false });
+    expect(k.externs.get("LINUX_HAS_BPF_COOKIE")?.size).toBe(1);
+    const u = spec("usdt", order);
+    expect(u.externs.get("LINUX_HAS_BPF_COOKIE")).toMatchObject({ kind: "kconfig" });
+    const linkage = (name: string) => {
+      const id = u.btf?.find(name, "func");
+      const t = id === undefined ? undefined : u.btf?.type(id);
+      return t?.kind === "func" ? t.linkage : undefined;
+    };
+    expect(linkage("bpf_usdt_arg")).toBe("static"); // __weak __hidden: global to the linker only
+    expect(linkage("usdt_probe")).toBe("global");
+  });
+
   it("keeps kfuncs used as values (bpf_ksym_exists) as 64-bit loads of their BTF id, for the loader", () => {
     const s = spec("ksym_values", order);
     expect(s.externs.get("bpf_task_from_pid")).toMatchObject({ kind: "kfunc", weak: true });
