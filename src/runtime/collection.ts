@@ -25,6 +25,7 @@ import { withPoisonedRelocation } from "./verifier-error.js";
 import { raiseMemlock } from "./memlock.js";
 import type { BpfMap } from "./map.js";
 import { Program } from "./program.js";
+import { StructOps, createStructOpsMap, planStructOps, structOpsValue, type StructOpsProgramTarget } from "./struct-ops.js";
 
 export { attachFreplace, targetFunctionBtfId, type AttachTarget, type TargetProgram } from "./link-program.js";
 
@@ -80,6 +81,8 @@ export class Collection {
     private readonly btf: OwnedFd | undefined,
     /** Paths this collection pinned. */
     readonly pins: readonly string[],
+    /** The struct_ops maps (`.struct_ops`, `.struct_ops.link`), each registered by `register()`. */
+    readonly structOpsMaps: ReadonlyMap<string, StructOps> = new Map(),
   ) {}
 
   /** Loads every map and (auto-loaded) program of the spec. */
@@ -94,6 +97,7 @@ export class Collection {
     const maps = new Map<string, BpfMap>();
     const programs = new Map<string, Program>();
     const pinned: string[] = [];
+    const structOps = new Map<string, StructOps>();
     let btfFd: OwnedFd | undefined;
     const target = () => options.targetBtf ?? kernelBtf();
     try {
@@ -101,11 +105,14 @@ export class Collection {
       const kconfigMap = s.maps.get(".kconfig");
       if (kconfigMap?.data) kconfigValues(s, kconfigMap.data, options.kconfig ?? {});
       for (const m of s.maps.values()) {
+        if (m.structOps) continue; // created once their programs are loaded
         const map = loadMap(m, { btfFd: btfFd?.fd, pinPath: options.pinPath, pinned });
         maps.set(m.name, map);
         if (m.readOnly && m.data) map.freeze();
       }
-      const wanted = options.programs ?? [...s.programs.values()].filter((p) => p.autoload).map((p) => p.name);
+      const plan = planStructOps(s, target);
+      // struct_ops programs that fill no struct_ops member have nothing to load against.
+      const wanted = options.programs ?? [...s.programs.values()].filter((p) => p.autoload && (p.kind.programTypeName !== "STRUCT_OPS" || plan.programs.has(p.name))).map((p) => p.name);
       for (const name of Object.keys(options.attachTargets ?? {})) {
         if (!wanted.includes(name)) throw new TsebpfError(`attachTargets: program ${name} is not ${s.programs.has(name) ? "loaded (give it in programs)" : "in this object"}`);
       }
@@ -113,11 +120,19 @@ export class Collection {
         const p = s.programs.get(name);
         if (!p) throw new NotFoundError("program", name, [...s.programs.keys()], "in this object");
         const attachTarget = options.attachTargets?.[name];
-        programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0, ...(attachTarget ? { attachTarget } : {}) }));
+        const structOpsTarget = plan.programs.get(name);
+        programs.set(name, loadProgram(s, p, { maps, btfFd: btfFd?.fd, target, logLevel: options.logLevel ?? 0, ...(attachTarget ? { attachTarget } : {}), ...(structOpsTarget ? { structOps: structOpsTarget } : {}) }));
       }
       fillContents(s, maps, programs);
-      return new Collection(s, maps, programs, btfFd, pinned);
+      for (const layout of plan.maps.values()) {
+        const value = structOpsValue(layout, (n) => programs.get(n)?.fd);
+        const map = createStructOpsMap(layout, btfFd?.fd);
+        maps.set(layout.spec.name, map);
+        structOps.set(layout.spec.name, new StructOps(map, layout, value));
+      }
+      return new Collection(s, maps, programs, btfFd, pinned, structOps);
     } catch (e) {
+      for (const so of structOps.values()) so.close();
       for (const p of programs.values()) p.close();
       for (const m of maps.values()) m.close();
       btfFd?.close();
@@ -148,6 +163,16 @@ export class Collection {
     const key = codecs.key ?? (spec?.keyType === undefined && map.keySize === 4 ? u32 : fromBtf(spec?.keyType, "key"));
     const value = codecs.value ?? fromBtf(spec?.valueType, "value");
     return new TypedMap(map, key as Codec<K>, value as Codec<V>);
+  }
+
+  /**
+   * The struct_ops map of this name (a `.struct_ops` / `.struct_ops.link` variable): `register()`
+   * registers it with the kernel; closing the collection unregisters it.
+   */
+  structOps(name: string): StructOps {
+    const so = this.structOpsMaps.get(name);
+    if (!so) throw new NotFoundError("struct_ops map", name, [...this.structOpsMaps.keys()], "in this collection");
+    return so;
   }
 
   /** The program of this name; throws naming the programs there are. */
@@ -210,6 +235,13 @@ export class Collection {
         failure ??= e;
       }
     }
+    for (const so of this.structOpsMaps.values()) {
+      try {
+        so.registered?.close();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btf?.close();
@@ -237,6 +269,8 @@ interface ProgramLoadContext {
   readonly logLevel: number;
   /** A BPF program to load against (freplace, fentry/fexit on a BPF program). */
   readonly attachTarget?: AttachTarget;
+  /** A struct_ops program: the kernel struct and the member it fills. */
+  readonly structOps?: StructOpsProgramTarget;
 }
 
 function loadProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadContext): Program {
@@ -270,6 +304,7 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       flags: (p.kind.sleepable ? 1 << 4 : 0) | (p.kind.xdpFrags ? 1 << 5 : 0),
       ...(p.attachType !== undefined ? { expectedAttachType: p.attachType } : {}),
       ...(target ? { attachBtfId: target.btfId, attachProgFd: target.fd } : { attachBtfId: attachBtfId(p, ctx.target) }),
+      ...(ctx.structOps ? { attachBtfId: ctx.structOps.btfId, expectedAttachType: ctx.structOps.memberIndex } : {}),
       ...(withBtf ? { btfFd: ctx.btfFd, funcInfo, funcInfoCount: p.funcInfo.length, lineInfo, lineInfoCount: p.lineInfo.length } : {}),
       logLevel: ctx.logLevel,
     });

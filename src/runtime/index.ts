@@ -33,3 +33,4 @@ export * from "./file-lock.js";
 export * from "./netdev.js";
 export * from "./trace-pipe.js";
 export * from "./qdisc.js";
+export * from "./struct-ops.js";
