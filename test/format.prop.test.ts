@@ -1,3 +1,4 @@
+// Invariant: formatIPv6/formatIPv4/cString agree with Node's own parsers and decoders.
 /**
  * IPv6 text against Node's own parsers: for random addresses (zero runs likely), formatIPv6's
  * text is valid (net.isIPv6), denotes the same address (the WHATWG URL parser serializes it as it
@@ -9,6 +10,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cString, formatIPv4, formatIPv6 } from "../src/format.js";
+import { assertProperty } from "./helpers/property.js";
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const urlHost = (v6: string) => new URL(`http://[${v6}]/`).hostname.slice(1, -1);
@@ -28,7 +30,7 @@ const bytesOf = (gs: number[]) => {
 
 describe("formatIPv6 against Node's parsers", () => {
   it("valid, the same address, canonical", () => {
-    fc.assert(
+    assertProperty(
       fc.property(groups, (gs) => {
         const text = formatIPv6(bytesOf(gs));
         const full = gs.map((g) => g.toString(16)).join(":");
@@ -50,7 +52,7 @@ describe("formatIPv6 against Node's parsers", () => {
   });
 
   it("every input form of the same address gives the same text", () => {
-    fc.assert(
+    assertProperty(
       fc.property(groups, (gs) => {
         const bytes = bytesOf(gs);
         const view = new DataView(bytes.buffer);
@@ -70,7 +72,7 @@ describe("formatIPv6 against Node's parsers", () => {
 
 describe("formatIPv4 against Node's parsers", () => {
   it("as read from memory and as a value", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 4, maxLength: 4 }), (b) => {
         const text = formatIPv4(b);
         expect(isIPv4(text)).toBe(true);
@@ -88,7 +90,7 @@ describe("formatIPv4 against Node's parsers", () => {
 
 describe("cString", () => {
   it("is Buffer's decoding of the bytes before the first NUL", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
         const nul = b.indexOf(0);
         const head = Buffer.from(nul < 0 ? b : b.subarray(0, nul));

@@ -1,3 +1,4 @@
+// Invariant: every valid instruction survives encode/decode and text/bytes round trips; malformed bytes or text raise only typed errors.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,6 +14,7 @@ import {
   type Instruction,
 } from "../../src/asm/index.js";
 import { anyInstruction } from "./arbitrary.js";
+import { assertProperty } from "../helpers/property.js";
 
 const orders: ByteOrder[] = ["little", "big"];
 const fields = ({ opcode, dst, src, off, imm, imm2 }: Instruction) => ({ opcode, dst, src, off, imm, imm2 });
@@ -20,7 +22,7 @@ const fields = ({ opcode, dst, src, off, imm, imm2 }: Instruction) => ({ opcode,
 describe("encoding round trip", () => {
   for (const order of orders) {
     it(`every valid instruction round-trips encode -> decode -> encode (${order} endian)`, () => {
-      fc.assert(
+      assertProperty(
         fc.property(anyInstruction, (ins) => {
           const bytes = encode([ins], order);
           const [back] = decode(bytes, order);
@@ -33,7 +35,7 @@ describe("encoding round trip", () => {
   }
 
   it("the two byte orders differ only in register nibbles and multi-byte fields", () => {
-    fc.assert(
+    assertProperty(
       fc.property(anyInstruction, (ins) => {
         const le = encode([ins], "little");
         const be = encode([ins], "big");
@@ -50,7 +52,7 @@ describe("encoding round trip", () => {
 describe("text round trip", () => {
   for (const hex of [false, true]) {
     it(`random instruction streams round-trip text -> bytes -> text (hex=${hex})`, () => {
-      fc.assert(
+      assertProperty(
         fc.property(fc.array(anyInstruction, { minLength: 1, maxLength: 40 }), fc.constantFrom(...orders), fc.boolean(), (stream, order, alu32) => {
           const text = disassemble(stream, { hex, alu32 }).map((l) => l.text).join("\n");
           const bytes = encode(assembleInstructions(text), order);
@@ -65,7 +67,7 @@ describe("text round trip", () => {
 
 describe("malformed input", () => {
   it("random bytes decode or raise InstructionError naming the offset, nothing else", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 64 }), fc.constantFrom(...orders), (bytes, order) => {
         try {
           decode(bytes, order);
@@ -85,7 +87,7 @@ describe("malformed input", () => {
       "lock", "call", "exit", "1", "0x10", "-5", "label", ":", ",", ";", "\n", "#", "atomic_fetch_add", "xchg_64",
       "be16", "load_acquire", "store_release", "ld_pseudo", ".section", "99999999999", "/*", "*/", "@", "\"",
     );
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(pieces, { maxLength: 20 }), (words) => {
         try {
           assemble(words.join(" "));

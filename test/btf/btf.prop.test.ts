@@ -1,7 +1,9 @@
+// Invariant: BTF marshals and parses back unchanged; mutated or arbitrary BTF yields answers or BtfError/CoreError, nothing else.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Btf, BtfError, marshalBtf } from "../../src/btf/index.js";
 import { btfTypes, btfTypesWithTowers, picker, walkAll, type WalkOutcome } from "./arbitrary-btf.js";
+import { assertProperty } from "../helpers/property.js";
 
 /** A small well-formed object BTF, the local side of CO-RE relocations against arbitrary blobs. */
 const local = new Btf(
@@ -24,7 +26,7 @@ function walkBounded(btf: Btf, seed: number): WalkOutcome {
 
 describe("BTF properties", () => {
   it("marshal -> parse gives the same types, both byte orders", () => {
-    fc.assert(
+    assertProperty(
       fc.property(btfTypes, fc.constantFrom("little", "big") as fc.Arbitrary<"little" | "big">, (ts, order) => {
         const btf = new Btf(marshalBtf(ts, { order }));
         expect(btf.types()).toEqual(ts);
@@ -43,7 +45,7 @@ describe("BTF properties", () => {
         fc.nat(bytes.length),
       );
     });
-    fc.assert(
+    assertProperty(
       fc.property(mutated, ([bytes, changes, cut]) => {
         const copy = Uint8Array.from(bytes);
         for (const [at, value] of changes) copy[at] = value;
@@ -65,7 +67,7 @@ describe("BTF properties", () => {
   it("arbitrary types (loops, towers past MAX_TYPE_DEPTH): sizes, alignments, descriptions, the C dump and CO-RE answer or throw BtfError/CoreError", () => {
     const total: WalkOutcome = { dumped: false, sized: 0, resolved: 0, errors: 0 };
     let dumps = 0;
-    fc.assert(
+    assertProperty(
       fc.property(btfTypesWithTowers, fc.constantFrom("little", "big") as fc.Arbitrary<"little" | "big">, fc.noShrink(fc.integer()), (ts, order, seed) => {
         const out = walkBounded(new Btf(marshalBtf(ts, { order })), seed);
         if (out.dumped) dumps++;
@@ -88,7 +90,7 @@ describe("BTF properties", () => {
       const bytes = marshalBtf(ts);
       return fc.tuple(fc.constant(bytes), fc.array(fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.noShrink(fc.integer()));
     });
-    fc.assert(
+    assertProperty(
       fc.property(mutated, ([bytes, changes, seed]) => {
         const copy = Uint8Array.from(bytes);
         for (const [at, value] of changes) copy[at] = value;

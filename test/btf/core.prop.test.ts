@@ -1,3 +1,4 @@
+// Invariant: a CO-RE field relocation against a derived target is the member's true target offset or poison, never a wrong offset.
 /**
  * CO-RE property: random local structs (nested structs and unions, anonymous members, arrays,
  * bitfields, pointers), and a target derived from each by shuffling members, inserting padding,
@@ -15,6 +16,7 @@ import { Btf, CoreReloKind, marshalBtf, type BtfType } from "../../src/btf/index
 import * as asm from "../../src/asm/index.js";
 import { CandidateCache, CoreError, patchInstruction, resolveCoreRelocation } from "../../src/btf/core/index.js";
 import { btfTypesWithTowers } from "./arbitrary-btf.js";
+import { assertProperty } from "../helpers/property.js";
 
 // ---- the model -----------------------------------------------------------------------------
 
@@ -351,7 +353,7 @@ describe("CO-RE field offsets on derived targets", () => {
     let relocations = 0;
     let poisoned = 0;
     let moved = 0;
-    fc.assert(
+    assertProperty(
       fc.property(compArb, fc.noShrink(fc.integer()), fc.constantFrom(0, 0, 0, 1, 3), fc.boolean(), fc.boolean(), (raw, seed, rootIndex, flavourLocal, flavourTarget) => {
         const local = finish(raw, true);
         const rng = prng(seed);
@@ -423,7 +425,7 @@ describe("CO-RE field offsets on derived targets", () => {
 
   it("any access string, kind and type id: a resolution or a CoreError, nothing else; patching likewise", () => {
     const kinds = Object.values(CoreReloKind);
-    fc.assert(
+    assertProperty(
       fc.property(
         compArb,
         fc.noShrink(fc.integer()),
@@ -463,7 +465,7 @@ describe("CO-RE field offsets on derived targets", () => {
     const kinds = Object.values(CoreReloKind);
     let resolved = 0;
     let refused = 0;
-    fc.assert(
+    assertProperty(
       fc.property(
         compArb,
         btfTypesWithTowers,

@@ -1,9 +1,11 @@
+// Invariant: mutated or truncated fixture objects read as collections or raise ParseError, nothing else.
 /** Byte-mutated and truncated fixtures: reading them as collections raises ParseError or nothing. */
 import fc from "fast-check";
 import { readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { readCollectionSpec } from "../../src/elf/collection.js";
 import { ParseError } from "../../src/elf/errors.js";
+import { assertProperty } from "../helpers/property.js";
 
 const fixtures = readdirSync("test/fixtures").filter((f) => f.endsWith(".o")).map((f) => readFileSync(`test/fixtures/${f}`));
 
@@ -18,7 +20,7 @@ describe("malformed objects", () => {
       );
     });
     let parsed = 0;
-    fc.assert(
+    assertProperty(
       fc.property(input, ([bytes, changes, cut]) => {
         const copy = Uint8Array.from(bytes.subarray(0, cut));
         for (const [at, value] of changes) if (at < copy.length) copy[at] = value;

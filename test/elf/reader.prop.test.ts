@@ -1,3 +1,4 @@
+// Invariant: well-formed objects read back as written; mutated or truncated objects read consistently or raise ParseError, nothing else.
 /**
  * Properties of the ELF reader:
  *  - random well-formed mini objects (both byte orders, REL and RELA, extended section numbering,
@@ -11,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ET, EM_BPF, ParseError, R_BPF, SHN, SHT, readElf, type ElfFile } from "../../src/elf/index.js";
+import { assertProperty, propertyRuns } from "../helpers/property.js";
 
 // ---- a writer of small ELF64 objects -------------------------------------------------------
 
@@ -186,7 +188,7 @@ const mini: fc.Arbitrary<Mini> = fc
 
 describe("mini objects read back as written", () => {
   it("sections, symbols and relocations round-trip (1,000 objects)", () => {
-    fc.assert(
+    assertProperty(
       fc.property(mini, (m) => {
         const elf = readElf(writeElf(m));
         const L = layout(m);
@@ -302,28 +304,29 @@ function mutate(base: number, mutations: Mutation[], cut: number | null): Uint8A
   return cut === null ? bytes : bytes.subarray(0, cut % (bytes.length + 1));
 }
 
-/** More cases on demand: `ELF_FUZZ_RUNS=200000 npx vitest run test/elf/reader.prop.test.ts`. */
-const FUZZ_RUNS = Number(process.env.ELF_FUZZ_RUNS) || 10_000;
+/** More cases on demand: `TSEBPF_PROPERTY_RUNS=x20 npx vitest run test/elf/reader.prop.test.ts` (or `make fuzz`). */
+const FUZZ_BASE = 10_000;
+const FUZZ_RUNS = propertyRuns(FUZZ_BASE);
 
 describe("malformed input only ever raises ParseError", () => {
   const outcomes = { ok: 0, error: 0 };
 
   it(`byte-mutated objects (${FUZZ_RUNS} cases)`, { timeout: 600_000 }, () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.nat({ max: corpus.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 6 }), truncation, (base, ms, cut) => {
         outcomes[touchAll(mutate(base, ms, cut))]++;
       }),
-      { numRuns: FUZZ_RUNS },
+      { numRuns: FUZZ_BASE },
     );
   });
 
-  it(`truncated objects (${Math.ceil(FUZZ_RUNS / 5)} cases)`, { timeout: 600_000 }, () => {
-    fc.assert(
+  it(`truncated objects (${propertyRuns(FUZZ_BASE / 5)} cases)`, { timeout: 600_000 }, () => {
+    assertProperty(
       fc.property(fc.nat({ max: corpus.length - 1 }), fc.nat(), (base, cut) => {
         const bytes = corpus[base]!;
         outcomes[touchAll(bytes.subarray(0, cut % bytes.length))]++;
       }),
-      { numRuns: Math.ceil(FUZZ_RUNS / 5) },
+      { numRuns: FUZZ_BASE / 5 },
     );
   });
 

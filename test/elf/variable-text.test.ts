@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { NotFoundError } from "../../src/errors.js";
 import { VariableError, getVariable, getVariableInteger, readCollectionSpec, setVariableText } from "../../src/elf/index.js";
 import { tsebpf } from "../cli/run.js";
+import { assertProperty } from "../helpers/property.js";
 
 const spec = (order: "el" | "eb" = "el") => readCollectionSpec(readFileSync(`test/fixtures/globals.bpf${order}.o`));
 
@@ -41,7 +42,7 @@ describe("setVariableText", () => {
 
   it("any u32 written as text reads back as itself", () => {
     const s = spec();
-    fc.assert(
+    assertProperty(
       fc.property(fc.nat({ max: 0xffffffff }), fc.constantFrom((n: number) => String(n), (n: number) => `0x${n.toString(16)}`), (n, fmt) => {
         setVariableText(s, "threshold", fmt(n));
         expect(getVariableInteger(s, "threshold")).toBe(BigInt(n));

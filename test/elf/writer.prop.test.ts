@@ -1,9 +1,11 @@
+// Invariant: every section, symbol and instruction written to an object reads back unchanged, both byte orders.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decode, type AsmProgram, type AsmSection } from "../../src/asm/index.js";
 import { assembleObject } from "../../src/elf/asm-object.js";
 import { readElf } from "../../src/elf/reader.js";
 import { anyInstruction } from "../asm/arbitrary.js";
+import { assertProperty } from "../helpers/property.js";
 
 const fields = (i: { opcode: number; dst: number; src: number; off: number; imm: number; imm2?: number }) => [i.opcode, i.dst, i.src, i.off, i.imm, i.imm2];
 
@@ -32,7 +34,7 @@ const program = fc
 
 describe("ELF write -> read", () => {
   it("every section, symbol and instruction survives, both byte orders", () => {
-    fc.assert(
+    assertProperty(
       fc.property(program, fc.constantFrom("little", "big") as fc.Arbitrary<"little" | "big">, (prog, order) => {
         const elf = readElf(assembleObject(prog, order));
         expect(elf.byteOrder).toBe(order);

@@ -1,3 +1,4 @@
+// Invariant: generated codecs agree byte for byte with btfCodec (and with clang's layouts and initializers).
 /**
  * Generated codecs against the runtime's btfCodec (random layouts: bitfields, unions, anonymous
  * members, nested arrays, padding) and, where clang-19 is installed, against clang itself: the
@@ -16,6 +17,7 @@ import { clang } from "../helpers/llvm.js";
 import { importGenerated, SRC_INDEX, type AnyCodec } from "./generated.js";
 import { BtfBuilder, C_PRELUDE, cRecord, layout, recordValue } from "./random-layout.js";
 import { itWith } from "../helpers/oracle.js";
+import { assertProperty } from "../helpers/property.js";
 
 /** btfCodec's value in the generated codec's shape: anonymous members (`_<i>`) merged, byte arrays as Uint8Array. */
 function normalize(v: unknown, like: unknown): unknown {
@@ -38,7 +40,7 @@ function normalize(v: unknown, like: unknown): unknown {
 
 describe("generated codecs", () => {
   it("agree with btfCodec byte for byte on random layouts and random bytes", async () => {
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(layout, fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (l, seed) => {
         const b = new BtfBuilder();
         const { id, size } = b.record(l.union, l.members, "sample");
@@ -73,7 +75,7 @@ describe("generated codecs", () => {
 
   itWith((clang ? undefined : "clang-19 is not installed"))("match clang: its sizes and offsets, and the bytes it writes for random initializers (both byte orders)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsebpf-gen-clang-"));
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(
         fc.array(layout.chain((l) => recordValue(l.union, l.members).map((value) => ({ ...l, value }))), { minLength: 1, maxLength: 10 }),
         async (samples) => {

@@ -54,6 +54,18 @@ export function propertyRuns(base: number, setting: RunsSetting = parseRunsSetti
   }
 }
 
+/**
+ * The seed for a test that draws its own samples (fc.sample): TSEBPF_PROPERTY_SEED when replaying,
+ * else `fallback`. Such a test prints `TSEBPF_PROPERTY_SEED=<seed>` in its failure message.
+ */
+export function propertySeed(fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.TSEBPF_PROPERTY_SEED;
+  if (v === undefined || v === "") return fallback;
+  const seed = Number(v);
+  if (!Number.isInteger(seed)) throw new Error(`TSEBPF_PROPERTY_SEED=${JSON.stringify(v)}: expected an integer seed`);
+  return seed;
+}
+
 /** Where a failing property lives, for its replay line: the test file and the test's own name. */
 export interface PropertyContext {
   /** The test file (absolute or relative to the working directory). */
@@ -124,11 +136,12 @@ export function replayCommand(context: PropertyContext, seed: number, path: stri
  * fc.assert with the suite's conventions: `numRuns` (the default count) scaled by
  * TSEBPF_PROPERTY_RUNS; seed and path taken from TSEBPF_PROPERTY_SEED/PATH when replaying; on
  * failure the shrunk counterexample is written under TSEBPF_PROPERTY_OUT and the error (and
- * stderr) carries the command that replays it. Returns a promise for an async property.
+ * stderr) carries the command that replays it. Returns fast-check's run details (a promise of
+ * them for an async property): `numRuns` is the count actually run.
  */
-export function assertProperty<Ts>(property: fc.IProperty<Ts>, options?: AssertPropertyOptions<Ts>): void;
-export function assertProperty<Ts>(property: fc.IAsyncProperty<Ts>, options?: AssertPropertyOptions<Ts>): Promise<void>;
-export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: AssertPropertyOptions<Ts> = {}): void | Promise<void> {
+export function assertProperty<Ts>(property: fc.IProperty<Ts>, options?: AssertPropertyOptions<Ts>): fc.RunDetails<Ts>;
+export function assertProperty<Ts>(property: fc.IAsyncProperty<Ts>, options?: AssertPropertyOptions<Ts>): Promise<fc.RunDetails<Ts>>;
+export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: AssertPropertyOptions<Ts> = {}): fc.RunDetails<Ts> | Promise<fc.RunDetails<Ts>> {
   const { bytes, context: given, env = process.env, ...params } = options;
   const context: PropertyContext = { file: "<unknown test file>", name: "<unknown test>", ...currentContext(), ...given };
   const key = `${context.file}\0${context.name}`;
@@ -136,7 +149,8 @@ export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: Asser
   calls.set(key, call + 1);
 
   const runParams: fc.Parameters<Ts> = { ...params, numRuns: propertyRuns(params.numRuns ?? 100, parseRunsSetting(env.TSEBPF_PROPERTY_RUNS)) };
-  const replaying = env.TSEBPF_PROPERTY_SEED !== undefined && env.TSEBPF_PROPERTY_SEED !== "" && Number(env.TSEBPF_PROPERTY_CALL ?? 0) === call;
+  // A replay line names its call only when not the test's first (a failing first call ends the test).
+  const replaying = env.TSEBPF_PROPERTY_SEED !== undefined && env.TSEBPF_PROPERTY_SEED !== "" && (!env.TSEBPF_PROPERTY_CALL || Number(env.TSEBPF_PROPERTY_CALL) === call);
   if (replaying) {
     const seed = Number(env.TSEBPF_PROPERTY_SEED);
     if (!Number.isInteger(seed)) throw new Error(`TSEBPF_PROPERTY_SEED=${JSON.stringify(env.TSEBPF_PROPERTY_SEED)}: expected an integer seed`);
@@ -144,12 +158,12 @@ export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: Asser
     if (env.TSEBPF_PROPERTY_PATH) runParams.path = env.TSEBPF_PROPERTY_PATH;
   }
 
-  const report = (details: fc.RunDetails<Ts>): void => {
-    if (!details.failed) return;
+  const report = (details: fc.RunDetails<Ts>): fc.RunDetails<Ts> => {
+    if (!details.failed) return details;
     const shown = details.counterexample === null ? "(none: the property was interrupted)" : fc.stringify(details.counterexample);
     const replay = replayCommand(context, details.seed, details.counterexamplePath ?? "", call);
     const dir = env.TSEBPF_PROPERTY_OUT || join("out", "property-failures");
-    const stem = join(dir, `${slug(basename(context.file).replace(/\.test\.ts$/, ""))}--${slug(context.name)}${call > 0 ? `--${call}` : ""}`);
+    const stem = join(dir, `${slug(basename(context.file).replace(/(\.test)?\.ts$/, ""))}--${slug(context.name)}${call > 0 ? `--${call}` : ""}`);
     const files: string[] = [];
     try {
       mkdirSync(dir, { recursive: true });
@@ -174,6 +188,5 @@ export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: Asser
   };
 
   const out = fc.check(property as fc.IRawProperty<Ts, boolean>, runParams) as fc.RunDetails<Ts> | Promise<fc.RunDetails<Ts>>;
-  if (out instanceof Promise) return out.then(report);
-  report(out);
+  return out instanceof Promise ? out.then(report) : report(out);
 }

@@ -10,6 +10,7 @@ import { parseConfig } from "../../src/programs/packetfilter/config.js";
 import { PacketFilter, pinPath, type DropSample } from "../../src/programs/packetfilter/index.js";
 import { describeKernel, udpReaches, useTopology, type VethPair } from "../helpers/kernel.js";
 import { frame } from "../helpers/packets.js";
+import { assertProperty } from "../helpers/property.js";
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;
@@ -175,7 +176,7 @@ rules:
       const fam = (rules: { prefix: string; block: boolean }[]) => ({ block: rules.filter((r) => r.block).map((r) => r.prefix), allow: rules.filter((r) => !r.block).map((r) => r.prefix) });
       return parseConfig(JSON.stringify({ rules: { interface: "x", ipv4: fam(st.ipv4), ipv6: fam(st.ipv6) } }));
     };
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), async (steps) => {
         /** The model: hits by "action prefix" of the rules in the live set. */
         let model = new Map<string, number>();
@@ -224,7 +225,7 @@ rules:
       fc.record({ address, length: fc.oneof(fc.constant(bits), fc.integer({ min: 1, max: bits })), block: fc.boolean() });
     const family = <T extends Uint8Array>(address: fc.Arbitrary<T>, bits: number) =>
       fc.record({ rules: fc.array(rule(address, bits), { maxLength: 24 }), block: fc.boolean(), sources: fc.array(address, { maxLength: 12 }) });
-    fc.assert(
+    assertProperty(
       fc.property(family(v4, 32), family(v6, 128), (f4, f6) => {
         const text = (a: Uint8Array, bits: number) => formatAddress(a, bits === 32 ? "ipv4" : "ipv6");
         const list = (f: typeof f4, bits: number, block: boolean) => [...new Set(f.rules.filter((r) => r.block === block).map((r) => `${text(maskAddress(r.address, r.length), bits)}/${r.length}`))];

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { takeAddressRuns } from "../../src/programs/common/address-runs.js";
 import { parseYaml } from "../../src/programs/common/config.js";
+import { assertProperty } from "../helpers/property.js";
 
 /** What the yaml package gives for the whole text: the value, or that it has errors. */
 function reference(text: string): { value?: unknown; error?: true } {
@@ -47,7 +48,7 @@ const line = fc.oneof(
 describe("address runs (fast parsing of long address lists)", () => {
   it("gives what the yaml package gives, or defers to it: random documents of address items and the YAML around them", () => {
     let compared = 0;
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(line, { maxLength: 40 }), fc.boolean(), (lines, crlf) => {
         const text = lines.join(crlf ? "\r\n" : "\n");
         const fast = viaRuns(text);

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAGLEV_SLOT_SIZE, SLOT_CLEAN, decodeSlots, encodeSlots, nextSlots, type MaglevSlot } from "../../src/programs/loadbalancer/slots.js";
+import { assertProperty } from "../helpers/property.js";
 
 /** A backend set: id → generation. */
 type Backends = ReadonlyMap<number, number>;
@@ -58,7 +59,7 @@ describe("loadbalancer Maglev slots (slots.ts)", () => {
 
   it("property: what the program does with an unrecorded, established flow follows the backend it began on while that backend stays; a slot never becomes clean again", () => {
     const size = 16;
-    fc.assert(
+    assertProperty(
       fc.property(changes(size), (steps) => {
         let set: Map<number, number> = new Map();
         let slots: MaglevSlot[] | undefined;
@@ -102,7 +103,7 @@ describe("loadbalancer Maglev slots (slots.ts)", () => {
   });
 
   it("property: encode and decode round-trip struct maglev_slot", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(fc.record({ id: fc.integer({ min: 0, max: 0xffff }), prev: fc.integer({ min: 0, max: 0xffff }), prevGeneration: fc.nat({ max: 0xffffffff }) })), (slots) => {
         const bytes = encodeSlots(slots);
         expect(bytes.byteLength).toBe(MAGLEV_SLOT_SIZE * slots.length);

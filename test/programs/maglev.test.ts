@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FLOW_KEY_SIZE, flowHash, flowKey, hashSlot, isPrime, maglevTable, murmur3, slotCounts } from "../../src/programs/loadbalancer/maglev.js";
+import { assertProperty } from "../helpers/property.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const names = (n: number, prefix = "backend") => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -33,7 +34,7 @@ describe("murmur3", () => {
     expect(hashSlot(0, 251)).toBe(0);
     expect(hashSlot(0xffffffff, 251)).toBe(250);
     expect(hashSlot(0x80000000, 65537)).toBe(32768);
-    fc.assert(
+    assertProperty(
       fc.property(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), fc.constantFrom(...SIZES), (a, b, size) => {
         const [lo, hi] = a <= b ? [a, b] : [b, a];
         expect(hashSlot(lo, size)).toBeLessThanOrEqual(hashSlot(hi, size));
@@ -77,7 +78,7 @@ describe("maglevTable", () => {
   });
 
   it("property: each backend gets ⌊M/N⌋ or ⌈M/N⌉ slots", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.constantFrom(...SIZES), fc.integer({ min: 1, max: 40 }), fc.string({ minLength: 1, maxLength: 8 }), (size, n, prefix) => {
         const counts = slotCounts(maglevTable(names(n, prefix), size), n);
         const lo = Math.floor(size / n);
@@ -91,7 +92,7 @@ describe("maglevTable", () => {
   it("property: removing a backend moves its slots and few others; adding it back restores the table", () => {
     const sizeAndCount = fc.constantFrom(...SIZES).chain((size) => fc.tuple(fc.constant(size), fc.integer({ min: 2, max: Math.min(20, Math.floor(size / 100)) })));
     const disruption: number[] = [];
-    fc.assert(
+    assertProperty(
       fc.property(sizeAndCount, fc.nat(), fc.string({ minLength: 1, maxLength: 8 }), ([size, n], pick, prefix) => {
         const all = names(n, prefix);
         const removed = pick % n;

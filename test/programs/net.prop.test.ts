@@ -1,7 +1,9 @@
+// Invariant: IPv6 addresses and masked prefixes print and parse back to themselves.
 import fc from "fast-check";
 import { isIPv6 } from "node:net";
 import { describe, expect, it } from "vitest";
 import { formatIPv6, formatPrefix, maskAddress, parseIPv4, parseIPv6, parseMac, parsePrefix } from "../../src/programs/common/net.js";
+import { assertProperty } from "../helpers/property.js";
 
 describe("addresses", () => {
   it("parses IPv4 strictly", () => {
@@ -19,7 +21,7 @@ describe("addresses", () => {
   });
 
   it("property: IPv6 bytes -> text -> bytes is the identity, and Node agrees the text is IPv6", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.array(fc.integer({ min: 0, max: 7 }), { maxLength: 8 }), (bytes, zeroGroups) => {
         for (const g of zeroGroups) bytes[2 * g] = bytes[2 * g + 1] = 0;
         const text = formatIPv6(bytes);
@@ -31,7 +33,7 @@ describe("addresses", () => {
   });
 
   it("property: a masked address with its length is a prefix that prints and parses back", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.boolean(), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 }), (v4, raw, len) => {
         const family = v4 ? "ipv4" : "ipv6";
         const length = v4 ? len % 33 : len;

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { maskAddress } from "../../src/programs/common/net.js";
 import { SUMMARY_BITS, SUMMARY_WORDS, summaryBitmap, summaryHash, summaryKeys } from "../../src/programs/packetfilter/summary.js";
+import { assertProperty } from "../helpers/property.js";
 
 const address = fc.oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 }));
 const bit = (bitmap: Buffer, h: number) => (bitmap.readBigUInt64LE(8 * (h >>> 6)) >> BigInt(h & 63)) & 1n;
@@ -22,7 +23,7 @@ describe("packetfilter summaries (summary.ts)", () => {
   });
 
   it("property: every address has its bit, no other bits are set, and prefixes share the bit of their first `length` bits", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(address, { maxLength: 60 }), fc.integer({ min: 1, max: 32 }), (addresses, length) => {
         const hosts = summaryBitmap(addresses);
         expect(hosts.byteLength).toBe(8 * SUMMARY_WORDS);

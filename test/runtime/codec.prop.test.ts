@@ -1,3 +1,4 @@
+// Invariant: btfCodec's encode and decode are inverse on random layouts and never touch bytes outside the value.
 /**
  * Properties of btfCodec over random BTF struct layouts (integers of every size, bools, enums,
  * floats, char strings, arrays, nested structs and unions, bitfields, padding): values encode
@@ -8,6 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Btf, marshalBtf, type BtfMember, type BtfType } from "../../src/btf/index.js";
 import { btfCodec, type BtfValue } from "../../src/runtime/codec.js";
+import { assertProperty } from "../helpers/property.js";
 
 type Leaf =
   | { k: "int"; size: 1 | 2 | 4 | 8; signed: boolean }
@@ -165,7 +167,7 @@ describe("btfCodec over random struct layouts", () => {
   it("encode then decode gives the value back, and writes nothing outside the value", () => {
     const model = nodes(false);
     const withValue = model.chain((root) => fc.tuple(fc.constant(root), value(root), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 2 }), fc.uint8Array({ minLength: 1, maxLength: 1 })));
-    fc.assert(
+    assertProperty(
       fc.property(withValue, ([root, v, offset, kind, [fill]]) => {
         const btf = build(root);
         const codec = btfCodec(btf, btf.typeCount);
@@ -184,7 +186,7 @@ describe("btfCodec over random struct layouts", () => {
       const size = btfCodec(build(root), build(root).typeCount).size;
       return fc.tuple(fc.constant(root), fc.uint8Array({ minLength: size, maxLength: size }), fc.integer({ min: 0, max: 2 }));
     });
-    fc.assert(
+    assertProperty(
       fc.property(model, ([root, bytes, kind]) => {
         const btf = build(root);
         const codec = btfCodec(btf, btf.typeCount);

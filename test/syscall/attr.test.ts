@@ -26,6 +26,7 @@ import {
 import { encodeAttrs, nla } from "../../src/syscall/netlink-attrs.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
 import { describeWith, vmlinuxMissing } from "../helpers/oracle.js";
+import { assertProperty } from "../helpers/property.js";
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -107,7 +108,7 @@ describe("Struct: integer fields checked against their C types", () => {
   });
 
   it("any out-of-range or non-integer value for any field is an AttrRangeError naming the field and the value; nothing is written", () => {
-    fc.assert(
+    assertProperty(
       fc.property(intField.chain((f) => fc.tuple(fc.constant(f), outOfRange(f.type))), ([f, value]) => {
         const s = anyStruct(f.layout);
         let error: unknown;
@@ -131,7 +132,7 @@ describe("Struct: integer fields checked against their C types", () => {
   });
 
   it("in-range values round-trip into the bytes, at the field's offset, touching nothing else", () => {
-    fc.assert(
+    assertProperty(
       fc.property(intField.chain((f) => fc.tuple(fc.constant(f), inRange(f.type))), ([f, value]) => {
         const s = anyStruct(f.layout);
         s.buf.fill(0xa5);
@@ -148,7 +149,7 @@ describe("Struct: integer fields checked against their C types", () => {
 
   it("setU32 takes exactly the u32s (s32s for a signed 4-byte field), into 4- and 8-byte fields", () => {
     const wide = INT_FIELDS.filter((f) => f.size >= 4);
-    fc.assert(
+    assertProperty(
       fc.property(fc.constantFrom(...wide), fc.oneof(fc.integer({ min: -(2 ** 33), max: 2 ** 33 }), fc.double({ noNaN: false })), (f, value) => {
         const s = anyStruct(f.layout);
         const type = f.type === "s32" ? "s32" : "u32";
@@ -165,7 +166,7 @@ describe("Struct: integer fields checked against their C types", () => {
   });
 
   it("bitfields take values of their width only", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.constantFrom(...BIT_FIELDS), fc.oneof(fc.integer({ min: -4, max: 2 ** 33 }), fc.constantFrom(0.5, Number.NaN)), (f, value) => {
         const s = anyStruct(f.layout);
         if (Number.isInteger(value) && value >= 0 && value < 2 ** f.bits) {
