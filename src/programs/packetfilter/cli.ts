@@ -3,6 +3,8 @@ import { Option, type Command } from "commander";
 import type { Output } from "../../cli/io.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { parseSampleEvery } from "../common/samples.js";
+import { metricsAddress, metricsOption, metricsText, serveMetrics, statusMetricsOption } from "../common/metrics-cli.js";
+import { packetfilterMetrics } from "./metrics.js";
 import { formatAddress, formatPrefix, isInterfaceName, type Family } from "../common/net.js";
 import { PacketFilter, pinPath, readConfig, requireFilterCapabilities, type Counter, type Counters, type DropSample, type PacketFilterConfig, type XdpModeChoice } from "./index.js";
 
@@ -16,6 +18,7 @@ interface RunOptions {
   unpin?: boolean;
   netlink?: boolean;
   sampleDrops?: string;
+  metrics?: string;
 }
 
 const FAMILIES: Family[] = ["ipv4", "ipv6"];
@@ -40,6 +43,9 @@ function summaryLine(c: Counters): string {
   const fam = (f: Family) => `${f} passed ${n(c[f].passed) + n(c[f].passedByDefault)} dropped ${n(c[f].dropped) + n(c[f].droppedByDefault)}`;
   return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}${n(c.samplesLost) ? ` | drop samples lost ${n(c.samplesLost)}` : ""}`;
 }
+
+/** The metric families of a running or opened filter (the same reads as `status --rules`). */
+const metricsOf = (filter: PacketFilter) => packetfilterMetrics(filter.counters(), { ipv4: filter.rules("ipv4"), ipv6: filter.rules("ipv6") });
 
 /** `drop 10.9.9.9 by block 10.0.0.0/8 (64 bytes)` */
 const dropLine = (d: DropSample): string => `drop ${formatAddress(d.source, d.family)} by ${d.rule ? `block ${formatPrefix(d.rule)}` : `the ${d.family} default`} (${d.length} bytes)`;
@@ -84,6 +90,7 @@ export function registerPacketfilter(program: Command, io: Output): void {
     .option("--unpin", "detach and remove the pinned filter of the interface")
     .option("--netlink", "attach with netlink even where bpf_link works")
     .option("--sample-drops <n>", "print one dropped packet in n: its source and the rule that dropped it (not with --pin)")
+    .addOption(metricsOption())
     .addHelpText(
       "after",
       `
@@ -104,12 +111,21 @@ new rules at once (packets see the old set or the new one, never a mix). SIGINT/
 detach and exit. VLAN-tagged frames (802.1Q, 802.1ad) are filtered by their inner IP header;
 frames that are not IP (ARP …) pass.
 
+Metrics (--metrics ADDR:PORT while it runs, status --metrics for a pinned one):
+  tsebpf_packetfilter_packets_total{family,verdict,reason}   reason: rule, default, not_ip, malformed
+  tsebpf_packetfilter_bytes_total{family,verdict,reason}
+  tsebpf_packetfilter_rule_hits_total{family,rule,action}     packets each rule decided
+  tsebpf_packetfilter_rules{family,action}                    rules installed
+  tsebpf_events_lost_total{program}, tsebpf_build_info{version,node}
+
 Examples:
   tsebpf packetfilter -c filter.yml                 # filter until Ctrl+C, counters every 5 s
   tsebpf packetfilter -c filter.yml --sample-drops 100  # and show one drop in 100
   tsebpf packetfilter -c filter.yml --pin           # keep filtering after exit
   tsebpf packetfilter -c filter.yml --pin           # again, after editing: apply to the pinned one
+  tsebpf packetfilter -c filter.yml --metrics 127.0.0.1:9101  # Prometheus at /metrics
   tsebpf packetfilter status -i eth1 --rules        # counters and per-rule hits
+  tsebpf packetfilter status -i eth1 --metrics > /var/lib/node_exporter/pf.prom.tmp
   tsebpf packetfilter --unpin -i eth1`,
     )
     .action(async (opts: RunOptions) => {
@@ -121,6 +137,8 @@ Examples:
       const interval = parseInterval(opts.interval);
       const sampleDrops = parseSampleEvery("--sample-drops", opts.sampleDrops);
       if (sampleDrops && opts.pin) throw new Error("--sample-drops needs the process that reads the samples: it does not go with --pin");
+      const metricsAt = metricsAddress(opts.metrics);
+      if (metricsAt && opts.pin) throw new Error("--metrics needs the process that serves them: it does not go with --pin (status --metrics reads a pinned filter)");
       const config = loadConfig(opts);
       // A missing capability is one line naming it, before anything is loaded or changed.
       requireFilterCapabilities();
@@ -132,7 +150,13 @@ Examples:
         info(`packetfilter pinned on ${config.interface}: new rules applied (${describeConfig(config)}); --mode and --netlink apply only when it starts`);
         return;
       }
-      const filter = await PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) });
+      let started: PacketFilter | undefined;
+      const metrics = await serveMetrics(metricsAt, () => (started ? metricsOf(started) : undefined), info);
+      const filter = await PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) }).catch(async (e: unknown) => {
+        await metrics?.close();
+        throw e;
+      });
+      started = filter;
       try {
         for (const line of filter.leftovers) io.err(`${line}\n`);
         info(`packetfilter on ${config.interface}: ${filter.description ?? "attached"}; ${describeConfig(config)}`);
@@ -174,6 +198,8 @@ Examples:
         print();
         info(`${stopped}: detached from ${config.interface}`);
       } finally {
+        started = undefined;
+        await metrics?.close();
         filter.close();
       }
     });
@@ -185,9 +211,14 @@ Examples:
     .addOption(interfaceOption())
     .option("--rules", "also list every rule with the packets it decided")
     .option("--json", "print JSON")
-    .action((opts: { config: string; interface?: string; rules?: boolean; json?: boolean }) => {
+    .addOption(statusMetricsOption())
+    .action((opts: { config: string; interface?: string; rules?: boolean; json?: boolean; metrics?: boolean }) => {
       const ifname = interfaceOf(opts) ?? loadConfig(opts).interface;
       using filter = PacketFilter.open(ifname);
+      if (opts.metrics) {
+        io.out(metricsText(metricsOf(filter)));
+        return;
+      }
       const counters = filter.counters();
       const defaults = filter.defaults();
       const rules = Object.fromEntries(FAMILIES.map((f) => [f, filter.rules(f).map((r) => ({ rule: formatPrefix(r.prefix), action: r.action, packets: Number(r.hits) }))]));
