@@ -34,3 +34,5 @@ export * from "./netdev.js";
 export * from "./trace-pipe.js";
 export * from "./qdisc.js";
 export * from "./struct-ops.js";
+export * from "./packet-release.js";
+export * from "./departure-heap.js";

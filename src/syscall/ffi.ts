@@ -52,6 +52,8 @@ function bind() {
     ifIndextoname: libc.func("char *if_indextoname(unsigned int, void *)"),
     pthreadSigmask: libc.func("int pthread_sigmask(int, void *, void *)"),
     flock: libc.func("int flock(int, int)"),
+    timerfdCreate: libc.func("int timerfd_create(int, int)"),
+    timerfdSettime: libc.func("int timerfd_settime(int, int, void *, void *)"),
   };
 }
 

@@ -10,3 +10,5 @@ export * from "./socket.js";
 export * from "./int-range.js";
 export * from "./flock.js";
 export * from "./mmap.js";
+export * from "./timerfd.js";
+export * from "./packet-socket.js";

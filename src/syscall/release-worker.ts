@@ -1,0 +1,263 @@
+/**
+ * The code of a packet-release thread (runtime/packet-release.ts starts it): it holds packets
+ * copied out of a BPF ring buffer until their departure time and then sends each one out of an
+ * interface through an AF_PACKET socket.
+ *
+ * It runs in a worker_thread so that the main event loop's timers and garbage collection add
+ * nothing to the release time. A worker cannot import this project's TypeScript modules when
+ * they run from source (tests), so the thread's code is this one function, sent as text
+ * (`releaseWorkerSource`) with the heap class it uses: it refers to nothing outside itself and
+ * loads koffi (this layer's library) inside the thread by its resolved path. Every fd and mapping
+ * it uses is made and owned by the main thread (checked there), which passes their numbers and
+ * addresses; the thread only calls epoll_wait, read, timerfd_settime, sendto and prctl.
+ *
+ * The loop: sleep in epoll_wait on the ring's fd, the timerfd and a stop eventfd; take every new
+ * record into the heap; send every packet whose departure has come (lateness measured just
+ * before its sendto, CLOCK_MONOTONIC as process.hrtime reads it); arm the timerfd
+ * (TFD_TIMER_ABSTIME) for the earliest departure left. On stop: the records still in the ring
+ * are taken, every held packet is sent at once in departure order (counted as flushed), and
+ * the done flag is raised.
+ */
+import { createRequire } from "node:module";
+
+/** Float64 slots of the shared statistics (after the control words). */
+export const RELEASE_STAT = {
+  /** Records taken from the ring. */
+  received: 0,
+  /** Packets sent when due. */
+  released: 1,
+  /** Sum of (send time − departure) of the released packets, ns. */
+  lateNs: 2,
+  /** Packets sent early at stop. */
+  flushed: 3,
+  /** sendto failures (the packet is lost). */
+  sendErrors: 4,
+  /** Packets held now. */
+  holding: 5,
+  /** Records that were not a held packet (too short). */
+  malformed: 6,
+  /** First slot of the lateness histogram: bucket i counts [2^i, 2^(i+1)) µs (0: < 2 µs). */
+  lateHistogram: 7,
+} as const;
+export const LATE_BUCKETS = 24;
+/** Int32 control words: stop requested, done, failed. */
+export const RELEASE_CONTROL = { stop: 0, done: 1, failed: 2 } as const;
+export const RELEASE_CONTROL_WORDS = 4;
+export const RELEASE_STAT_SLOTS = RELEASE_STAT.lateHistogram + LATE_BUCKETS;
+/** Bytes of the shared buffer: control words, then the statistics. */
+export const RELEASE_SHARED_BYTES = RELEASE_CONTROL_WORDS * 4 + RELEASE_STAT_SLOTS * 8;
+/** The record header the BPF side writes before the packet: u64 departure, u64 seq, u32 len, u32 pad. */
+export const HELD_HEADER_BYTES = 24;
+
+/** What the thread is given (numbers and addresses owned by the main thread). */
+export interface ReleaseWorkerData {
+  /** Resolved path of the koffi package. */
+  readonly koffi: string;
+  readonly epollFd: number;
+  readonly timerFd: number;
+  readonly socketFd: number;
+  readonly ifindex: number;
+  /** The ring's consumer page, its producer page (followed by the data area, mapped twice). */
+  readonly consumerAddress: bigint;
+  readonly producerAddress: bigint;
+  readonly pageSize: number;
+  readonly ringSize: number;
+  /** Recompute IPv4/IPv6 TCP/UDP checksums before sending (a copy taken at TC egress may carry a partial one). */
+  readonly fixChecksums: boolean;
+  readonly shared: SharedArrayBuffer;
+}
+
+/** The heap the thread keeps packets in (runtime/departure-heap.ts's DepartureHeap). */
+export interface ReleaseHeap<T> {
+  readonly size: number;
+  push(departure: number, seq: number, item: T): void;
+  /** Departure of the earliest (Infinity when empty). */
+  peekDeparture(): number;
+  /** Removes and passes to `fn` every item due at `now` (all when `now` is Infinity), in (departure, seq) order. */
+  takeDue(now: number, fn: (item: T, departure: number) => void): number;
+}
+
+export type ReleaseHeapClass = new <T>() => ReleaseHeap<T>;
+
+/** The source text a Worker evaluates (`eval: true`), with `heapSource` as the heap class. */
+export function releaseWorkerSource(heapSource: string): string {
+  return `"use strict";\nconst Heap = (${heapSource});\n(${releaseWorkerMain.toString()})(require("node:worker_threads").workerData, Heap, require);\n`;
+}
+
+/** Where koffi is, for the thread to load it. */
+export function koffiModulePath(): string {
+  return createRequire(import.meta.url).resolve("koffi");
+}
+
+/** The thread's whole program (self-contained: see the top of this file). */
+export function releaseWorkerMain(data: ReleaseWorkerData, Heap: ReleaseHeapClass, load: (id: string) => unknown): void {
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  const koffi = load(data.koffi) as any;
+  const libc = koffi.load("libc.so.6");
+  const epollWait = libc.func("int epoll_wait(int, void *, int, int)");
+  const read = libc.func("long read(int, void *, size_t)");
+  const settime = libc.func("int timerfd_settime(int, int, void *, void *)");
+  const sendto = libc.func("long sendto(int, void *, size_t, int, void *, unsigned int)");
+  const prctl = libc.func("int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)");
+  const control = new Int32Array(data.shared, 0, 4);
+  const stats = new Float64Array(data.shared, 16);
+  const S = { received: 0, released: 1, lateNs: 2, flushed: 3, sendErrors: 4, holding: 5, malformed: 6, hist: 7 };
+  const BUCKETS = 24;
+  const HEADER = 24;
+  try {
+    // This thread's timer slack to 1 ns (PR_SET_TIMERSLACK): the timerfd fires at its time, not up to 50 µs later.
+    prctl(29, 1, 0, 0, 0);
+    const consumer = new BigUint64Array(koffi.view(data.consumerAddress, 8) as ArrayBuffer);
+    const producerArea = koffi.view(data.producerAddress, data.pageSize + 2 * data.ringSize) as ArrayBuffer;
+    const producer = new BigUint64Array(producerArea, 0, 1);
+    const ring = new Uint8Array(producerArea, data.pageSize, 2 * data.ringSize);
+    const ringView = new DataView(producerArea, data.pageSize, 2 * data.ringSize);
+    const mask = data.ringSize - 1;
+    const heap = new Heap<Uint8Array>();
+    const base = process.hrtime.bigint();
+    const events = new Uint8Array(16 * 4);
+    const scratch = new Uint8Array(8);
+    const spec = new Uint8Array(32);
+    const specView = new DataView(spec.buffer);
+    const address = new Uint8Array(20);
+    const addressView = new DataView(address.buffer);
+    addressView.setUint16(0, 17, true); // AF_PACKET
+    addressView.setInt32(4, data.ifindex, true);
+    let armed = Infinity;
+
+    /** The ones' complement sum of `b[from, to)` added to `sum` (16-bit big-endian words). */
+    const sum16 = (b: Uint8Array, from: number, to: number, sum: number): number => {
+      let s = sum;
+      let i = from;
+      for (; i + 1 < to; i += 2) s += ((b[i] as number) << 8) | (b[i + 1] as number);
+      if (i < to) s += (b[i] as number) << 8;
+      return s;
+    };
+    const fold = (s: number): number => {
+      let v = s;
+      while (v > 0xffff) v = (v & 0xffff) + Math.floor(v / 0x10000);
+      return v;
+    };
+    /**
+     * Writes the full TCP/UDP checksum of an IPv4 (unfragmented) or IPv6 (no extension header)
+     * frame: at TC egress the stack may have left only the pseudo-header sum for the device to
+     * finish (CHECKSUM_PARTIAL), which a frame sent from user space no longer gets.
+     */
+    const fixChecksum = (b: Uint8Array): void => {
+      if (b.length < 14) return;
+      const type = ((b[12] as number) << 8) | (b[13] as number);
+      let l4: number;
+      let proto: number;
+      let pseudo: number;
+      let l4len: number;
+      if (type === 0x0800) {
+        if (b.length < 34) return;
+        const ihl = ((b[14] as number) & 0xf) * 4;
+        const total = ((b[16] as number) << 8) | (b[17] as number);
+        if ((((b[20] as number) << 8) | (b[21] as number)) & 0x3fff) return; // a fragment
+        proto = b[23] as number;
+        l4 = 14 + ihl;
+        l4len = Math.min(total, b.length - 14) - ihl;
+        pseudo = sum16(b, 26, 34, 0) + proto + l4len;
+      } else if (type === 0x86dd) {
+        if (b.length < 54) return;
+        proto = b[20] as number;
+        l4 = 54;
+        l4len = Math.min(((b[18] as number) << 8) | (b[19] as number), b.length - 54);
+        pseudo = sum16(b, 22, 54, 0) + proto + l4len;
+      } else return;
+      const at = proto === 17 ? 6 : proto === 6 ? 16 : -1;
+      if (at < 0 || l4len < at + 2 || l4 + l4len > b.length) return;
+      if (proto === 17 && type === 0x0800 && b[l4 + at] === 0 && b[l4 + at + 1] === 0) return; // IPv4 UDP without a checksum
+      b[l4 + at] = 0;
+      b[l4 + at + 1] = 0;
+      let c = 0xffff - fold(sum16(b, l4, l4 + l4len, pseudo));
+      if (c === 0 && proto === 17) c = 0xffff;
+      b[l4 + at] = c >> 8;
+      b[l4 + at + 1] = c & 0xff;
+    };
+
+    const send = (packet: Uint8Array): boolean => {
+      addressView.setUint16(2, packet.length >= 14 ? ((packet[12] as number) << 8) | (packet[13] as number) : 0, false);
+      const r = Number(sendto(data.socketFd, packet, packet.length, 0, address, 20));
+      if (r < 0) stats[S.sendErrors] = (stats[S.sendErrors] as number) + 1;
+      return r >= 0;
+    };
+
+    /** Takes every committed record into the heap; the consumer position follows. */
+    const takeRing = (): void => {
+      let position = consumer[0] as bigint;
+      const end = Atomics.load(producer, 0);
+      while (position < end) {
+        const offset = Number(position & BigInt(mask));
+        const header = ringView.getUint32(offset, true);
+        if (header & 0x80000000) break; // reserved, not committed yet
+        const length = header & 0x3fffffff;
+        if (!(header & 0x40000000)) {
+          stats[S.received] = (stats[S.received] as number) + 1;
+          const at = offset + 8;
+          const len = length >= HEADER ? ringView.getUint32(at + 16, true) : 0;
+          if (length < HEADER || len > length - HEADER) stats[S.malformed] = (stats[S.malformed] as number) + 1;
+          else {
+            const departure = Number(ringView.getBigUint64(at, true) - base);
+            const seq = Number(ringView.getBigUint64(at + 8, true));
+            const packet = ring.slice(at + HEADER, at + HEADER + len);
+            if (data.fixChecksums) fixChecksum(packet);
+            heap.push(departure, seq, packet);
+          }
+        }
+        position += BigInt((length + 8 + 7) & ~7);
+        Atomics.store(consumer, 0, position);
+      }
+    };
+
+    const arm = (): void => {
+      const next = heap.peekDeparture();
+      if (next === armed) return;
+      armed = next;
+      specView.setBigInt64(16, 0n, true);
+      specView.setBigInt64(24, 0n, true);
+      if (next !== Infinity) {
+        const at = base + BigInt(next);
+        specView.setBigInt64(16, at / 1_000_000_000n, true);
+        specView.setBigInt64(24, at % 1_000_000_000n, true);
+      }
+      settime(data.timerFd, next === Infinity ? 0 : 1 /* TFD_TIMER_ABSTIME */, spec, null);
+    };
+
+    const releaseDue = (): void => {
+      heap.takeDue(Number(process.hrtime.bigint() - base), (packet, departure) => {
+        const late = Number(process.hrtime.bigint() - base) - departure;
+        if (!send(packet)) return;
+        stats[S.released] = (stats[S.released] as number) + 1;
+        stats[S.lateNs] = (stats[S.lateNs] as number) + late;
+        let bucket = 0;
+        for (let us = Math.floor(late / 1000); us >= 2 && bucket < BUCKETS - 1; us = Math.floor(us / 2)) bucket++;
+        stats[S.hist + bucket] = (stats[S.hist + bucket] as number) + 1;
+      });
+    };
+
+    for (;;) {
+      epollWait(data.epollFd, events, 4, -1);
+      read(data.timerFd, scratch, 8); // clears an expiry (non-blocking: EAGAIN when none)
+      takeRing();
+      releaseDue();
+      if (Atomics.load(control, 0) !== 0) {
+        takeRing();
+        heap.takeDue(Infinity, (packet) => {
+          if (send(packet)) stats[S.flushed] = (stats[S.flushed] as number) + 1;
+        });
+        stats[S.holding] = 0;
+        break;
+      }
+      stats[S.holding] = heap.size;
+      arm();
+    }
+  } catch (e) {
+    Atomics.store(control, 2, 1);
+    throw e;
+  } finally {
+    Atomics.store(control, 1, 1);
+    Atomics.notify(control, 1);
+  }
+}
