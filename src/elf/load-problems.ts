@@ -21,11 +21,11 @@ export interface LoadProblem {
 }
 
 /** How to set a type, for messages. */
-export const HOW_TO_SET_TYPE = "set it with --type (tsebpf load --type xdp, or --type NAME=TYPE) or setProgramType(spec.programs.get(NAME), TYPE) before load";
+export const HOW_TO_SET_TYPE = "set one before load: --type TYPE or --type NAME=TYPE (tsebpf load), setProgramType(program, TYPE) (library)";
 
 function unspecifiedType(p: ProgramSpec): LoadProblem | undefined {
   if (p.programType !== ProgramType.UNSPEC) return undefined;
-  return { kind: "unspecified-type", message: `program ${p.name} (section ${JSON.stringify(p.sectionName)}) has an unspecified type: no section-name rule knows "${p.sectionName}"; ${HOW_TO_SET_TYPE}` };
+  return { kind: "unspecified-type", message: `program ${p.name} (section ${JSON.stringify(p.sectionName)}) has an unspecified type: no section-name rule knows its section; ${HOW_TO_SET_TYPE}` };
 }
 
 /** Every reason known without a kernel that `program` of `spec` would not load (empty: none known). */

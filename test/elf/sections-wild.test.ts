@@ -81,7 +81,7 @@ describe("sections_wild: every program in every executable section", () => {
       const problems = loadProblems(spec, p);
       if (p.kind.typeSource === "unspecified") {
         expect(problems, p.name).toEqual([{ kind: "unspecified-type", message: expect.stringContaining(`program ${p.name} (section ${JSON.stringify(p.sectionName)}) has an unspecified type`) }]);
-        expect(problems[0]!.message).toMatch(/--type .*setProgramType/);
+        expect(problems[0]!.message).toMatch(/no section-name rule knows its section; set one before load: --type TYPE or --type NAME=TYPE \(tsebpf load\), setProgramType\(program, TYPE\)/);
       } else {
         expect(problems, p.name).toEqual([]);
       }
@@ -105,9 +105,9 @@ describe("sections_wild: every program in every executable section", () => {
     const e = error as UnspecifiedProgramTypeError;
     expect(e.programs.map((p) => p.name).sort()).toEqual(["balancer_ingress", "cls_test_a", "cls_test_b", "dummy_tp", "no_prefix"]);
     expect(e.message).toContain('balancer_ingress (section "l4lb-demo")');
-    expect(e.message).toMatch(/have unspecified types: no section-name rule knows their sections; set it with --type/);
+    expect(e.message).toMatch(/have unspecified types: no section-name rule knows their sections; set one before load: --type TYPE/);
     expect(() => checkProgramTypes(spec, ["xdp_dummy_prog", "sockops_prog", "not_there"])).not.toThrow();
-    expect(() => checkProgramTypes(spec, ["dummy_tp"])).toThrow(/^program dummy_tp \(section "dummy_tracepoint"\) has an unspecified type: no section-name rule knows its section; set it with --type/);
+    expect(() => checkProgramTypes(spec, ["dummy_tp"])).toThrow(/^program dummy_tp \(section "dummy_tracepoint"\) has an unspecified type: no section-name rule knows its section; set one before load: --type TYPE/);
     for (const name of e.programs.map((p) => p.name)) setProgramType(spec.programs.get(name)!, "xdp");
     expect(() => checkProgramTypes(spec, autoload)).not.toThrow();
   });

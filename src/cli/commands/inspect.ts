@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { asm, btf as btfNs, readCollectionSpec, type CollectionSpec } from "../../index.js";
+import { abi, asm, btf as btfNs, elf, readCollectionSpec, type CollectionSpec, type ProgramSpec } from "../../index.js";
 import { readInput, table, type Output } from "../io.js";
 
 /** Counts of the references in every program, by kind. */
@@ -22,6 +22,11 @@ function relocationCounts(spec: CollectionSpec) {
   return counts;
 }
 
+/** A program's type as shown: `xdp`, `unspecified` (no rule knows its section). */
+function typeName(p: ProgramSpec): string {
+  return p.programType === abi.ProgramType.UNSPEC ? "unspecified" : abi.programTypeName(p.programType).toLowerCase();
+}
+
 /** The inspection as plain data: what --json prints. */
 export function inspection(spec: CollectionSpec) {
   const btf = spec.btf;
@@ -33,12 +38,17 @@ export function inspection(spec: CollectionSpec) {
     programs: [...spec.programs.values()].map((p) => ({
       name: p.name,
       section: p.sectionName,
-      type: p.kind.programTypeName.toLowerCase(),
-      attachType: p.kind.attachTypeName?.toLowerCase() ?? null,
+      type: typeName(p),
+      /** How the type was decided: section (libbpf 1.x rules), legacy (guessed by libbpf 0.x's prefix rules), unspecified, user. */
+      typeSource: p.kind.typeSource,
+      guessed: p.kind.typeSource === "legacy",
+      attachType: p.attachType === undefined ? null : abi.attachTypeName(p.attachType).toLowerCase(),
       attachTarget: p.attachTarget || null,
       autoload: p.autoload,
       instructions: p.instructions.length,
       subprograms: p.subprograms,
+      /** Reasons it would not load that the object alone shows (empty: none known). */
+      wouldNotLoad: elf.loadProblems(spec, p),
     })),
     maps: [...spec.maps.values()].map((m) => ({
       name: m.name,
@@ -71,7 +81,17 @@ export function registerInspect(program: Command, io: Output): void {
     .command("inspect")
     .description("show what a BPF object file holds: programs, maps, variables, externs, BTF, relocations")
     .argument("<object>", "a clang-built BPF object (either byte order)")
-    .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations)")
+    .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations; per program typeSource, guessed and wouldNotLoad)")
+    .addHelpText(
+      "after",
+      `
+Every function of every executable section is a program (.text holds subprograms). Its type
+comes from the section name by libbpf 1.x's rules; a name they do not know is tried against
+libbpf 0.x's prefix rules (xdp_dummy -> xdp, sk_skb1 -> sk_skb, cgroup_skb/egress/1), shown
+as "(guessed)"; otherwise the type is "unspecified" (cls_test, l4lb-demo): such a program loads
+only with a type given (tsebpf load --type). "would not load" lists, per program, what the object
+alone shows would fail (--json: wouldNotLoad, each {kind, message}; kinds: unspecified-type).`,
+    )
     .action((file: string, opts: { json?: boolean }) => {
       const spec = readCollectionSpec(readInput(file));
       const info = inspection(spec);
@@ -81,8 +101,10 @@ export function registerInspect(program: Command, io: Output): void {
       }
       io.out(`${file}: ${info.byteOrder} endian, license ${JSON.stringify(info.license)}\n\nprograms:\n`);
       io.out(table([["NAME", "SECTION", "TYPE", "ATTACH", "INSNS", "SUBPROGRAMS"], ...info.programs.map((p) => [
-        p.autoload ? p.name : `${p.name} (not autoloaded)`, p.section, p.type, [p.attachType, p.attachTarget].filter(Boolean).join(" ") || "-", String(p.instructions), p.subprograms.join(",") || "-",
+        p.autoload ? p.name : `${p.name} (not autoloaded)`, p.section, p.guessed ? `${p.type} (guessed)` : p.type, [p.attachType, p.attachTarget].filter(Boolean).join(" ") || "-", String(p.instructions), p.subprograms.join(",") || "-",
       ])]));
+      const problems = info.programs.flatMap((p) => p.wouldNotLoad.map((w) => `  ${w.message}\n`));
+      if (problems.length) io.out(`\nwould not load:\n${problems.join("")}`);
       io.out("\nmaps:\n");
       io.out(table([["NAME", "TYPE", "KEY", "VALUE", "MAX", "FLAGS", "PIN"], ...info.maps.map((m) => [
         m.name, m.type, String(m.keySize), String(m.valueSize), String(m.maxEntries), `0x${m.flags.toString(16)}`, m.pinning,

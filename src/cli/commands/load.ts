@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { Collection, VerifierError, readCollectionSpec, runtime, setVariableText, type CollectionOptions } from "../../index.js";
+import { applyTypeOptions } from "./load-type.js";
 import { CliError, readInput, type Output } from "../io.js";
 import { U32_MAX, integerOption } from "./options.js";
 import { eventDecoders, printEvents } from "./event-printer.js";
@@ -18,6 +19,7 @@ interface LoadOptions {
   cgroup?: string;
   set?: string[];
   eventType?: string[];
+  type?: string[];
 }
 
 export function registerLoad(program: Command, io: Output): void {
@@ -27,6 +29,7 @@ export function registerLoad(program: Command, io: Output): void {
     .argument("<object>", "a clang-built BPF object")
     .option("--pin <dir>", "pin programs at DIR/<name> and maps at DIR/maps/<name> (bpffs), so they stay after exit")
     .option("-p, --program <name...>", "load only these programs (default: every program not in a ?-section)")
+    .option("--type <type...>", "program type for every program whose section name gives none (bpftool's prog load type: xdp, tc, socket, cgroup/skb, sk_skb/stream_verdict, or a type name like sched_cls), or NAME=TYPE for one program (overrides its section)")
     .option("--set <name=value...>", "set global variables before load, typed by BTF (integers, true/false, enum names, strings for char[], hex bytes otherwise)")
     .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", integerOption("--log-level", 0, U32_MAX), 0)
     .option("--verbose", "on a verifier rejection, print the whole log")
@@ -47,8 +50,15 @@ links are pinned under DIR/links and tsebpf exits, leaving them attached. While 
 records of every ring buffer and perf event array are printed as they arrive: hex bytes, or
 decoded with --event-type (bigints as strings, char[] as text); --json prints one object a line.
 
+Every function of an executable section is a program. One whose section name no rule knows
+(cls_test, l4lb-demo; \`tsebpf inspect\` shows "unspecified") loads only with --type; without it
+the load stops before anything is created, naming those programs. Names libbpf 0.x knew by
+prefix (xdp_dummy, sk_skb1, cgroup_skb/egress/1) load with the type 0.x gave them ("guessed").
+
 Examples:
   tsebpf load prog.bpf.o                       # does every program pass the verifier?
+  tsebpf load old.o --type xdp                 # programs in sections like "l4lb-demo" load as XDP
+  tsebpf load old.o --type cls_a=tc cls_b=tc   # one program's type at a time
   tsebpf load prog.bpf.o --pin /sys/fs/bpf/app
   tsebpf load prog.bpf.o --set min_duration_ns=1000000 targ_comm=bash
   tsebpf load xdp.bpf.o --attach --ifname eth1
@@ -65,6 +75,7 @@ Examples:
           throw new CliError(`--set ${assignment}: ${(e as Error).message}`);
         }
       }
+      applyTypeOptions(spec, opts.type ?? [], opts.program);
       const options: CollectionOptions = {
         logLevel: opts.logLevel,
         ...(opts.program ? { programs: opts.program } : {}),
