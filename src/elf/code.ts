@@ -109,8 +109,14 @@ export interface RelocationContext {
   readonly externs: ReadonlyMap<string, ExternSpec>;
 }
 
-/** Applies the relocations of every code section, and names the targets of local calls. */
-export function resolveRelocations(ctx: RelocationContext): void {
+/**
+ * Applies the relocations of every code section, and names the targets of local calls. Returns
+ * the names of undefined symbols that are not externs (inline assembly's `r0 = MY_CONST ll`, a
+ * forward-declared variable or function the object never defines): their instructions keep the
+ * name as `reference`, for the user to resolve (resolveSymbol) or the loader to refuse.
+ */
+export function resolveRelocations(ctx: RelocationContext): Set<string> {
+  const undefinedNames = new Set<string>();
   for (const code of ctx.code.values()) {
     const where = new Map<number, number>(code.slots.map((slot, i) => [slot, i]));
     const relocated = new Set<number>();
@@ -119,7 +125,7 @@ export function resolveRelocations(ctx: RelocationContext): void {
       if (r.offset % 8 !== 0 || i === undefined) {
         throw new ParseError(`relocation ${r.index} at ${r.offset} does not point at an instruction`, { section: code.section.name, offset: code.section.offset + r.offset });
       }
-      code.instructions[i] = relocate(ctx, code, code.instructions[i] as Instruction, r);
+      code.instructions[i] = relocate(ctx, code, code.instructions[i] as Instruction, r, undefinedNames);
       relocated.add(i);
     }
     // Calls within the section need no relocation: name their target function.
@@ -131,9 +137,10 @@ export function resolveRelocations(ctx: RelocationContext): void {
       code.instructions[i] = { ...ins, reference: fn.name };
     });
   }
+  return undefinedNames;
 }
 
-function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r: ElfRelocation): Instruction {
+function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r: ElfRelocation, undefinedNames: Set<string>): Instruction {
   const sym = r.symbol;
   const loc = { section: code.section.name, offset: code.section.offset + r.offset };
   const fail = (why: string): never => {
@@ -142,7 +149,14 @@ function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r
   const lddw = ins.opcode === LD_IMM64;
   if (sym.sectionIndex === SHN.UNDEF) {
     const ext = ctx.externs.get(sym.name);
-    if (!ext) fail("an undefined symbol that is neither a .kconfig nor a .ksyms extern");
+    if (!ext) {
+      // Neither a .kconfig nor a .ksyms extern: an unresolved reference, kept by name.
+      if (!sym.name) fail("an undefined symbol without a name");
+      undefinedNames.add(sym.name);
+      if (lddw) return { ...ins, src: PseudoLd.NONE, reference: sym.name }; // imm: the addend
+      if (isCall(ins)) return { ...ins, src: PseudoCall.CALL, imm: -1, reference: sym.name };
+      return fail("an undefined symbol used other than by a 64-bit load or a call");
+    }
     const e = ext as ExternSpec;
     if (e.kind === "kfunc") {
       if (isCall(ins)) return { ...ins, src: PseudoCall.KFUNC, imm: 0, off: 0, reference: e.name };
@@ -208,6 +222,8 @@ function functionInstructions(code: CodeSection, fn: CodeFunction): Instruction[
 export function gatherProgram(
   entry: CodeFunction,
   functions: ReadonlyMap<string, { fn: CodeFunction; code: CodeSection }>,
+  /** Undefined symbols (see resolveRelocations): calls to them stay unresolved references. */
+  undefinedNames: ReadonlySet<string> = new Set(),
 ): { instructions: Instruction[]; placements: Placement[] } {
   const instructions: Instruction[] = [];
   const placements: Placement[] = [];
@@ -224,7 +240,7 @@ export function gatherProgram(
       instructions.push(ins);
       at += slotCount(ins);
       const isFunctionRef = (isCall(ins) && ins.src === PseudoCall.CALL) || (ins.opcode === LD_IMM64 && ins.src === PseudoLd.FUNC);
-      if (isFunctionRef && ins.reference !== undefined && !seen.has(ins.reference)) {
+      if (isFunctionRef && ins.reference !== undefined && !seen.has(ins.reference) && !undefinedNames.has(ins.reference)) {
         seen.add(ins.reference);
         queue.push(ins.reference);
       }

@@ -9,6 +9,7 @@ import { gatherProgram, readCodeSections, resolveRelocations, type CodeFunction,
 import { dataMapSpec, dataVariables, fixupDatasecs, isDataSection, ksymExterns, layoutKconfig, type DataSymbol } from "./data.js";
 import { ParseError } from "./errors.js";
 import { hideFunctions } from "./hidden.js";
+import { unresolvedReferences } from "./unresolved.js";
 import { emptyMapSpec, mapTypeName, parseBtfMaps, parseLegacyMaps } from "./maps.js";
 import { readElf, type ElfFile, type ElfSection } from "./reader.js";
 import { programKind } from "./program-kind.js";
@@ -136,14 +137,14 @@ function read(elf: ElfFile): CollectionSpec {
 
   // Code.
   const code = readCodeSections(elf);
-  resolveRelocations({ elf, code, externs, mapAt: (section, offset) => mapOffsets.get(section)?.get(offset) });
+  const undefinedNames = resolveRelocations({ elf, code, externs, mapAt: (section, offset) => mapOffsets.get(section)?.get(offset) });
   const license = cString(elf.sectionByName("license")?.data ?? new Uint8Array());
   const versionSection = elf.sectionByName("version");
   const kernelVersion = versionSection && versionSection.size >= 4
     ? new DataView(versionSection.data.buffer, versionSection.data.byteOffset, 4).getUint32(0, elf.byteOrder === "little")
     : 0;
   const ext = readExt(elf, btf);
-  const programs = buildPrograms(code, ext, license, kernelVersion);
+  const programs = buildPrograms(code, ext, license, kernelVersion, undefinedNames);
 
   return { byteOrder: elf.byteOrder, programs, maps, variables, externs, btf, license, kernelVersion };
 }
@@ -154,7 +155,7 @@ function readExt(elf: ElfFile, btf: Btf | undefined): BtfExt | undefined {
   return inSection(".BTF.ext", section, () => parseBtfExt(section.data, btf));
 }
 
-function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, license: string, kernelVersion: number): Map<string, ProgramSpec> {
+function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, license: string, kernelVersion: number, undefinedNames: ReadonlySet<string>): Map<string, ProgramSpec> {
   const functions = new Map<string, { fn: CodeFunction; code: CodeSection }>();
   for (const c of code.values()) {
     for (const fn of c.functions) {
@@ -169,7 +170,7 @@ function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, 
     if (c.section.name === ".text") continue;
     const kind = programKind(c.section.name);
     for (const fn of c.functions) {
-      const { instructions, placements } = gatherProgram(fn, functions);
+      const { instructions, placements } = gatherProgram(fn, functions, undefinedNames);
       let linked;
       try {
         linked = resolveReferences(instructions);
@@ -192,6 +193,7 @@ function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, 
         kernelVersion,
         ...info,
         btfFunc: info.funcInfo[0]?.slot === 0 ? info.funcInfo[0].typeId : undefined,
+        unresolved: unresolvedReferences(linked, undefinedNames),
       });
     }
   }

@@ -102,6 +102,19 @@ export interface ProgramCoreRelo {
   readonly relo: CoreRelo;
 }
 
+/**
+ * A reference to a symbol the object does not define and that is no extern the loader resolves:
+ * inline assembly's `r0 = MY_CONST ll`, a variable or function only declared. A program with
+ * one does not load until it is resolved (a 64-bit load to a constant: `resolveSymbol`).
+ */
+export interface UnresolvedReference {
+  readonly symbol: string;
+  /** Index of the instruction in the program's `instructions`. */
+  readonly instruction: number;
+  /** `load`: a 64-bit load (`lddw`) of the symbol's value; `call`: a call of it. */
+  readonly kind: "load" | "call";
+}
+
 export interface ProgramSpec {
   /** The function's symbol name. */
   name: string;
@@ -138,6 +151,8 @@ export interface ProgramSpec {
   coreRelos: ProgramCoreRelo[];
   /** BTF id of the program's FUNC, when the object has BTF. */
   btfFunc: number | undefined;
+  /** References to undefined symbols, which must be resolved before load (empty when none). */
+  unresolved: UnresolvedReference[];
 }
 
 export interface CollectionSpec {

@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { HOST_ORDER, encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
-import { checkProgramTypes, relocateProgram, setVariable, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
+import { checkProgramTypes, refuseUnresolved, relocateProgram, setVariable, withConstants, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
 import { btfLoad } from "../syscall/index.js";
 import { CodecError, TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
 import { NotSupportedError } from "./errors.js";
@@ -42,8 +42,17 @@ export interface CollectionOptions {
   readonly targetBtf?: Btf;
   /** Which programs to load; defaults to every program whose section is not `?`-prefixed. */
   readonly programs?: readonly string[];
-  /** Overrides of kernel config values for `.kconfig` externs (`CONFIG_HZ: "250"`). */
+  /**
+   * Overrides of kernel config values for `.kconfig` externs (`CONFIG_HZ: "250"`), also of the
+   * values the loader computes (LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE, LINUX_HAS_SYSCALL_WRAPPER).
+   */
   readonly kconfig?: Readonly<Record<string, string>>;
+  /**
+   * Constants for undefined symbols the programs load (`r0 = MY_CONST ll` of inline assembly),
+   * by name (see resolveSymbol); the spec given is not changed. A program still referring to an
+   * undefined symbol is refused (UnresolvedSymbolError) before any system call.
+   */
+  readonly constants?: Readonly<Record<string, bigint | number>>;
   /**
    * BPF programs as attach targets, by program name: the program (and function) an freplace
    * program replaces, or an fentry/fexit program traces instead of a kernel function.
@@ -92,8 +101,11 @@ export class Collection {
     }
     // A program of unspecified type (no section-name rule knows its section) fails here, before any system call.
     checkProgramTypes(spec, options.programs ?? [...spec.programs.values()].filter((p) => p.autoload).map((p) => p.name));
+    // Undefined symbols resolved to the constants given; one still unresolved fails here, named.
+    const resolved = withConstants(spec, options.constants ?? {});
+    refuseUnresolved(resolved, options.programs ?? [...resolved.programs.values()].filter((p) => p.autoload).map((p) => p.name));
     raiseMemlock();
-    const s = copySpec(spec, options);
+    const s = copySpec(resolved, options);
     const maps = new Map<string, BpfMap>();
     const programs = new Map<string, Program>();
     const pinned: string[] = [];

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
-import { readCollectionSpec } from "../../src/elf/index.js";
+import { UnresolvedSymbolError, readCollectionSpec, resolveSymbol } from "../../src/elf/index.js";
+import { kernel, useKernel, type Kernel } from "../../src/syscall/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { kernelVersionCode } from "../../src/runtime/kconfig.js";
@@ -52,5 +53,57 @@ describeKernel("libbpf's built-in kconfig externs", () => {
     using c = Collection.load(spec("usdt"));
     expect([...c.programs.keys()]).toEqual(["usdt_probe"]);
     expect(c.maps.has("__bpf_usdt_specs")).toBe(true);
+  });
+});
+
+/** Runs `f` with every bpf(2) call counted. */
+function countingBpf<T>(f: () => T): { calls: number; result?: T; error?: unknown } {
+  const real = kernel();
+  let calls = 0;
+  const k: Kernel = {
+    ...real,
+    bpf: (cmd, attr, size) => (calls++, real.bpf(cmd, attr, size)),
+    bpfAt: (cmd, address, size) => (calls++, real.bpfAt(cmd, address, size)),
+    bpfAtFunction: () => {
+      const call = real.bpfAtFunction();
+      return (cmd, address, size) => (calls++, call(cmd, address, size));
+    },
+  };
+  const restore = useKernel(k);
+  try {
+    return { calls, result: f() };
+  } catch (error) {
+    return { calls, error };
+  } finally {
+    restore();
+  }
+}
+
+describeKernel("undefined symbols", () => {
+  it("load refuses a program that still refers to one, naming it, before any bpf(2) call", () => {
+    const s = spec("unresolved");
+    const run = countingBpf(() => Collection.load(s, { programs: ["plain", "uses_two"] }));
+    expect(run.error).toBeInstanceOf(UnresolvedSymbolError);
+    expect((run.error as Error).message).toMatch(/program "uses_two": unresolved symbols MY_CONST, OTHER_CONST/);
+    expect(run.calls).toBe(0);
+    // The default (every autoloaded program) is refused too.
+    expect(() => Collection.load(s)).toThrow(UnresolvedSymbolError);
+    // Programs without one load.
+    using c = Collection.load(s, { programs: ["plain"] });
+    expect(c.program("plain").testRun({}).returnValue).toBe(7);
+  });
+
+  it("a symbol resolved to a constant (resolveSymbol, or the constants load option) loads and the program reads it", () => {
+    const s = spec("unresolved");
+    {
+      using c = Collection.load(s, { programs: ["uses_const", "uses_two"], constants: { MY_CONST: 41, OTHER_CONST: 5n } });
+      expect(c.program("uses_const").testRun({}).returnValue).toBe(42);
+      expect(c.program("uses_two").testRun({}).returnValue).toBe(4105);
+    }
+    expect(s.programs.get("uses_const")?.unresolved.length).toBe(1); // the option left the spec as it was
+    resolveSymbol(s, "MY_CONST", 0x100000009n); // 64 bits: the program returns the low 32 + 1
+    resolveSymbol(s, "forward_declared", 0); // a declared-only variable resolved to a constant address
+    using c = Collection.load(s, { programs: ["uses_const"] });
+    expect(c.program("uses_const").testRun({}).returnValue).toBe(10);
   });
 });
