@@ -11,7 +11,8 @@ import { Collection } from "../../src/runtime/collection.js";
 import { probeProgramType } from "../../src/runtime/probe.js";
 import { TsebpfError } from "../../src/errors.js";
 import { tsebpf } from "../cli/run.js";
-import { describeKernel } from "../helpers/kernel.js";
+import { withNetns } from "../../src/syscall/netns.js";
+import { describeKernel, udpReaches, useTopology } from "../helpers/kernel.js";
 import { trackOwnObjects } from "../helpers/kernel-objects.js";
 
 const OBJ = "test/fixtures/sections_wild.bpfel.o";
@@ -36,6 +37,28 @@ describeKernel("sections from the wild", () => {
     // xdp_dummy: typed XDP by libbpf 0.x's "xdp" prefix, no type set.
     expect(c.program("xdp_dummy_prog").info().type).toBe(ProgramType.XDP);
     expect(c.program("xdp_dummy_prog").testRun({ data: new Uint8Array(60) }).returnValue).toBe(XDP_PASS);
+  });
+
+  const topology = useTopology();
+
+  it("attachAll attaches a program by the type the user set (l4lb-demo as xdp: traffic to the interface stops, and flows again after detach)", () => {
+    const { a, b } = topology();
+    const s = spec();
+    setProgramType(s.programs.get("balancer_ingress")!, "xdp");
+    using c = Collection.load(s, { programs: ["balancer_ingress"] });
+    expect(udpReaches(a.ns, b.ns, b.ipv4, 42101)).toBe(true);
+    const attached = withNetns(b.ns.path, () => c.attachAll({ ifname: b.ifname, xdpMode: "generic" }));
+    try {
+      expect(attached.size).toBe(1);
+      expect(attached.get("balancer_ingress").description).toMatch(/xdp/i);
+      expect(b.ns.exec("ip", ["-d", "link", "show", b.ifname])).toMatch(/xdpgeneric/);
+      // Not 60 bytes: XDP_DROP.
+      expect(udpReaches(a.ns, b.ns, b.ipv4, 42102, 800)).toBe(false);
+    } finally {
+      attached.close();
+    }
+    expect(b.ns.exec("ip", ["-d", "link", "show", b.ifname])).not.toMatch(/prog\/xdp/);
+    expect(udpReaches(a.ns, b.ns, b.ipv4, 42103)).toBe(true);
   });
 
   it("programs guessed by libbpf 0.x's prefix rules load with the type 0.x gave them (where this kernel has the type)", () => {
