@@ -54,4 +54,15 @@ describe("unspecified program types and the loader", () => {
     ]);
     c.close();
   });
+
+  it("a type assigned to the spec's fields directly loads too", () => {
+    const k = fake();
+    const s = spec();
+    const p = s.programs.get("cls_test_b")!;
+    p.programType = ProgramType.SCHED_CLS;
+    p.attachType = AttachType.TCX_EGRESS;
+    const c = Collection.load(s, { programs: ["cls_test_b"] });
+    expect(k.progLoadAttrs.map((a) => [a.getUint32(0, true), a.getUint32(68, true)])).toEqual([[ProgramType.SCHED_CLS, AttachType.TCX_EGRESS]]);
+    c.close();
+  });
 });
