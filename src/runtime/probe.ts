@@ -8,6 +8,7 @@ import { helperByName } from "../asm/index.js";
 import { marshalBtf } from "../btf/index.js";
 import { Struct, bpfTry, btfLoad, errnoName, kernel, mapCreate, progLoad, SyscallError } from "../syscall/index.js";
 import { kernelBtf } from "./kernel-btf.js";
+import { probeStructOpsRegistration } from "./struct-ops-probe.js";
 import { kallsyms } from "./ksyms.js";
 
 /**
@@ -484,4 +485,17 @@ export function probeAll(): ProbeReport {
     linkTypes: each(Object.keys(LinkType) as LinkTypeName[], probeLinkType),
     trampolines: each(["fentry", "fexit", "fmod_ret", "freplace", "lsm"] as const, probeTrampoline),
   };
+}
+
+/**
+ * Whether this kernel registers struct_ops (a minimal tcp_congestion_ops loaded, its map created,
+ * registered under a name of this process and unregistered at once). `reason` names the first
+ * step refused and its errno (`registering (the map update builds BPF trampolines): EPERM`).
+ */
+export function probeStructOps(): ProbeAnswer {
+  return memo("struct_ops", () => {
+    requireBpfPrivileges();
+    const r = probeStructOpsRegistration();
+    return r.supported ? YES : no(r.reason);
+  });
 }

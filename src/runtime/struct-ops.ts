@@ -12,7 +12,7 @@ import { AttachType, MapType } from "../abi/index.js";
 import { sizeOf, skipModifiers, type Btf, type BtfComposite } from "../btf/index.js";
 import type { CollectionSpec, StructOpsMapSpec, StructOpsMember } from "../elf/index.js";
 import { isStructOpsMap } from "../elf/index.js";
-import { Struct, SyscallError, bpfCall, objectName } from "../syscall/index.js";
+import { Struct, SyscallError, bpfCall, objInfo, objectName } from "../syscall/index.js";
 import { TsebpfError } from "../errors.js";
 import { NotSupportedError } from "./errors.js";
 import { Link, linkCreate, type Attachment } from "./link.js";
@@ -267,6 +267,14 @@ export class StructOpsRegistration implements Attachment {
   pin(path: string): void {
     if (!this.link) throw new StructOpsError(`${this.description}: only a .struct_ops.link map's registration has a link to pin`);
     this.link.pin(path);
+  }
+
+  /** Id of the map the struct_ops link registers now (it changes with `update`). */
+  mapId(): number {
+    if (!this.link) return this.ops.map.info().id;
+    const info = new Struct("BpfLinkInfo");
+    objInfo(this.link.fd, info, this.description);
+    return info.getU32("struct_ops.map_id");
   }
 
   /**
