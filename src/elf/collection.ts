@@ -97,7 +97,7 @@ function read(elf: ElfFile): CollectionSpec {
   const legacy = elf.sectionByName("maps");
   if (legacy) {
     const syms = elf.symbols.filter((s) => s.sectionIndex === legacy.index && (s.type === STT.OBJECT || s.type === STT.NOTYPE) && s.name);
-    for (const m of parseLegacyMaps(legacy.data, elf.byteOrder, syms.map((s) => ({ name: s.name, offset: s.value })))) addMap(m);
+    for (const m of parseLegacyMaps(legacy.data, elf.byteOrder, syms.map((s) => ({ name: s.name, offset: s.value, size: s.size })))) addMap(m);
   }
   for (const section of [mapsSection, legacy]) {
     if (!section) continue;

@@ -183,19 +183,25 @@ export function parseBtfMaps(btf: Btf, sectionSize: number, relocations: readonl
 export interface LegacyMapSymbol {
   readonly name: string;
   readonly offset: number;
+  /** st_size: the record's size. A linked object's records differ in size per input object. */
+  readonly size?: number;
 }
 
 /** Maps from the legacy `maps` section: `struct bpf_map_def` records at each symbol. */
 export function parseLegacyMaps(data: Uint8Array, order: "little" | "big", symbols: readonly LegacyMapSymbol[]): MapSpec[] {
   if (symbols.length === 0) return [];
-  const recordSize = data.byteLength / symbols.length;
-  if (!Number.isInteger(recordSize) || recordSize < 20) {
+  // Records sized by their symbols when every symbol has a size (linked objects mix sizes),
+  // else one size for all: the section divided evenly.
+  const sized = symbols.every((s) => (s.size ?? 0) >= 20);
+  const recordSize = sized ? 0 : data.byteLength / symbols.length;
+  if (!sized && (!Number.isInteger(recordSize) || recordSize < 20)) {
     throw new ParseError(`legacy maps: ${data.byteLength} bytes for ${symbols.length} maps is no whole number of bpf_map_def records`, { section: "maps" });
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const le = order === "little";
   return symbols.map((s) => {
-    if (s.offset % recordSize !== 0 || s.offset + recordSize > data.byteLength) {
+    const size = sized ? (s.size as number) : recordSize;
+    if ((!sized && s.offset % recordSize !== 0) || s.offset + size > data.byteLength) {
       throw new ParseError(`legacy map ${s.name}: record at ${s.offset} is misplaced`, { section: "maps" });
     }
     const spec = emptyMapSpec(s.name, "maps");
@@ -206,7 +212,7 @@ export function parseLegacyMaps(data: Uint8Array, order: "little" | "big", symbo
     spec.maxEntries = view.getUint32(s.offset + 12, le);
     spec.flags = view.getUint32(s.offset + 16, le);
     // Later fields of iproute2's and older libbpf's layouts: id, pinning.
-    if (recordSize >= 28) {
+    if (size >= 28) {
       const pin = view.getUint32(s.offset + 24, le);
       spec.pinning = pin === 2 || pin === 1 ? "by_name" : "none";
     }

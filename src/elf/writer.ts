@@ -25,13 +25,20 @@ export interface WriteSymbol {
   readonly size: number;
   readonly type: number;
   readonly bind: number;
+  /** st_other (visibility); 0 unless given. */
+  readonly other?: number;
+  /**
+   * What relocations name the symbol by, when its name is not unique (section symbols, local
+   * symbols of the same name from several linked objects); the name otherwise.
+   */
+  readonly key?: string;
 }
 
 export interface WriteRelocation {
   /** The section being relocated. */
   readonly section: string;
   readonly offset: number;
-  /** The symbol, by name. */
+  /** The symbol, by name (or by its `key`, when it has one). */
   readonly symbol: string;
   /** R_BPF_* */
   readonly type: number;
@@ -82,7 +89,7 @@ export function writeElf(obj: WriteObject): Uint8Array {
   const locals = symbols.filter((s) => s.bind === STB.LOCAL);
   const globals = symbols.filter((s) => s.bind !== STB.LOCAL);
   const ordered = [...locals, ...globals];
-  const symbolIndex = new Map<string, number>(ordered.map((s, i) => [s.name, i + 1]));
+  const symbolIndex = new Map<string, number>(ordered.map((s, i) => [s.key ?? s.name, i + 1]));
 
   // Relocation sections, one per relocated section, in section order.
   const relocsBySection = new Map<string, WriteRelocation[]>();
@@ -118,7 +125,7 @@ export function writeElf(obj: WriteObject): Uint8Array {
     const p = (i + 1) * 24;
     sv.setUint32(p, strtab.add(s.name), le);
     sv.setUint8(p + 4, (s.bind << 4) | (s.type & 0xf));
-    sv.setUint8(p + 5, 0);
+    sv.setUint8(p + 5, s.other ?? 0);
     sv.setUint16(p + 6, s.section === undefined ? 0 : (sectionIndex.get(s.section) as number), le);
     sv.setBigUint64(p + 8, BigInt(s.value), le);
     sv.setBigUint64(p + 16, BigInt(s.size), le);
