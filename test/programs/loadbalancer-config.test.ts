@@ -77,7 +77,7 @@ describe("loadbalancer config", () => {
   });
 
   const cases: [string, Record<string, unknown>, string][] = [
-    ["an unknown key", { tcpPort: 80 }, "lb.yml: unknown key 'tcpPort' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections)"],
+    ["an unknown key", { tcpPort: 80 }, "lb.yml: unknown key 'tcpPort' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections, previousBackendSeconds)"],
     ["a missing interface", { listenInterface: undefined }, "lb.yml: listenInterface: missing"],
     ["a bad interface name", { listenInterface: "eth1/x" }, "lb.yml: listenInterface: 'eth1/x' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
     ["a long interface name", { listenInterface: "averyveryverylongname" }, "lb.yml: listenInterface: 'averyveryverylongname' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
@@ -221,7 +221,7 @@ describe("loadbalancer config", () => {
       const cases: [string, string, string][] = [
         ["check-mac.yml", base.replace("02:00:00:00:00:0c", "02:00:00:00:00:zz"), "backends[1]: '02:00:00:00:00:zz' is not a MAC address (six hex pairs, like 02:00:00:00:00:01)"],
         ["check-port.yml", base.replace("tcp_port: 80", "tcp_port: 70000"), "tcp_port: 70000 is out of range (1..65535)"],
-        ["check-key.yml", `${base}weight: 3\n`, "unknown key 'weight' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections)"],
+        ["check-key.yml", `${base}weight: 3\n`, "unknown key 'weight' (expected listenInterface, tcp_port, port, protocol, vip, backends, maglevTableSize, maxConnections, previousBackendSeconds)"],
         ["check-empty.yml", base.replace(/backends:[\s\S]*/, "backends: []\n"), "backends: empty: at least one backend MAC address is needed"],
       ];
       for (const [name, text, why] of cases) {

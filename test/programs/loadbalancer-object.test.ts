@@ -10,7 +10,7 @@ const { spec, layout } = programObject("loadbalancer");
 
 describe("loadbalancer object", () => {
   it("struct maglev_slot is what slots.ts encodes", () => {
-    expect(layout("maglev_slot")).toEqual({ kind: "struct", size: MAGLEV_SLOT_SIZE, members: [["id", 0], ["prev", 2], ["prev_generation", 4]] });
+    expect(layout("maglev_slot")).toEqual({ kind: "struct", size: MAGLEV_SLOT_SIZE, members: [["id", 0], ["prev", 2], ["prev_generation", 4], ["prev_until", 8]] });
     expect(spec.maps.get("maglev")).toMatchObject({ keySize: 4, valueSize: MAGLEV_SLOT_SIZE });
   });
 

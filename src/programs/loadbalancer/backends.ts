@@ -7,7 +7,7 @@ import { arrayValues } from "../common/maps.js";
 import { formatMac } from "../common/net.js";
 import { MAX_BACKENDS, type LoadBalancerConfig } from "./config.js";
 import { maglevTable } from "./maglev.js";
-import { decodeSlots, encodeSlots, nextSlots } from "./slots.js";
+import { decodeSlots, encodeSlots, monotonicSeconds, nextSlots } from "./slots.js";
 import { describeInstance, encodeInfo, readInfo } from "./status.js";
 import { BackendCodec, BackendCountersCodec, LbControlCodec, U32Codec } from "./loadbalancer.gen.js";
 
@@ -133,6 +133,8 @@ export class BackendSet {
       before,
       (id) => generationBefore.get(id),
       (b) => after.has(`${b.id}/${b.generation}`),
+      // Rounded up: a slot keeps its previous backend at least that long (0: not at all).
+      config.previousBackendSeconds === 0 ? 0 : monotonicSeconds() + 1 + config.previousBackendSeconds,
     );
     const keys = Buffer.alloc(U32Codec.size * size);
     for (let slot = 0; slot < size; slot++) U32Codec.encode(target * size + slot, keys, U32Codec.size * slot);

@@ -20,6 +20,10 @@ export const DEFAULT_TABLE_SIZE = 65537;
 export const MAX_TABLE_SIZE = 1_000_003;
 export const DEFAULT_MAX_CONNECTIONS = 65536;
 export const MAX_CONNECTIONS_LIMIT = 1 << 24;
+/** How long after a backend change a moved slot sends unrecorded connections to its previous backend. */
+export const DEFAULT_PREVIOUS_BACKEND_SECONDS = 120;
+/** The longest `previousBackendSeconds`: a week. */
+export const MAX_PREVIOUS_BACKEND_SECONDS = 604_800;
 
 export type Protocol = "tcp" | "udp";
 
@@ -45,9 +49,15 @@ export interface LoadBalancerConfig {
   readonly tableSize: number;
   /** Capacity of the connection table (LRU: the least recently used flow goes first). */
   readonly maxConnections: number;
+  /**
+   * For how long after a backend change a packet of a connection this balancer has not recorded,
+   * in a Maglev slot the change moved, is taken for one open before the change (its previous
+   * backend); afterwards it goes where the table says, as on every balancer with the same config.
+   */
+  readonly previousBackendSeconds: number;
 }
 
-const KEYS = ["listenInterface", "tcp_port", "port", "protocol", "vip", "backends", "maglevTableSize", "maxConnections"] as const;
+const KEYS = ["listenInterface", "tcp_port", "port", "protocol", "vip", "backends", "maglevTableSize", "maxConnections", "previousBackendSeconds"] as const;
 
 /**
  * An error about a key of a configuration already validated, found when it meets the system (the
@@ -72,7 +82,9 @@ export function parseConfig(document: unknown, source: string): LoadBalancerConf
   const backends = backendList(root);
   const tableSize = root.get("maglevTableSize").present ? tableSizeOf(root.get("maglevTableSize"), backends.length) : DEFAULT_TABLE_SIZE;
   const maxConnections = root.get("maxConnections").present ? root.get("maxConnections").integer(1, MAX_CONNECTIONS_LIMIT) : DEFAULT_MAX_CONNECTIONS;
-  const config = { source, listenInterface, protocol, port, ...(vip4 ? { vip4 } : {}), ...(vip6 ? { vip6 } : {}), backends, tableSize, maxConnections };
+  const previous = root.get("previousBackendSeconds");
+  const previousBackendSeconds = previous.present ? previous.integer(0, MAX_PREVIOUS_BACKEND_SECONDS) : DEFAULT_PREVIOUS_BACKEND_SECONDS;
+  const config = { source, listenInterface, protocol, port, ...(vip4 ? { vip4 } : {}), ...(vip6 ? { vip6 } : {}), backends, tableSize, maxConnections, previousBackendSeconds };
   checkDescriptionSize(config, root.get("backends"));
   return config;
 }

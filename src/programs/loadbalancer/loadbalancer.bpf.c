@@ -132,13 +132,18 @@ struct {
  * A Maglev slot: the backend new flows get, and whether the slot ever named another one. A clean
  * slot (prev == SLOT_CLEAN) has named `id` since the program started, so its flows need no
  * connection-table entry. A slot that changed names the backend its unrecorded flows began on
- * (`prev`, valid while that backend keeps `prev_generation`; generation 0 never matches: none).
+ * (`prev`, valid while that backend keeps `prev_generation`; generation 0 never matches: none)
+ * until `prev_until` (seconds of the monotonic clock bpf_ktime_get_ns reads): a connection open
+ * at the change shows itself by then. Afterwards an unrecorded flow goes where the table says,
+ * as on a balancer of the fleet that never saw the change (a connection another balancer opened).
  */
 #define SLOT_CLEAN 0xFFFF
+#define NSEC_PER_SEC 1000000000ULL
 struct maglev_slot {
 	__u16 id;
 	__u16 prev;
 	__u32 prev_generation;
+	__u32 prev_until;
 };
 
 /* Two tables of maglev_size slots each: [0, size) and [size, 2 size). */
@@ -254,8 +259,8 @@ static __always_inline struct backend *valid_backend(__u32 id, __u32 generation)
  * connection-table work at all: the slot has named the same backend since the program started.
  * In a slot that changed, the connection table decides: a recorded flow keeps its backend (if it
  * is still there); an unrecorded one is a connection that opens now (SYN: the slot's backend) or
- * one that began before the change (the slot's previous backend, if still there) — either way it
- * is recorded. UDP has no connection start: every UDP flow is recorded when first seen.
+ * one that began before the change (the slot's previous backend, if still there and the change
+ * recent: prev_until) — either way it is recorded. UDP has no connection start: every UDP flow is recorded when first seen.
  */
 static __always_inline struct backend *pick_backend(const struct flow_key *key, __u8 tcp_flags, __u32 *id, int *fresh)
 {
@@ -291,8 +296,11 @@ static __always_inline struct backend *pick_backend(const struct flow_key *key, 
 	}
 	__u32 cid = slot->id;
 	struct backend *b = 0;
-	/* Unrecorded and not opening: it began before the slot changed. (A recorded flow whose backend is gone starts over.) */
-	if (tcp && !known && !tcp_opens(tcp_flags) && slot->prev != SLOT_CLEAN) {
+	/*
+	 * Unrecorded and not opening, soon after the change: it began before the slot changed. (A
+	 * recorded flow whose backend is gone starts over.)
+	 */
+	if (tcp && !known && !tcp_opens(tcp_flags) && slot->prev != SLOT_CLEAN && bpf_ktime_get_ns() < (__u64)slot->prev_until * NSEC_PER_SEC) {
 		b = valid_backend(slot->prev, slot->prev_generation);
 		if (b)
 			cid = slot->prev;

@@ -250,7 +250,7 @@ export class BackendView {
   }
 }
 
-/** struct maglev_slot: 8 bytes. */
+/** struct maglev_slot: 12 bytes. */
 export interface MaglevSlot {
   /** __u16 at byte 0 */
   id: number;
@@ -258,6 +258,8 @@ export interface MaglevSlot {
   prev: number;
   /** __u32 at byte 4 */
   prev_generation: number;
+  /** __u32 at byte 8 */
+  prev_until: number;
 }
 
 function decodeMaglevSlot(v: DataView, o: number): MaglevSlot {
@@ -265,6 +267,7 @@ function decodeMaglevSlot(v: DataView, o: number): MaglevSlot {
     id: v.getUint16(o, true),
     prev: v.getUint16(o + 2, true),
     prev_generation: v.getUint32(o + 4, true),
+    prev_until: v.getUint32(o + 8, true),
   };
 }
 
@@ -273,23 +276,25 @@ function encodeMaglevSlot(x: MaglevSlot, v: DataView, o: number): void {
   v.setUint16(o, checkInt(x.id, 0, 65535, "struct maglev_slot.id"), true);
   v.setUint16(o + 2, checkInt(x.prev, 0, 65535, "struct maglev_slot.prev"), true);
   v.setUint32(o + 4, checkInt(x.prev_generation, 0, 4294967295, "struct maglev_slot.prev_generation"), true);
+  v.setUint32(o + 8, checkInt(x.prev_until, 0, 4294967295, "struct maglev_slot.prev_until"), true);
 }
 
-/** Reads and writes struct maglev_slot (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation", MaglevSlotView> = {
-  size: 8,
+/** Reads and writes struct maglev_slot (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation" | "prev_until", MaglevSlotView> = {
+  size: 12,
   typeName: "struct maglev_slot",
   fields: {
     id: { offset: 0, size: 2 },
     prev: { offset: 2, size: 2 },
     prev_generation: { offset: 4, size: 4 },
+    prev_until: { offset: 8, size: 4 },
   },
   decode(buf, offset = 0) {
-    return decodeMaglevSlot(recordView(buf, offset, 8, "struct maglev_slot"), offset);
+    return decodeMaglevSlot(recordView(buf, offset, 12, "struct maglev_slot"), offset);
   },
   encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "struct maglev_slot");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
+    const v = recordView(out, offset, 12, "struct maglev_slot");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 12).fill(0);
     encodeMaglevSlot(value, v, offset);
   },
   view(buf, offset = 0) {
@@ -300,13 +305,13 @@ export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_gene
 /**
  * struct maglev_slot read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 8-byte record and returns it: one view re-pointed per record
+ * points the view at another 12-byte record and returns it: one view re-pointed per record
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as MaglevSlotCodec.decode).
  */
 export class MaglevSlotView {
   /** Bytes of struct maglev_slot. */
-  static readonly size = 8;
+  static readonly size = 12;
   static readonly typeName = "struct maglev_slot";
   private $b: Uint8Array | DataView | undefined;
   private $v: DataView;
@@ -322,14 +327,14 @@ export class MaglevSlotView {
     if (buf !== undefined) this.at(buf, offset);
   }
 
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 12 bytes are there); returns it. */
   at(buf: Uint8Array | DataView, offset = 0): this {
     if (buf !== this.$b) {
       this.$v = viewOf(buf);
       this.$n = this.$v.byteLength;
       this.$b = buf;
     }
-    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct maglev_slot", this.$n, offset);
+    if (!(offset >= 0 && offset + 12 <= this.$n && (offset | 0) === offset)) viewRoom(12, "struct maglev_slot", this.$n, offset);
     this.$o = offset;
     return this;
   }
@@ -347,6 +352,11 @@ export class MaglevSlotView {
   /** __u32 at byte 4 */
   get prev_generation(): number {
     return this.$v.getUint32(this.$o + 4, true);
+  }
+
+  /** __u32 at byte 8 */
+  get prev_until(): number {
+    return this.$v.getUint32(this.$o + 8, true);
   }
 
   /** The record decoded: a plain object that stays valid when the bytes change. */

@@ -8,12 +8,20 @@
  * unrecorded flows began on (`prev`); from then on the program records every flow of the slot.
  * So a new connection costs no connection-table insert, and the table's room goes to the flows
  * that need it.
+ *
+ * The previous backend counts only for a while after the change (`prevUntil`): long enough for a
+ * connection open at the change to show itself (its next packet records it), after which an
+ * unrecorded flow of the slot goes where the table says — what every other balancer of a fleet
+ * with the same config does with it, whatever changes it went through (a connection opened
+ * through another balancer, moved here by a rehash).
  */
 
 import { MaglevSlotCodec } from "./loadbalancer.gen.js";
 
 /** `prev` of a clean slot. */
 export const SLOT_CLEAN = 0xffff;
+/** `prev_until` of a slot whose previous backend counts without a limit (what `prevUntil` absent encodes). */
+export const PREV_FOREVER = 0xffffffff;
 /** Bytes of a struct maglev_slot (its layout: MaglevSlotCodec, generated from the object's BTF). */
 export const MAGLEV_SLOT_SIZE = MaglevSlotCodec.size;
 
@@ -24,7 +32,15 @@ export interface MaglevSlot {
   readonly prev: number;
   /** 0: no previous backend (generations start at 1). */
   readonly prevGeneration: number;
+  /**
+   * Until when `prev` counts, in seconds of the monotonic clock (monotonicSeconds(), the program's
+   * bpf_ktime_get_ns); absent: no limit.
+   */
+  readonly prevUntil?: number;
 }
+
+/** CLOCK_MONOTONIC in whole seconds: the clock the program compares `prev_until` with. */
+export const monotonicSeconds = (): number => Number(process.hrtime.bigint() / 1_000_000_000n);
 
 /** A backend id with its generation: which holder of the id it is. */
 export interface BackendIdentity {
@@ -40,17 +56,21 @@ export interface BackendIdentity {
  *
  * - A clean slot keeping its id stays clean (a backend whose MAC changed keeps its id: its flows
  *   start over on the new MAC, as they would anyway).
- * - A clean slot changing its id remembers the old backend if it stays; if it is removed, its flows
- *   are gone with it and the slot stays clean.
+ * - A clean slot changing its id remembers the old backend if it stays, until `prevUntil` (absent:
+ *   no limit); if it is removed, its flows are gone with it and the slot stays clean.
  * - A slot that was not clean stays so (its connection-table entries must still be looked up); it
- *   keeps its previous backend while that stays, else has none.
+ *   keeps its previous backend (and its deadline) while that stays, else has none.
+ *
+ * Which backend each slot gives new flows (`id`) is `ids`, whatever the slots were before.
  */
 export function nextSlots(
   ids: ArrayLike<number>,
   before: readonly MaglevSlot[] | undefined,
   generationBefore: (id: number) => number | undefined,
   kept: (backend: BackendIdentity) => boolean,
+  prevUntil?: number,
 ): MaglevSlot[] {
+  const until = prevUntil === undefined ? {} : { prevUntil };
   const out: MaglevSlot[] = [];
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] ?? 0;
@@ -60,10 +80,10 @@ export function nextSlots(
     } else if (old.prev === SLOT_CLEAN) {
       const generation = generationBefore(old.id);
       const stays = generation !== undefined && kept({ id: old.id, generation });
-      out.push(old.id === id || !stays ? { id, prev: SLOT_CLEAN, prevGeneration: 0 } : { id, prev: old.id, prevGeneration: generation });
+      out.push(old.id === id || !stays ? { id, prev: SLOT_CLEAN, prevGeneration: 0 } : { id, prev: old.id, prevGeneration: generation, ...until });
     } else {
       const stays = old.prevGeneration !== 0 && kept({ id: old.prev, generation: old.prevGeneration });
-      out.push(stays ? { id, prev: old.prev, prevGeneration: old.prevGeneration } : { id, prev: 0, prevGeneration: 0 });
+      out.push(stays ? { id, prev: old.prev, prevGeneration: old.prevGeneration, ...(old.prevUntil === undefined ? {} : { prevUntil: old.prevUntil }) } : { id, prev: 0, prevGeneration: 0 });
     }
   }
   return out;
@@ -72,7 +92,7 @@ export function nextSlots(
 /** The slots as the maglev map's values, back to back. */
 export function encodeSlots(slots: readonly MaglevSlot[]): Buffer {
   const out = Buffer.alloc(MAGLEV_SLOT_SIZE * slots.length);
-  slots.forEach((s, i) => MaglevSlotCodec.encode({ id: s.id, prev: s.prev, prev_generation: s.prevGeneration }, out, MAGLEV_SLOT_SIZE * i));
+  slots.forEach((s, i) => MaglevSlotCodec.encode({ id: s.id, prev: s.prev, prev_generation: s.prevGeneration, prev_until: s.prevUntil ?? PREV_FOREVER }, out, MAGLEV_SLOT_SIZE * i));
   return out;
 }
 
@@ -80,7 +100,7 @@ export function decodeSlots(bytes: Uint8Array): MaglevSlot[] {
   const out: MaglevSlot[] = [];
   for (let at = 0; at + MAGLEV_SLOT_SIZE <= bytes.byteLength; at += MAGLEV_SLOT_SIZE) {
     const s = MaglevSlotCodec.decode(bytes, at);
-    out.push({ id: s.id, prev: s.prev, prevGeneration: s.prev_generation });
+    out.push({ id: s.id, prev: s.prev, prevGeneration: s.prev_generation, ...(s.prev_until === PREV_FOREVER ? {} : { prevUntil: s.prev_until }) });
   }
   return out;
 }
