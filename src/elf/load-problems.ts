@@ -10,8 +10,11 @@ import { ProgramType } from "../abi/index.js";
 import { TsebpfError } from "../errors.js";
 import type { CollectionSpec, ProgramSpec } from "./spec.js";
 
-/** What kind of problem: `unspecified-type` — the section name gives no program type and none was set. */
-export type LoadProblemKind = "unspecified-type";
+/**
+ * What kind of problem: `unspecified-type` — the section name gives no program type and none was
+ * set; `unresolved-symbol` — the program refers to a symbol the object does not define.
+ */
+export type LoadProblemKind = "unspecified-type" | "unresolved-symbol";
 
 /** One reason a program would not load. */
 export interface LoadProblem {
@@ -28,12 +31,23 @@ function unspecifiedType(p: ProgramSpec): LoadProblem | undefined {
   return { kind: "unspecified-type", message: `program ${p.name} (section ${JSON.stringify(p.sectionName)}) has an unspecified type: no section-name rule knows its section; ${HOW_TO_SET_TYPE}` };
 }
 
+function unresolvedSymbols(p: ProgramSpec): LoadProblem[] {
+  const seen = new Set<string>();
+  return p.unresolved.flatMap((r) => {
+    if (seen.has(r.symbol)) return [];
+    seen.add(r.symbol);
+    const how = r.kind === "load" ? `resolve it to a constant before load: --const ${r.symbol}=VALUE (tsebpf load), resolveSymbol(spec, "${r.symbol}", value) (library)` : "a function the object calls but does not define: link it with the object that does";
+    return [{ kind: "unresolved-symbol" as const, message: `program ${p.name}: unresolved symbol ${r.symbol} (instruction ${r.instruction}); ${how}` }];
+  });
+}
+
 /** Every reason known without a kernel that `program` of `spec` would not load (empty: none known). */
 export function loadProblems(spec: CollectionSpec, program: ProgramSpec): LoadProblem[] {
   void spec; // reasons that need the whole object (unresolved symbols, …) read it
   const problems: LoadProblem[] = [];
   const unspecified = unspecifiedType(program);
   if (unspecified) problems.push(unspecified);
+  problems.push(...unresolvedSymbols(program));
   return problems;
 }
 

@@ -13,6 +13,7 @@ import { kernelVersionCode } from "../../src/runtime/kconfig.js";
 import { kallsyms } from "../../src/runtime/ksyms.js";
 import { probeBpfCookie, probeSyscallWrapper } from "../../src/runtime/probe.js";
 import { describeKernel } from "../helpers/kernel.js";
+import { tsebpf } from "../cli/run.js";
 
 const spec = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
 
@@ -105,5 +106,16 @@ describeKernel("undefined symbols", () => {
     resolveSymbol(s, "forward_declared", 0); // a declared-only variable resolved to a constant address
     using c = Collection.load(s, { programs: ["uses_const"] });
     expect(c.program("uses_const").testRun({}).returnValue).toBe(10);
+  });
+
+  it("tsebpf load --const resolves them and loads; every fixture of this issue loads by the CLI", async () => {
+    const r = await tsebpf("load", "test/fixtures/unresolved.bpfel.o", "-p", "uses_const", "uses_two", "--const", "MY_CONST=41", "OTHER_CONST=-0x5", "--json");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { programs: { name: string }[] }).programs.map((p) => p.name).sort()).toEqual(["uses_const", "uses_two"]);
+    for (const f of ["ksym_values", "kconfig_builtins", "usdt"]) {
+      const l = await tsebpf("load", `test/fixtures/${f}.bpfel.o`);
+      expect([l.code, l.stderr], f).toEqual([0, ""]);
+    }
   });
 });

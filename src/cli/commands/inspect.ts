@@ -4,11 +4,13 @@ import { readInput, table, type Output } from "../io.js";
 
 /** Counts of the references in every program, by kind. */
 function relocationCounts(spec: CollectionSpec) {
-  const counts = { maps: 0, data: 0, calls: 0, callbacks: 0, kfuncs: 0, ksyms: 0, kconfig: 0, core: 0 };
+  const counts = { maps: 0, data: 0, calls: 0, callbacks: 0, kfuncs: 0, ksyms: 0, kconfig: 0, core: 0, unresolved: 0 };
   for (const p of spec.programs.values()) {
     counts.core += p.coreRelos.length;
-    for (const i of p.instructions) {
-      if (i.reference === undefined || asm.isJump(i)) continue;
+    counts.unresolved += p.unresolved.length;
+    const unresolved = new Set(p.unresolved.map((r) => r.instruction));
+    for (const [n, i] of p.instructions.entries()) {
+      if (i.reference === undefined || asm.isJump(i) || unresolved.has(n)) continue;
       if (i.opcode === asm.LD_IMM64) {
         if (i.reference === ".kconfig") counts.kconfig++;
         else if (i.src === asm.PseudoLd.MAP_FD) counts.maps++;
@@ -47,6 +49,8 @@ export function inspection(spec: CollectionSpec) {
       autoload: p.autoload,
       instructions: p.instructions.length,
       subprograms: p.subprograms,
+      /** References to symbols the object does not define (resolve them before load). */
+      unresolved: p.unresolved,
       /** Reasons it would not load that the object alone shows (empty: none known). */
       wouldNotLoad: elf.loadProblems(spec, p),
     })),
@@ -81,7 +85,7 @@ export function registerInspect(program: Command, io: Output): void {
     .command("inspect")
     .description("show what a BPF object file holds: programs, maps, variables, externs, BTF, relocations")
     .argument("<object>", "a clang-built BPF object (either byte order)")
-    .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations; per program typeSource, guessed and wouldNotLoad)")
+    .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations; per program typeSource, guessed, unresolved and wouldNotLoad)")
     .addHelpText(
       "after",
       `
@@ -90,7 +94,10 @@ comes from the section name by libbpf 1.x's rules; a name they do not know is tr
 libbpf 0.x's prefix rules (xdp_dummy -> xdp, sk_skb1 -> sk_skb, cgroup_skb/egress/1), shown
 as "(guessed)"; otherwise the type is "unspecified" (cls_test, l4lb-demo): such a program loads
 only with a type given (tsebpf load --type). "would not load" lists, per program, what the object
-alone shows would fail (--json: wouldNotLoad, each {kind, message}; kinds: unspecified-type).`,
+alone shows would fail (--json: wouldNotLoad, each {kind, message}; kinds: unspecified-type, unresolved-symbol).
+"unresolved symbols" lists references to symbols the object neither defines nor declares as
+.kconfig/.ksyms externs (inline assembly's r0 = MY_CONST ll; --json: unresolved per program,
+each {symbol, instruction, kind: load|call}); load one with tsebpf load --const NAME=VALUE.`,
     )
     .action((file: string, opts: { json?: boolean }) => {
       const spec = readCollectionSpec(readInput(file));
@@ -112,6 +119,11 @@ alone shows would fail (--json: wouldNotLoad, each {kind, message}; kinds: unspe
       if (info.variables.length) {
         io.out("\nvariables:\n");
         io.out(table([["NAME", "MAP", "OFFSET", "SIZE", "TYPE"], ...info.variables.map((v) => [v.name, v.map, String(v.offset), String(v.size), v.type ?? "-"])]));
+      }
+      const unresolved = info.programs.flatMap((p) => p.unresolved.map((r) => [p.name, r.symbol, String(r.instruction), r.kind]));
+      if (unresolved.length) {
+        io.out("\nunresolved symbols:\n");
+        io.out(table([["PROGRAM", "SYMBOL", "INSN", "KIND"], ...unresolved]));
       }
       if (info.externs.length) {
         io.out("\nexterns:\n");

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
-import { Collection, VerifierError, readCollectionSpec, runtime, setVariableText, type CollectionOptions } from "../../index.js";
+import { Collection, VerifierError, readCollectionSpec, resolveSymbol, runtime, setVariableText, type CollectionOptions } from "../../index.js";
 import { applyTypeOptions } from "./load-type.js";
 import { CliError, readInput, type Output } from "../io.js";
 import { U32_MAX, integerOption } from "./options.js";
@@ -18,6 +18,7 @@ interface LoadOptions {
   xdpMode?: string;
   cgroup?: string;
   set?: string[];
+  const?: string[];
   eventType?: string[];
   type?: string[];
 }
@@ -31,6 +32,7 @@ export function registerLoad(program: Command, io: Output): void {
     .option("-p, --program <name...>", "load only these programs (default: every program not in a ?-section)")
     .option("--type <type...>", "program type for every program whose section name gives none (bpftool's prog load type: xdp, tc, socket, cgroup/skb, sk_skb/stream_verdict, or a type name like sched_cls), or NAME=TYPE for one program (overrides its section)")
     .option("--set <name=value...>", "set global variables before load, typed by BTF (integers, true/false, enum names, strings for char[], hex bytes otherwise)")
+    .option("--const <name=value...>", "resolve an undefined symbol (inline assembly's r0 = NAME ll; tsebpf inspect lists them) to an integer constant before load (decimal, 0x hex, negative)")
     .option("--log-level <n>", "verifier log level for successful loads (1 basic, 2 verbose)", integerOption("--log-level", 0, U32_MAX), 0)
     .option("--verbose", "on a verifier rejection, print the whole log")
     .option("--json", "print JSON")
@@ -55,12 +57,19 @@ Every function of an executable section is a program. One whose section name no 
 the load stops before anything is created, naming those programs. Names libbpf 0.x knew by
 prefix (xdp_dummy, sk_skb1, cgroup_skb/egress/1) load with the type 0.x gave them ("guessed").
 
+A program that refers to a symbol the object does not define (inline assembly's r0 = NAME ll,
+a variable only declared; \`tsebpf inspect\` lists them) loads only once each is given a value
+with --const NAME=VALUE; without it the load stops before anything is created, naming the
+symbol. .kconfig externs take CONFIG_* from the kernel's configuration; LINUX_KERNEL_VERSION,
+LINUX_HAS_BPF_COOKIE and LINUX_HAS_SYSCALL_WRAPPER are computed (probed) as libbpf does.
+
 Examples:
   tsebpf load prog.bpf.o                       # does every program pass the verifier?
   tsebpf load old.o --type xdp                 # programs in sections like "l4lb-demo" load as XDP
   tsebpf load old.o --type cls_a=tc cls_b=tc   # one program's type at a time
   tsebpf load prog.bpf.o --pin /sys/fs/bpf/app
   tsebpf load prog.bpf.o --set min_duration_ns=1000000 targ_comm=bash
+  tsebpf load asm.bpf.o --const MY_CONST=42    # r0 = MY_CONST ll loads 42
   tsebpf load xdp.bpf.o --attach --ifname eth1
   tsebpf load bootstrap.bpf.o --attach --event-type "struct event" --json`,
     )
@@ -73,6 +82,16 @@ Examples:
           setVariableText(spec, assignment.slice(0, eq), assignment.slice(eq + 1));
         } catch (e) {
           throw new CliError(`--set ${assignment}: ${(e as Error).message}`);
+        }
+      }
+      for (const assignment of opts.const ?? []) {
+        const m = /^([^=]+)=(-?(?:0x[0-9a-f]+|\d+))$/i.exec(assignment);
+        if (!m) throw new CliError(`--const: expected NAME=INTEGER, not '${assignment}'`);
+        try {
+          const text = m[2] as string;
+          resolveSymbol(spec, m[1] as string, text.startsWith("-") ? -BigInt(text.slice(1)) : BigInt(text));
+        } catch (e) {
+          throw new CliError(`--const ${assignment}: ${(e as Error).message}`);
         }
       }
       applyTypeOptions(spec, opts.type ?? [], opts.program);
