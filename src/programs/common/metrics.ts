@@ -169,6 +169,7 @@ export function buildInfo(version: string): MetricFamily {
 }
 
 /** `tsebpf_events_lost_total{program}`: records the program's ring buffer had no room for. */
-export function eventsLost(program: string, lost: MetricValue): MetricFamily {
-  return { name: "tsebpf_events_lost_total", help: "Events (samples, records) the program's buffer had no room for.", type: "counter", samples: [{ labels: { program }, value: lost }] };
+export function eventsLost(program: string, lost: MetricValue | readonly { readonly labels: Labels; readonly value: MetricValue }[]): MetricFamily {
+  const samples = Array.isArray(lost) ? lost.map((s: { labels: Labels; value: MetricValue }) => ({ labels: { program, ...s.labels }, value: s.value })) : [{ labels: { program }, value: lost as MetricValue }];
+  return { name: "tsebpf_events_lost_total", help: "Events (samples, records) the program's buffer had no room for.", type: "counter", samples };
 }

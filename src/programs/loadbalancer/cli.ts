@@ -5,6 +5,8 @@ import { withLock } from "../common/lock.js";
 import { formatAddress, isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { parseSampleEvery } from "../common/samples.js";
+import { metricsAddress, metricsOption, metricsText, serveMetrics, statusMetricsOption } from "../common/metrics-cli.js";
+import { loadbalancerMetrics } from "./metrics.js";
 import { loadConfig, type LoadBalancerConfig } from "./config.js";
 import { LoadBalancer, MODES, PIN_ROOT, pinPath, requireBalancerCapabilities, type FlowSample, type Mode, type ReloadResult } from "./index.js";
 import { describeInstance, formatSummary, statusJson, type LoadBalancerStatus } from "./status.js";
@@ -19,11 +21,13 @@ interface RunOptions {
   interface?: string;
   netlink?: boolean;
   sampleFlows?: string;
+  metrics?: string;
 }
 
 interface StatusOptions {
   json?: boolean;
   interface?: string;
+  metrics?: boolean;
 }
 
 const EXAMPLE_CONFIG = `
@@ -88,6 +92,7 @@ export function registerLoadbalancer(program: Command, io: Output): void {
     .option("--interface <name>", "with --unpin: the interface, instead of the config's listenInterface")
     .option("--netlink", "attach with netlink (IFLA_XDP) instead of a bpf_link (a crashed run leaves it attached: the next start removes it); not with --pin")
     .option("--sample-flows <n>", "print one new flow in n: its source and the backend it got (not with --pin)")
+    .addOption(metricsOption())
     .addHelpText(
       "after",
       `
@@ -111,10 +116,17 @@ Native mode on veth also needs an XDP program on the peer veth (or XDP_TX frames
 and TX checksum offload off on the senders (ethtool -K IF tx off); generic mode works anywhere,
 and is what --mode auto picks on veth.
 
+Metrics (--metrics ADDR:PORT while it runs, status --metrics for pinned ones), each with {interface}:
+  tsebpf_loadbalancer_service_packets_total             packets to VIP:port/protocol
+  tsebpf_loadbalancer_packets_total{outcome}            forwarded, no_backend, unbalanceable
+  tsebpf_loadbalancer_backend_packets_total{backend,mac}, _backend_bytes_total, _backend_flows_total
+  tsebpf_loadbalancer_backends, tsebpf_events_lost_total{program}, tsebpf_build_info{version,node}
+
 Examples:
   tsebpf loadbalancer                          # ./config.yml, summary every 5 s, Ctrl+C to stop
   tsebpf loadbalancer -c lb.yml --mode generic --interval 1
   tsebpf loadbalancer -c lb.yml --sample-flows 100   # and show one new flow in 100
+  tsebpf loadbalancer -c lb.yml --metrics [::1]:9102  # Prometheus at http://[::1]:9102/metrics
   tsebpf loadbalancer -c lb.yml --pin          # keep running after exit
   tsebpf loadbalancer -c lb.yml --pin          # again, after editing the backends: apply them to it
   tsebpf loadbalancer status --json            # counters of pinned balancers
@@ -134,6 +146,8 @@ Examples:
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs a bpf_link)");
       const sampleFlows = parseSampleEvery("--sample-flows", opts.sampleFlows);
       if (sampleFlows && opts.pin) throw new Error("--sample-flows needs the process that reads the samples: it does not go with --pin");
+      const metricsAt = metricsAddress(opts.metrics);
+      if (metricsAt && opts.pin) throw new Error("--metrics needs the process that serves them: it does not go with --pin (status --metrics reads a pinned balancer)");
       const config = loadConfig(opts.config);
       // A missing capability is one line naming it, before anything is loaded or changed.
       requireBalancerCapabilities();
@@ -147,7 +161,16 @@ Examples:
         io.out(`load balancer pinned on ${config.listenInterface} (${at}): ${describeReload(result, config.backends.length)}; --mode applies only when it starts\n`);
         return;
       }
-      const balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}), ...(sampleFlows ? { sampleFlows } : {}) });
+      let started: LoadBalancer | undefined;
+      const metrics = await serveMetrics(metricsAt, () => (started ? loadbalancerMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`));
+      let balancer: LoadBalancer;
+      try {
+        balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}), ...(sampleFlows ? { sampleFlows } : {}) });
+      } catch (e) {
+        await metrics?.close();
+        throw e;
+      }
+      started = balancer;
       try {
         if (state === "stale") io.err(`removed the pins of a load balancer no longer attached to ${config.listenInterface} (${pinPath(config.listenInterface)})\n`);
         if (balancer.removedLeftover !== undefined) {
@@ -180,6 +203,8 @@ Examples:
         });
         printStatus(io, balancer.status(), opts.json);
       } finally {
+        started = undefined;
+        await metrics?.close();
         balancer.stop();
       }
       if (!opts.json) io.out("detached\n");
@@ -189,6 +214,7 @@ Examples:
     .description("counters of pinned load balancers (per backend: packets, bytes, new flows)")
     .option("--json", "print JSON")
     .option("--interface <name>", "only the balancer on this interface")
+    .addOption(statusMetricsOption())
     .addHelpText(
       "after",
       `
@@ -196,7 +222,8 @@ Reads the maps pinned under ${PIN_ROOT}/<interface> by 'tsebpf loadbalancer --pi
 
 Examples:
   tsebpf loadbalancer status
-  tsebpf loadbalancer status --interface eth1 --json`,
+  tsebpf loadbalancer status --interface eth1 --json
+  tsebpf loadbalancer status --metrics > /var/lib/node_exporter/lb.prom.tmp  # textfile collector`,
     )
     .action((_opts: StatusOptions, command: Command) => {
       // Unless the root program has positional options, commander gives `status --json` to the
@@ -204,6 +231,10 @@ Examples:
       const opts = command.optsWithGlobals<StatusOptions>();
       const interfaces = opts.interface !== undefined ? [interfaceOption(opts.interface)] : LoadBalancer.pinnedInterfaces();
       const all = interfaces.map((i) => LoadBalancer.pinnedStatus(i));
+      if (opts.metrics === true) {
+        io.out(metricsText(loadbalancerMetrics(all)));
+        return;
+      }
       if (opts.json) {
         io.out(`${JSON.stringify(all.map(statusJson), null, 2)}\n`);
         return;
