@@ -44,7 +44,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "load", usage: "[options] <object>", description: "load an object's maps and programs into the kernel (exit 0 only when all load)", load: async () => (await import("./commands/load.js")).registerLoad },
   { name: "prog", description: "loaded BPF programs: list, show, dump, run, tracelog", load: async () => (await import("./commands/prog.js")).registerProg },
   { name: "map", description: "BPF maps: list, show, dump, lookup, update, delete (keys and values as hex bytes)", load: async () => (await import("./commands/map.js")).registerMap },
-  { name: "link", description: "bpf_links: list, show, detach", load: async () => (await import("./commands/link.js")).registerLink },
+  {
+    name: "link",
+    usage: "[options] [objects...]",
+    description: "link BPF objects into one (a.o b.o -o out.o), or bpf_links: list, show, detach",
+    load: async () => (await import("./commands/link.js")).registerLink,
+  },
   {
     name: "probe",
     usage: "[options]",

@@ -31,3 +31,4 @@ export { objdump } from "./objdump.js";
 export { describeCoreRelocation } from "./objdump-core.js";
 export { BPF_F_LINK, STRUCT_OPS_SECTIONS, isStructOpsMap, type StructOpsMapSpec, type StructOpsMember, type StructOpsSpec } from "./struct-ops.js";
 export { resolveSymbol, rewriteConstants, withConstants, refuseUnresolved, unresolvedSymbols, UnresolvedSymbolError, ResolveSymbolError } from "./unresolved.js";
+export { linkObjects, LinkError, type LinkInput, type LinkErrorContext } from "./link/index.js";
