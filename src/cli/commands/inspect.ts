@@ -64,6 +64,8 @@ export function inspection(spec: CollectionSpec) {
       pinning: m.pinning,
       ...(m.innerMap ? { innerMap: { type: m.innerMap.typeName.toLowerCase(), keySize: m.innerMap.keySize, valueSize: m.innerMap.valueSize, maxEntries: m.innerMap.maxEntries } } : {}),
       ...(m.contents.length ? { contents: m.contents } : {}),
+      /** struct_ops maps: the kernel struct, registered by a link or not, and the program at each member. */
+      ...(m.structOps ? { structOps: { struct: m.structOps.typeName, link: m.structOps.link, members: m.structOps.members.filter((x) => x.program).map((x) => ({ member: x.name, program: x.program as string })) } } : {}),
     })),
     variables: [...spec.variables.values()].map((v) => ({
       name: v.name,
@@ -85,6 +87,13 @@ export function registerInspect(program: Command, io: Output): void {
     .command("inspect")
     .description("show what a BPF object file holds: programs, maps, variables, externs, BTF, relocations")
     .argument("<object>", "a clang-built BPF object (either byte order)")
+    .addHelpText(
+      "after",
+      `
+"struct_ops" lists each .struct_ops / .struct_ops.link map (a kernel struct such as
+tcp_congestion_ops filled by the object) and the program at each function-pointer member
+(--json: structOps per map: {struct, link, members: [{member, program}]}).`,
+    )
     .option("--json", "print JSON (top-level keys: programs, maps, variables, externs, btf, relocations; per program typeSource, guessed, unresolved and wouldNotLoad)")
     .addHelpText(
       "after",
@@ -116,6 +125,11 @@ each {symbol, instruction, kind: load|call}); load one with tsebpf load --const 
       io.out(table([["NAME", "TYPE", "KEY", "VALUE", "MAX", "FLAGS", "PIN"], ...info.maps.map((m) => [
         m.name, m.type, String(m.keySize), String(m.valueSize), String(m.maxEntries), `0x${m.flags.toString(16)}`, m.pinning,
       ])]));
+      const structOps = info.maps.flatMap(({ name, structOps: so }) => (so ? so.members.map((x) => [name, so.struct, so.link ? "link" : "map update", x.member, x.program]) : []));
+      if (structOps.length) {
+        io.out("\nstruct_ops:\n");
+        io.out(table([["MAP", "STRUCT", "REGISTERED BY", "MEMBER", "PROGRAM"], ...structOps]));
+      }
       if (info.variables.length) {
         io.out("\nvariables:\n");
         io.out(table([["NAME", "MAP", "OFFSET", "SIZE", "TYPE"], ...info.variables.map((v) => [v.name, v.map, String(v.offset), String(v.size), v.type ?? "-"])]));
