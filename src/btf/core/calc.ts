@@ -68,7 +68,8 @@ export interface CoreResolution {
   /**
    * Whether the instruction's current immediate/offset must equal `local`. False for a
    * bitfield's byte offset, byte size and left shift, where the compiler may choose another
-   * load unit than the rules here do.
+   * load unit than the rules here do, and for type ids (TYPE_ID_LOCAL, TYPE_ID_TARGET), which a
+   * static linker renumbers without touching the instructions.
    */
   readonly validate: boolean;
   /** FIELD_BYTE_OFFSET of a non-bitfield: the field's size in the local BTF (the load/store width). */
@@ -152,7 +153,9 @@ function calcValue(spec: CoreSpec, kind: CoreReloKind, byteOrder: "little" | "bi
   switch (kind) {
     case CoreReloKind.TYPE_ID_LOCAL:
     case CoreReloKind.TYPE_ID_TARGET:
-      return { value: BigInt(spec.rootId), validate: true };
+      // Not checked against the instruction: a static linker renumbers the object's types but
+      // leaves the ids clang put in the instructions (libbpf does not check them either).
+      return { value: BigInt(spec.rootId), validate: false };
     case CoreReloKind.TYPE_EXISTS:
     case CoreReloKind.TYPE_MATCHES:
     case CoreReloKind.ENUMVAL_EXISTS:
