@@ -150,10 +150,11 @@ describeKernel("loadbalancer fleet: two balancers, same config, different histor
     // No window: what another balancer of the fleet would do with them, at once.
     const none = balancer([two(0), three(0)]);
     for (const [src, sport] of moved.slice(0, 100)) expect(none.send(src, sport, ACK)).toBe(BACKENDS.gamma);
-    // A one-second window, waited out: the table's backend; flows recorded during it keep theirs.
-    const short = balancer([two(1), three(1)]);
+    // A three-second window (at least three: the deadline is rounded up), waited out: the
+    // table's backend; flows recorded during it keep theirs.
+    const short = balancer([two(3), three(3)]);
     for (const [src, sport, before] of moved.slice(0, 50)) expect(short.send(src, sport, ACK)).toBe(before);
-    await settle(2500);
+    await settle(4500);
     for (const [src, sport, before] of moved.slice(0, 50)) expect(short.send(src, sport, ACK)).toBe(before);
     for (const [src, sport] of moved.slice(50, 100)) expect(short.send(src, sport, ACK)).toBe(BACKENDS.gamma);
   }, 60_000);
