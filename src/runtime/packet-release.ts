@@ -39,6 +39,11 @@ export interface PacketReleaserOptions {
   readonly mark: number;
   /** Recompute IPv4/IPv6 TCP/UDP checksums before sending (default true: see release-worker.ts). */
   readonly fixChecksums?: boolean;
+  /**
+   * SCHED_FIFO priority of the release thread (1-99, default 10; 0: an ordinary thread). Needs
+   * CAP_SYS_NICE; without it the thread stays ordinary (stats().realtimePriority says which).
+   */
+  readonly realtimePriority?: number;
   /** For messages (default `ring buffer "<name>"`). */
   readonly what?: string;
 }
@@ -60,6 +65,8 @@ export interface ReleaseStats {
   readonly holding: number;
   /** Records too short to be a held packet (skipped). */
   readonly malformed: number;
+  /** The release thread's SCHED_FIFO priority (0: it runs as an ordinary thread). */
+  readonly realtimePriority: number;
 }
 
 export class PacketReleaser {
@@ -92,6 +99,8 @@ export class PacketReleaser {
    */
   static start(o: PacketReleaserOptions): PacketReleaser {
     const what = o.what ?? `ring buffer "${o.ring.name}"`;
+    const realtimePriority = o.realtimePriority ?? 10;
+    if (!Number.isInteger(realtimePriority) || realtimePriority < 0 || realtimePriority > 99) throw new RangeError(`realtimePriority: ${realtimePriority} is not 0 (ordinary) or a SCHED_FIFO priority 1-99`);
     if (o.ring.type !== MapType.RINGBUF) throw new WrongTypeError(`${what}: not a ring buffer map (${mapTypeName(o.ring.type)})`);
     const k = kernel();
     const fds: OwnedFd[] = [];
@@ -124,7 +133,7 @@ export class PacketReleaser {
       const consumerAddress = map(pageSize, PROT_READ | PROT_WRITE, 0);
       const producerAddress = map(pageSize + 2 * ringSize, PROT_READ, pageSize);
       const shared = new SharedArrayBuffer(RELEASE_SHARED_BYTES);
-      const data: ReleaseWorkerData = { koffi: koffiModulePath(), epollFd, timerFd, socketFd, ifindex: o.ifindex, consumerAddress, producerAddress, pageSize, ringSize, fixChecksums: o.fixChecksums ?? true, shared };
+      const data: ReleaseWorkerData = { koffi: koffiModulePath(), epollFd, timerFd, socketFd, ifindex: o.ifindex, consumerAddress, producerAddress, pageSize, ringSize, fixChecksums: o.fixChecksums ?? true, realtimePriority, shared };
       const worker = new Worker(releaseWorkerSource(DepartureHeap.toString()), { eval: true, workerData: data, name: "tsebpf packet release" });
       return new PacketReleaser(fds, mappings, shared, fds[2] as OwnedFd, worker);
     } catch (e) {
@@ -149,6 +158,7 @@ export class PacketReleaser {
       sendErrors: at(RELEASE_STAT.sendErrors),
       holding: at(RELEASE_STAT.holding),
       malformed: at(RELEASE_STAT.malformed),
+      realtimePriority: at(RELEASE_STAT.realtimePriority),
     };
   }
 

@@ -36,8 +36,10 @@ export const RELEASE_STAT = {
   holding: 5,
   /** Records that were not a held packet (too short). */
   malformed: 6,
+  /** The thread's scheduling priority under SCHED_FIFO (0: it runs as an ordinary thread). */
+  realtimePriority: 7,
   /** First slot of the lateness histogram: bucket i counts [2^i, 2^(i+1)) µs (0: < 2 µs). */
-  lateHistogram: 7,
+  lateHistogram: 8,
 } as const;
 export const LATE_BUCKETS = 24;
 /** Int32 control words: stop requested, done, failed. */
@@ -64,6 +66,8 @@ export interface ReleaseWorkerData {
   readonly ringSize: number;
   /** Recompute IPv4/IPv6 TCP/UDP checksums before sending (a copy taken at TC egress may carry a partial one). */
   readonly fixChecksums: boolean;
+  /** SCHED_FIFO priority to ask for (1-99; 0: stay an ordinary thread). */
+  readonly realtimePriority: number;
   readonly shared: SharedArrayBuffer;
 }
 
@@ -99,14 +103,22 @@ export function releaseWorkerMain(data: ReleaseWorkerData, Heap: ReleaseHeapClas
   const settime = libc.func("int timerfd_settime(int, int, void *, void *)");
   const sendto = libc.func("long sendto(int, void *, size_t, int, void *, unsigned int)");
   const prctl = libc.func("int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)");
+  const setScheduler = libc.func("int sched_setscheduler(int, int, void *)");
   const control = new Int32Array(data.shared, 0, 4);
   const stats = new Float64Array(data.shared, 16);
-  const S = { received: 0, released: 1, lateNs: 2, flushed: 3, sendErrors: 4, holding: 5, malformed: 6, hist: 7 };
+  const S = { received: 0, released: 1, lateNs: 2, flushed: 3, sendErrors: 4, holding: 5, malformed: 6, realtime: 7, hist: 8 };
   const BUCKETS = 24;
   const HEADER = 24;
   try {
     // This thread's timer slack to 1 ns (PR_SET_TIMERSLACK): the timerfd fires at its time, not up to 50 µs later.
     prctl(29, 1, 0, 0, 0);
+    // SCHED_FIFO for this thread only (pid 0: the caller): on a busy machine an ordinary thread
+    // waits milliseconds for a CPU after its timer fires. It runs briefly per release; the
+    // kernel's RT throttling bounds it anyway. Without CAP_SYS_NICE it stays ordinary.
+    if (data.realtimePriority > 0) {
+      const param = new Int32Array([data.realtimePriority]);
+      if (Number(setScheduler(0, 1 /* SCHED_FIFO */, param)) === 0) stats[S.realtime] = data.realtimePriority;
+    }
     const consumer = new BigUint64Array(koffi.view(data.consumerAddress, 8) as ArrayBuffer);
     const producerArea = koffi.view(data.producerAddress, data.pageSize + 2 * data.ringSize) as ArrayBuffer;
     const producer = new BigUint64Array(producerArea, 0, 1);

@@ -210,7 +210,34 @@ describeKernel("jittergen: BPF_PROG_TEST_RUN of the departure-time logic (edt)",
  * [seq, rtt ms, payload intact] in arrival order ([-1, -1, false] for a probe whose sequence
  * number is not one that was sent: corrupted).
  */
-function probe(pair: VethPair, o: { count: number; gapMs: number; port: number; v6?: boolean; size?: number; waitMs?: number }): Array<[number, number, boolean]> {
+interface ProbeOptions {
+  count: number;
+  gapMs: number;
+  port: number;
+  v6?: boolean;
+  size?: number;
+  waitMs?: number;
+}
+
+function probe(pair: VethPair, o: ProbeOptions): Array<[number, number, boolean]> {
+  const r = spawnSync(process.execPath, ["-e", probeScript(pair, o)], { encoding: "utf8", timeout: o.count * o.gapMs + (o.waitMs ?? 1000) + 20_000 });
+  if (!r.stdout.startsWith("[")) throw new Error(`probe printed nothing (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? "no error"}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Array<[number, number, boolean]>;
+}
+
+/** `probe` without blocking this thread (the test can act while the probes are out). */
+async function probeAsync(pair: VethPair, o: ProbeOptions): Promise<Array<[number, number, boolean]>> {
+  const child = spawn(process.execPath, ["-e", probeScript(pair, o)], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  await new Promise((r) => child.on("close", r));
+  if (!out.startsWith("[")) throw new Error(`probe printed nothing: ${err}`);
+  return JSON.parse(out) as Array<[number, number, boolean]>;
+}
+
+function probeScript(pair: VethPair, o: ProbeOptions): string {
   const family = o.v6 ? "udp6" : "udp4";
   const address = o.v6 ? pair.b.ipv6 : pair.b.ipv4;
   const echo = `
@@ -242,9 +269,7 @@ function probe(pair: VethPair, o: { count: number; gapMs: number; port: number; 
       let out = ""; tx.stdout.on("data", (d) => (out += d));
       tx.on("close", () => { rx.kill(); process.stdout.write(out); });
     });`;
-  const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: o.count * o.gapMs + (o.waitMs ?? 1000) + 20_000 });
-  if (!r.stdout.startsWith("[")) throw new Error(`probe printed nothing (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? "no error"}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as Array<[number, number, boolean]>;
+  return script;
 }
 
 function inA<T>(pair: VethPair, fn: () => T): T {
@@ -319,6 +344,7 @@ describeKernel("jittergen: in network namespaces", () => {
     return inA(pair, () => Jittergen.start(config(doc, pair.a.ifname), options));
   };
   const stop = (j: Jittergen): void => inA(pair, () => j.stop());
+  const cli = (args: string[]) => spawnSync("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", ...args], { encoding: "utf8", timeout: 30_000 });
 
   it("drop at 30% drops 30% ± binomial bounds of the probes; counters agree; the qdiscs are as before", () => {
     makeHtb(pair);
@@ -384,7 +410,7 @@ describeKernel("jittergen: in network namespaces", () => {
     expect(s.rules[0]?.meanDelayMs).toBeLessThan(4.5);
     const rtts = got.map((g) => g[1]);
     const inRange = share(rtts, 2, 7);
-    console.log(`jitter 2-6 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [2, 7]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average`);
+    console.log(`jitter 2-6 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [2, 7]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average; late histogram ${s.lateHistogram.join(",")}`);
     for (const r of rtts) expect(r).toBeGreaterThanOrEqual(2);
     expect(s.lateHistogram.slice(FOUR_TICKS_BUCKET).every((c) => c === 0n)).toBe(true);
     expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.4);
@@ -447,6 +473,8 @@ describeKernel("jittergen: in network namespaces", () => {
   it.each([
     { name: "recirculate jitter 1-2 ms, TCX", doc: { engine: "recirculate", action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }, options: {} },
     { name: "pass, netlink (clsact + cls_bpf)", doc: { action: "pass" }, options: { netlink: true } },
+    { name: "userspace jitter 1-2 ms, TCX", doc: { engine: "userspace", action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }, options: {} },
+    { name: "userspace jitter 1-2 ms, netlink", doc: { engine: "userspace", action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }, options: { netlink: true } },
   ])("duplication 30% ($name) is seen by the receiver as often as counted", ({ doc, options }) => {
     const j = start({ ...doc, match: { protocol: "udp", port: 7007 }, duplicate: 30 }, options);
     const n = 300;
@@ -487,6 +515,177 @@ describeKernel("jittergen: in network namespaces", () => {
     const [lo, hi] = binomialBounds(300, 0.2);
     expect(corrupted).toBeGreaterThan(lo);
     expect(corrupted).toBeLessThan(hi);
+  });
+
+  // ---- the userspace engine: held packets wait in a thread of this process, released by AF_PACKET ----
+
+  it("userspace: jitter 2-6 ms seen as RTT never early, within [min, max + 1 ms] about as often as the machine allows, spread over the range, flow order kept; released packets pass untouched", () => {
+    const base = baseline(7012);
+    const j = start({ engine: "userspace", action: "jitter", match: { protocol: "udp", port: 7012 }, jitter: { minDelayMs: 2, maxDelayMs: 6 } });
+    let got: Array<[number, number, boolean]>;
+    let s: ReturnType<Jittergen["status"]>;
+    try {
+      expect(j.engine).toBe("userspace");
+      got = probe(pair, { count: 200, gapMs: 10, port: 7012 });
+      s = j.status();
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(200);
+    // Each probe matched once: the copy user space sent (SO_MARK) was not taken for a new packet.
+    expect(Number(s.rules[0]?.matched)).toBe(200);
+    expect(Number(s.rules[0]?.delayed)).toBe(200);
+    expect(Number(s.handed)).toBe(200);
+    expect(Number(s.released)).toBe(200);
+    expect(s.laps).toBe(0n);
+    expect(s.holding).toBe(0n);
+    expect(s.sendErrors + s.ringFull + s.unheld).toBe(0n);
+    expect(s.rules[0]?.meanDelayMs).toBeGreaterThan(3.5);
+    expect(s.rules[0]?.meanDelayMs).toBeLessThan(4.5);
+    expect(got.every((g) => g[2])).toBe(true); // payloads intact, checksums right (the receiver checks them)
+    const rtts = got.map((g) => g[1]);
+    const inRange = share(rtts, 2, 7);
+    console.log(`userspace jitter 2-6 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [2, 7]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average; late histogram ${s.lateHistogram.join(",")}`);
+    for (const r of rtts) expect(r).toBeGreaterThanOrEqual(2);
+    expect(s.lateHistogram.slice(FOUR_TICKS_BUCKET).every((c) => c === 0n)).toBe(true);
+    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.2);
+    for (let ms = 2; ms < 6; ms++) expect(share(rtts, ms, ms + 1 - 1e-9), `RTT in [${ms}, ${ms + 1}) ms`).toBeGreaterThan(0.05);
+    expect(got.map((g) => g[0])).toEqual([...got.map((g) => g[0])].sort((a, b) => a - b));
+  });
+
+  it("userspace over IPv6: a fixed 5 ms delay, never early, within [5, 6] ms about as often as the machine allows", () => {
+    const base = baseline(7013, true);
+    const j = start({ engine: "userspace", action: "jitter", match: { protocol: "udp", port: 7013 }, jitter: { minDelayMs: 5, maxDelayMs: 5 } });
+    let got: Array<[number, number, boolean]>;
+    let s: ReturnType<Jittergen["status"]>;
+    try {
+      got = probe(pair, { count: 200, gapMs: 10, port: 7013, v6: true });
+      s = j.status();
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(200);
+    expect(got.every((g) => g[2])).toBe(true);
+    expect(Number(s.released)).toBe(200);
+    expect(s.rules[0]?.meanDelayMs).toBe(5);
+    const rtts = got.map((g) => g[1]);
+    const inRange = share(rtts, 5, 6);
+    console.log(`userspace IPv6 5 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [5, 6]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average`);
+    for (const r of rtts) expect(r).toBeGreaterThanOrEqual(5);
+    expect(s.lateHistogram.slice(FOUR_TICKS_BUCKET).every((c) => c === 0n)).toBe(true);
+    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.2);
+  });
+
+  it("userspace: reorder 20% by 15 ms — the receiver sees the selected probes after their successors", () => {
+    const j = start({ engine: "userspace", action: "reorder", match: { percent: 20, protocol: "udp", port: 7014 }, reorder: { delayMs: 15 } });
+    let got: Array<[number, number, boolean]>;
+    let reordered = 0;
+    try {
+      got = probe(pair, { count: 400, gapMs: 2, port: 7014 });
+      reordered = Number(j.status().rules[0]?.reordered);
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(400);
+    let maxSeen = -1;
+    let late = 0;
+    for (const [seq] of got) {
+      if (seq < maxSeen) late++;
+      maxSeen = Math.max(maxSeen, seq);
+    }
+    const [lo, hi] = binomialBounds(400, 0.2);
+    expect(late).toBeGreaterThan(lo);
+    expect(late).toBeLessThan(hi);
+    expect(late).toBeGreaterThanOrEqual(reordered - 8);
+    expect(late).toBeLessThanOrEqual(reordered);
+  });
+
+  it("userspace: corruption (jitter 1 ms, corrupt 20%) — the corrupted copies reach the receiver, as many as counted", () => {
+    const j = start({ engine: "userspace", action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 1 }, match: { protocol: "udp", port: 7015 }, corrupt: 20 });
+    let got: Array<[number, number, boolean]>;
+    let s;
+    try {
+      got = probe(pair, { count: 300, gapMs: 2, port: 7015, size: 200 });
+      s = j.status();
+    } finally {
+      stop(j);
+    }
+    const corrupted = got.filter((g) => !g[2]).length;
+    expect(got.length).toBe(300);
+    expect(Number(s.released)).toBe(300);
+    expect(corrupted).toBe(Number(s.rules[0]?.corrupted));
+    const [lo, hi] = binomialBounds(300, 0.2);
+    expect(corrupted).toBeGreaterThan(lo);
+    expect(corrupted).toBeLessThan(hi);
+  });
+
+  it("userspace: --pin is refused in one line and nothing changes; a reload keeps the release thread", () => {
+    const before = tcState(pair);
+    const doc = { engine: "userspace", action: "jitter", match: { protocol: "udp", port: 7016 }, jitter: { minDelayMs: 2, maxDelayMs: 2 } };
+    expect(() => start(doc, { pin: true })).toThrow(/^--pin: the userspace engine holds packets in this process/);
+    expect(tcState(pair)).toBe(before);
+    const file = join(dir, "pin-userspace.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}
+engine: userspace
+action: jitter
+jitter: { minDelayMs: 1, maxDelayMs: 2 }
+`);
+    const r = cli(["-c", file, "--pin"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^tsebpf: --pin: the userspace engine .*\n$/);
+    expect(r.stderr.split("\n").length).toBe(2);
+    expect(tcState(pair)).toBe(before);
+    const j = start(doc);
+    try {
+      expect(probe(pair, { count: 20, gapMs: 10, port: 7016 }).every((g) => g[1] >= 2)).toBe(true);
+      inA(pair, () => j.reload(config({ ...doc, jitter: { minDelayMs: 4, maxDelayMs: 4 } }, pair.a.ifname)));
+      const got = probe(pair, { count: 20, gapMs: 10, port: 7016 });
+      expect(got.length).toBe(20);
+      for (const g of got) expect(g[1]).toBeGreaterThanOrEqual(4);
+      expect(j.releaseStats?.released).toBe(40);
+    } finally {
+      stop(j);
+    }
+    expect(tcState(pair)).toBe(before);
+  });
+
+  it("userspace: at SIGINT the packets still held are sent at once (in departure order) and counted as flushed; none is lost", async () => {
+    const before = tcState(pair);
+    const file = join(dir, "flush.yml");
+    writeFileSync(file, `outIf: ${pair.a.ifname}
+engine: userspace
+action: jitter
+match: { protocol: udp, port: 7017 }
+jitter: { minDelayMs: 4000, maxDelayMs: 4000 }
+`);
+    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => {
+        if (out.includes("running")) {
+          clearInterval(t);
+          resolve();
+        }
+        if (child.exitCode !== null) {
+          clearInterval(t);
+          reject(new Error(out));
+        }
+      }, 50);
+    });
+    // 20 probes held for 4 s; SIGINT after 1 s; the probes wait for answers 6 s.
+    const probes = probeAsync(pair, { count: 20, gapMs: 5, port: 7017, waitMs: 6000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill("SIGINT");
+    await new Promise((r) => child.on("exit", r));
+    const got = await probes;
+    expect(out).toContain("sent the 20 packets still held at once");
+    expect(out).toContain("detached, qdiscs restored");
+    expect(got.length).toBe(20);
+    expect(got.map((g) => g[0])).toEqual([...Array(20).keys()]);
+    for (const g of got) expect(g[1]).toBeLessThan(4000);
+    expect(tcState(pair)).toBe(before);
   });
 
   it("a tbf root is the same after a run and after SIGINT of the CLI (netlink attachment)", async () => {
@@ -545,8 +744,6 @@ describeKernel("jittergen: in network namespaces", () => {
     expect(tcState(pair)).toBe(before);
     expect(existsSync(record)).toBe(false);
   });
-
-  const cli = (args: string[]) => spawnSync("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", ...args], { encoding: "utf8", timeout: 30_000 });
 
   it("CLI: --pin leaves it running, status reads its counters, --unpin removes it and restores the qdiscs; an engine refusal is one line", () => {
     makeTbf(pair);

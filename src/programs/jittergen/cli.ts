@@ -6,7 +6,7 @@ import { withLock } from "../common/lock.js";
 import { isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { describeRule, loadConfig, type JittergenConfig } from "./config.js";
-import { Jittergen, PIN_ROOT, type JittergenStatus } from "./index.js";
+import { Jittergen, PIN_ROOT, PIN_USERSPACE, type JittergenStatus } from "./index.js";
 
 interface RunOptions {
   config: string;
@@ -24,7 +24,7 @@ const EXAMPLE_CONFIG = `
   match: { percent: 30, protocol: udp, port: 5000 }   # port: destination port (or 5000-5099)
   jitter: { minDelayMs: 1, maxDelayMs: 5 }             # uniform on [min, max], flow order kept
   reorder: { delayMs: 10 }
-  engine: auto                   # auto | edt (fq) | recirculate (no fq needed; low rates only)
+  engine: auto                   # auto | edt (fq) | userspace (no fq needed; not with --pin) | recirculate
   # horizonMs: 10000             # the longest hold (the fq horizon); flowLimit: 1000 (fq)
   # more rules, first match wins (after the top-level one):
   rules:
@@ -52,7 +52,11 @@ export function formatSummary(s: JittergenStatus): string {
     return `${r.key} [${r.description}] ${parts.join(" ")}`;
   });
   const laps = s.engine === "recirculate" ? `, laps ${n(s.laps)}` : "";
-  return `${s.outIf} ${s.engine}: packets ${n(s.packets)}${laps}; ${rules.join("; ")}`;
+  const held =
+    s.engine === "userspace"
+      ? `, released ${n(s.released)} (late ${s.meanLateMs.toFixed(3)} ms on average), holding ${n(s.holding)}${s.unheld ? `, unheld ${n(s.unheld)}` : ""}${s.ringFull ? `, ring full ${n(s.ringFull)}` : ""}${s.sendErrors ? `, send errors ${n(s.sendErrors)}` : ""}`
+      : "";
+  return `${s.outIf} ${s.engine}: packets ${n(s.packets)}${laps}${held}; ${rules.join("; ")}`;
 }
 
 export function statusJson(s: JittergenStatus): unknown {
@@ -97,12 +101,20 @@ Configuration (original keys outIf, action, match, jitter, reorder; the rest is 
 Delay engines:
   edt          the departure time goes to skb->tstamp and fq becomes the root qdisc (horizon
                and flow limit from the config), the way Cilium's bandwidth manager works.
+  userspace    for kernels without fq: a packet not yet due is copied (up to 9 KiB; a larger or
+               GSO one leaves undelayed, counted as unheld) to a ring buffer with its departure
+               time and consumed; a thread of this process keeps it in a heap, sleeps on a
+               timerfd until it is due and sends it out of the interface with an AF_PACKET socket
+               (SO_MARK: the program lets it pass). Waiting costs no CPU; each delayed packet
+               costs a ring record, a copy and a sendto, plus one thread. It lives in this
+               process: no --pin; at exit the packets still held are sent at once (flushed).
+               TCP/UDP checksums are recomputed; the copy leaves with skb->mark 0.
   recirculate  for kernels without fq: a packet not yet due is bounced between the interface's
-               egress and ingress hooks (its deadline in skb->cb and a mark) until it is. Accurate
-               to a fraction of a millisecond, but every held packet costs softirq CPU on every
-               lap (~0.6 µs each): for test rigs at low packet rates, not for production traffic.
+               egress and ingress hooks (its deadline in skb->cb and a mark) until it is. Every
+               held packet costs softirq CPU on every lap (~0.6 µs each, thousands per ms): late
+               by milliseconds once the CPUs are busy. Survives --pin. For low packet rates.
   auto         edt where the kernel has fq; otherwise a config that delays refuses to start and
-               says so. drop works with any engine.
+               says so (naming userspace and recirculate). drop works with any engine.
 
 Each selected packet gets its own delay, uniform on [minDelayMs, maxDelayMs]; with jitter a packet
 never leaves before its flow's previous one (keepOrder: false lifts that), and delays do not pile
@@ -132,6 +144,7 @@ Examples:
       const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs TCX links)");
       const config = loadConfig(opts.config);
+      if (opts.pin && config.engine === "userspace") throw new Error(PIN_USERSPACE);
       // A missing capability is one line naming it, before any qdisc is touched or anything loaded.
       requireJittergenCapabilities();
       const jitter = await withLock(`jittergen-${config.outIf}`, () => Jittergen.start(config, { pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) }));
@@ -158,6 +171,8 @@ Examples:
       } finally {
         jitter.stop();
       }
+      const flushed = jitter.releaseStats?.flushed;
+      if (flushed !== undefined && !opts.json) io.out(`sent the ${flushed} packets still held at once\n`);
       if (!opts.json) io.out("detached, qdiscs restored\n");
     });
 

@@ -21,8 +21,8 @@ export const DEFAULT_FLOW_LIMIT = 1000;
 
 export type Action = "pass" | "drop" | "jitter" | "reorder";
 export const ACTIONS: readonly Action[] = ["drop", "jitter", "reorder", "pass"];
-export type Engine = "auto" | "edt" | "recirculate";
-export const ENGINES: readonly Engine[] = ["auto", "edt", "recirculate"];
+export type Engine = "auto" | "edt" | "recirculate" | "userspace";
+export const ENGINES: readonly Engine[] = ["auto", "edt", "recirculate", "userspace"];
 export type Protocol = "ip" | "tcp" | "udp";
 
 export type LossModel = { readonly model: "bernoulli"; readonly correlation: number } | {

@@ -6,7 +6,9 @@
  * Engines: `edt` writes departure times to skb->tstamp and makes `fq` the root qdisc (horizon and
  * flow limit set from the config); `recirculate` bounces not-yet-due packets between the
  * device's egress and ingress hooks (for kernels without fq; costly in softirq time, for low
- * rates). `auto` picks edt where fq exists; without it, configs that delay refuse to start.
+ * rates); `userspace` copies them to a ring buffer and a thread of this process sends each one
+ * out when due (runtime.PacketReleaser: no CPU while waiting; cannot be pinned). `auto` picks
+ * edt where fq exists; without it, configs that delay refuse to start.
  *
  * Before changing anything, the interface's root qdisc tree and whether it had a clsact qdisc are
  * written to a record under /run/tsebpf; `stop()` restores them exactly and removes the record. A
@@ -25,14 +27,16 @@ export type { JittergenConfig, RuleConfig, Engine } from "./config.js";
 export { loadConfig, parseConfig, describeRule, needsDelay, ENGINES } from "./config.js";
 
 /** The engine that runs: `none` when no rule delays (drop only). */
-export type ResolvedEngine = "edt" | "recirculate" | "none";
+export type ResolvedEngine = "edt" | "recirculate" | "userspace" | "none";
 
 export const EGRESS_PROGRAM = "jg_egress";
 export const INGRESS_PROGRAM = "jg_ingress";
 const ACTION_CODE = { pass: 0, drop: 1, jitter: 2, reorder: 3 } as const;
-const ENGINE_CODE = { edt: 0, recirculate: 1, none: 0 } as const;
+const ENGINE_CODE = { edt: 0, recirculate: 1, userspace: 2, none: 0 } as const;
 /** skb->mark of packets being recirculated ("jit" + 0); a duplicate carries this ^ 1. */
 export const RECIRC_MARK = 0x6a697400;
+/** userspace engine: SO_MARK of the socket that sends held packets when due (they pass the program). */
+export const RELEASE_MARK = 0x6a697402;
 const ALWAYS = 2n ** 32n;
 const RECORD_DIR = "/run/tsebpf";
 const PINNED_MAPS = ["rules", "control", "counters", "stats", "state"] as const;
@@ -80,6 +84,18 @@ export interface JittergenStatus {
    */
   readonly meanLateMs: number;
   readonly lateHistogram: readonly bigint[];
+  /** userspace: packets copied to user space to be held. */
+  readonly handed: bigint;
+  /** userspace: packets too large (or GSO) to copy, sent on at once undelayed. */
+  readonly unheld: bigint;
+  /** userspace: packets dropped because the ring to user space was full. */
+  readonly ringFull: bigint;
+  /** userspace: packets held now. */
+  readonly holding: bigint;
+  /** userspace: packets sent early at exit (held, not yet due). */
+  readonly flushed: bigint;
+  /** userspace: packets lost to a failed sendto. */
+  readonly sendErrors: bigint;
   readonly rules: readonly RuleStatus[];
 }
 
@@ -169,14 +185,15 @@ export function recoverCrashedRun(ifname: string, recordDir = RECORD_DIR): strin
 export function resolveEngine(config: JittergenConfig, fqAvailable: boolean | undefined): ResolvedEngine {
   const delays = config.rules.some(needsDelay);
   if (config.engine === "recirculate") return "recirculate";
+  if (config.engine === "userspace") return "userspace";
   if (config.engine === "edt") {
-    if (fqAvailable === false) throw keyError(config, "engine", "edt needs the fq qdisc (CONFIG_NET_SCH_FQ), which this kernel lacks: use engine: recirculate");
+    if (fqAvailable === false) throw keyError(config, "engine", "edt needs the fq qdisc (CONFIG_NET_SCH_FQ), which this kernel lacks: use engine: userspace or engine: recirculate");
     return "edt";
   }
   if (!delays) return "none";
   if (fqAvailable === false) {
     const r = config.rules.find(needsDelay);
-    throw keyError(config, "engine", `${r?.key ?? "a rule"} delays packets, which needs the fq qdisc (CONFIG_NET_SCH_FQ), missing in this kernel: set engine: recirculate (bounces packets between egress and ingress until due; for low rates)`);
+    throw keyError(config, "engine", `${r?.key ?? "a rule"} delays packets, which needs the fq qdisc (CONFIG_NET_SCH_FQ), missing in this kernel: set engine: userspace (a thread of this process holds them; accurate, cannot be pinned) or engine: recirculate (bounces packets between egress and ingress until due; for low rates)`);
   }
   return "edt";
 }
@@ -278,12 +295,34 @@ export function applyRules(maps: RuleMaps, rules: readonly RuleConfig[]): void {
 export function readStatus(maps: Pick<RuleMaps, "counters" | "stats">, config: { readonly outIf: string; readonly rules: readonly { readonly key: string; readonly description: string }[] }, engine: ResolvedEngine): JittergenStatus {
   const totals = sumPerCpu(maps.stats, u32Key(0), JgStatsCodec.size / 8);
   const [packets = 0n, laps = 0n, released = 0n, lateNs = 0n] = totals;
+  const [handed = 0n, unheld = 0n, ringFull = 0n] = totals.slice(4 + HIST_BUCKETS);
   const rules = config.rules.map(({ key, description }, i): RuleStatus => {
     const v = sumPerCpu(maps.counters, u32Key(i), 9 + HIST_BUCKETS);
     const [matched = 0n, selected = 0n, dropped = 0n, delayed = 0n, reordered = 0n, duplicated = 0n, corrupted = 0n, overlimit = 0n, delayNs = 0n] = v;
     return { key, description, matched, selected, dropped, delayed, reordered, duplicated, corrupted, overlimit, meanDelayMs: delayed ? Number(delayNs / delayed) / 1e6 : 0, histogram: v.slice(9) };
   });
-  return { outIf: config.outIf, engine, packets, laps, released, meanLateMs: released ? Number(lateNs / released) / 1e6 : 0, lateHistogram: totals.slice(4, 4 + HIST_BUCKETS), rules };
+  return {
+    outIf: config.outIf,
+    engine,
+    packets,
+    laps,
+    released,
+    meanLateMs: released ? Number(lateNs / released) / 1e6 : 0,
+    lateHistogram: totals.slice(4, 4 + HIST_BUCKETS),
+    handed,
+    unheld,
+    ringFull,
+    holding: 0n,
+    flushed: 0n,
+    sendErrors: 0n,
+    rules,
+  };
+}
+
+/** The status with the release thread's counters (userspace engine): released and lateness are measured there. */
+export function withReleaseStats(s: JittergenStatus, r: runtime.ReleaseStats): JittergenStatus {
+  const big = (v: number): bigint => BigInt(Math.round(v));
+  return { ...s, released: big(r.released), meanLateMs: r.meanLateMs, lateHistogram: r.lateHistogram.map(big), holding: big(r.holding), flushed: big(r.flushed), sendErrors: big(r.sendErrors) };
 }
 
 function described(config: JittergenConfig): { outIf: string; rules: { key: string; description: string }[] } {
@@ -291,6 +330,8 @@ function described(config: JittergenConfig): { outIf: string; rules: { key: stri
 }
 
 export const pinPath = (outIf: string): string => pinDirectory("jittergen", outIf);
+/** Why --pin and the userspace engine do not go together. */
+export const PIN_USERSPACE = "--pin: the userspace engine holds packets in this process, and nothing would send them after it exits: pin with engine: recirculate (or edt), or run without --pin";
 export const PIN_ROOT = dirname(pinPath("lo"));
 /** What a pinned instance runs (rules described, engine), for `status`: bpffs holds no regular files. */
 export const pinInfoPath = (outIf: string): string => {
@@ -307,7 +348,7 @@ export interface LoadedProgram {
 export function loadProgram(config: JittergenConfig, engine: ResolvedEngine, ifindex: number): Loaded {
   const loaded = load({
     spec: readCollectionSpec(readFileSync(programObjectPath("jittergen"))),
-    variables: { engine: ENGINE_CODE[engine], ifindex, recirc_mark: RECIRC_MARK, horizon_ns: ns(config.horizonMs) },
+    variables: { engine: ENGINE_CODE[engine], ifindex, recirc_mark: RECIRC_MARK, release_mark: RELEASE_MARK, horizon_ns: ns(config.horizonMs) },
   });
   try {
     applyRules(loaded.maps, config.rules);
@@ -336,6 +377,8 @@ export class Jittergen {
   private current: JittergenConfig;
   private stopped = false;
   private pinnedAt: string | undefined;
+  private releaser: runtime.PacketReleaser | undefined;
+  private released: runtime.ReleaseStats | undefined;
 
   private constructor(
     private readonly loaded: Loaded,
@@ -360,6 +403,7 @@ export class Jittergen {
     }
     const engine = resolveEngine(config, options.fqAvailable ?? runtime.qdiscKindAvailable("fq"));
     if (options.pin && options.netlink) throw new Error("a netlink attachment cannot be pinned (pinning needs TCX links)");
+    if (options.pin && engine === "userspace") throw new Error(PIN_USERSPACE);
     const recordDir = options.recordDir ?? RECORD_DIR;
     const recovered = recoverCrashedRun(config.outIf, recordDir);
     const loaded = loadProgram(config, engine, index);
@@ -377,8 +421,11 @@ export class Jittergen {
     };
     const attachments: runtime.TcAttachment[] = [];
     let started: Jittergen | undefined;
+    let releaser: runtime.PacketReleaser | undefined;
     try {
       writeRecord(path, data);
+      // The release thread runs before the program can hold anything.
+      if (engine === "userspace") releaser = runtime.PacketReleaser.start({ ring: loaded.maps.held, ifindex: index, mark: RELEASE_MARK, what: `jittergen on ${config.outIf}` });
       if (engine === "edt") {
         runtime.replaceRootQdisc(index, "fq", runtime.fqOptions({ horizonUs: Math.ceil(config.horizonMs * 1000), flowLimit: config.flowLimit }));
       }
@@ -386,12 +433,14 @@ export class Jittergen {
       if (engine === "recirculate") attachments.push(runtime.attachTc(loaded.programs.jg_ingress, index, "ingress", tc));
       attachments.push(runtime.attachTc(loaded.programs.jg_egress, index, "egress", tc));
       started = new Jittergen(loaded, attachments, config, engine, { path, data }, recovered);
+      started.releaser = releaser;
       if (options.pin) started.pin();
       return started;
     } catch (e) {
       if (started) started.stop();
       else {
         for (const a of attachments.reverse()) a.close();
+        releaser?.stop();
         loaded.close();
         try {
           runtime.restoreRootQdisc(data.qdiscs);
@@ -428,7 +477,16 @@ export class Jittergen {
   }
 
   status(): JittergenStatus {
-    return readStatus(this.loaded.maps, described(this.current), this.engine);
+    const s = readStatus(this.loaded.maps, described(this.current), this.engine);
+    return this.releaser ? withReleaseStats(s, this.releaser.stats()) : s;
+  }
+
+  /**
+   * userspace engine: the release thread's counters — after stop, its final ones, `flushed`
+   * counting the packets still held at stop (sent at once then, in departure order).
+   */
+  get releaseStats(): runtime.ReleaseStats | undefined {
+    return this.released ?? this.releaser?.stats();
   }
 
   /** The loaded programs and maps (tests). */
@@ -438,6 +496,7 @@ export class Jittergen {
 
   /** Pins the links and maps: it keeps running after this process exits ('--unpin' removes it). */
   pin(): string {
+    if (this.releaser) throw new Error(PIN_USERSPACE);
     const dir = pinPath(this.current.outIf);
     if (this.attachments.some((a) => !a.pin)) throw new Error("attached with netlink: cannot be pinned");
     const info = pinInfoPath(this.current.outIf);
@@ -464,6 +523,8 @@ export class Jittergen {
       if (!this.pinnedAt) {
         // Egress first: packets still circulating go out when the ingress program meets them.
         for (const a of [...this.attachments].reverse()) a.close();
+        // Nothing is held any more; the release thread sends what it holds at once and ends.
+        if (this.releaser) this.released = this.releaser.stop();
         try {
           runtime.restoreRootQdisc(this.record.data.qdiscs);
         } finally {

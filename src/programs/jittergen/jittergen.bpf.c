@@ -17,6 +17,11 @@
  *    and a mark, and is bounced to the device's ingress (bpf_redirect with BPF_F_INGRESS), where
  *    jg_ingress sends it back to egress; each lap checks the deadline. cb and mark survive the
  *    lap, tstamp does not. Costly in softirq time: for test rigs at low packet rates.
+ *  - userspace: a not-yet-due packet is copied (with its deadline and a sequence number) into the
+ *    `held` ring buffer and the original consumed; a user-space thread keeps the copies in a heap,
+ *    sleeps on a timerfd until the earliest deadline and sends each one out of the interface
+ *    through an AF_PACKET socket whose SO_MARK is release_mark. Such a packet passes here
+ *    untouched. Waiting costs no CPU: a ring record and a sendto per delayed packet.
  * Deadlines further away than the horizon are refused (dropped, counted as overlimit). How late
  * the recirculate engine released each packet (now - deadline at release) goes to jg_stats: the
  * laps run in softirq context, and once a CPU has spent ~2 ms there the kernel leaves the rest
@@ -62,7 +67,11 @@ enum loss_model {
 enum engine {
 	ENGINE_EDT = 0,
 	ENGINE_RECIRCULATE = 1,
+	ENGINE_USERSPACE = 2,
 };
+
+/* userspace engine: the largest packet copied to user space (a larger one leaves undelayed). */
+#define HOLD_MAX 9216
 
 /* What user space sets before load (read-only: constants to the verifier). */
 volatile const __u8 engine = ENGINE_EDT;
@@ -70,6 +79,8 @@ volatile const __u8 engine = ENGINE_EDT;
 volatile const __u32 ifindex;
 /* The mark of a packet being recirculated; the mark of a duplicate is this ^ 1. */
 volatile const __u32 recirc_mark = 0x6a697400;
+/* userspace engine: the mark user space gives the packets it releases (SO_MARK). */
+volatile const __u32 release_mark = 0x6a697402;
 /* The longest a packet may be held (the fq horizon for edt). */
 volatile const __u64 horizon_ns = 10 * NSEC;
 
@@ -137,6 +148,22 @@ struct jg_stats {
 	__u64 released; /* delayed packets sent on when due (recirculate) */
 	__u64 late_ns; /* recirculate: sum of (release time - deadline), how late the engine let them go */
 	__u64 late_hist[HIST_BUCKETS]; /* the same per packet, log2 buckets of microseconds as rule_counters.hist */
+	__u64 handed; /* userspace: packets copied to the held ring */
+	__u64 unheld; /* userspace: too large (or GSO) to copy: sent on at once, undelayed */
+	__u64 ring_full; /* userspace: the ring had no room: dropped */
+};
+
+/* userspace engine: a record of the held ring (the packet's bytes follow the header). */
+struct held_packet {
+	__u64 departure; /* bpf_ktime_get_ns clock (CLOCK_MONOTONIC) */
+	__u64 seq; /* order of arrival: equal departures leave in this order */
+	__u32 len;
+	__u32 pad;
+	__u8 data[HOLD_MAX];
+};
+
+struct hold_seq {
+	__u64 next;
 };
 
 struct flow_key {
@@ -184,6 +211,28 @@ struct {
 	__type(key, __u32);
 	__type(value, struct jg_stats);
 } stats SEC(".maps");
+
+/* userspace engine: held packets on their way to user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} held SEC(".maps");
+
+/* userspace engine: where a packet is copied before it goes into the ring (one per CPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct held_packet);
+} held_scratch SEC(".maps");
+
+/* userspace engine: the next sequence number (shared by the CPUs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hold_seq);
+} held_seq SEC(".maps");
 
 /* Per flow and rule: the departure time of the flow's latest delayed packet. */
 struct {
@@ -432,6 +481,47 @@ static __always_inline void hold(struct __sk_buff *skb, __u64 deadline, __u32 ma
 	skb->mark = recirc_mark;
 }
 
+/*
+ * userspace engine: copies the packet and its deadline to the held ring and consumes the original
+ * (a redirect to ifindex 0, which names no device: the sender sees it sent, as with STOLEN, which
+ * TCX links do not offer; TC_ACT_SHOT would tell TCP its segment was dropped locally). A packet
+ * too large to copy, or a GSO one (its copy would exceed the MTU), leaves at once.
+ */
+static __always_inline int hold_userspace(struct __sk_buff *skb, __u64 deadline, struct jg_stats *stats_v)
+{
+	__u32 zero = 0;
+	__u32 len = skb->len;
+	struct held_packet *h;
+	struct hold_seq *seq;
+
+	if (len == 0 || len > HOLD_MAX || skb->gso_segs > 1) {
+		if (stats_v)
+			stats_v->unheld++;
+		return TC_ACT_UNSPEC_;
+	}
+	h = bpf_map_lookup_elem(&held_scratch, &zero);
+	seq = bpf_map_lookup_elem(&held_seq, &zero);
+	if (!h || !seq)
+		return TC_ACT_UNSPEC_;
+	if (bpf_skb_load_bytes(skb, 0, h->data, len)) {
+		if (stats_v)
+			stats_v->unheld++;
+		return TC_ACT_UNSPEC_;
+	}
+	h->departure = deadline;
+	h->seq = __sync_fetch_and_add(&seq->next, 1);
+	h->len = len;
+	h->pad = 0;
+	if (bpf_ringbuf_output(&held, h, offsetof(struct held_packet, data) + len, 0)) {
+		if (stats_v)
+			stats_v->ring_full++;
+		return TC_ACT_SHOT_;
+	}
+	if (stats_v)
+		stats_v->handed++;
+	return bpf_redirect(0, 0);
+}
+
 SEC("tc")
 int jg_egress(struct __sk_buff *skb)
 {
@@ -462,6 +552,11 @@ int jg_egress(struct __sk_buff *skb)
 			if (b < HIST_BUCKETS)
 				stats_v->late_hist[b]++;
 		}
+		return TC_ACT_UNSPEC_;
+	}
+	if (engine == ENGINE_USERSPACE && skb->mark == release_mark) {
+		/* Released by user space when due: leaves untouched (its mark cleared), not counted again. */
+		skb->mark = 0;
 		return TC_ACT_UNSPEC_;
 	}
 	if (skb->mark == (recirc_mark ^ 1)) {
@@ -582,6 +677,8 @@ int jg_egress(struct __sk_buff *skb)
 		hold(skb, deadline, skb->mark);
 		return lap();
 	}
+	if (engine == ENGINE_USERSPACE)
+		return hold_userspace(skb, deadline, stats_v);
 	if (skb->tstamp < deadline)
 		skb->tstamp = deadline;
 	/* What the delay was (TEST_RUN reads it back): cb[3] = delay in ns, saturated. */

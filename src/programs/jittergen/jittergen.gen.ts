@@ -28,9 +28,9 @@ export const fieldBytes = runtime.fieldBytes;
 export const ArrayView = runtime.ArrayView;
 export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord } = runtime.genSupport;
+const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
-/** struct jg_stats: 224 bytes. */
+/** struct jg_stats: 248 bytes. */
 export interface JgStats {
   /** __u64 at byte 0 */
   packets: bigint;
@@ -42,6 +42,12 @@ export interface JgStats {
   late_ns: bigint;
   /** __u64[24] at byte 32 */
   late_hist: bigint[];
+  /** __u64 at byte 224 */
+  handed: bigint;
+  /** __u64 at byte 232 */
+  unheld: bigint;
+  /** __u64 at byte 240 */
+  ring_full: bigint;
 }
 
 function decodeJgStats(v: DataView, o: number): JgStats {
@@ -51,6 +57,9 @@ function decodeJgStats(v: DataView, o: number): JgStats {
     released: v.getBigUint64(o + 16, true),
     late_ns: v.getBigUint64(o + 24, true),
     late_hist: Array.from({ length: 24 }, (_, i0) => v.getBigUint64(o + 32 + i0 * 8, true)),
+    handed: v.getBigUint64(o + 224, true),
+    unheld: v.getBigUint64(o + 232, true),
+    ring_full: v.getBigUint64(o + 240, true),
   };
 }
 
@@ -66,11 +75,14 @@ function encodeJgStats(x: JgStats, v: DataView, o: number): void {
       v.setBigUint64(o + 32 + i0 * 8, checkBig(a0[i0]!, 0n, 18446744073709551615n, "struct jg_stats.late_hist"), true);
     }
   }
+  v.setBigUint64(o + 224, checkBig(x.handed, 0n, 18446744073709551615n, "struct jg_stats.handed"), true);
+  v.setBigUint64(o + 232, checkBig(x.unheld, 0n, 18446744073709551615n, "struct jg_stats.unheld"), true);
+  v.setBigUint64(o + 240, checkBig(x.ring_full, 0n, 18446744073709551615n, "struct jg_stats.ring_full"), true);
 }
 
-/** Reads and writes struct jg_stats (224 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" | "late_ns" | "late_hist", JgStatsView> = {
-  size: 224,
+/** Reads and writes struct jg_stats (248 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" | "late_ns" | "late_hist" | "handed" | "unheld" | "ring_full", JgStatsView> = {
+  size: 248,
   typeName: "struct jg_stats",
   fields: {
     packets: { offset: 0, size: 8 },
@@ -78,13 +90,16 @@ export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" 
     released: { offset: 16, size: 8 },
     late_ns: { offset: 24, size: 8 },
     late_hist: { offset: 32, size: 192 },
+    handed: { offset: 224, size: 8 },
+    unheld: { offset: 232, size: 8 },
+    ring_full: { offset: 240, size: 8 },
   },
   decode(buf, offset = 0) {
-    return decodeJgStats(recordView(buf, offset, 224, "struct jg_stats"), offset);
+    return decodeJgStats(recordView(buf, offset, 248, "struct jg_stats"), offset);
   },
   encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 224, "struct jg_stats");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 224).fill(0);
+    const v = recordView(out, offset, 248, "struct jg_stats");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 248).fill(0);
     encodeJgStats(value, v, offset);
   },
   view(buf, offset = 0) {
@@ -95,13 +110,13 @@ export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" 
 /**
  * struct jg_stats read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 224-byte record and returns it: one view re-pointed per record
+ * points the view at another 248-byte record and returns it: one view re-pointed per record
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as JgStatsCodec.decode).
  */
 export class JgStatsView {
   /** Bytes of struct jg_stats. */
-  static readonly size = 224;
+  static readonly size = 248;
   static readonly typeName = "struct jg_stats";
   private $b: Uint8Array | DataView | undefined;
   private $v: DataView;
@@ -117,14 +132,14 @@ export class JgStatsView {
     if (buf !== undefined) this.at(buf, offset);
   }
 
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 224 bytes are there); returns it. */
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 248 bytes are there); returns it. */
   at(buf: Uint8Array | DataView, offset = 0): this {
     if (buf !== this.$b) {
       this.$v = viewOf(buf);
       this.$n = this.$v.byteLength;
       this.$b = buf;
     }
-    if (!(offset >= 0 && offset + 224 <= this.$n && (offset | 0) === offset)) viewRoom(224, "struct jg_stats", this.$n, offset);
+    if (!(offset >= 0 && offset + 248 <= this.$n && (offset | 0) === offset)) viewRoom(248, "struct jg_stats", this.$n, offset);
     this.$o = offset;
     return this;
   }
@@ -152,6 +167,21 @@ export class JgStatsView {
   /** __u64[24] at byte 32 */
   get late_hist(): ArrayView<bigint> {
     return new ArrayView(this.$v, this.$o + 32, 24, 8, elementU64, elementU64);
+  }
+
+  /** __u64 at byte 224 */
+  get handed(): bigint {
+    return this.$v.getBigUint64(this.$o + 224, true);
+  }
+
+  /** __u64 at byte 232 */
+  get unheld(): bigint {
+    return this.$v.getBigUint64(this.$o + 232, true);
+  }
+
+  /** __u64 at byte 240 */
+  get ring_full(): bigint {
+    return this.$v.getBigUint64(this.$o + 240, true);
   }
 
   /** The record decoded: a plain object that stays valid when the bytes change. */
@@ -1162,6 +1192,216 @@ export class FlowKeyView {
   }
 }
 
+/** struct held_packet: 9240 bytes. */
+export interface HeldPacket {
+  /** __u64 at byte 0 */
+  departure: bigint;
+  /** __u64 at byte 8 */
+  seq: bigint;
+  /** __u32 at byte 16 */
+  len: number;
+  /** __u32 at byte 20 */
+  pad: number;
+  /** __u8[9216] at byte 24 */
+  data: Uint8Array;
+}
+
+function decodeHeldPacket(v: DataView, o: number): HeldPacket {
+  return {
+    departure: v.getBigUint64(o, true),
+    seq: v.getBigUint64(o + 8, true),
+    len: v.getUint32(o + 16, true),
+    pad: v.getUint32(o + 20, true),
+    data: readBytes(v, o + 24, 9216),
+  };
+}
+
+function encodeHeldPacket(x: HeldPacket, v: DataView, o: number): void {
+  checkRecord(x, "struct held_packet");
+  v.setBigUint64(o, checkBig(x.departure, 0n, 18446744073709551615n, "struct held_packet.departure"), true);
+  v.setBigUint64(o + 8, checkBig(x.seq, 0n, 18446744073709551615n, "struct held_packet.seq"), true);
+  v.setUint32(o + 16, checkInt(x.len, 0, 4294967295, "struct held_packet.len"), true);
+  v.setUint32(o + 20, checkInt(x.pad, 0, 4294967295, "struct held_packet.pad"), true);
+  writeBytes(v, o + 24, 9216, x.data, "struct held_packet.data");
+}
+
+/** Reads and writes struct held_packet (9240 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const HeldPacketCodec: RecordCodec<HeldPacket, "departure" | "seq" | "len" | "pad" | "data", HeldPacketView> = {
+  size: 9240,
+  typeName: "struct held_packet",
+  fields: {
+    departure: { offset: 0, size: 8 },
+    seq: { offset: 8, size: 8 },
+    len: { offset: 16, size: 4 },
+    pad: { offset: 20, size: 4 },
+    data: { offset: 24, size: 9216 },
+  },
+  decode(buf, offset = 0) {
+    return decodeHeldPacket(recordView(buf, offset, 9240, "struct held_packet"), offset);
+  },
+  encode(value, out, offset = 0) {
+    const v = recordView(out, offset, 9240, "struct held_packet");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 9240).fill(0);
+    encodeHeldPacket(value, v, offset);
+  },
+  view(buf, offset = 0) {
+    return new HeldPacketView(buf, offset);
+  },
+};
+
+/**
+ * struct held_packet read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 9240-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as HeldPacketCodec.decode).
+ */
+export class HeldPacketView {
+  /** Bytes of struct held_packet. */
+  static readonly size = 9240;
+  static readonly typeName = "struct held_packet";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 9240 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 9240 <= this.$n && (offset | 0) === offset)) viewRoom(9240, "struct held_packet", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u64 at byte 0 */
+  get departure(): bigint {
+    return this.$v.getBigUint64(this.$o, true);
+  }
+
+  /** __u64 at byte 8 */
+  get seq(): bigint {
+    return this.$v.getBigUint64(this.$o + 8, true);
+  }
+
+  /** __u32 at byte 16 */
+  get len(): number {
+    return this.$v.getUint32(this.$o + 16, true);
+  }
+
+  /** __u32 at byte 20 */
+  get pad(): number {
+    return this.$v.getUint32(this.$o + 20, true);
+  }
+
+  /** __u8[9216] at byte 24 */
+  get data(): Uint8Array {
+    return readBytes(this.$v, this.$o + 24, 9216);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): HeldPacket {
+    return decodeHeldPacket(this.$v, this.$o);
+  }
+}
+
+/** struct hold_seq: 8 bytes. */
+export interface HoldSeq {
+  /** __u64 at byte 0 */
+  next: bigint;
+}
+
+function decodeHoldSeq(v: DataView, o: number): HoldSeq {
+  return {
+    next: v.getBigUint64(o, true),
+  };
+}
+
+function encodeHoldSeq(x: HoldSeq, v: DataView, o: number): void {
+  checkRecord(x, "struct hold_seq");
+  v.setBigUint64(o, checkBig(x.next, 0n, 18446744073709551615n, "struct hold_seq.next"), true);
+}
+
+/** Reads and writes struct hold_seq (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const HoldSeqCodec: RecordCodec<HoldSeq, "next", HoldSeqView> = {
+  size: 8,
+  typeName: "struct hold_seq",
+  fields: {
+    next: { offset: 0, size: 8 },
+  },
+  decode(buf, offset = 0) {
+    return decodeHoldSeq(recordView(buf, offset, 8, "struct hold_seq"), offset);
+  },
+  encode(value, out, offset = 0) {
+    const v = recordView(out, offset, 8, "struct hold_seq");
+    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
+    encodeHoldSeq(value, v, offset);
+  },
+  view(buf, offset = 0) {
+    return new HoldSeqView(buf, offset);
+  },
+};
+
+/**
+ * struct hold_seq read in place: each getter reads its member from the bytes when called (nothing is
+ * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
+ * points the view at another 8-byte record and returns it: one view re-pointed per record
+ * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
+ * a reader's record only during its callback. `toObject()` decodes a copy (as HoldSeqCodec.decode).
+ */
+export class HoldSeqView {
+  /** Bytes of struct hold_seq. */
+  static readonly size = 8;
+  static readonly typeName = "struct hold_seq";
+  private $b: Uint8Array | DataView | undefined;
+  private $v: DataView;
+  private $n: number;
+  private $o: number;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct hold_seq", this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+
+  /** __u64 at byte 0 */
+  get next(): bigint {
+    return this.$v.getBigUint64(this.$o, true);
+  }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  toObject(): HoldSeq {
+    return decodeHoldSeq(this.$v, this.$o);
+  }
+}
+
 /** Reads and writes __u32 (4 bytes). */
 export const U32Codec: Codec<number> = {
   size: 4,
@@ -1229,7 +1469,7 @@ export type ProgramName = "jg_egress" | "jg_ingress";
 export type AutoloadProgramName = "jg_egress" | "jg_ingress";
 
 /** Every map of the object (data sections too: `.rodata`, `.bss` …). */
-export type MapName = "stats" | "control" | "rules" | "counters" | "state" | "flows" | ".rodata";
+export type MapName = "stats" | "control" | "rules" | "counters" | "state" | "flows" | "held" | "held_scratch" | "held_seq" | ".rodata";
 
 /** The global variables' values: what `load({ variables })` sets before load. */
 export interface VariableValues {
@@ -1239,6 +1479,8 @@ export interface VariableValues {
   recirc_mark: number;
   /** const volatile __u32, in .rodata (a constant once loaded) */
   ifindex: number;
+  /** const volatile __u32, in .rodata (a constant once loaded) */
+  release_mark: number;
   /** const volatile __u64, in .rodata (a constant once loaded) */
   horizon_ns: bigint;
 }
@@ -1257,6 +1499,8 @@ export interface Variables {
   readonly recirc_mark: ConstVariable<number>;
   /** const volatile __u32, in .rodata (a constant once loaded) */
   readonly ifindex: ConstVariable<number>;
+  /** const volatile __u32, in .rodata (a constant once loaded) */
+  readonly release_mark: ConstVariable<number>;
   /** const volatile __u64, in .rodata (a constant once loaded) */
   readonly horizon_ns: ConstVariable<bigint>;
 }
@@ -1275,6 +1519,12 @@ export interface Maps {
   readonly state: BpfMap;
   /** LRU_HASH struct flow_key → __u64 */
   readonly flows: BpfMap;
+  /** RINGBUF */
+  readonly held: BpfMap;
+  /** PERCPU_ARRAY __u32 → struct held_packet */
+  readonly held_scratch: BpfMap;
+  /** ARRAY __u32 → struct hold_seq */
+  readonly held_seq: BpfMap;
   /** ARRAY .rodata */
   readonly ".rodata": BpfMap;
 }
@@ -1287,6 +1537,8 @@ export interface TypedMaps {
   readonly counters: runtime.TypedMap<number, RuleCounters>;
   readonly state: runtime.TypedMap<number, RuleState>;
   readonly flows: runtime.TypedMap<FlowKey, bigint>;
+  readonly held_scratch: runtime.TypedMap<number, HeldPacket>;
+  readonly held_seq: runtime.TypedMap<number, HoldSeq>;
 }
 
 /** Options of `load`: those of Collection.load, with the object's own names and types. */
@@ -1317,6 +1569,7 @@ const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableVal
   engine: U8Codec,
   recirc_mark: U32Codec,
   ifindex: U32Codec,
+  release_mark: U32Codec,
   horizon_ns: U64Codec,
 };
 
@@ -1337,6 +1590,9 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
     counters: collection.map("counters"),
     state: collection.map("state"),
     flows: collection.map("flows"),
+    held: collection.map("held"),
+    held_scratch: collection.map("held_scratch"),
+    held_seq: collection.map("held_seq"),
     ".rodata": collection.map(".rodata"),
   };
   return runtime.genSupport.bindGenerated<P, Maps, TypedMaps, Variables>(
@@ -1349,11 +1605,14 @@ export function bind<P extends ProgramName = AutoloadProgramName>(collection: Co
       counters: () => new runtime.TypedMap(collection.map("counters"), U32Codec, RuleCountersCodec),
       state: () => new runtime.TypedMap(collection.map("state"), U32Codec, RuleStateCodec),
       flows: () => new runtime.TypedMap(collection.map("flows"), FlowKeyCodec, U64Codec),
+      held_scratch: () => new runtime.TypedMap(collection.map("held_scratch"), U32Codec, HeldPacketCodec),
+      held_seq: () => new runtime.TypedMap(collection.map("held_seq"), U32Codec, HoldSeqCodec),
     },
     {
       engine: () => collection.variable("engine", U8Codec),
       recirc_mark: () => collection.variable("recirc_mark", U32Codec),
       ifindex: () => collection.variable("ifindex", U32Codec),
+      release_mark: () => collection.variable("release_mark", U32Codec),
       horizon_ns: () => collection.variable("horizon_ns", U64Codec),
     },
   );
