@@ -173,3 +173,26 @@ export function eventsLost(program: string, lost: MetricValue | readonly { reado
   const samples = Array.isArray(lost) ? lost.map((s: { labels: Labels; value: MetricValue }) => ({ labels: { program, ...s.labels }, value: s.value })) : [{ labels: { program }, value: lost as MetricValue }];
   return { name: "tsebpf_events_lost_total", help: "Events (samples, records) the program's buffer had no room for.", type: "counter", samples };
 }
+
+/** Observations counted into fixed buckets in user space (what the kernel does not histogram). */
+export class Histogram {
+  private readonly counts: number[];
+  private above = 0;
+  private total = 0;
+
+  /** `bounds`: increasing upper bounds (the +Inf bucket is implied). */
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.total += value;
+    const i = this.bounds.findIndex((b) => value <= b);
+    if (i < 0) this.above++;
+    else this.counts[i] = (this.counts[i] ?? 0) + 1;
+  }
+
+  sample(labels?: Labels): HistogramSample {
+    return { ...(labels ? { labels } : {}), buckets: this.bounds.map((le, i) => ({ le, count: this.counts[i] ?? 0 })), above: this.above, sum: this.total };
+  }
+}

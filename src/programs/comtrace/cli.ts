@@ -6,6 +6,8 @@ import { runUntilStopped } from "../common/run.js";
 import { DEFAULT_DURATION, DEFAULT_REPORT, DEFAULT_RING_KB, closeReport, openReport, parseTraceFlags, type CliFlags, type ParsedFlags } from "./config.js";
 import { csvHeader, csvLine, formatConnection, formatHeader, jsonLine, summaryJson, summaryText, type Columns } from "./format.js";
 import { ComTrace, requireTracingCapabilities, type Connection } from "./index.js";
+import { metricsAddress, metricsOption, serveMetrics } from "../common/metrics-cli.js";
+import { ConnectionTotals, comtraceMetrics } from "./metrics.js";
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -79,14 +81,23 @@ function describeFilters(p: ParsedFlags): string {
 }
 
 /** Runs a trace as the command does; resolves when it stopped (duration, SIGINT, SIGTERM or `signal`). */
-export async function runComtrace(flags: CliFlags, io: Output, signal?: AbortSignal): Promise<void> {
+export async function runComtrace(flags: CliFlags & { readonly metrics?: string }, io: Output, signal?: AbortSignal): Promise<void> {
   const p = parseTraceFlags(flags);
+  const metricsAt = metricsAddress(flags.metrics);
   // A missing capability is one line naming it, before the report file is touched.
   requireTracingCapabilities();
-  // The report path is checked (and truncated) before anything is loaded.
-  const fd = openReport(p.reportPath);
-  const sink = new Sink(io, fd);
   let trace: ComTrace | undefined;
+  const totals = new ConnectionTotals();
+  const metrics = await serveMetrics(metricsAt, () => (trace ? comtraceMetrics(trace.counters(), totals) : undefined), (line) => io.err(`${line}\n`));
+  let fd: number;
+  try {
+    // The report path is checked (and truncated) before anything is loaded.
+    fd = openReport(p.reportPath);
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+  const sink = new Sink(io, fd);
   try {
     trace = ComTrace.start({ ...p.trace, engine: p.engine, output: p.events, bufferBytes: p.bufferBytes });
     const columns: Columns = { bytes: p.bytes, time: p.time, extended: p.extended, wide: p.trace.family === 6 };
@@ -101,6 +112,7 @@ export async function runComtrace(flags: CliFlags, io: Output, signal?: AbortSig
     let shown = 0;
     const onConnection = (c: Connection) => {
       shown++;
+      totals.add(c);
       sink.line(show(c));
     };
     const stop = new AbortController();
@@ -134,6 +146,7 @@ export async function runComtrace(flags: CliFlags, io: Output, signal?: AbortSig
     try {
       sink.close();
     } finally {
+      await metrics?.close();
       trace?.close();
     }
   }
@@ -161,6 +174,7 @@ export function registerComtrace(program: Command, io: Output): void {
     .addOption(new Option("--engine <engine>", "per-socket state: sk_storage (socket-local storage, tp_btf), hash (keyed by the socket's address, plain tracepoint) or auto").default("auto"))
     .addOption(new Option("--events <kind>", "event transport: ringbuf, perf (perf event array) or auto (the ring buffer where the kernel has one)").default("auto"))
     .option("--ring-size <KiB>", "event buffer size in KiB, a power of two", String(DEFAULT_RING_KB))
+    .addOption(metricsOption())
     .addHelpText(
       "after",
       `
@@ -180,6 +194,12 @@ Lines stream to stdout as connections close; the report file (-o, default ${DEFA
 lines and is complete when comtrace exits: after -d, on Ctrl+C (SIGINT) or SIGTERM. An unwritable
 report path is refused before anything is loaded.
 
+--metrics ADDR:PORT serves, while it traces, tsebpf_comtrace_connections_total{outcome}
+(reported, filtered, lost, untracked), tsebpf_comtrace_connection_duration_seconds (a histogram
+of the reported connections' lifetimes), tsebpf_comtrace_bytes_total{direction} (sent,
+received), tsebpf_events_lost_total{program} and tsebpf_build_info. comtrace is never pinned:
+there is no status --metrics.
+
 Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN; root has them): without them it says which is
 missing and loads nothing. No kprobes or fentry: the sock:inet_sock_set_state tracepoint
 (tp_btf with socket storage, or the plain tracepoint with a hash) and the accept syscalls' exit
@@ -190,7 +210,8 @@ Examples:
   tsebpf comtrace -d 2m -o /tmp/tcp.log -T
   tsebpf comtrace -d 0 --lport 80,443 --bytes --extended   # until Ctrl+C
   tsebpf comtrace --comm curl -6 --json
-  tsebpf comtrace -c --csv -o conns.csv --min-ms 100`,
+  tsebpf comtrace -c --csv -o conns.csv --min-ms 100
+  tsebpf comtrace -d 0 -o /dev/null --metrics 127.0.0.1:9103   # for Prometheus`,
     )
     .action(async (opts: CliFlags) => {
       await runComtrace(opts, io);
