@@ -40,7 +40,9 @@ const EXAMPLE_CONFIG = `
     - { mac: 02:00:00:00:00:0c, name: web2 }
   # maglevTableSize: 65537       # prime; the default suits up to a few hundred backends
   # maxConnections: 65536        # LRU connection table capacity (flows in Maglev slots a backend
-  #                              # change moved, and UDP flows)`;
+  #                              # change moved, and UDP flows)
+  # previousBackendSeconds: 120  # after a backend change, how long a moved slot sends connections
+  #                              # it has not recorded to their old backend (0: never; fleets: README)`;
 
 /** An --interface value: an interface name, or an error naming the option (never a path). */
 function interfaceOption(name: string): string {
@@ -107,6 +109,11 @@ ${PIN_ROOT}/<listenInterface>. Running --pin again while it is pinned and attach
 config's backend list to the pinned balancer in the same way (and prints what changed); a service
 or table size change is refused, changing nothing: unpin and start again for that. Pins whose
 balancer is no longer attached are a leftover: removed, then a normal start.
+
+Fleet: balancers with the same backends (names and MACs, in any order) and maglevTableSize send
+every new flow to the same backend, whatever their start and reload history, so a flow an ECMP
+router moves to another balancer keeps its backend. After a backend change, connections one
+balancer recorded are known to it alone; keep previousBackendSeconds short in a fleet (README).
 
 Backends need the VIP on loopback and must not answer ARP for it:
   ip addr add 10.0.0.100/32 dev lo
