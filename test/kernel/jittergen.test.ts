@@ -194,11 +194,13 @@ describeKernel("jittergen: BPF_PROG_TEST_RUN of the departure-time logic (edt)",
     expect(run(capped.programs.jg_egress, udpPacket()).verdict).toBe(TC_ACT_SHOT);
   });
 
-  it("engine auto refuses a delaying config without fq, naming the qdisc and the recirculate option; drop runs anywhere", () => {
+  it("engine auto refuses a delaying config without fq, naming the qdisc and the userspace and recirculate options; drop runs anywhere", () => {
     expect(() => resolveEngine(config({ action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toThrow(/fq.*engine: recirculate/);
     expect(() => resolveEngine(config({ engine: "edt", action: "drop" }), false)).toThrow(/edt needs the fq qdisc/);
     expect(resolveEngine(config({ action: "drop" }), false)).toBe("none");
     expect(resolveEngine(config({ action: "jitter", engine: "recirculate", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toBe("recirculate");
+    expect(resolveEngine(config({ action: "jitter", engine: "userspace", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toBe("userspace");
+    expect(() => resolveEngine(config({ action: "jitter", jitter: { minDelayMs: 1, maxDelayMs: 2 } }), false)).toThrow(/engine: userspace .* or engine: recirculate/);
     expect(runtime.qdiscKindAvailable("fq")).toBe(existsSync("/proc/config.gz") ? /CONFIG_NET_SCH_FQ=[ym]/.test(spawnSync("zcat", ["/proc/config.gz"], { encoding: "utf8" }).stdout) : undefined);
   });
 });

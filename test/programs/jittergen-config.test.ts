@@ -59,7 +59,7 @@ describe("jittergen config", () => {
     [{ ...ORIGINAL, match: { protocol: "udp", port: 70000 } }, "jg.yml: match.port: 70000 is out of range (1..65535)"],
     [{ ...ORIGINAL, match: { port: 80 } }, "jg.yml: match.port: ports need match.protocol tcp or udp"],
     [{ ...ORIGINAL, outIf: "a/b" }, "jg.yml: outIf: 'a/b' is not an interface name"],
-    [{ ...ORIGINAL, engine: "netem" }, "jg.yml: engine: expected auto or edt or recirculate, not 'netem'"],
+    [{ ...ORIGINAL, engine: "netem" }, "jg.yml: engine: expected auto or edt or recirculate or userspace, not 'netem'"],
     [{ ...ORIGINAL, colour: 1 }, "jg.yml: unknown key 'colour'"],
     [{ outIf: "eth1", action: "jitter" }, "jg.yml: jitter: missing (action jitter needs minDelayMs and maxDelayMs)"],
     [{ outIf: "eth1", action: "reorder" }, "jg.yml: reorder: missing (action reorder needs delayMs)"],
