@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MapType, ProgramType } from "../../src/abi/index.js";
-import { BPF_F_LINK, ParseError, R_BPF, isStructOpsMap, readCollectionSpec, readElf, type StructOpsMapSpec } from "../../src/elf/index.js";
+import { BPF_F_LINK, ParseError, R_BPF, STT, isStructOpsMap, readCollectionSpec, readElf, type StructOpsMapSpec } from "../../src/elf/index.js";
 
 const fixture = (order: "el" | "eb") => readFileSync(`test/fixtures/struct_ops.bpf${order}.o`);
 
@@ -80,5 +80,32 @@ describe("struct_ops malformed", () => {
     new DataView(bytes.buffer).setBigUint64(rel.offset, BigInt(cc.structOps.offset + flags.offset), true);
     expect(() => readCollectionSpec(bytes)).toThrow(ParseError);
     expect(() => readCollectionSpec(bytes)).toThrow(/struct_ops tsebpf_cc: member flags is not a function pointer/);
+  });
+
+  it("a relocation against the program's section symbol (the function found at its offset) names the same program", () => {
+    const bytes = Uint8Array.from(fixture("el"));
+    const elf = readElf(bytes);
+    const rel = elf.sections.find((s) => s.name === ".rel.struct_ops")!;
+    const entry = elf.relocations(rel).find((r) => r.symbol.name === "tsebpf_ssthresh")!;
+    const section = elf.sectionByName("struct_ops/tsebpf_ssthresh")!;
+    const sectionSymbol = elf.symbols.find((y) => y.type === STT.SECTION && y.sectionIndex === section.index)!;
+    const view = new DataView(bytes.buffer);
+    view.setUint32(rel.offset + entry.index * 16 + 12, sectionSymbol.index, true);
+    const cc = readCollectionSpec(bytes).maps.get("tsebpf_cc") as StructOpsMapSpec;
+    expect(programsOf(cc).ssthresh).toBe("tsebpf_ssthresh");
+    // An implicit addend (the 8 bytes at the slot) that starts no function is a ParseError.
+    const data = elf.sectionByName(".struct_ops")!;
+    view.setBigUint64(data.offset + entry.offset, 8n, true);
+    expect(() => readCollectionSpec(bytes)).toThrow(/member ssthresh points at offset 8 of struct_ops\/tsebpf_ssthresh, where no function starts/);
+  });
+
+  it("a relocation to a function that is not a struct_ops program is a ParseError", () => {
+    const bytes = Uint8Array.from(fixture("el"));
+    const elf = readElf(bytes);
+    const rel = elf.sections.find((s) => s.name === ".rel.struct_ops")!;
+    const entry = elf.relocations(rel).find((r) => r.symbol.name === "tsebpf_init")!;
+    const license = elf.symbols.find((y) => y.name === "LICENSE")!;
+    new DataView(bytes.buffer).setUint32(rel.offset + entry.index * 16 + 12, license.index, true);
+    expect(() => readCollectionSpec(bytes)).toThrow(/struct_ops tsebpf_cc: member init points at LICENSE in section license, which is not a struct_ops program/);
   });
 });
