@@ -74,6 +74,19 @@ describe("tsebpf link", () => {
     }
   });
 
+  it("DATASEC offsets come from the symbols (clang leaves them 0): several maps and globals per object", () => {
+    for (const [o] of ORDERS) {
+      const linked = readCollectionSpec(linkObjects([fixture(`core_typedefs.bpf${o}.o`), fixture(`tcplife.bpf${o}.o`)]));
+      const alone = readCollectionSpec(readFileSync(`test/fixtures/tcplife.bpf${o}.o`));
+      const shape = (m: { name: string; type: number; keySize: number; valueSize: number; maxEntries: number }) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries];
+      expect([...linked.maps.values()].filter((m) => m.section === ".maps").map(shape)).toEqual([
+        ["out", 2, 4, 8, 32],
+        ...[...alone.maps.values()].filter((m) => m.section === ".maps").map(shape),
+      ]);
+      expect(linked.variables.get("target_port")).toMatchObject({ map: ".rodata", offset: 0, size: 2 });
+    }
+  });
+
   it("legacy maps sections whose records differ in size per object (20 and 28 bytes) link and read back", () => {
     for (const [o] of ORDERS) {
       const spec = readCollectionSpec(linkObjects([fixture(`legacy.bpf${o}.o`), fixture(`link_legacy.bpf${o}.o`)]));

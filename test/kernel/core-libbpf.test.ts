@@ -3,16 +3,32 @@
  * the programs' objects), resolved by tsebpf against this kernel's BTF, compared with what
  * libbpf (the system's libbpf.so) patched into the same instruction: the same value, or both
  * poisoned. Objects libbpf cannot open, or stops on before relocating, are reported (in the
- * test's output), not failed.
+ * test's output), not failed. Three objects linked by tsebpf link are compared the same way.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { Btf } from "../../src/btf/index.js";
 import { CoreError } from "../../src/btf/core/index.js";
-import { readCollectionSpec, relocateProgram, type ProgramSpec } from "../../src/elf/index.js";
+import { linkObjects, readCollectionSpec, relocateProgram, type ProgramSpec } from "../../src/elf/index.js";
 import { describeWith, vmlinuxMissing } from "../helpers/oracle.js";
 import { libbpfLoadLog, libbpfMissing, parseLibbpfCoreLog } from "../helpers/libbpf.js";
+
+/** Objects linked by tsebpf (written to a temporary directory): CO-RE records moved by linking. */
+const LINKED: readonly (readonly string[])[] = [
+  ["link_a.bpfel.o", "link_b.bpfel.o", "core.bpfel.o"],
+  ["core_typedefs.bpfel.o", "tcplife.bpfel.o"],
+  ["link_b.bpfel.o", "core_run.bpfel.o", "optional.bpfel.o"],
+];
+
+function linkedObjects(dir: string): string[] {
+  return LINKED.map((names, i) => {
+    const path = join(dir, `linked${i}.o`);
+    writeFileSync(path, linkObjects(names.map((n) => ({ name: n, bytes: readFileSync(join("test/fixtures", n)) }))));
+    return path;
+  });
+}
 
 const objects = (): string[] => [
   ...readdirSync("test/fixtures").filter((f) => f.endsWith(".bpfel.o")).map((f) => join("test/fixtures", f)),
@@ -67,13 +83,17 @@ function functionOf(p: ProgramSpec): (slot: number) => [string, number] {
 const same = (a: bigint, b: bigint): boolean => BigInt.asUintN(64, a) === BigInt.asUintN(64, b) || BigInt.asUintN(32, a) === BigInt.asUintN(32, b);
 
 describeWith(vmlinuxMissing ?? libbpfMissing)("CO-RE: tsebpf against libbpf over every object in the repository", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsebpf-core-libbpf-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it("every relocation libbpf patched has the same value (or is poisoned) in tsebpf", () => {
     const kernel = new Btf(readFileSync("/sys/kernel/btf/vmlinux"));
     const mismatches: string[] = [];
     const report: string[] = [];
     let compared = 0;
     const comparedObjects: string[] = [];
-    for (const path of objects()) {
+    const linked = linkedObjects(dir);
+    for (const path of [...objects(), ...linked]) {
       const log = parseLibbpfCoreLog(libbpfLoadLog(path));
       if (!log.opened) {
         report.push(`${path}: libbpf cannot open it`);
@@ -106,6 +126,8 @@ describeWith(vmlinuxMissing ?? libbpfMissing)("CO-RE: tsebpf against libbpf over
     expect(mismatches).toEqual([]);
     expect(comparedObjects).toContain("test/fixtures/core_typedefs.bpfel.o");
     expect(comparedObjects).toContain("test/fixtures/core.bpfel.o");
-    expect(compared).toBeGreaterThan(200);
+    expect(compared).toBeGreaterThan(300);
+    // The objects tsebpf linked were compared too (their CO-RE records moved with their code).
+    for (const path of linked) expect(comparedObjects).toContain(path);
   });
 });

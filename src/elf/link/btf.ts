@@ -11,6 +11,11 @@ export interface BtfMergeInput {
   readonly btf: Btf | undefined;
   /** Where this object's part of section `name` starts in the output, undefined when it has none. */
   readonly sectionBase: (name: string) => number | undefined;
+  /**
+   * Offset of variable `name` in section `section` by the object's symbol table (clang leaves the
+   * DATASEC offsets 0: the symbols say where each variable is).
+   */
+  readonly variableOffset?: (section: string, name: string) => number | undefined;
 }
 
 export interface MergedBtf {
@@ -140,7 +145,8 @@ function mergeDatasec(
       const varGlobal = (offsets[input] as number) + v.type;
       const variable = all[varGlobal];
       const id = map(varGlobal);
-      const offset = v.offset + (base ?? 0);
+      const own = base === undefined || variable?.kind !== "var" ? undefined : (inputs[input] as BtfMergeInput).variableOffset?.(name, variable.name);
+      const offset = (own ?? v.offset) + (base ?? 0);
       if (base !== undefined) {
         // A real section: an extern (a map declared in another object) has no place in it, and
         // a shared section (license) lists its variable once.

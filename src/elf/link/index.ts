@@ -139,6 +139,19 @@ function shiftAddend(view: DataView, at: number, type: number, delta: number, le
   }
 }
 
+/** Looks up a data object's symbol (global or static) by section and name: its offset. */
+function variableOffsets(elf: ElfFile): (section: string, name: string) => number | undefined {
+  const offsets = new Map<string, number>();
+  for (const s of elf.symbols) {
+    if (s.type !== STT.OBJECT && s.type !== STT.NOTYPE) continue;
+    const section = elf.sections[s.sectionIndex];
+    if (!section || s.name === "" || s.sectionIndex === 0) continue;
+    const key = `${section.name}\0${s.name}`;
+    if (!offsets.has(key)) offsets.set(key, s.value);
+  }
+  return (section, name) => offsets.get(`${section}\0${name}`);
+}
+
 /** The merged .BTF and .BTF.ext, or undefined when no input has BTF. */
 function linkBtf(elfs: readonly ElfFile[], files: readonly string[], layout: Layout, order: "little" | "big"): { btf: Uint8Array; ext: Uint8Array | undefined } | undefined {
   const parsed = elfs.map((elf, i) => {
@@ -155,7 +168,10 @@ function linkBtf(elfs: readonly ElfFile[], files: readonly string[], layout: Lay
   });
   if (parsed.every((p) => p.btf === undefined)) return undefined;
   const sizes = new Map(layout.sections.map((s) => [s.name, s.size]));
-  const merged = mergeBtf(parsed.map((p, i) => ({ btf: p.btf, sectionBase: (name: string) => layout.base(i, name) })), sizes);
+  const merged = mergeBtf(
+    parsed.map((p, i) => ({ btf: p.btf, sectionBase: (name: string) => layout.base(i, name), variableOffset: variableOffsets(elfs[i] as ElfFile) })),
+    sizes,
+  );
   const marshalled = marshalBtf(merged.types, { order });
   if (parsed.every((p) => p.ext === undefined)) return { btf: marshalled, ext: undefined };
 
