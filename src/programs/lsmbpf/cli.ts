@@ -5,6 +5,8 @@ import type { Output } from "../../cli/io.js";
 import { TsebpfError } from "../../errors.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { DEFAULT_CONFIG, ENGINES, MODES, readGuardConfig, resolveCgroups, type EngineChoice, type GuardConfig, type Mode } from "./config.js";
+import { metricsAddress, metricsOption, metricsText, serveMetrics, statusMetricsOption } from "../common/metrics-cli.js";
+import { lsmbpfMetrics } from "./metrics.js";
 import { ChrootGuard, ENGINE_EFFECT, PIN_DIR, hostRoot, requireGuardCapabilities, type Counters, type GuardEvent, type LsmAvailability } from "./index.js";
 
 export interface LsmbpfFlags {
@@ -15,6 +17,8 @@ export interface LsmbpfFlags {
   json?: boolean;
   pin?: boolean;
   unpin?: boolean;
+  /** `--metrics ADDR:PORT`: serve the counters while it runs. */
+  metrics?: string;
 }
 
 /** One line per event: time, what happened, who, where it chrooted to. */
@@ -65,6 +69,8 @@ export async function runLsmbpf(flags: LsmbpfFlags, io: Output, signal?: AbortSi
   const interval = parseInterval(flags.interval);
   const modeFlag = chosen("--mode", flags.mode, MODES);
   const engineFlag = chosen<EngineChoice>("--engine", flags.engine, ENGINES);
+  const metricsAt = metricsAddress(flags.metrics);
+  if (metricsAt && flags.pin) throw new TsebpfError("--metrics needs the process that serves them: it does not go with --pin (status --metrics reads a pinned guard)");
   // Everything about the configuration is checked before anything is loaded.
   const read = () => {
     const file = readGuardConfig(flags.config);
@@ -73,7 +79,16 @@ export async function runLsmbpf(flags: LsmbpfFlags, io: Output, signal?: AbortSi
   const first = read();
   requireGuardCapabilities();
   if (flags.pin && ChrootGuard.pinnedStatus()) throw new TsebpfError(`lsmbpf: a guard is already pinned at ${PIN_DIR}: 'tsebpf lsmbpf --unpin' removes it`);
-  const guard = ChrootGuard.start({ mode: first.mode, engine: engineFlag ?? first.config.engine, allowComms: first.config.allow.comm, allowCgroups: first.cgroupIds });
+  let started: ChrootGuard | undefined;
+  const metrics = await serveMetrics(metricsAt, () => (started ? lsmbpfMetrics(started.counters(), started.engine, started.mode) : undefined), (line) => io.err(`${line}\n`));
+  let guard: ChrootGuard;
+  try {
+    guard = ChrootGuard.start({ mode: first.mode, engine: engineFlag ?? first.config.engine, allowComms: first.config.allow.comm, allowCgroups: first.cgroupIds });
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+  started = guard;
   try {
     io.err(`${describeStart(guard.engine, guard.mode, guard.fallback, first.config)}\n`);
     if (flags.pin) {
@@ -106,6 +121,8 @@ export async function runLsmbpf(flags: LsmbpfFlags, io: Output, signal?: AbortSi
     const k = guard.counters();
     io.out(flags.json ? `${summaryJson(k, { stoppedBy })}\n` : `lsmbpf: stopped (${stoppedBy}): ${summaryText(k)}\n`);
   } finally {
+    started = undefined;
+    await metrics?.close();
     guard.close();
   }
 }
@@ -121,6 +138,7 @@ export function registerLsmbpf(program: Command, io: Output): void {
     .option("--json", "events and summaries as JSON lines")
     .option("--pin", "pin the links and maps and exit, leaving the guard running (remove with --unpin)")
     .option("--unpin", "remove a pinned guard and exit")
+    .addOption(metricsOption())
     .addHelpText(
       "after",
       `
@@ -152,13 +170,21 @@ Config (${DEFAULT_CONFIG}; all keys optional):
 SIGHUP re-reads it (mode and allow-lists change in place; the engine at the next start).
 SIGINT and SIGTERM detach. --pin keeps the guard after exit (${PIN_DIR}).
 
+Metrics (--metrics ADDR:PORT while it runs, status --metrics for a pinned guard):
+  tsebpf_lsmbpf_denials_total{engine,mode,action}   action: denied, killed, kill_failed, audited
+  tsebpf_lsmbpf_container_chroots_total{engine}, tsebpf_lsmbpf_host_root_chroots_total{engine}
+  tsebpf_lsmbpf_allowed_total{engine,by}            by: comm, cgroup
+  tsebpf_lsmbpf_guard_info{engine,mode} 1, tsebpf_events_lost_total{program}, tsebpf_build_info
+
 Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN; root has them).
 
 Examples:
   tsebpf lsmbpf                              # defaults, until Ctrl+C
   tsebpf lsmbpf --mode audit --json          # report only, JSON lines
   tsebpf lsmbpf --config guard.yml --pin     # keep guarding after exit
+  tsebpf lsmbpf --metrics 127.0.0.1:9104     # and serve the counters to Prometheus
   tsebpf lsmbpf status                       # a pinned guard's counters
+  tsebpf lsmbpf status --metrics > /var/lib/node_exporter/lsmbpf.prom.tmp
   tsebpf lsmbpf --unpin`,
     )
     .action(async (opts: LsmbpfFlags) => {
@@ -168,8 +194,14 @@ Examples:
     .command("status")
     .description("the pinned guard's engine, mode and counters")
     .option("--json", "as one JSON object")
-    .action((opts: { json?: boolean }) => {
+    .addOption(statusMetricsOption())
+    .action((opts: { json?: boolean; metrics?: boolean }) => {
       const s = ChrootGuard.pinnedStatus();
+      if (opts.metrics) {
+        if (!s) throw new TsebpfError(`no chroot guard pinned (${PIN_DIR}): nothing to print metrics of`);
+        io.out(metricsText(lsmbpfMetrics(s.counters, s.engine, s.mode)));
+        return;
+      }
       if (!s) {
         io.out(opts.json ? `${JSON.stringify({ pinned: false })}\n` : `no chroot guard pinned (${PIN_DIR})\n`);
         return;
