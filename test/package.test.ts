@@ -1,7 +1,8 @@
 /**
  * The package as users load it, in another node process: `require("tsebpf")` (Node >= 20.19
  * loads the ESM build through require(), which needs a module graph without top-level await) and
- * `import`, for the root and every subpath export. Uses the repository's dist/ when it is fresh,
+ * `import`, for the root and every subpath export (tsebpf/testing with the optional peer
+ * fast-check installed). Uses the repository's dist/ when it is fresh,
  * else builds into a temporary package (test/helpers/dist.ts).
  */
 import { spawnSync } from "node:child_process";
@@ -31,6 +32,8 @@ describe("package", () => {
     app = mkdtempSync(join(tmpdir(), "tsebpf-app-"));
     mkdirSync(join(app, "node_modules"));
     symlinkSync(root, join(app, "node_modules/tsebpf"), "dir");
+    // The optional peer dependency of tsebpf/testing, as a user who property-tests installs it.
+    symlinkSync(join(process.cwd(), "node_modules/fast-check"), join(app, "node_modules/fast-check"), "dir");
   }, 120_000);
   afterAll(() => rmSync(app, { recursive: true, force: true }));
 
@@ -56,6 +59,7 @@ describe("package", () => {
         asm: typeof require("tsebpf/asm").assemble,
         errors: typeof require("tsebpf/errors").TsebpfError,
         format: require("tsebpf/format").formatIPv6(Uint8Array.from([32, 1, 13, 184, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1])),
+        testing: (() => { const t = require("tsebpf/testing"); return [typeof t.program, typeof t.btfBlob, typeof t.elfObject, typeof t.mutatedObject, require("fast-check").sample(t.program(), { numRuns: 1, seed: 1 })[0].at(-1).opcode]; })(),
         version: require("tsebpf/package.json").version,
         sameErrors: require("tsebpf/errors").TsebpfError === t.TsebpfError,
       };
@@ -72,6 +76,7 @@ describe("package", () => {
       asm: "function",
       errors: "function",
       format: "2001:db8::2:1",
+      testing: ["function", "function", "object", "function", 0x95],
       version: JSON.parse(readFileSync("package.json", "utf8")).version,
       sameErrors: true,
       sameAsImport: true,

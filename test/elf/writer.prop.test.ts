@@ -1,36 +1,13 @@
 // Invariant: every section, symbol and instruction written to an object reads back unchanged, both byte orders.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decode, type AsmProgram, type AsmSection } from "../../src/asm/index.js";
+import { decode } from "../../src/asm/index.js";
 import { assembleObject } from "../../src/elf/asm-object.js";
 import { readElf } from "../../src/elf/reader.js";
-import { anyInstruction } from "../asm/arbitrary.js";
+import { asmProgram as program } from "../../src/testing/index.js";
 import { assertProperty } from "../helpers/property.js";
 
 const fields = (i: { opcode: number; dst: number; src: number; off: number; imm: number; imm2?: number }) => [i.opcode, i.dst, i.src, i.off, i.imm, i.imm2];
-
-const sectionName = fc.constantFrom("xdp", "tc", "socket", ".text", "kprobe/x", "tracepoint/a/b");
-const codeSection = fc
-  .tuple(sectionName, fc.array(anyInstruction, { minLength: 1, maxLength: 30 }), fc.boolean())
-  .map(([name, instructions, global]): AsmSection => ({
-    name,
-    instructions,
-    data: [],
-    symbols: new Map([[`f_${name.replace(/\W/g, "_")}`, 0]]),
-    globals: new Set(global ? [`f_${name.replace(/\W/g, "_")}`] : []),
-  }));
-const dataSection = fc
-  .tuple(fc.constantFrom(".data", ".rodata", "license", ".data.x"), fc.array(fc.bigInt({ min: 0n, max: 255n }), { minLength: 1, maxLength: 20 }))
-  .map(([name, bytes]): AsmSection => ({
-    name,
-    instructions: [],
-    data: bytes.map((value) => ({ size: 1 as const, value })),
-    symbols: new Map([[`d_${name.replace(/\W/g, "_")}`, 0]]),
-    globals: new Set(),
-  }));
-const program = fc
-  .uniqueArray(fc.oneof(codeSection, dataSection), { minLength: 1, maxLength: 5, selector: (s) => s.name })
-  .map((sections): AsmProgram => ({ sections }));
 
 describe("ELF write -> read", () => {
   it("every section, symbol and instruction survives, both byte orders", () => {
