@@ -11,7 +11,8 @@ import { Collection } from "../../src/runtime/collection.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { kernelVersionCode } from "../../src/runtime/kconfig.js";
 import { kallsyms } from "../../src/runtime/ksyms.js";
-import { probeBpfCookie, probeSyscallWrapper } from "../../src/runtime/probe.js";
+import { probeBpfCookie, probeMapType, probeSyscallWrapper } from "../../src/runtime/probe.js";
+import { NotSupportedError } from "../../src/runtime/errors.js";
 import { existsSync } from "node:fs";
 import { LD_IMM64, constant64 } from "../../src/asm/index.js";
 import { resolveProgramReferences } from "../../src/runtime/link-program.js";
@@ -162,5 +163,23 @@ describeKernel("undefined symbols", () => {
       const l = await tsebpf("load", `test/fixtures/${f}.bpfel.o`);
       expect([l.code, l.stderr], f).toEqual([0, ""]);
     }
+  });
+});
+
+describeKernel("__ulong() map attributes", () => {
+  it("map_extra reaches the kernel: a bloom filter's 3 hash functions; an arena at 4 GiB where arenas are supported", () => {
+    const s = spec("ulong");
+    const arena = probeMapType("ARENA");
+    if (arena.supported) {
+      using c = Collection.load(s);
+      expect(c.map("arena").info().mapExtra).toBe(0x100000000n);
+    } else {
+      expect(() => Collection.load(s)).toThrow(NotSupportedError);
+      expect(() => Collection.load(s)).toThrow(/map "arena": BPF_MAP_TYPE_ARENA is not supported here/);
+      s.maps.delete("arena");
+    }
+    using c = Collection.load(s);
+    expect(c.map("bloom").info()).toMatchObject({ mapExtra: 3n, maxEntries: 64 });
+    expect(c.program("ulong_maps").testRun({ data: Buffer.alloc(64) }).returnValue).toBe(1); // pushed 7, then found it
   });
 });
