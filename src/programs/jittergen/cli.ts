@@ -7,6 +7,8 @@ import { isInterfaceName } from "../common/net.js";
 import { parseInterval, runUntilStopped } from "../common/run.js";
 import { describeRule, loadConfig, type JittergenConfig } from "./config.js";
 import { Jittergen, PIN_ROOT, PIN_USERSPACE, type JittergenStatus } from "./index.js";
+import { metricsAddress, metricsOption, metricsText, serveMetrics, statusMetricsOption } from "../common/metrics-cli.js";
+import { jittergenMetrics } from "./metrics.js";
 
 interface RunOptions {
   config: string;
@@ -16,6 +18,7 @@ interface RunOptions {
   unpin?: boolean;
   interface?: string;
   netlink?: boolean;
+  metrics?: string;
 }
 
 const EXAMPLE_CONFIG = `
@@ -93,6 +96,7 @@ export function registerJittergen(program: Command, io: Output): void {
     .option("--unpin", "remove the jittergen pinned on the config's outIf (or --interface), restoring its qdiscs, and exit")
     .option("--interface <name>", "with --unpin: the interface, instead of the config's outIf")
     .option("--netlink", "attach with clsact + cls_bpf instead of TCX links (a crashed run leaves them: the next start removes them)")
+    .addOption(metricsOption())
     .addHelpText(
       "after",
       `
@@ -125,11 +129,17 @@ back exactly at exit (SIGINT, SIGTERM); a start after a crashed run restores wha
 or a change of the config file applies new rules without detaching (outIf, engine, horizonMs
 need a restart). Counters per rule: matched, dropped, delayed (with a log2 delay histogram in
 --json), reordered, duplicated, corrupted; 'tsebpf jittergen status' reads a pinned instance's.
+--metrics ADDR:PORT serves them in the Prometheus text format (status --metrics prints them for
+a pinned one): tsebpf_jittergen_rule_{matched,selected,dropped,delayed,reordered,duplicated,
+corrupted,overlimit}_total{interface,rule}, tsebpf_jittergen_delay_seconds (a histogram),
+tsebpf_jittergen_packets_total, the engines' counters, tsebpf_events_lost_total, build info.
 
 Examples:
   tsebpf jittergen -c jitter.yml --interval 1
   tsebpf jittergen -c jitter.yml --pin        # keep running after exit
   tsebpf jittergen status --json
+  tsebpf jittergen -c jitter.yml --metrics 127.0.0.1:9105   # Prometheus at /metrics
+  tsebpf jittergen status --metrics > /var/lib/node_exporter/jg.prom.tmp  # textfile collector
   tsebpf jittergen -c jitter.yml --unpin
   tsebpf jittergen check jitter.yml           # validate, load nothing`,
     )
@@ -143,11 +153,19 @@ Examples:
       if (opts.interface) throw new Error("--interface: only with --unpin (the config's outIf says where to run)");
       const intervalMs = Math.round(parseInterval(opts.interval) * 1000);
       if (opts.pin && opts.netlink) throw new Error("--netlink: a netlink attachment cannot be pinned (--pin needs TCX links)");
+      const metricsAt = metricsAddress(opts.metrics);
+      if (metricsAt && opts.pin) throw new Error("--metrics needs the process that serves them: it does not go with --pin (status --metrics reads a pinned instance)");
       const config = loadConfig(opts.config);
       if (opts.pin && config.engine === "userspace") throw new Error(PIN_USERSPACE);
       // A missing capability is one line naming it, before any qdisc is touched or anything loaded.
       requireJittergenCapabilities();
-      const jitter = await withLock(`jittergen-${config.outIf}`, () => Jittergen.start(config, { pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) }));
+      let started: Jittergen | undefined;
+      const metrics = await serveMetrics(metricsAt, () => (started ? jittergenMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`));
+      const jitter = await withLock(`jittergen-${config.outIf}`, () => Jittergen.start(config, { pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) })).catch(async (e: unknown) => {
+        await metrics?.close();
+        throw e;
+      });
+      started = jitter;
       try {
         if (jitter.recovered) io.err(`${jitter.recovered}\n`);
         const where = `${config.outIf} egress (${jitter.via}, engine ${jitter.engine})`;
@@ -169,6 +187,8 @@ Examples:
         });
         printStatus(io, jitter.status(), opts.json);
       } finally {
+        started = undefined;
+        await metrics?.close();
         jitter.stop();
       }
       const flushed = jitter.releaseStats?.flushed;
@@ -180,10 +200,15 @@ Examples:
     .description("counters of pinned jittergen instances (per rule)")
     .option("--json", "print JSON")
     .option("--interface <name>", "only the instance on this interface")
-    .action((_opts: { json?: boolean; interface?: string }, command: Command) => {
-      const opts = command.optsWithGlobals<{ json?: boolean; interface?: string }>();
+    .addOption(statusMetricsOption())
+    .action((_opts: { json?: boolean; interface?: string; metrics?: boolean }, command: Command) => {
+      const opts = command.optsWithGlobals<{ json?: boolean; interface?: string; metrics?: boolean }>();
       const interfaces = opts.interface !== undefined ? [interfaceOption(opts.interface)] : Jittergen.pinnedInterfaces();
       const all = interfaces.map((i) => Jittergen.pinnedStatus(i));
+      if (opts.metrics === true) {
+        io.out(metricsText(jittergenMetrics(all)));
+        return;
+      }
       if (opts.json) {
         io.out(`${JSON.stringify(all.map(statusJson), null, 2)}\n`);
         return;
