@@ -134,6 +134,22 @@ describe("tsebpf link", () => {
     expect(() => linkObjects([{ name: "a.o", bytes: gpl }, { name: "b.o", bytes: other }])).toThrow(/a\.o, b\.o: section license differs \("GPL" vs "BSD"\)/);
   });
 
+  it("an extern declared with another type than its definition is a LinkError naming both files (as libbpf refuses it)", () => {
+    for (const [o] of ORDERS) {
+      let error: unknown;
+      try {
+        linkObjects([fixture(`link_bad.bpf${o}.o`), fixture(`link_b.bpf${o}.o`)]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(LinkError);
+      expect((error as LinkError).symbol).toBe("link_hits");
+      expect((error as LinkError).message).toBe(
+        `test/fixtures/link_bad.bpf${o}.o, test/fixtures/link_b.bpf${o}.o: extern variable or map link_hits is declared with another type than it is defined with`,
+      );
+    }
+  });
+
   it("a linked object links again (the output is a valid input)", () => {
     const ab = linkObjects([fixture("link_a.bpfel.o"), fixture("link_b.bpfel.o")]);
     const again = readCollectionSpec(linkObjects([{ name: "ab.o", bytes: ab }, fixture("core_typedefs.bpfel.o")]));
@@ -167,6 +183,11 @@ describe("tsebpf link against bpftool gen object", () => {
     };
     // libbpf's output has two static functions named twice, which tsebpf's reader refuses
     // (subprograms are found by name): compare the specs through ours only.
+    // Both linkers refuse an extern map declared with other attributes than its definition.
+    const bad = spawnSync(bpftool as string, ["gen", "object", join(dir, "bad.o"), "test/fixtures/link_bad.bpfel.o", "test/fixtures/link_b.bpfel.o"], { encoding: "utf8" });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/link_hits/);
+    expect(() => linkObjects(["link_bad.bpfel.o", "link_b.bpfel.o"].map(fixture))).toThrow(LinkError);
     expect(specOf(linkObjects(inputs)).maps).toEqual([[".data", 2, 4, 8, 1], ["link_a_only", 2, 4, 4, 2], ["link_hits", 2, 4, 8, 4]]);
   });
 });

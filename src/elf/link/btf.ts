@@ -6,8 +6,11 @@
  */
 import type { Btf, BtfDatasec, BtfType, BtfVarSecinfo } from "../../btf/index.js";
 import { typeRefs, withRefs } from "./btf-types.js";
+import { LinkError } from "./errors.js";
 
 export interface BtfMergeInput {
+  /** The input's file name, for errors. */
+  readonly file?: string;
   readonly btf: Btf | undefined;
   /** Where this object's part of section `name` starts in the output, undefined when it has none. */
   readonly sectionBase: (name: string) => number | undefined;
@@ -93,6 +96,8 @@ export function mergeBtf(inputs: readonly BtfMergeInput[], sectionSizes: Readonl
     count = keys.size;
   }
 
+  checkExterns(all, forward, refsOf, (g) => (g === 0 ? 0 : (cls[resolve(g)] as number)), (g) => inputs[inputOf[g] as number]?.file ?? `object ${inputOf[g]}`);
+
   // Output ids: the first type of each class, in input order; then the merged DATASECs.
   const canonical = new Map<number, number>();
   const outId = new Int32Array(all.length);
@@ -161,4 +166,36 @@ function mergeDatasec(
   }
   vars.sort((a, b) => a.offset - b.offset);
   return { kind: "datasec", name, size: sectionSizes.get(name) ?? end, vars };
+}
+
+/**
+ * An extern must be declared as it is defined: a variable or map of the same type (a map's
+ * definition struct member for member), a function with the same parameter and return types
+ * (parameter names may differ). `classOf` gives equal numbers to equal types.
+ */
+function checkExterns(
+  all: readonly (BtfType | undefined)[],
+  forward: ReadonlyMap<number, number>,
+  refsOf: (g: number) => number[],
+  classOf: (g: number) => number,
+  fileOf: (g: number) => string,
+): void {
+  for (const [g, def] of forward) {
+    const t = all[g] as BtfType;
+    const declared = refsOf(g)[0] as number;
+    const defined = refsOf(def)[0] as number;
+    let same: boolean;
+    if (t.kind === "var") same = classOf(declared) === classOf(defined);
+    else {
+      const dp = all[declared];
+      const fp = all[defined];
+      const dr = refsOf(declared);
+      const fr = refsOf(defined);
+      same = dp?.kind === "func_proto" && fp?.kind === "func_proto" && dr.length === fr.length && dr.every((r, i) => classOf(r) === classOf(fr[i] as number));
+    }
+    if (!same) {
+      const what = t.kind === "var" ? "variable or map" : "function";
+      throw new LinkError(`extern ${what} ${t.name} is declared with another type than it is defined with`, { files: [fileOf(g), fileOf(def)], symbol: t.name });
+    }
+  }
 }

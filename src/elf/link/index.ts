@@ -169,7 +169,7 @@ function linkBtf(elfs: readonly ElfFile[], files: readonly string[], layout: Lay
   if (parsed.every((p) => p.btf === undefined)) return undefined;
   const sizes = new Map(layout.sections.map((s) => [s.name, s.size]));
   const merged = mergeBtf(
-    parsed.map((p, i) => ({ btf: p.btf, sectionBase: (name: string) => layout.base(i, name), variableOffset: variableOffsets(elfs[i] as ElfFile) })),
+    parsed.map((p, i) => ({ file: files[i] as string, btf: p.btf, sectionBase: (name: string) => layout.base(i, name), variableOffset: variableOffsets(elfs[i] as ElfFile) })),
     sizes,
   );
   const marshalled = marshalBtf(merged.types, { order });
