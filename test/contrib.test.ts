@@ -56,7 +56,7 @@ async function flagsOf(program: string): Promise<Set<string>> {
   cli ??= createProgram({ out: () => undefined, err: () => undefined }, [...PROGRAMS]);
   const command = (await cli).commands.find((c) => c.name() === program);
   expect(command, `tsebpf ${program} exists`).toBeDefined();
-  return new Set((command?.options ?? []).flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)));
+  return new Set(["--help", ...(command?.options ?? []).flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined))]);
 }
 
 /** Every flag of an argument list is one the program has. */
@@ -70,7 +70,12 @@ const unitPath = (program: string) => join(ROOT, "contrib", "systemd", `tsebpf-$
 describe("contrib/systemd", () => {
   for (const program of PROGRAMS) {
     it(`tsebpf-${program}.service runs tsebpf ${program} with its flags and exactly the capabilities the README names`, async () => {
-      const service = unitSection(readFileSync(unitPath(program), "utf8"), "Service");
+      const text = readFileSync(unitPath(program), "utf8");
+      const service = unitSection(text, "Service");
+      // Every flag the unit names, in its comments too (what to add), is one the program has
+      // (systemctl's own aside).
+      const ours = text.split("\n").filter((line) => !line.includes("systemctl"));
+      await expectKnownFlags(program, ours.join("\n").match(/(?<=\s)--[a-z][a-z-]*/g) ?? []);
       const needs = readmeCapabilities(program);
       expect(words(service.get("CapabilityBoundingSet")?.join(" ")).sort()).toEqual(needs);
       expect(words(service.get("AmbientCapabilities")?.join(" ")).sort()).toEqual(needs);
@@ -137,7 +142,9 @@ describe("contrib/kubernetes", () => {
   };
   for (const program of ["packetfilter", "loadbalancer"] as const) {
     it(`${program}.yaml: a DaemonSet on the host network with exactly the README's capabilities, bpffs, and its ConfigMap as a folder`, async () => {
-      const docs = parseAllDocuments(readFileSync(join(ROOT, "contrib", "kubernetes", `${program}.yaml`), "utf8"));
+      const manifest = readFileSync(join(ROOT, "contrib", "kubernetes", `${program}.yaml`), "utf8");
+      await expectKnownFlags(program, manifest.match(/(?<=[\s"])--[a-z][a-z-]*/g) ?? []);
+      const docs = parseAllDocuments(manifest);
       for (const d of docs) expect(d.errors).toEqual([]);
       const objects = docs.map((d) => d.toJS() as K8sObject);
       const ds = objects.find((o) => o.kind === "DaemonSet");
