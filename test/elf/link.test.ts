@@ -183,6 +183,9 @@ describe("tsebpf link against bpftool gen object", () => {
     };
     // libbpf's output has two static functions named twice, which tsebpf's reader refuses
     // (subprograms are found by name): compare the specs through ours only.
+    // Types deduplicated as far as libbpf's linker does: as many, and the same kinds and names.
+    const typesOf = (e: typeof ours) => new Btf(e.sectionByName(".BTF")?.data as Uint8Array).types().map((t) => `${t.kind} ${t.name}`).sort();
+    expect(typesOf(ours)).toEqual(typesOf(theirs));
     // Both linkers refuse an extern map declared with other attributes than its definition.
     const bad = spawnSync(bpftool as string, ["gen", "object", join(dir, "bad.o"), "test/fixtures/link_bad.bpfel.o", "test/fixtures/link_b.bpfel.o"], { encoding: "utf8" });
     expect(bad.status).not.toBe(0);

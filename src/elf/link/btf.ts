@@ -66,8 +66,18 @@ export function mergeBtf(inputs: readonly BtfMergeInput[], sectionSizes: Readonl
 
   // Partition refinement: types start in classes by their own fields, then split by the
   // classes of what they refer to until nothing splits; a class is one type.
+  // The prototype of a resolved extern function, when nothing else uses it, goes with it
+  // (clang writes an extern's parameters without names: it would stay as an orphan).
+  const orphans = new Map<number, number>();
+  for (const [g, def] of forward) {
+    if (all[g]?.kind === "func") orphans.set(refsOf(g)[0] as number, refsOf(def)[0] as number);
+  }
+  for (let g = 1; g < all.length && orphans.size > 0; g++) {
+    if (forward.has(g)) continue;
+    for (const r of refsOf(g)) orphans.delete(r);
+  }
   const live: number[] = [];
-  for (let g = 1; g < all.length; g++) if (!forward.has(g) && !isDatasec(g)) live.push(g);
+  for (let g = 1; g < all.length; g++) if (!forward.has(g) && !isDatasec(g) && !orphans.has(g)) live.push(g);
   let cls = new Int32Array(all.length);
   let count = 0;
   {
@@ -119,7 +129,7 @@ export function mergeBtf(inputs: readonly BtfMergeInput[], sectionSizes: Readonl
   const datasecId = new Map(datasecNames.map((name, i) => [name, kept.length + i + 1]));
   const map = (g: number): number => {
     if (g === 0) return 0;
-    const r = resolve(g);
+    const r = resolve(orphans.get(g) ?? g);
     const t = all[r] as BtfType;
     return t.kind === "datasec" ? (datasecId.get(t.name) as number) : (outId[r] as number);
   };
