@@ -169,7 +169,9 @@ Examples:
         return;
       }
       let started: LoadBalancer | undefined;
-      const metrics = await serveMetrics(metricsAt, () => (started ? loadbalancerMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`));
+      // Without --metrics nothing is awaited before the start: it runs in the caller's turn (and
+      // network namespace, as the kernel tests run it).
+      const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? loadbalancerMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`)) : undefined;
       let balancer: LoadBalancer;
       try {
         balancer = LoadBalancer.start(config, { mode: opts.mode, pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}), ...(sampleFlows ? { sampleFlows } : {}) });
