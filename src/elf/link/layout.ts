@@ -2,7 +2,7 @@
  * Where each input section lands in the linked object: same-named sections are concatenated in
  * input order, each part aligned to its own alignment (code to 8 bytes).
  */
-import { SHF, SHT } from "../constants.js";
+import { SHF, SHT, STT } from "../constants.js";
 import type { ElfFile, ElfSection } from "../reader.js";
 import { LinkError } from "./errors.js";
 
@@ -49,8 +49,10 @@ export function layOut(elfs: readonly ElfFile[], files: readonly string[]): Layo
   const sections: OutputSection[] = [];
   const places = new Map<string, { section: OutputSection; base: number }>();
   elfs.forEach((elf, input) => {
+    // An empty section is left out (as libbpf's linker does), unless a symbol is defined in it.
+    const holdsSymbols = new Set(elf.symbols.filter((y) => y.type !== STT.SECTION && y.index > 0).map((y) => y.sectionIndex));
     for (const s of elf.sections) {
-      if (!isLinkedSection(s)) continue;
+      if (!isLinkedSection(s) || (s.size === 0 && !holdsSymbols.has(s.index))) continue;
       let out = byName.get(s.name);
       if (!out) {
         out = { name: s.name, type: s.type, flags: 0, align: 1, size: 0, parts: [] };
