@@ -1,9 +1,9 @@
 /**
  * Attaching every program of a collection by what its section name says, like libbpf's
  * skeleton auto-attach: `xdp` to an interface, `tracepoint/cat/name` to that tracepoint,
- * `cgroup/connect4` to a cgroup, and so on. The result owns every link (`Attachments`: one
- * `close()` detaches them all), and the collection owns the result: closing the collection
- * detaches what it attached.
+ * `cgroup/connect4` to a cgroup, and so on; struct_ops maps are registered. The result owns
+ * every link (`Attachments`: one `close()` detaches them all), and the collection owns the
+ * result: closing the collection detaches what it attached.
  */
 import { AttachType } from "../abi/index.js";
 import type { ProgramSpec } from "../elf/index.js";
@@ -146,9 +146,16 @@ export function attachPrograms(coll: Collection, options: AutoAttachOptions, onC
   const skipped: Skipped[] = [];
   for (const [name, program] of coll.programs) {
     const spec = coll.spec.programs.get(name) as ProgramSpec;
+    // struct_ops programs are registered with their struct_ops map (below), not attached alone.
+    if (spec.kind.programTypeName === "STRUCT_OPS") continue;
     const p = plan(spec, program, options);
     if (typeof p === "string") skipped.push({ program: name, reason: p });
     else plans.push([name, p]);
+  }
+  // struct_ops maps register (libbpf's skeleton attach does the same), under the map's name.
+  for (const [name, so] of coll.structOpsMaps) {
+    if (coll.programs.has(name)) throw new TsebpfError(`attachAll: struct_ops map ${name} has the name of a program; register it yourself (collection.structOps(name).register())`);
+    plans.push([name, () => so.registerOwned(true)]);
   }
   if (skipped.length > 0 && !options.skipUnattachable) throw new UnattachableError(skipped);
   const attachments = new Map<string, Attachment>();

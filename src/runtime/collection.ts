@@ -249,7 +249,7 @@ export class Collection {
     }
     for (const so of this.structOpsMaps.values()) {
       try {
-        so.registered?.close();
+        so.ownRegistration?.close();
       } catch (e) {
         failure ??= e;
       }

@@ -191,6 +191,12 @@ export class StructOps {
     return this.registration && !this.registration.closed ? this.registration : undefined;
   }
 
+  /** @internal What the collection unregisters when it closes: a registration made by register(). */
+  get ownRegistration(): StructOpsRegistration | undefined {
+    const r = this.registered;
+    return r && !r.byAttachments ? r : undefined;
+  }
+
   /**
    * Registers the struct with the kernel (a congestion control appears in
    * tcp_available_congestion_control): writes the map's value — which registers a `.struct_ops`
@@ -198,19 +204,27 @@ export class StructOps {
    * to unregister. NotSupportedError when this kernel refuses the step (naming it and the errno).
    */
   register(): StructOpsRegistration {
+    return this.registerOwned(false);
+  }
+
+  /**
+   * @internal register() for attachAll: the registration belongs to the Attachments (which
+   * close it, or release it to the caller), so closing the collection leaves it alone.
+   */
+  registerOwned(byAttachments: boolean): StructOpsRegistration {
     if (this.registered) throw new StructOpsError(`struct_ops ${this.typeName} "${this.name}" is registered already`);
     if (!this.link) {
       if (this.written) throw new StructOpsError(`struct_ops ${this.typeName} "${this.name}" was registered and unregistered: a .struct_ops map registers once (load the object again)`);
       this.refusable("registering (the map update builds its BPF trampolines)", () => this.map.update(new Uint8Array(4), this.value));
       this.written = true;
-      this.registration = new StructOpsRegistration(this, undefined);
+      this.registration = new StructOpsRegistration(this, undefined, byAttachments);
       return this.registration;
     }
     this.prepareForLink();
     const link = this.refusable("registering through a struct_ops link", () =>
       linkCreate({ programFd: this.map.fd, target: 0, attachType: AttachType.STRUCT_OPS, description: `struct_ops ${this.typeName} "${this.name}"` }),
     );
-    this.registration = new StructOpsRegistration(this, link);
+    this.registration = new StructOpsRegistration(this, link, byAttachments);
     return this.registration;
   }
 
@@ -255,19 +269,22 @@ export class StructOpsRegistration implements Attachment {
     private readonly ops: StructOps,
     /** The struct_ops link of a `.struct_ops.link` map. */
     readonly link: Link | undefined,
+    /** @internal Made by attachAll: its Attachments close it (or release it to the caller). */
+    readonly byAttachments = false,
   ) {
     this.description = `struct_ops ${ops.typeName} "${ops.name}"${link ? " (link)" : ""}`;
+    if (link) this.pin = (path: string) => link.pin(path);
   }
 
   get closed(): boolean {
     return this.isClosed;
   }
 
-  /** Pins the struct_ops link (`.struct_ops.link` maps only). */
-  pin(path: string): void {
-    if (!this.link) throw new StructOpsError(`${this.description}: only a .struct_ops.link map's registration has a link to pin`);
-    this.link.pin(path);
-  }
+  /**
+   * Pins the struct_ops link: the struct stays registered until the pin is removed. Present only
+   * for a `.struct_ops.link` map's registration (a `.struct_ops` one has no link to pin).
+   */
+  readonly pin?: (path: string) => void;
 
   /** Id of the map the struct_ops link registers now (it changes with `update`). */
   mapId(): number {

@@ -18,9 +18,30 @@ import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 import { trackOwnObjects } from "../helpers/kernel-objects.js";
 import { NetNs, describeKernel } from "../helpers/kernel.js";
 import { itWith } from "../helpers/oracle.js";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { runtime } from "../../src/index.js";
+import { BpfMap } from "../../src/runtime/map.js";
+import { packageRoot } from "../helpers/dist.js";
 
 const FIXTURE = "test/fixtures/struct_ops.bpfel.o";
+/** The built CLI: the repository's dist/ when fresh, else a build of its own. */
+const CLI = join(packageRoot(), "dist", "cli", "main.js");
+
+/** Waits until `done()` holds (the kernel frees a link whose pin is removed a little later); asserts it. */
+async function eventually(what: string, done: () => boolean): Promise<void> {
+  for (let i = 0; i < 250 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(done(), what).toBe(true);
+}
+
+/** Unregisters a .struct_ops registration another process left (by the map's name). */
+function unregisterLeftover(name: string): void {
+  for (const m of runtime.listMaps().filter((x) => x.name === name && x.type === 26)) {
+    using map = BpfMap.fromId(m.id);
+    map.delete(new Uint8Array(4));
+  }
+}
 const spec = (): CollectionSpec => readCollectionSpec(readFileSync(FIXTURE));
 const available = (): string[] => readFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control", "utf8").trim().split(/\s+/);
 
@@ -219,5 +240,73 @@ describeKernel("struct_ops: a TCP congestion control in BPF", () => {
       spawnSync(bpftool as string, ["struct_ops", "unregister", "id", String(id)]);
     }
     expect(available()).not.toContain("tsebpf_cc");
+  });
+
+  it("attachAll registers every struct_ops map (and attaches no struct_ops program alone); closing unregisters", () => {
+    using c = Collection.load(spec());
+    if (!probe.supported) {
+      expect(() => c.attachAll()).toThrow(NotSupportedError);
+      return;
+    }
+    const a = c.attachAll();
+    expect(a.programs().sort()).toEqual(["tsebpf_cc", "tsebpf_cc_link"]);
+    expect(a.skipped).toEqual([]);
+    expect(available()).toEqual(expect.arrayContaining(["tsebpf_cc", "tsebpf_cc_link"]));
+    expect(a.get("tsebpf_cc_link").pin).toBeTypeOf("function");
+    expect(a.get("tsebpf_cc").pin).toBeUndefined();
+    a.close();
+    expect(available().filter((n) => n.startsWith("tsebpf_cc"))).toEqual([]);
+  });
+
+  it("a pinned struct_ops link keeps the struct registered after close, until the pin is removed", async () => {
+    if (!probe.supported) return void expect(probe.reason).toBeDefined();
+    const dir = mkdtempSync("/sys/fs/bpf/tsebpf-so-");
+    try {
+      {
+        using c = Collection.load(spec());
+        const reg = c.structOps("tsebpf_cc_link").register();
+        reg.pin?.(join(dir, "link"));
+      }
+      expect(available()).toContain("tsebpf_cc_link");
+      rmSync(join(dir, "link"));
+      await eventually("tsebpf_cc_link unregistered once its pin is gone", () => !available().includes("tsebpf_cc_link"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tsebpf load --attach registers both maps until SIGINT; --attach --pin pins the link and leaves the .struct_ops registration", async () => {
+    if (!probe.supported) return void expect(probe.reason).toBeDefined();
+    const child = spawn(process.execPath, [CLI, "load", FIXTURE, "--attach"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        out += d;
+        if (/running:/.test(out)) resolve();
+      });
+      child.on("exit", (code) => reject(new Error(`tsebpf exited ${code}: ${out}`)));
+    });
+    expect(out).toMatch(/attached tsebpf_cc: struct_ops tcp_congestion_ops "tsebpf_cc"\n/);
+    expect(out).toMatch(/attached tsebpf_cc_link: struct_ops tcp_congestion_ops "tsebpf_cc_link" \(link\)\n/);
+    expect(available()).toEqual(expect.arrayContaining(["tsebpf_cc", "tsebpf_cc_link"]));
+    const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(available().filter((n) => n.startsWith("tsebpf_cc"))).toEqual([]);
+    const help = spawnSync(process.execPath, [CLI, "load", "--help"], { encoding: "utf8" }).stdout;
+    expect(help).toMatch(/struct_ops maps are registered, e\.g\. a TCP congestion\s+control/);
+
+    const dir = mkdtempSync("/sys/fs/bpf/tsebpf-so-");
+    try {
+      const r = spawnSync(process.execPath, [CLI, "load", FIXTURE, "--attach", "--pin", dir], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/tsebpf_cc has no link to pin: it stays attached until detached/);
+      expect(existsSync(join(dir, "links", "tsebpf_cc_link"))).toBe(true);
+      expect(available()).toEqual(expect.arrayContaining(["tsebpf_cc", "tsebpf_cc_link"]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      unregisterLeftover("tsebpf_cc");
+    }
+    await eventually("both unregistered", () => available().every((n) => !n.startsWith("tsebpf_cc")));
   });
 });

@@ -47,10 +47,13 @@ export function registerLoad(program: Command, io: Output): void {
 Without --pin the objects are released when tsebpf exits: a load check, like a dry run of the
 verifier. Maps declared with pinning by name are pinned (or reused) under --pin DIR/maps.
 With --attach, programs attach by section name (xdp, tc, tcx/ingress, tracepoint/C/N, raw_tp/N,
-tp_btf/N, kprobe/F, cgroup/..., sk_lookup) and stay until SIGINT/SIGTERM; with --attach --pin,
-links are pinned under DIR/links and tsebpf exits, leaving them attached. While attached, the
-records of every ring buffer and perf event array are printed as they arrive: hex bytes, or
-decoded with --event-type (bigints as strings, char[] as text); --json prints one object a line.
+tp_btf/N, kprobe/F, cgroup/..., sk_lookup; struct_ops maps are registered, e.g. a TCP congestion
+control) and stay until SIGINT/SIGTERM; with --attach --pin, links are pinned under DIR/links
+and tsebpf exits, leaving them attached (a .struct_ops map, having no link, stays registered
+until its map value is deleted; .struct_ops.link maps are pinned like the others). While
+attached, the records of every ring buffer and perf event array are printed as they arrive: hex
+bytes, or decoded with --event-type (bigints as strings, char[] as text); --json prints one
+object a line.
 
 Every function of an executable section is a program. One whose section name no rule knows
 (cls_test, l4lb-demo; \`tsebpf inspect\` shows "unspecified") loads only with --type; without it
