@@ -14,6 +14,7 @@ import { CodecError, TypedMap, btfCodec, u32, type BtfValue, type Codec } from "
 import { NotSupportedError } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import { kconfigValues } from "./kconfig-values.js";
+import { ModuleBtfFds } from "./kfuncs.js";
 import { kernelBtf } from "./kernel-btf.js";
 import { attachBtfId, resolveAttachTarget, resolveProgramReferences, type AttachTarget, type ResolvedAttachTarget } from "./link-program.js";
 import { loadMap } from "./load-maps.js";
@@ -292,7 +293,10 @@ function loadProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadConte
 
 function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramLoadContext, target: ResolvedAttachTarget | undefined): Program {
   const relocated = relocateProgram(spec, p, ctx.target()).instructions;
-  const instructions = resolveProgramReferences(p, relocated, { mapFd: (n) => ctx.maps.get(n)?.fd, externs: spec.externs, kernelBtf: ctx.target });
+  // Fds of the module BTF objects of kfuncs only a module has, open until the program is loaded.
+  using modules = new ModuleBtfFds();
+  const instructions = resolveProgramReferences(p, relocated, { mapFd: (n) => ctx.maps.get(n)?.fd, externs: spec.externs, kernelBtf: ctx.target, moduleBtfFd: (id) => modules.fd(id) });
+  const fdArray = modules.fdArray;
   const funcInfo = Buffer.alloc(p.funcInfo.length * 8);
   p.funcInfo.forEach((f, i) => {
     funcInfo.writeUInt32LE(f.slot, i * 8);
@@ -318,6 +322,7 @@ function loadResolvedProgram(spec: CollectionSpec, p: ProgramSpec, ctx: ProgramL
       ...(target ? { attachBtfId: target.btfId, attachProgFd: target.fd } : { attachBtfId: attachBtfId(p, ctx.target) }),
       ...(ctx.structOps ? { attachBtfId: ctx.structOps.btfId, expectedAttachType: ctx.structOps.memberIndex } : {}),
       ...(withBtf ? { btfFd: ctx.btfFd, funcInfo, funcInfoCount: p.funcInfo.length, lineInfo, lineInfoCount: p.lineInfo.length } : {}),
+      ...(fdArray ? { fdArray } : {}),
       logLevel: ctx.logLevel,
     });
   } catch (e) {

@@ -11,6 +11,7 @@ import type { ExternSpec, ProgramSpec } from "../elf/index.js";
 import { Struct, fdById, kernel, objInfo } from "../syscall/index.js";
 import { NotSupportedError } from "./errors.js";
 import { btfById } from "./kernel-objects-btf.js";
+import { findModuleFunction } from "./kfuncs.js";
 import { kallsyms } from "./ksyms.js";
 import { linkCreate, type Link } from "./link.js";
 import type { Program } from "./program.js";
@@ -26,6 +27,20 @@ export interface ReferenceContext {
   readonly externs: ReadonlyMap<string, ExternSpec>;
   /** The kernel's BTF, for ksym and kfunc ids. */
   readonly kernelBtf: () => Btf;
+  /**
+   * For kfuncs only a module has: an fd of that module's BTF object (by id) and its index in
+   * the load's fd_array. Without it, such kfuncs are not looked for in modules.
+   */
+  readonly moduleBtfFd?: (btfObjectId: number) => { fd: number; index: number };
+}
+
+/** A kfunc's BTF id: in the kernel's BTF, else (when the context allows) in a module's. */
+function findKfunc(name: string, ctx: ReferenceContext): { typeId: number; module?: { fd: number; index: number } } | undefined {
+  const id = ctx.kernelBtf().find(name, "func");
+  if (id !== undefined) return { typeId: id };
+  if (!ctx.moduleBtfFd) return undefined;
+  const m = findModuleFunction(name);
+  return m ? { typeId: m.typeId, module: ctx.moduleBtfFd(m.btfObjectId) } : undefined;
 }
 
 const isCall = (i: Instruction) => i.opcode === 0x85;
@@ -43,23 +58,25 @@ export function resolveProgramReferences(program: ProgramSpec, instructions: rea
     const ext = ctx.externs.get(ref);
     if (!ext) return ins; // subprogram calls and callbacks: already linked
     if (ext.kind === "kfunc" && isCall(ins)) {
-      const id = ctx.kernelBtf().find(ref, "func");
-      if (id === undefined) {
+      const found = findKfunc(ref, ctx);
+      if (found === undefined) {
         if (ext.weak) return { ...ins, src: PseudoCall.HELPER, imm: 0, off: 0 }; // like libbpf: a weak kfunc the kernel lacks
-        throw new ResolveError(`program "${program.name}": kernel function ${ref} is not in this kernel's BTF (kfunc missing, or in a module)`);
+        throw new ResolveError(`program "${program.name}": kernel function ${ref} is in neither this kernel's nor a loaded module's BTF`);
       }
-      return { ...ins, src: PseudoCall.KFUNC, imm: id, off: 0 };
+      // A module's kfunc: `off` is the index of the module's BTF fd in fd_array.
+      return { ...ins, src: PseudoCall.KFUNC, imm: found.typeId, off: found.module?.index ?? 0 };
     }
     if (ext.kind === "kfunc" && ins.opcode === LD_IMM64) {
       // A kfunc's address as a value (bpf_ksym_exists): as libbpf does, its BTF id with
-      // BPF_PSEUDO_BTF_ID (the kernel puts the address there, read-only memory of size 0), or a
-      // plain 0 for a weak kfunc the kernel lacks.
-      const id = ctx.kernelBtf().find(ref, "func");
-      if (id === undefined) {
+      // BPF_PSEUDO_BTF_ID and the module's BTF fd in the second half (0: vmlinux) — the kernel
+      // puts the address there, read-only memory of size 0 — or a plain 0 for a weak kfunc the
+      // kernel lacks.
+      const found = findKfunc(ref, ctx);
+      if (found === undefined) {
         if (ext.weak) return { ...ins, src: PseudoLd.NONE, imm: 0, imm2: 0 };
-        throw new ResolveError(`program "${program.name}": kernel function ${ref} is not in this kernel's BTF (kfunc missing, or in a module)`);
+        throw new ResolveError(`program "${program.name}": kernel function ${ref} is in neither this kernel's nor a loaded module's BTF`);
       }
-      return { ...ins, src: PseudoLd.BTF_ID, imm: id, imm2: 0 };
+      return { ...ins, src: PseudoLd.BTF_ID, imm: found.typeId, imm2: found.module?.fd ?? 0 };
     }
     if (ext.kind === "ksym" && ins.opcode === LD_IMM64) {
       if (ext.typeless) {

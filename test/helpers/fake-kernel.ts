@@ -49,6 +49,18 @@ export class FakeKernel implements Kernel {
       case "LINK_CREATE":
         this.linkCreateAttrs.push(new DataView(Uint8Array.from(attr).buffer));
         return 0;
+      case "PROG_GET_NEXT_ID":
+      case "MAP_GET_NEXT_ID":
+      case "BTF_GET_NEXT_ID":
+      case "LINK_GET_NEXT_ID": {
+        // The ids of `byId` of that kind, in order.
+        const kind = `${name.slice(0, name.indexOf("_"))}:`;
+        const start = v.getUint32(0, true);
+        const next = [...this.byId.keys()].filter((k) => k.startsWith(kind)).map((k) => Number(k.slice(kind.length))).filter((id) => id > start).sort((a, b) => a - b)[0];
+        if (next === undefined) return -2; // ENOENT: no more
+        v.setUint32(4, next, true);
+        return 0;
+      }
       case "PROG_GET_FD_BY_ID":
       case "MAP_GET_FD_BY_ID":
       case "BTF_GET_FD_BY_ID":
