@@ -80,6 +80,11 @@ export function layoutStructOps(spec: StructOpsMapSpec, kernel: Btf): StructOpsL
   const fills: Fill[] = [];
   for (const member of spec.structOps.members) {
     const bytes = data.subarray(member.offset, member.offset + member.size);
+    if (member.name === "") {
+      // Members are matched by name: an anonymous one can only be left empty.
+      if (isZero(bytes)) continue;
+      throw new StructOpsError(`map ${spec.name}: the anonymous member at offset ${member.offset} of struct ${typeName} holds data, but members are matched to the kernel's by name`);
+    }
     const k = kstruct.type.members.find((m) => m.name === member.name);
     if (!k) {
       // A member this kernel's struct lacks: fine while the object leaves it empty.

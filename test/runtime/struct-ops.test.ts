@@ -67,6 +67,17 @@ describe("struct_ops layout against the kernel's BTF", () => {
     expect(layout.fills.map((f) => f.member.name)).toEqual(["ssthresh", "cong_avoid", "undo_cwnd", "name"]);
   });
 
+  it("a program the load left out is named when the value is built; an anonymous member may only be empty", () => {
+    const layout = layoutStructOps(cc, kernel);
+    expect(() => structOpsValue(layout, (n) => (n === "tsebpf_init" ? undefined : FDS[n]))).toThrow("map tsebpf_cc: program tsebpf_init (member init) was not loaded");
+    const flags = cc.structOps.members.find((m) => m.name === "flags")!;
+    const anonymous: StructOpsMapSpec = { ...cc, structOps: { ...cc.structOps, members: cc.structOps.members.map((m) => (m === flags ? { ...m, name: "" } : m)) } };
+    expect(() => layoutStructOps(anonymous, kernel)).toThrow(`map tsebpf_cc: the anonymous member at offset ${flags.offset} of struct tcp_congestion_ops holds data`);
+    const data = Uint8Array.from(cc.data!);
+    data.fill(0, flags.offset, flags.offset + 4);
+    expect(layoutStructOps({ ...anonymous, data }, kernel).fills.map((f) => f.member.name)).not.toContain("");
+  });
+
   it("a kernel without the struct, or without bpf_struct_ops_<struct>, is NotSupportedError", () => {
     const other = { ...cc, structOps: { ...cc.structOps, typeName: "sched_ext_ops" } };
     expect(() => layoutStructOps(other, kernel)).toThrow(NotSupportedError);
