@@ -9,6 +9,7 @@ export * from "./collection.js";
 export { PinMismatchError } from "./load-maps.js";
 export { ResolveError } from "./link-program.js";
 export { KconfigError } from "./kconfig-values.js";
+export { findModuleFunction, moduleBtfObjects, clearModuleBtfCache, type ModuleFunction } from "./kfuncs.js";
 export * from "./kernel-btf.js";
 export * from "./probe.js";
 export * from "./objects.js";
