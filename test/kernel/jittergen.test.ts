@@ -519,7 +519,15 @@ describeKernel("jittergen: in network namespaces", () => {
     expect(corrupted).toBeLessThan(hi);
   });
 
-  // ---- the userspace engine: held packets wait in a thread of this process, released by AF_PACKET ----
+  /**
+   * The userspace engine: held packets wait in a thread of this process (SCHED_FIFO), released by
+   * AF_PACKET. Measured on this 2-CPU machine at load average 12-15 (other work): the thread's
+   * release lateness mean 0.04-0.1 ms, none over 0.5 ms; RTTs never early; in [min, max + 1 ms]:
+   * jitter 2-6 ms 0.77-0.89, fixed 5 ms over IPv6 0.755-0.9, against a baseline ≤ 1 ms share of
+   * 0.93-0.98. A held reply finds the sender asleep (the baseline's comes back while it still
+   * runs), so the RTT carries one more wake-up than the baseline: the share is bounded at the
+   * baseline's minus 0.35 (recirculate: 0.4 and 0.6), the lateness below four ticks as there.
+   */
 
   it("userspace: jitter 2-6 ms seen as RTT never early, within [min, max + 1 ms] about as often as the machine allows, spread over the range, flow order kept; released packets pass untouched", () => {
     const base = baseline(7012);
@@ -550,7 +558,7 @@ describeKernel("jittergen: in network namespaces", () => {
     console.log(`userspace jitter 2-6 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [2, 7]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average; late histogram ${s.lateHistogram.join(",")}`);
     for (const r of rtts) expect(r).toBeGreaterThanOrEqual(2);
     expect(s.lateHistogram.slice(FOUR_TICKS_BUCKET).every((c) => c === 0n)).toBe(true);
-    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.2);
+    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.35);
     for (let ms = 2; ms < 6; ms++) expect(share(rtts, ms, ms + 1 - 1e-9), `RTT in [${ms}, ${ms + 1}) ms`).toBeGreaterThan(0.05);
     expect(got.map((g) => g[0])).toEqual([...got.map((g) => g[0])].sort((a, b) => a - b));
   });
@@ -575,7 +583,7 @@ describeKernel("jittergen: in network namespaces", () => {
     console.log(`userspace IPv6 5 ms: RTT p50/p90/p99/max ${quantiles(rtts)} ms, ${inRange} within [5, 6]; baseline ${quantiles(base)}, ${share(base, 0, 1)} ≤ 1 ms; released late by ${s.meanLateMs.toFixed(3)} ms on average`);
     for (const r of rtts) expect(r).toBeGreaterThanOrEqual(5);
     expect(s.lateHistogram.slice(FOUR_TICKS_BUCKET).every((c) => c === 0n)).toBe(true);
-    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.2);
+    expect(inRange).toBeGreaterThanOrEqual(share(base, 0, 1) - 0.35);
   });
 
   it("userspace: reorder 20% by 15 ms — the receiver sees the selected probes after their successors", () => {
@@ -619,6 +627,48 @@ describeKernel("jittergen: in network namespaces", () => {
     const [lo, hi] = binomialBounds(300, 0.2);
     expect(corrupted).toBeGreaterThan(lo);
     expect(corrupted).toBeLessThan(hi);
+  });
+
+  it("userspace over TCP: request/response RTTs never under the delay, every byte right, and no retransmission (the held original counts as sent)", () => {
+    const retrans = (): number => {
+      const lines = pair.a.ns.exec("cat", ["/proc/net/snmp"]).split("\n").filter((l) => l.startsWith("Tcp:"));
+      const names = (lines[0] ?? "").split(/\s+/);
+      return Number((lines[1] ?? "").split(/\s+/)[names.indexOf("RetransSegs")]);
+    };
+    const server = `require("node:net").createServer((c) => c.pipe(c)).listen(7018, ${JSON.stringify(pair.b.ipv4)}, () => process.stderr.write("ready\\n")); setTimeout(() => process.exit(0), 20000);`;
+    const client = `
+      const c = require("node:net").connect(7018, ${JSON.stringify(pair.b.ipv4)});
+      const out = []; let i = 0; let t = 0n; let buf = "";
+      const next = () => { if (i === 30) { c.end(); process.stdout.write(JSON.stringify(out)); return; } t = process.hrtime.bigint(); c.write("request " + i + " " + "x".repeat(100) + "\\n"); };
+      c.on("connect", next);
+      c.on("data", (d) => { buf += d; if (buf.endsWith("\\n")) { out.push([buf === "request " + i + " " + "x".repeat(100) + "\\n", Number(process.hrtime.bigint() - t) / 1e6]); buf = ""; i++; next(); } });
+      c.on("error", (e) => { process.stderr.write(String(e)); process.exit(1); });`;
+    const script = `
+      const { spawn } = require("node:child_process");
+      const rx = spawn("nsenter", ["--net=${pair.b.ns.path}", "--", process.execPath, "-e", ${JSON.stringify(server)}], { stdio: ["ignore", "ignore", "pipe"] });
+      rx.stderr.once("data", () => {
+        const tx = spawn("nsenter", ["--net=${pair.a.ns.path}", "--", process.execPath, "-e", ${JSON.stringify(client)}], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = ""; tx.stdout.on("data", (d) => (out += d)); tx.on("close", () => { rx.kill(); process.stdout.write(out); });
+      });`;
+    const j = start({ engine: "userspace", action: "jitter", match: { protocol: "tcp", port: 7018 }, jitter: { minDelayMs: 2, maxDelayMs: 3 } });
+    const before = retrans();
+    let got: Array<[boolean, number]>;
+    let s;
+    try {
+      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 30_000 });
+      expect(r.stdout.startsWith("["), r.stderr).toBe(true);
+      got = JSON.parse(r.stdout) as Array<[boolean, number]>;
+      s = j.status();
+    } finally {
+      stop(j);
+    }
+    expect(got.length).toBe(30);
+    expect(got.every(([ok]) => ok)).toBe(true);
+    for (const [, rtt] of got) expect(rtt).toBeGreaterThanOrEqual(2);
+    expect(Number(s.released)).toBeGreaterThanOrEqual(30);
+    expect(Number(s.released)).toBe(Number(s.handed));
+    expect(s.sendErrors).toBe(0n);
+    expect(retrans() - before).toBe(0);
   });
 
   it("userspace: --pin is refused in one line and nothing changes; a reload keeps the release thread", () => {
