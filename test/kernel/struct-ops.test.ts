@@ -14,7 +14,7 @@ import { NotSupportedError } from "../../src/runtime/errors.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { probeStructOps } from "../../src/runtime/probe.js";
 import { StructOpsError } from "../../src/runtime/struct-ops.js";
-import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
+import { bpftool, bpftoolJson, bpftoolMissing } from "../helpers/bpftool.js";
 import { trackOwnObjects } from "../helpers/kernel-objects.js";
 import { NetNs, describeKernel } from "../helpers/kernel.js";
 import { itWith } from "../helpers/oracle.js";
@@ -308,5 +308,27 @@ describeKernel("struct_ops: a TCP congestion control in BPF", () => {
       unregisterLeftover("tsebpf_cc");
     }
     await eventually("both unregistered", () => available().every((n) => !n.startsWith("tsebpf_cc")));
+  });
+
+  itWith(bpftoolMissing)("libbpf (bpftool prog loadall) finds the same struct_ops programs and loads the same instructions (tags agree)", () => {
+    if (probe.reason?.startsWith("loading")) return void expect(probe.supported).toBe(false);
+    const dir = mkdtempSync("/sys/fs/bpf/tsebpf-so-");
+    try {
+      const r = spawnSync(bpftool as string, ["prog", "loadall", FIXTURE, join(dir, "progs")], { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      using c = Collection.load(spec());
+      const theirs = Object.fromEntries(
+        [...c.programs.keys()].map((name) => {
+          const info = bpftoolJson<{ type: string; tag: string }>("prog", "show", "pinned", join(dir, "progs", name));
+          return [name, [info.type, info.tag]];
+        }),
+      );
+      const ours = Object.fromEntries([...c.programs].map(([name, p]) => [name, ["struct_ops", p.info().tag]]));
+      expect(ours).toEqual(theirs);
+      expect(Object.keys(ours).sort()).toEqual(["tsebpf_cong_avoid", "tsebpf_init", "tsebpf_ssthresh", "tsebpf_undo_cwnd"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(available()).not.toContain("tsebpf_cc");
   });
 });
