@@ -150,6 +150,21 @@ describe("tsebpf link", () => {
     }
   });
 
+  it("one object alone: its weak definition stays weak, its externs stay undefined for a later link", () => {
+    const elf = readElf(linkObjects([fixture("link_a.bpfel.o")]));
+    const sym = (name: string) => elf.symbols.find((s) => s.name === name);
+    expect(sym("link_pick")).toMatchObject({ bind: STB.WEAK, type: STT.FUNC });
+    for (const name of ["link_add", "link_scale_base", "link_hits"]) expect(sym(name), name).toMatchObject({ bind: STB.GLOBAL, sectionIndex: SHN.UNDEF });
+    // and linking that with link_b gives what linking the originals gives
+    const twice = linkObjects([{ name: "a.o", bytes: linkObjects([fixture("link_a.bpfel.o")]) }, fixture("link_b.bpfel.o")]);
+    const once = linkObjects([fixture("link_a.bpfel.o"), fixture("link_b.bpfel.o")]);
+    const shape = (bytes: Uint8Array) => {
+      const spec = readCollectionSpec(bytes);
+      return [...spec.programs.values()].map((p) => [p.name, p.subprograms, p.instructions.map((i) => [i.opcode, i.dst, i.src, i.off, i.imm])]);
+    };
+    expect(shape(twice)).toEqual(shape(once));
+  });
+
   it("a linked object links again (the output is a valid input)", () => {
     const ab = linkObjects([fixture("link_a.bpfel.o"), fixture("link_b.bpfel.o")]);
     const again = readCollectionSpec(linkObjects([{ name: "ab.o", bytes: ab }, fixture("core_typedefs.bpfel.o")]));
