@@ -119,6 +119,8 @@ Delay engines:
                by milliseconds once the CPUs are busy. Survives --pin. For low packet rates.
   auto         edt where the kernel has fq; otherwise a config that delays refuses to start and
                says so (naming userspace and recirculate). drop works with any engine.
+  Which: edt wherever there is fq; userspace for accurate delays without it (released within
+  ~0.1 ms of the departure here); recirculate only where it must outlive the process (--pin).
 
 Each selected packet gets its own delay, uniform on [minDelayMs, maxDelayMs]; with jitter a packet
 never leaves before its flow's previous one (keepOrder: false lifts that), and delays do not pile
