@@ -102,13 +102,13 @@ describe("CO-RE type relocations on typedefs of function prototypes and arrays",
     expect(resolve(local, wide, K.TYPE_SIZE, target.btf)).toMatchObject({ local: 32, target: 16 });
     expect(resolve(local, wide, K.TYPE_MATCHES, target.btf)).toMatchObject({ target: 0 });
     expect(resolve(local, ptrs, K.TYPE_EXISTS, target.btf)).toMatchObject({ target: 0 });
-    expect(resolve(local, ptrs, K.TYPE_ID_TARGET, target.btf)).toMatchObject({ poison: true });
+    expect(resolve(local, ptrs, K.TYPE_ID_TARGET, target.btf)).toMatchObject({ target: 0, poison: false });
     expect(resolve(local, twoArgs, K.TYPE_EXISTS, target.btf)).toMatchObject({ target: 0 });
     expect(resolve(local, voidRet, K.TYPE_EXISTS, target.btf)).toMatchObject({ target: 0 });
     expect(resolve(local, notPtr, K.TYPE_EXISTS, target.btf)).toMatchObject({ target: 0 });
   });
 
-  it("local-only typedefs: exists and matches 0, local id kept, target id and size poisoned", () => {
+  it("local-only typedefs: exists, matches, target id and size 0 (never poisoned, as libbpf), local id kept", () => {
     const T = new Types();
     const int = T.int("int", 4, true);
     const fn = T.typedef("fn_t", T.ptr(T.proto(int, [int])));
@@ -119,9 +119,10 @@ describe("CO-RE type relocations on typedefs of function prototypes and arrays",
       expect(resolve(local, id, K.TYPE_EXISTS, target.btf)).toMatchObject({ local: 1, target: 0, poison: false });
       expect(resolve(local, id, K.TYPE_MATCHES, target.btf)).toMatchObject({ target: 0, poison: false });
       expect(resolve(local, id, K.TYPE_ID_LOCAL, target.btf)).toMatchObject({ local: id, target: id, poison: false });
-      expect(resolve(local, id, K.TYPE_ID_TARGET, target.btf)).toMatchObject({ poison: true });
+      expect(resolve(local, id, K.TYPE_ID_TARGET, target.btf)).toMatchObject({ target: 0, poison: false });
     }
-    expect(resolve(local, arr, K.TYPE_SIZE, target.btf)).toMatchObject({ local: 16, poison: true });
+    expect(resolve(local, arr, K.TYPE_SIZE, target.btf)).toMatchObject({ local: 16, target: 0, poison: false });
+    expect(resolve(local, fn, K.TYPE_SIZE, target.btf)).toMatchObject({ local: 8, target: 0, poison: false });
   });
 
   it("a typedef of a float is compatible with nothing and matches nothing (libbpf's rule)", () => {

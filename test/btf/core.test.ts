@@ -392,18 +392,19 @@ describe("CO-RE against hand-built BTF", () => {
     expect(error(() => resolve(T.btf(), relo(anon, "0", K.TYPE_EXISTS), R.btf)).reason).toBe("struct (anon) has no name, so it cannot be looked up in the target");
   });
 
-  it("a type the target lacks: exists and matches are 0, size and target id poison", () => {
+  it("a type the target lacks: every type relocation is 0 (as libbpf resolves them), strict mode throws for size and target id", () => {
     const T = new Types();
     const int = T.int("int", 4, true);
     const missing = T.struct("bpf_nonexistent", 4, [["x", int, 0]]);
     const btf = T.btf();
     expect(resolve(btf, relo(missing, "0", K.TYPE_EXISTS), R.btf)).toMatchObject({ local: 1, target: 0, poison: false, reason: "the target has no struct bpf_nonexistent" });
     expect(resolve(btf, relo(missing, "0", K.TYPE_MATCHES), R.btf)).toMatchObject({ local: 1, target: 0 });
-    expect(resolve(btf, relo(missing, "0", K.TYPE_SIZE), R.btf)).toMatchObject({ poison: true });
-    expect(resolve(btf, relo(missing, "0", K.TYPE_ID_TARGET), R.btf)).toMatchObject({ poison: true });
+    expect(resolve(btf, relo(missing, "0", K.TYPE_SIZE), R.btf)).toMatchObject({ local: 4, target: 0, poison: false });
+    expect(resolve(btf, relo(missing, "0", K.TYPE_ID_TARGET), R.btf)).toMatchObject({ local: missing, target: 0, poison: false });
     expect(resolve(btf, relo(missing, "0:0", K.FIELD_EXISTS), R.btf)).toMatchObject({ target: 0 });
     const r = resolve(btf, relo(missing, "0", K.TYPE_ID_TARGET, 4), R.btf);
-    expect(patchInstruction(asm.ldImm64(1, missing), r, 4)).toEqual([poisonCall, poisonCall]);
+    expect(patchInstruction(asm.ldImm64(1, missing), r, 4)).toEqual([asm.ldImm64(1, 0)]);
+    expect(error(() => resolve(btf, relo(missing, "0", K.TYPE_ID_TARGET, 4), R.btf, { strict: true })).reason).toBe("the target has no struct bpf_nonexistent");
     expect(error(() => resolve(btf, relo(missing, "0", K.TYPE_SIZE, 4), R.btf, { strict: true })).message).toBe(
       'CO-RE TYPE_SIZE relocation of insn #4, struct bpf_nonexistent (access "0", local type [2] struct bpf_nonexistent): the target has no struct bpf_nonexistent',
     );
@@ -939,9 +940,10 @@ function expectFromKernel(local: Btf, kernel: Btf, r: CoreResolution): KernelExp
       return { target: all ? 1 : 0, poison: false };
     }
     case "TYPE_SIZE":
-      return rootId === undefined ? { target: undefined, poison: true } : { target: sizeOf(kernel, rootId), poison: false };
+      // A type relocation of a type the kernel lacks is 0, never poisoned (as libbpf resolves it).
+      return rootId === undefined ? { target: 0, poison: false } : { target: sizeOf(kernel, rootId), poison: false };
     case "TYPE_ID_TARGET":
-      return { target: rootId, poison: rootId === undefined };
+      return { target: rootId ?? 0, poison: false };
     case "ENUMVAL_VALUE":
     case "ENUMVAL_EXISTS": {
       const t = rootId === undefined ? undefined : kernel.type(rootId);

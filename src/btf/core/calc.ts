@@ -31,7 +31,8 @@ export interface CoreOptions {
   readonly cache?: CandidateCache;
   /**
    * Throw a CoreError when the target lacks the field, type or enumerator, instead of
-   * poisoning the instruction (the *_EXISTS and TYPE_MATCHES kinds still resolve to 0).
+   * poisoning the instruction or (TYPE_SIZE, TYPE_ID_TARGET) resolving to 0 (the *_EXISTS and
+   * TYPE_MATCHES kinds still resolve to 0).
    */
   readonly strict?: boolean;
   /**
@@ -215,6 +216,13 @@ const MISS_IS_ZERO = new Set<CoreReloKind>([
   CoreReloKind.ENUMVAL_EXISTS,
 ]);
 
+/**
+ * Kinds that resolve to 0 when the target lacks the type, as libbpf resolves every type
+ * relocation (a TYPE_SIZE or TYPE_ID_TARGET of a missing type is 0, never poisoned), unless
+ * `strict` asks for an error.
+ */
+const MISS_IS_ZERO_UNLESS_STRICT = new Set<CoreReloKind>([CoreReloKind.TYPE_SIZE, CoreReloKind.TYPE_ID_TARGET]);
+
 /** `struct`, `enum`, `typedef`: how a kind is named in C (and in messages). */
 const kindLabel = (kind: string): string => (kind === "enum64" ? "enum" : kind === "fwd" ? "struct/union" : kind);
 
@@ -225,9 +233,10 @@ const fmt = (v: number | bigint | undefined): string => (v === undefined ? "?" :
  * a module's split BTF, or any other).
  *
  * Candidates are the target types of the same kind and essential name; each is matched
- * against the local access. No match: FIELD_EXISTS, TYPE_EXISTS, TYPE_MATCHES and
- * ENUMVAL_EXISTS resolve to 0, the other kinds poison the instruction (or, with `strict`,
- * throw). Several matches must agree on the value (and field size), else CoreError; when
+ * against the local access. No match: FIELD_EXISTS, ENUMVAL_EXISTS and every type
+ * relocation (TYPE_EXISTS, TYPE_MATCHES, TYPE_SIZE, TYPE_ID_TARGET) resolve to 0, as libbpf
+ * resolves them; the field and enumerator value kinds poison the instruction (or, with
+ * `strict`, throw — as do TYPE_SIZE and TYPE_ID_TARGET). Several matches must agree on the value (and field size), else CoreError; when
  * some of them carry exactly the local name (flavour included), only those count.
  * TYPE_ID_LOCAL needs no target.
  */
@@ -290,7 +299,9 @@ export function resolveCoreRelocation(local: Btf, relo: CoreRelo, target: Btf, o
       const reason = candidates.length === 0
         ? `the target has no ${kindLabel(local.kindOf(relo.typeId))} ${name}`
         : `no candidate fits: ${misses.join("; ")}`;
-      if (MISS_IS_ZERO.has(kind)) return { ...base, target: 0, poison: false, reason, description: describe(`0 (${reason})`) };
+      if (MISS_IS_ZERO.has(kind) || (MISS_IS_ZERO_UNLESS_STRICT.has(kind) && !options.strict)) {
+        return { ...base, target: 0, poison: false, reason, description: describe(`0 (${reason})`) };
+      }
       if (options.strict) throw new CoreProblem(reason);
       return { ...base, target: undefined, poison: true, reason, description: describe(`poisoned (${reason})`) };
     }
