@@ -96,6 +96,8 @@ export interface LibbpfRelo {
 
 export interface LibbpfCoreLog {
   readonly opened: boolean;
+  /** Functions whose relocation libbpf could not resolve (the load stops there): `relo #N: failed to relocate`. */
+  readonly failed: readonly { readonly func: string; readonly number: number }[];
   /** bpf_object__load's result (negative errno), undefined when the object did not open. */
   readonly load: number | undefined;
   readonly relos: LibbpfRelo[];
@@ -105,12 +107,14 @@ export interface LibbpfCoreLog {
 export function parseLibbpfCoreLog(log: string): LibbpfCoreLog {
   const kinds = new Map<string, number>();
   const relos: LibbpfRelo[] = [];
+  const failed: { func: string; number: number }[] = [];
   const seen = new Set<string>();
   for (const line of log.split("\n")) {
     const head = /^libbpf: prog '([^']+)': relo #(\d+): (.*)$/.exec(line);
     if (!head) continue;
     const [, func, num, rest] = head as unknown as [string, string, string, string];
     const key = `${func}#${num}`;
+    if (/^failed to relocate/.test(rest)) failed.push({ func, number: Number(num) });
     const kind = /^<([a-z_0-9]+)>/.exec(rest);
     if (kind) {
       kinds.set(key, LIBBPF_KIND[kind[1] as string] ?? -1);
@@ -118,7 +122,15 @@ export function parseLibbpfCoreLog(log: string): LibbpfCoreLog {
     }
     const patched = /^patched insn #(\d+) \([^)]*\) (imm64|imm|off) (-?\d+) -> (-?\d+)/.exec(rest);
     const poisoned = /^substituting insn #(\d+) w\/ invalid insn/.exec(rest);
-    if ((!patched && !poisoned) || seen.has(key)) continue;
+    if (!patched && !poisoned) continue;
+    if (seen.has(key)) {
+      // A poisoned lddw: libbpf substitutes its second slot, then its first; the relocation's
+      // instruction is the first.
+      const i = relos.findIndex((r) => r.func === func && r.number === Number(num));
+      const known = relos[i];
+      if (poisoned && known?.poison && Number(poisoned[1]) < known.insn) relos[i] = { ...known, insn: Number(poisoned[1]) };
+      continue;
+    }
     seen.add(key);
     relos.push({
       func,
@@ -130,5 +142,5 @@ export function parseLibbpfCoreLog(log: string): LibbpfCoreLog {
     });
   }
   const load = /^tsebpf-oracle: load (-?\d+)/m.exec(log);
-  return { opened: !/^tsebpf-oracle: open failed/m.test(log), load: load ? Number(load[1]) : undefined, relos };
+  return { opened: !/^tsebpf-oracle: open failed/m.test(log), load: load ? Number(load[1]) : undefined, relos, failed };
 }

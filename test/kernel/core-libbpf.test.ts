@@ -1,6 +1,6 @@
 /**
- * Every CO-RE relocation of every object in the repository (the fixtures, little-endian, and
- * the programs' objects), resolved by tsebpf against this kernel's BTF, compared with what
+ * Every CO-RE relocation of every object in the repository (every little-endian object under
+ * test/, and the programs' objects), resolved by tsebpf against this kernel's BTF, compared with what
  * libbpf (the system's libbpf.so) patched into the same instruction: the same value, or both
  * poisoned. Objects libbpf cannot open, or stops on before relocating, are reported (in the
  * test's output), not failed. Three objects linked by tsebpf link are compared the same way.
@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { Btf } from "../../src/btf/index.js";
-import { CoreError } from "../../src/btf/core/index.js";
-import { linkObjects, readCollectionSpec, relocateProgram, type ProgramSpec } from "../../src/elf/index.js";
+import { CoreError, resolveCoreRelocation } from "../../src/btf/core/index.js";
+import { linkObjects, readCollectionSpec, type ProgramSpec } from "../../src/elf/index.js";
 import { describeWith, vmlinuxMissing } from "../helpers/oracle.js";
 import { libbpfLoadLog, libbpfMissing, parseLibbpfCoreLog } from "../helpers/libbpf.js";
 
@@ -30,17 +30,28 @@ function linkedObjects(dir: string): string[] {
   });
 }
 
-const objects = (): string[] => [
-  ...readdirSync("test/fixtures").filter((f) => f.endsWith(".bpfel.o")).map((f) => join("test/fixtures", f)),
-  ...readdirSync("src/programs", { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .flatMap((d) => readdirSync(join("src/programs", d.name)).filter((f) => f.endsWith(".bpf.o")).map((f) => join("src/programs", d.name, f))),
-].sort();
+/** Every little-endian BPF object committed under test/ and src/programs/ (fixtures, objdump and gen fixtures, the programs). */
+function objects(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith(".bpfel.o") || (e.name.endsWith(".bpf.o") && dir.startsWith("src/programs"))) found.push(path);
+    }
+  };
+  walk("test");
+  walk("src/programs");
+  return found.sort();
+}
 
 /** tsebpf's outcome of one relocation: the value, "poison", or the CoreError's message. */
 type Outcome = { value: bigint } | { poison: true } | { error: string };
 
-/** Relocations by `function|insn|kind`, insn counted from the function's start (as libbpf logs them). */
+/**
+ * Relocations by `function|insn|kind`, insn counted from the function's start (as libbpf logs
+ * them), each resolved on its own (a CoreError is that relocation's outcome).
+ */
 function tsebpfOutcomes(path: string, kernel: Btf): Map<string, Outcome> {
   const spec = readCollectionSpec(readFileSync(path));
   const out = new Map<string, Outcome>();
@@ -48,21 +59,16 @@ function tsebpfOutcomes(path: string, kernel: Btf): Map<string, Outcome> {
     // libbpf relocates only what it loads: a ?-section's program is not.
     if (!p.autoload) continue;
     const where = functionOf(p);
-    let resolutions;
-    try {
-      resolutions = relocateProgram(spec, p, kernel).resolutions;
-    } catch (e) {
-      if (!(e instanceof CoreError)) throw e;
-      for (const r of p.coreRelos) {
-        const [fn, insn] = where(r.slot);
-        out.set(`${fn}|${insn}|${r.relo.kind}`, { error: e.message });
+    for (const r of p.coreRelos) {
+      const [fn, insn] = where(r.slot);
+      const key = `${fn}|${insn}|${r.relo.kind}`;
+      try {
+        const res = resolveCoreRelocation(spec.btf as Btf, { ...r.relo, insnOff: r.slot * 8 }, kernel, { byteOrder: spec.byteOrder });
+        out.set(key, res.poison ? { poison: true } : { value: BigInt(res.target as number | bigint) });
+      } catch (e) {
+        if (!(e instanceof CoreError)) throw e;
+        out.set(key, { error: e.message });
       }
-      continue;
-    }
-    for (const r of resolutions) {
-      const [fn, insn] = where(r.insnIndex);
-      const key = `${fn}|${insn}|${r.kind}`;
-      out.set(key, r.poison ? { poison: true } : { value: BigInt(r.target as number | bigint) });
     }
   }
   return out;
@@ -91,6 +97,7 @@ describeWith(vmlinuxMissing ?? libbpfMissing)("CO-RE: tsebpf against libbpf over
     const mismatches: string[] = [];
     const report: string[] = [];
     let compared = 0;
+    let failures = 0;
     const comparedObjects: string[] = [];
     const linked = linkedObjects(dir);
     for (const path of [...objects(), ...linked]) {
@@ -117,12 +124,21 @@ describeWith(vmlinuxMissing ?? libbpfMissing)("CO-RE: tsebpf against libbpf over
           mismatches.push(`${path}: ${l.func} insn #${l.insn} kind ${l.kind}: libbpf ${theirs}, tsebpf ${"poison" in mine ? "poisoned" : mine.value}`);
         }
       }
-      // Every relocation tsebpf resolved was also relocated by libbpf.
+      // Where libbpf failed a relocation (and stopped), tsebpf fails one of that function's too.
+      const stopped = new Set(log.failed.map((f) => f.func));
+      for (const func of stopped) {
+        failures++;
+        const errors = [...ours].filter(([key, o]) => key.startsWith(`${func}|`) && "error" in o);
+        if (errors.length === 0) mismatches.push(`${path}: ${func}: libbpf failed a relocation, tsebpf resolved them all`);
+      }
+      // Every relocation tsebpf resolved was also relocated by libbpf (unless libbpf stopped first).
       const theirs = new Set(log.relos.map((l) => `${l.func}|${l.insn}|${l.kind}`));
-      for (const key of ours.keys()) if (!theirs.has(key)) mismatches.push(`${path}: ${key}: tsebpf resolved it, libbpf logged nothing for it`);
+      for (const key of ours.keys()) {
+        if (!theirs.has(key) && !stopped.has(key.split("|")[0] as string)) mismatches.push(`${path}: ${key}: tsebpf resolved it, libbpf logged nothing for it`);
+      }
     }
     if (report.length > 0) console.log(`not compared:\n  ${report.join("\n  ")}`);
-    console.log(`compared ${compared} relocations of ${comparedObjects.length} objects with libbpf`);
+    console.log(`compared ${compared} relocations of ${comparedObjects.length} objects with libbpf (and ${failures} functions where both refuse a relocation)`);
     expect(mismatches).toEqual([]);
     expect(comparedObjects).toContain("test/fixtures/core_typedefs.bpfel.o");
     expect(comparedObjects).toContain("test/fixtures/core.bpfel.o");
