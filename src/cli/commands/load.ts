@@ -157,13 +157,14 @@ async function attachAndWait(c: Collection, opts: LoadOptions, io: Output): Prom
       io.out(`pinned under ${opts.pin}: remove it to detach\n`);
       return;
     }
-    io.out("running: Ctrl+C (SIGINT) or SIGTERM detaches and exits\n");
     const stop = new AbortController();
     // Signal listeners do not keep Node running: a timer does, until a signal (or a failure).
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const done = () => stop.abort();
     process.on("SIGINT", done);
     process.on("SIGTERM", done);
+    // Said once the handlers are in place: a SIGINT sent on seeing it detaches, never kills.
+    io.out("running: Ctrl+C (SIGINT) or SIGTERM detaches and exits\n");
     try {
       // Ring buffer and perf array records are printed as they arrive, until the signal.
       await printEvents(c, decoders, opts.json === true, io, stop.signal);
