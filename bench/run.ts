@@ -20,6 +20,7 @@ figures.push(...(await import("./typed-events.js").then((b) => b.typedEvents()).
 figures.push(...(await import("./comtrace.js").then((b) => b.comtraceBench()).catch((e: Error): Figure[] => [{ id: "9", figure: "comtraceBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./lsmbpf.js").then((b) => b.lsmbpfBench()).catch((e: Error): Figure[] => [{ id: "13", figure: "lsmbpfBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./jittergen.js").then((b) => b.jittergenBench()).catch((e: Error): Figure[] => [{ id: "12", figure: "jittergenBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
+figures.push(...(await import("./metrics.js").then((b) => b.metricsBench()).catch((e: Error): Figure[] => [{ id: "m1", figure: "metricsBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./startup.js")).startup());
 const rows = [["#", "figure", "tsebpf", "peer", "ratio", "target", "ok"], ...figures.map((f) => [
   f.id, f.figure, f.tsebpf, f.peer, f.ratio === undefined ? "-" : `${f.ratio.toFixed(2)}x`, f.target, f.pass === undefined ? "?" : f.pass ? "yes" : "NO",

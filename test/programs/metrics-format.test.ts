@@ -176,12 +176,19 @@ describe("--metrics ADDR:PORT", () => {
   it("writes a large exposition in pieces that parse as one", async () => {
     const samples = Array.from({ length: 50_000 }, (_, i) => ({ labels: { rule: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` }, value: i }));
     const server = await MetricsServer.listen({ host: "::1", port: 0 }, () => [{ name: "t_hits_total", help: "h", type: "counter", samples }]);
+    // Waiting for 'drain' many times over must not pile up listeners on the response.
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
     try {
       expect(server.url).toMatch(/^http:\/\/\[::1\]:\d+\/metrics$/);
       const parsed = parseExposition((await get(server.url)).body);
       expect(parsed.get("t_hits_total")?.samples.length).toBe(50_000);
       expect(sampleValue(parsed, "t_hits_total", { rule: "10.0.195.79" })).toBe(195 * 256 + 79);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).toEqual([]);
     } finally {
+      process.off("warning", onWarning);
       await server.close();
     }
   });

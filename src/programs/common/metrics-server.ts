@@ -38,7 +38,7 @@ export function parseMetricsAddress(text: string, option = "--metrics"): Metrics
 export type Collect = () => Iterable<MetricFamily>;
 
 /** Text pieces written before the event loop gets a turn. */
-const YIELD_BYTES = 64 * 1024;
+const YIELD_BYTES = 16 * 1024;
 
 export class MetricsServer {
   private closed = false;
@@ -126,7 +126,15 @@ async function serve(req: IncomingMessage, res: ServerResponse, collect: Collect
       if (res.destroyed) return;
       const ok = res.write(r.value);
       written += r.value.length;
-      if (!ok) await new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
+      if (!ok) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done).off("close", done);
+            resolve();
+          };
+          res.on("drain", done).on("close", done);
+        });
+      }
       else if (written >= YIELD_BYTES) {
         written = 0;
         await turn();

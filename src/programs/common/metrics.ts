@@ -30,8 +30,8 @@ export interface HistogramSample {
 }
 
 export type MetricFamily =
-  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: readonly Sample[] }
-  | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly samples: readonly HistogramSample[] };
+  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: Iterable<Sample> }
+  | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly samples: Iterable<HistogramSample> };
 
 export class MetricsError extends TsebpfError {
   override readonly name = "MetricsError";
@@ -76,7 +76,7 @@ function labelText(family: string, labels: Labels | undefined, extra?: [string, 
 }
 
 /** Series written per piece of a family's text. */
-const SERIES_PER_PIECE = 1024;
+const SERIES_PER_PIECE = 256;
 
 /** The text of one family (its lines, each ending in a line feed). */
 export function writeFamily(f: MetricFamily): string {
