@@ -145,7 +145,7 @@ export function structOpsValue(layout: StructOpsLayout, programFd: (name: string
     }
     if (member.program === undefined) continue;
     const fd = programFd(member.program);
-    if (fd === undefined) throw new StructOpsError(`map ${layout.spec.name}: program ${member.program} (member ${member.name}) was not loaded`);
+    if (fd === undefined) throw new StructOpsError(`map ${layout.spec.name}: program ${member.program} (member ${member.name}) was not loaded (a struct_ops map needs every program it names: list it in \`programs\`)`);
     view.setBigUint64(at, BigInt(fd), true);
   }
   return value;

@@ -184,6 +184,11 @@ describeKernel("struct_ops: a TCP congestion control in BPF", () => {
       reg.close();
     }
     expect(available()).not.toContain("tsebpf_cc_link");
+    // Unlike a .struct_ops map, a .struct_ops.link map registers again (a new link).
+    using again = so.register();
+    expect(available()).toContain("tsebpf_cc_link");
+    again.close();
+    expect(available()).not.toContain("tsebpf_cc_link");
   });
 
   it("a struct_ops link is updated to another .struct_ops.link map of the same struct (BPF_LINK_UPDATE)", () => {

@@ -69,7 +69,7 @@ describe("struct_ops layout against the kernel's BTF", () => {
 
   it("a program the load left out is named when the value is built; an anonymous member may only be empty", () => {
     const layout = layoutStructOps(cc, kernel);
-    expect(() => structOpsValue(layout, (n) => (n === "tsebpf_init" ? undefined : FDS[n]))).toThrow("map tsebpf_cc: program tsebpf_init (member init) was not loaded");
+    expect(() => structOpsValue(layout, (n) => (n === "tsebpf_init" ? undefined : FDS[n]))).toThrow("map tsebpf_cc: program tsebpf_init (member init) was not loaded (a struct_ops map needs every program it names: list it in `programs`)");
     const flags = cc.structOps.members.find((m) => m.name === "flags")!;
     const anonymous: StructOpsMapSpec = { ...cc, structOps: { ...cc.structOps, members: cc.structOps.members.map((m) => (m === flags ? { ...m, name: "" } : m)) } };
     expect(() => layoutStructOps(anonymous, kernel)).toThrow(`map tsebpf_cc: the anonymous member at offset ${flags.offset} of struct tcp_congestion_ops holds data`);
