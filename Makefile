@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build typecheck test test-unit test-kernel demo bench vmlinux abi check-abi fixtures programs clean
+.PHONY: help setup build typecheck test test-unit test-kernel test-property fuzz fuzz-fixture demo bench vmlinux abi check-abi fixtures programs clean
 
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -22,6 +22,9 @@ help:
 	@echo "make test         setup, typecheck, then every test (unit, property, kernel)"
 	@echo "make test-unit    unit and property tests only (no root needed)"
 	@echo "make test-kernel  kernel tests only (root)"
+	@echo "make test-property  property tests only; TSEBPF_PROPERTY_RUNS=x10 (or =100000) scales every property"
+	@echo "make fuzz         fuzz campaign over the ELF/BTF/CO-RE parsers [MINUTES=10] [OBJECTS=dir] (reproducers in out/fuzz)"
+	@echo "make fuzz-fixture REPRO=out/fuzz/<finding>.o [NAME=x]  a campaign's reproducer becomes a regression fixture"
 	@echo "make demo         a short tour of what tsebpf does on this machine"
 	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
 	@echo "make gen          regenerate the programs' committed TypeScript bindings (tsebpf gen)"
@@ -51,6 +54,23 @@ test-kernel: setup
 
 bench: setup
 	npm run bench
+
+# Property tests and fuzzing (README: "Property tests and fuzzing"). TSEBPF_PROPERTY_RUNS scales
+# every property's run count: x10 multiplies CI's counts, 100000 runs each property that often.
+test-property: setup
+	npx vitest run --project property
+
+# A fuzz campaign for a wall-clock budget (MINUTES, or FUZZ_SECONDS) over the repository's objects
+# and every ELF file under OBJECTS (a directory list); exits 1 when an input escaped the typed
+# errors, hung or ran out of memory (reproducers and replay commands in FUZZ_OUT).
+MINUTES ?= 10
+FUZZ_OUT ?= out/fuzz
+fuzz:
+	npx tsc -p tsconfig.tools.json || echo "fuzz: tsc reported type errors (above); running what it emitted" >&2
+	node dist-tools/scripts/fuzz/main.js $(if $(FUZZ_SECONDS),--seconds $(FUZZ_SECONDS),--minutes $(MINUTES)) $(foreach d,$(OBJECTS),--objects $(d)) --out $(FUZZ_OUT) $(FUZZ_FLAGS)
+
+fuzz-fixture:
+	@scripts/fuzz/fixture.sh "$(REPRO)" "$(NAME)" "$(or $(REGRESSIONS),test/regressions)"
 
 demo: build
 	@scripts/demo.sh
