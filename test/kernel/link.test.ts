@@ -36,6 +36,14 @@ describeKernel("linked objects load and run", () => {
     expect((hits.lookup(key(1)) as Buffer).readBigUInt64LE(0)).toBe(1n);
   });
 
+  it("a program object built on vmlinux.h (comtrace) linked with link_b: every program loads as it does alone, link_b's runs", () => {
+    const comtrace = readFileSync("src/programs/comtrace/comtrace.bpf.o");
+    const alone = readCollectionSpec(comtrace);
+    using c = Collection.load(readCollectionSpec(linkObjects([{ name: "comtrace.bpf.o", bytes: comtrace }, fixture("link_b.bpfel.o")])));
+    for (const p of alone.programs.values()) if (p.autoload) expect(c.program(p.name).info().name, p.name).toBe(p.name.slice(0, 15));
+    expect(c.program("link_other").testRun({ data: packet }).returnValue).toBe(13);
+  });
+
   it("legacy maps of 20- and 28-byte records, linked, load", () => {
     using c = Collection.load(readCollectionSpec(linkObjects([fixture("legacy.bpfel.o"), fixture("link_legacy.bpfel.o")])));
     expect(c.map("legacy_wide").info()).toMatchObject({ maxEntries: 8, valueSize: 8 });
