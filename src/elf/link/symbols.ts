@@ -36,6 +36,7 @@ export function resolveSymbols(elfs: readonly ElfFile[], files: readonly string[
   elfs.forEach((elf, input) => {
     for (const s of elf.symbols) {
       if (s.index === 0 || s.bind === STB.LOCAL || s.type === STT.FILE || s.name === "") continue;
+      if (s.sectionIndex >= SHN.LORESERVE) continue; // absolute or common: nothing BPF links
       if (!isDefined(s)) {
         const known = references.get(s.name);
         references.set(s.name, { weak: (known?.weak ?? true) && s.bind === STB.WEAK, type: known?.type ?? s.type });
