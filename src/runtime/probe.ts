@@ -473,9 +473,11 @@ export interface ProbeReport {
   readonly programTypes: Readonly<Record<string, ProbeAnswer>>;
   readonly linkTypes: Readonly<Record<string, ProbeAnswer>>;
   readonly trampolines: Readonly<Record<string, ProbeAnswer>>;
+  /** Whether a struct_ops of this kernel struct registers (probeStructOps: tcp_congestion_ops). */
+  readonly structOps: Readonly<Record<string, ProbeAnswer>>;
 }
 
-/** Probes every map, program and link type and every trampoline kind of this kernel. */
+/** Probes every map, program and link type, every trampoline kind and struct_ops registration of this kernel. */
 export function probeAll(): ProbeReport {
   requireBpfPrivileges();
   const each = <K extends string>(names: readonly K[], f: (n: K) => ProbeAnswer) => Object.fromEntries(names.filter((n) => n !== "UNSPEC").map((n) => [n.toLowerCase(), f(n)]));
@@ -484,6 +486,7 @@ export function probeAll(): ProbeReport {
     programTypes: each(Object.keys(ProgramType) as ProgramTypeName[], probeProgramType),
     linkTypes: each(Object.keys(LinkType) as LinkTypeName[], probeLinkType),
     trampolines: each(["fentry", "fexit", "fmod_ret", "freplace", "lsm"] as const, probeTrampoline),
+    structOps: { tcp_congestion_ops: probeStructOps() },
   };
 }
 

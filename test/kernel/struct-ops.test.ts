@@ -93,8 +93,13 @@ describeKernel("struct_ops: a TCP congestion control in BPF", () => {
   });
   afterAll(() => ns?.remove());
 
-  it("the probe answers, naming the refused step and errno when it says no", () => {
+  it("the probe answers, naming the refused step and errno when it says no; tsebpf probe shows it", () => {
     expect(typeof probe.supported).toBe("boolean");
+    const r = spawnSync(process.execPath, [CLI, "probe", "--json"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { struct_ops: Record<string, boolean>; reasons: { struct_ops: Record<string, string> } };
+    expect(out.struct_ops.tcp_congestion_ops).toBe(probe.supported);
+    if (!probe.supported) expect(out.reasons.struct_ops.tcp_congestion_ops).toBe(probe.reason);
     if (!probe.supported) expect(probe.reason).toMatch(/: E[A-Z]+$/);
     // What was measured on the development kernel (6.18): loads, maps and registration all work.
     if (probe.supported) expect(probe.reason).toBeUndefined();
