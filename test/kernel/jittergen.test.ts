@@ -677,11 +677,7 @@ describeKernel("jittergen: in network namespaces", () => {
     expect(() => start(doc, { pin: true })).toThrow(/^--pin: the userspace engine holds packets in this process/);
     expect(tcState(pair)).toBe(before);
     const file = join(dir, "pin-userspace.yml");
-    writeFileSync(file, `outIf: ${pair.a.ifname}
-engine: userspace
-action: jitter
-jitter: { minDelayMs: 1, maxDelayMs: 2 }
-`);
+    writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: userspace\naction: jitter\njitter: { minDelayMs: 1, maxDelayMs: 2 }\n`);
     const r = cli(["-c", file, "--pin"]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^tsebpf: --pin: the userspace engine .*\n$/);
@@ -704,31 +700,28 @@ jitter: { minDelayMs: 1, maxDelayMs: 2 }
   it("userspace: at SIGINT the packets still held are sent at once (in departure order) and counted as flushed; none is lost", async () => {
     const before = tcState(pair);
     const file = join(dir, "flush.yml");
-    writeFileSync(file, `outIf: ${pair.a.ifname}
-engine: userspace
-action: jitter
-match: { protocol: udp, port: 7017 }
-jitter: { minDelayMs: 4000, maxDelayMs: 4000 }
-`);
-    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: userspace\naction: jitter\nmatch: { protocol: udp, port: 7017 }\njitter: { minDelayMs: 4000, maxDelayMs: 4000 }\n`);
+    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0.1"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => {
-        if (out.includes("running")) {
-          clearInterval(t);
-          resolve();
-        }
-        if (child.exitCode !== null) {
-          clearInterval(t);
-          reject(new Error(out));
-        }
-      }, 50);
-    });
-    // 20 probes held for 4 s; SIGINT after 1 s; the probes wait for answers 6 s.
+    const until = (text: string | RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setInterval(() => {
+          if (typeof text === "string" ? out.includes(text) : text.test(out)) {
+            clearInterval(t);
+            resolve();
+          }
+          if (child.exitCode !== null) {
+            clearInterval(t);
+            reject(new Error(out));
+          }
+        }, 50);
+      });
+    await until("running");
+    // 20 probes held for 4 s; SIGINT once the summary says all 20 are held; the probes wait for answers 6 s.
     const probes = probeAsync(pair, { count: 20, gapMs: 5, port: 7017, waitMs: 6000 });
-    await new Promise((r) => setTimeout(r, 1000));
+    await until(/holding 20;/);
     child.kill("SIGINT");
     await new Promise((r) => child.on("exit", r));
     const got = await probes;
