@@ -175,10 +175,18 @@ Examples:
           io.out(`jittergen pinned on ${where} at ${jitter.pinned}: 'tsebpf jittergen --unpin' removes it\n`);
           return;
         }
+        let releaseFailureShown = false;
         if (!opts.json) io.out(`jittergen running on ${where}: ${config.rules.map((r) => `${r.key} [${describeRule(r)}]`).join("; ")}; Ctrl+C (SIGINT) or SIGTERM restores everything, SIGHUP or editing the config applies new rules\n`);
         await runUntilStopped({
           intervalMs,
-          tick: () => printStatus(io, jitter.status(), opts.json),
+          tick: () => {
+            printStatus(io, jitter.status(), opts.json);
+            const failure = jitter.releaseFailure;
+            if (failure && !releaseFailureShown) {
+              releaseFailureShown = true;
+              io.err(`tsebpf: the packet release thread failed, delayed packets are no longer sent: ${failure.message}\n`);
+            }
+          },
           watchFile: opts.config,
           reload: () => {
             const next = loadConfig(opts.config);

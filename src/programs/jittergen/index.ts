@@ -78,9 +78,10 @@ export interface JittergenStatus {
   readonly laps: bigint;
   readonly released: bigint;
   /**
-   * recirculate: how late the engine released delayed packets (release time − deadline): mean in
-   * ms and a histogram like RuleStatus.histogram. On a busy machine this is ksoftirqd's wait for
-   * a CPU (the laps run in softirq context, deferred to ksoftirqd after ~2 ms of it).
+   * recirculate and userspace: how late the engine released delayed packets (release time −
+   * deadline): mean in ms and a histogram like RuleStatus.histogram. recirculate: on a busy
+   * machine this is ksoftirqd's wait for a CPU (the laps run in softirq context, deferred to
+   * ksoftirqd after ~2 ms of it). userspace: measured by the release thread just before each sendto.
    */
   readonly meanLateMs: number;
   readonly lateHistogram: readonly bigint[];
@@ -487,6 +488,11 @@ export class Jittergen {
    */
   get releaseStats(): runtime.ReleaseStats | undefined {
     return this.released ?? this.releaser?.stats();
+  }
+
+  /** userspace engine: why the release thread ended, if it failed (held packets are no longer sent). */
+  get releaseFailure(): Error | undefined {
+    return this.releaser?.failure;
   }
 
   /** The loaded programs and maps (tests). */
