@@ -151,6 +151,9 @@ export function structOpsValue(layout: StructOpsLayout, programFd: (name: string
   return value;
 }
 
+/** Errnos that say the kernel refuses a struct_ops step itself (no trampolines, policy). */
+const REFUSED = new Set(["EPERM", "EOPNOTSUPP", "ENOTSUPP"]);
+
 /** BPF_MAP_CREATE of a struct_ops map: its value type is the kernel's, `btfFd` the object's BTF. */
 export function createStructOpsMap(layout: StructOpsLayout, btfFd: number | undefined): BpfMap {
   const name = layout.spec.name;
@@ -158,12 +161,19 @@ export function createStructOpsMap(layout: StructOpsLayout, btfFd: number | unde
   const a = new Struct("AttrMapCreate");
   a.set("map_type", MapType.STRUCT_OPS).set("key_size", 4).set("value_size", layout.valueSize).set("max_entries", 1).set("map_flags", layout.spec.flags);
   a.setBytes("map_name", objectName(name)).set("btf_fd", btfFd).set("btf_vmlinux_value_type_id", layout.valueTypeId);
-  const fd = bpfCall("MAP_CREATE", a, a.end("map_extra"), `struct_ops map "${name}"`);
+  let fd: number;
+  try {
+    fd = bpfCall("MAP_CREATE", a, a.end("map_extra"), `struct_ops map "${name}"`);
+  } catch (e) {
+    // Created after its programs loaded, so privileges are not what is missing.
+    if (e instanceof SyscallError && REFUSED.has(e.code)) {
+      throw new NotSupportedError(`struct_ops ${layout.spec.structOps.typeName} "${name}": creating its map`, undefined, `this kernel refuses it (${e.code})`);
+    }
+    throw e;
+  }
   return BpfMap.fromFd(fd);
 }
 
-/** Errnos that say the kernel refuses the registration step itself (no trampolines, policy). */
-const REFUSED = new Set(["EPERM", "EOPNOTSUPP", "ENOTSUPP"]);
 
 /** A struct_ops map of a loaded collection: its map and how to register it. */
 export class StructOps {
