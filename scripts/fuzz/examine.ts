@@ -44,8 +44,21 @@ export const isFinding = (o: Outcome): boolean => o.kind !== "ok" && o.kind !== 
 
 class Inconsistent extends Error {}
 
-/** Environment hook for the tests of the campaign: a planted bug (a TypeError on EI_VERSION != 1). */
-const planted = (): boolean => process.env.TSEBPF_FUZZ_PLANT === "ei-version";
+/**
+ * Environment hook for the tests of the campaign: a planted bug on objects whose EI_VERSION is
+ * not 1 — `ei-version` throws a TypeError, `hang` never returns, `memory` allocates until the
+ * worker's heap bound stops it.
+ */
+function plantedBug(bytes: Uint8Array): void {
+  const plant = process.env.TSEBPF_FUZZ_PLANT;
+  if (!plant || bytes.length <= 6 || bytes[6] === 1) return;
+  if (plant === "ei-version") throw new TypeError("planted: EI_VERSION is not 1");
+  if (plant === "hang") for (;;);
+  if (plant === "memory") {
+    const hoard: number[][] = [];
+    for (;;) hoard.push(new Array<number>(1 << 16).fill(hoard.length));
+  }
+}
 
 /**
  * Runs every parse over `bytes`; `target` (BTF bytes) is the target of the object's CO-RE
@@ -53,7 +66,7 @@ const planted = (): boolean => process.env.TSEBPF_FUZZ_PLANT === "ei-version";
  */
 export function examineObject(bytes: Uint8Array, target?: Uint8Array): Outcome {
   try {
-    if (planted() && bytes.length > 6 && bytes[6] !== 1) throw new TypeError("planted: EI_VERSION is not 1");
+    plantedBug(bytes);
     parseAll(bytes, target);
     return { kind: "ok", errorClass: "", key: "", message: "" };
   } catch (e) {

@@ -83,7 +83,7 @@ async function main(): Promise<number> {
         const f = r.findings[0];
         if (f) {
           findings++;
-          process.stdout.write(`${file}: ${f.outcome.kind} ${f.outcome.errorClass}: ${f.outcome.message}\n${f.outcome.stack ?? ""}\n`);
+          process.stdout.write(`${file}: ${f.outcome.kind} ${f.outcome.errorClass}: ${f.outcome.message}\n${f.outcome.stack ? `${f.outcome.stack}\n` : ""}`);
         } else {
           const [k] = Object.keys(r.counts);
           const [kind, cls, ...key] = (k ?? "ok||").split("|");

@@ -6,7 +6,7 @@
  * the error-kind keys on their own.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -80,6 +80,26 @@ describe("make fuzz", () => {
     const bad = sh(`make -s fuzz-fixture REPRO=${join(scratch, "nope.o")}`);
     expect(bad.status).not.toBe(0);
     expect(bad.out).toContain(`fuzz-fixture: ${join(scratch, "nope.o")}: no such file`);
+  });
+});
+
+describe("bounds", () => {
+  it("an input that hangs, or allocates past the heap bound, is a finding of its own kind, and the worker is replaced", { timeout: 120_000 }, () => {
+    // Uses the dist-tools build of make fuzz above. The reproducer: EI_VERSION 2 (the planted bugs' trigger).
+    const bytes = readFileSync("test/fixtures/maps.bpfel.o");
+    bytes[6] = 2;
+    const file = join(scratch, "ei2.o");
+    writeFileSync(file, bytes);
+    const ok = join(scratch, "ok.o");
+    copyFileSync("test/fixtures/maps.bpfel.o", ok);
+    const hang = sh(`node dist-tools/scripts/fuzz/main.js --time-bound 300 --replay ${file} ${ok}`, { TSEBPF_FUZZ_PLANT: "hang" });
+    expect(hang.status, hang.out).toBe(1);
+    expect(hang.out).toContain(`${file}: hang Hang: no answer within 300 ms`);
+    expect(hang.out).toContain(`${ok}: parsed`);
+    const memory = sh(`node dist-tools/scripts/fuzz/main.js --memory 64 --replay ${file} ${ok}`, { TSEBPF_FUZZ_PLANT: "memory" });
+    expect(memory.status, memory.out).toBe(1);
+    expect(memory.out).toContain(`${file}: memory OutOfMemory: heap past 64 MB`);
+    expect(memory.out).toContain(`${ok}: parsed`);
   });
 });
 
