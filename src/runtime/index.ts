@@ -37,3 +37,4 @@ export * from "./qdisc.js";
 export * from "./struct-ops.js";
 export * from "./packet-release.js";
 export * from "./departure-heap.js";
+export * from "./transport-checksum.js";

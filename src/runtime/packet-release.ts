@@ -18,6 +18,7 @@ import { openPacketSocket } from "../syscall/packet-socket.js";
 import { timerfdCreate } from "../syscall/timerfd.js";
 import { LATE_BUCKETS, RELEASE_CONTROL, RELEASE_CONTROL_WORDS, RELEASE_SHARED_BYTES, RELEASE_STAT, RELEASE_STAT_SLOTS, koffiModulePath, releaseWorkerSource, type ReleaseWorkerData } from "../syscall/release-worker.js";
 import { DepartureHeap } from "./departure-heap.js";
+import { completeTransportChecksum } from "./transport-checksum.js";
 import { WrongTypeError } from "./errors.js";
 import { OwnedFd } from "./fd.js";
 import type { BpfMap } from "./map.js";
@@ -139,7 +140,7 @@ export class PacketReleaser {
       const producerAddress = map(pageSize + 2 * ringSize, PROT_READ, pageSize);
       const shared = new SharedArrayBuffer(RELEASE_SHARED_BYTES);
       const data: ReleaseWorkerData = { koffi: koffiModulePath(), epollFd, timerFd, socketFd, ifindex: o.ifindex, consumerAddress, producerAddress, pageSize, ringSize, fixChecksums: o.fixChecksums ?? true, realtimePriority, shared };
-      const worker = new Worker(releaseWorkerSource(DepartureHeap.toString()), { eval: true, workerData: data, name: "tsebpf packet release" });
+      const worker = new Worker(releaseWorkerSource(DepartureHeap.toString(), completeTransportChecksum.toString()), { eval: true, workerData: data, name: "tsebpf packet release" });
       return new PacketReleaser(fds, mappings, shared, fds[2] as OwnedFd, worker);
     } catch (e) {
       for (const [p, length] of mappings) k.munmap(p, length);

@@ -91,9 +91,15 @@ export interface ReleaseHeap<T> {
 
 export type ReleaseHeapClass = new <T>() => ReleaseHeap<T>;
 
-/** The source text a Worker evaluates (`eval: true`), with `heapSource` as the heap class. */
-export function releaseWorkerSource(heapSource: string): string {
-  return `"use strict";\nconst Heap = (${heapSource});\n(${releaseWorkerMain.toString()})(require("node:worker_threads").workerData, Heap, require);\n`;
+/** Completes a frame's TCP/UDP checksum in place (runtime/transport-checksum.ts's completeTransportChecksum). */
+export type ChecksumFunction = (frame: Uint8Array) => boolean;
+
+/**
+ * The source text a Worker evaluates (`eval: true`): `heapSource` is the heap class,
+ * `checksumSource` the checksum function (both self-contained).
+ */
+export function releaseWorkerSource(heapSource: string, checksumSource: string): string {
+  return `"use strict";\nconst Heap = (${heapSource});\nconst checksum = (${checksumSource});\n(${releaseWorkerMain.toString()})(require("node:worker_threads").workerData, Heap, checksum, require);\n`;
 }
 
 /** Where koffi is, for the thread to load it. */
@@ -102,7 +108,7 @@ export function koffiModulePath(): string {
 }
 
 /** The thread's whole program (self-contained: see the top of this file). */
-export function releaseWorkerMain(data: ReleaseWorkerData, Heap: ReleaseHeapClass, load: (id: string) => unknown): void {
+export function releaseWorkerMain(data: ReleaseWorkerData, Heap: ReleaseHeapClass, fixChecksum: ChecksumFunction, load: (id: string) => unknown): void {
   /* eslint-disable @typescript-eslint/no-explicit-any */
   const koffi = load(data.koffi) as any;
   const libc = koffi.load("libc.so.6");
@@ -155,58 +161,6 @@ export function releaseWorkerMain(data: ReleaseWorkerData, Heap: ReleaseHeapClas
       const [user, system] = cpuNow();
       stats[S.cpuUser] = user - user0;
       stats[S.cpuSystem] = system - system0;
-    };
-
-    /** The ones' complement sum of `b[from, to)` added to `sum` (16-bit big-endian words). */
-    const sum16 = (b: Uint8Array, from: number, to: number, sum: number): number => {
-      let s = sum;
-      let i = from;
-      for (; i + 1 < to; i += 2) s += ((b[i] as number) << 8) | (b[i + 1] as number);
-      if (i < to) s += (b[i] as number) << 8;
-      return s;
-    };
-    const fold = (s: number): number => {
-      let v = s;
-      while (v > 0xffff) v = (v & 0xffff) + Math.floor(v / 0x10000);
-      return v;
-    };
-    /**
-     * Writes the full TCP/UDP checksum of an IPv4 (unfragmented) or IPv6 (no extension header)
-     * frame: at TC egress the stack may have left only the pseudo-header sum for the device to
-     * finish (CHECKSUM_PARTIAL), which a frame sent from user space no longer gets.
-     */
-    const fixChecksum = (b: Uint8Array): void => {
-      if (b.length < 14) return;
-      const type = ((b[12] as number) << 8) | (b[13] as number);
-      let l4: number;
-      let proto: number;
-      let pseudo: number;
-      let l4len: number;
-      if (type === 0x0800) {
-        if (b.length < 34) return;
-        const ihl = ((b[14] as number) & 0xf) * 4;
-        const total = ((b[16] as number) << 8) | (b[17] as number);
-        if ((((b[20] as number) << 8) | (b[21] as number)) & 0x3fff) return; // a fragment
-        proto = b[23] as number;
-        l4 = 14 + ihl;
-        l4len = Math.min(total, b.length - 14) - ihl;
-        pseudo = sum16(b, 26, 34, 0) + proto + l4len;
-      } else if (type === 0x86dd) {
-        if (b.length < 54) return;
-        proto = b[20] as number;
-        l4 = 54;
-        l4len = Math.min(((b[18] as number) << 8) | (b[19] as number), b.length - 54);
-        pseudo = sum16(b, 22, 54, 0) + proto + l4len;
-      } else return;
-      const at = proto === 17 ? 6 : proto === 6 ? 16 : -1;
-      if (at < 0 || l4len < at + 2 || l4 + l4len > b.length) return;
-      if (proto === 17 && type === 0x0800 && b[l4 + at] === 0 && b[l4 + at + 1] === 0) return; // IPv4 UDP without a checksum
-      b[l4 + at] = 0;
-      b[l4 + at + 1] = 0;
-      let c = 0xffff - fold(sum16(b, l4, l4 + l4len, pseudo));
-      if (c === 0 && proto === 17) c = 0xffff;
-      b[l4 + at] = c >> 8;
-      b[l4 + at + 1] = c & 0xff;
     };
 
     const send = (packet: Uint8Array): boolean => {
