@@ -22,9 +22,20 @@ import { ParseError } from "./errors.js";
 import type { ElfFile, ElfRelocation, ElfSection } from "./reader.js";
 import type { ExternSpec } from "./spec.js";
 
-/** A function (program or subprogram) in a code section. */
+/**
+ * A function (program or subprogram) in a code section. A function is identified by its section
+ * and offset, as libbpf does: two objects linked together may each bring a static function of
+ * the same name (libbpf's linker keeps both names).
+ */
 export interface CodeFunction {
+  /** Its symbol's name, for display: not unique when two static functions share it. */
   readonly name: string;
+  /**
+   * What instructions name it by (`symbol` on its first instruction, `reference` on calls and
+   * callbacks): the name when no other function of the object has it, else
+   * `name@section+byteOffset` (see functionLabel).
+   */
+  readonly label: string;
   readonly section: string;
   /** First slot within the section. */
   readonly start: number;
@@ -43,6 +54,12 @@ export interface CodeSection {
 }
 
 const isCall = (ins: Instruction) => ins.opcode === (Class.JMP | JmpOp.CALL);
+
+/** The label of a function whose name another function of the object shares. */
+export const functionLabel = (name: string, section: string, start: number): string => `${name}@${section}+${start * 8}`;
+
+/** A function for messages: its name, and its section and byte offset when the name is shared. */
+export const describeFunction = (fn: CodeFunction): string => (fn.label === fn.name ? fn.name : `${fn.name} (${fn.section}+${fn.start * 8})`);
 
 /** True for sections that hold code: executable PROGBITS with contents. */
 export const isCodeSection = (s: ElfSection): boolean => (s.flags & 0x4) !== 0 && s.type === 1 && s.size > 0;
@@ -70,6 +87,12 @@ function decodeSection(elf: ElfFile, section: ElfSection): { instructions: Instr
 /** Decodes every code section and finds its functions (STT_FUNC symbols). */
 export function readCodeSections(elf: ElfFile): Map<number, CodeSection> {
   const out = new Map<number, CodeSection>();
+  // How many functions of the object bear each name: a shared name gets labels by place.
+  const uses = new Map<string, number>();
+  for (const s of elf.symbols) {
+    const section = elf.sections[s.sectionIndex];
+    if (s.type === STT.FUNC && section && isCodeSection(section)) uses.set(s.name, (uses.get(s.name) ?? 0) + 1);
+  }
   for (const section of elf.sections) {
     if (!isCodeSection(section)) continue;
     const { instructions, slots } = decodeSection(elf, section);
@@ -82,13 +105,15 @@ export function readCodeSections(elf: ElfFile): Map<number, CodeSection> {
       const next = starts[i + 1];
       const end = s.size > 0 ? (s.value + s.size) / 8 : next ? next.value / 8 : total;
       if (!Number.isInteger(end) || end > total) throw new ParseError(`function ${s.name} (size ${s.size}) runs past the section`, { section: section.name });
-      return { name: s.name, section: section.name, start: s.value / 8, end, global: s.bind !== 0 };
+      const start = s.value / 8;
+      const label = (uses.get(s.name) ?? 0) > 1 || !s.name ? functionLabel(s.name, section.name, start) : s.name;
+      return { name: s.name, label, section: section.name, start, end, global: s.bind !== 0 };
     });
-    // Name each function's first instruction.
+    // Label each function's first instruction.
     for (const fn of functions) {
       const i = slots.indexOf(fn.start);
-      if (i < 0) throw new ParseError(`function ${fn.name} starts inside an instruction`, { section: section.name });
-      instructions[i] = { ...(instructions[i] as Instruction), symbol: fn.name };
+      if (i < 0) throw new ParseError(`function ${describeFunction(fn)} starts inside an instruction`, { section: section.name });
+      instructions[i] = { ...(instructions[i] as Instruction), symbol: fn.label };
     }
     out.set(section.index, { section, instructions, slots, functions });
   }
@@ -134,7 +159,7 @@ export function resolveRelocations(ctx: RelocationContext): Set<string> {
       const target = (code.slots[i] as number) + ins.imm + 1;
       const fn = code.functions.find((f) => f.start === target);
       if (!fn) throw new ParseError(`call at instruction ${code.slots[i]} targets slot ${target}, which starts no function`, { section: code.section.name });
-      code.instructions[i] = { ...ins, reference: fn.name };
+      code.instructions[i] = { ...ins, reference: fn.label };
     });
   }
   return undefinedNames;
@@ -189,10 +214,10 @@ function relocate(ctx: RelocationContext, code: CodeSection, ins: Instruction, r
     const slot = lddw ? (sym.value + ins.imm) / 8 : sym.value / 8 + ins.imm + 1;
     const fn = targetCode.functions.find((f) => f.start === slot);
     if (!fn) fail(`target slot ${slot} of ${target.name} starts no function`);
-    const name = (fn as CodeFunction).name;
-    if (lddw) return { ...ins, src: PseudoLd.FUNC, imm: 0, imm2: 0, reference: name };
+    const label = (fn as CodeFunction).label;
+    if (lddw) return { ...ins, src: PseudoLd.FUNC, imm: 0, imm2: 0, reference: label };
     if (!isCall(ins) || ins.src !== PseudoCall.CALL) fail("a function used other than by a call or a 64-bit load");
-    return { ...ins, reference: name };
+    return { ...ins, reference: label };
   }
   return fail(`points into section ${target.name}, which tsebpf cannot relocate against`);
 }
@@ -221,19 +246,20 @@ function functionInstructions(code: CodeSection, fn: CodeFunction): Instruction[
  */
 export function gatherProgram(
   entry: CodeFunction,
+  /** The object's functions by label (see CodeFunction.label). */
   functions: ReadonlyMap<string, { fn: CodeFunction; code: CodeSection }>,
   /** Undefined symbols (see resolveRelocations): calls to them stay unresolved references. */
   undefinedNames: ReadonlySet<string> = new Set(),
 ): { instructions: Instruction[]; placements: Placement[] } {
   const instructions: Instruction[] = [];
   const placements: Placement[] = [];
-  const queue = [entry.name];
+  const queue = [entry.label];
   const seen = new Set(queue);
   let at = 0;
   while (queue.length > 0) {
-    const name = queue.shift() as string;
-    const found = functions.get(name);
-    if (!found) throw new ParseError(`program ${entry.name} calls ${name}, which the object does not define`, { section: entry.section });
+    const label = queue.shift() as string;
+    const found = functions.get(label);
+    if (!found) throw new ParseError(`program ${entry.name} calls ${label}, which the object does not define`, { section: entry.section });
     const body = functionInstructions(found.code, found.fn);
     placements.push({ fn: found.fn, code: found.code, at });
     for (const ins of body) {

@@ -5,7 +5,7 @@
 import { InstructionError, resolveReferences, LinkError } from "../asm/index.js";
 import { Btf, BtfError, parseBtfExt, type BtfExt } from "../btf/index.js";
 import { SHN, STB, STT } from "./constants.js";
-import { gatherProgram, readCodeSections, resolveRelocations, type CodeFunction, type CodeSection, type Placement } from "./code.js";
+import { describeFunction, gatherProgram, readCodeSections, resolveRelocations, type CodeFunction, type CodeSection, type Placement } from "./code.js";
 import { dataMapSpec, dataVariables, fixupDatasecs, isDataSection, ksymExterns, layoutKconfig, type DataSymbol } from "./data.js";
 import { ParseError } from "./errors.js";
 import { hideFunctions } from "./hidden.js";
@@ -156,11 +156,14 @@ function readExt(elf: ElfFile, btf: Btf | undefined): BtfExt | undefined {
 }
 
 function buildPrograms(code: Map<number, CodeSection>, ext: BtfExt | undefined, license: string, kernelVersion: number, undefinedNames: ReadonlySet<string>): Map<string, ProgramSpec> {
+  // By label: unique, since a name two functions share is qualified by section and offset.
   const functions = new Map<string, { fn: CodeFunction; code: CodeSection }>();
   for (const c of code.values()) {
     for (const fn of c.functions) {
-      if (functions.has(fn.name)) throw new ParseError(`function ${fn.name} is defined twice`, { section: c.section.name });
-      functions.set(fn.name, { fn, code: c });
+      const other = functions.get(fn.label);
+      // Two function symbols at one place (aliases): the first names it.
+      if (other && (other.code !== c || other.fn.start !== fn.start)) throw new ParseError(`function ${describeFunction(fn)} is defined twice`, { section: c.section.name });
+      if (!other) functions.set(fn.label, { fn, code: c });
     }
   }
   const programs = new Map<string, ProgramSpec>();

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Btf, parseBtfExt, type BtfType } from "../../src/btf/index.js";
-import { decode } from "../../src/asm/index.js";
+import { decode, type Instruction } from "../../src/asm/index.js";
 import { LinkError, linkObjects, readCollectionSpec, readElf, relocateProgram, STB, STT, SHN } from "../../src/elf/index.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 import { itWith } from "../helpers/oracle.js";
@@ -169,6 +169,34 @@ describe("tsebpf link", () => {
     expect(shape(twice)).toEqual(shape(once));
   });
 
+  it("two static functions of one name (as libbpf's linker leaves them) are told apart by section and offset", () => {
+    for (const [o] of ORDERS) {
+      const linked = linkObjects([fixture(`link_a.bpf${o}.o`), fixture(`link_b.bpf${o}.o`)]);
+      // Rename link_b's twice.1 to twice in the string table: both functions are named twice.
+      const renamed = Uint8Array.from(linked);
+      const strtab = readElf(linked).sectionByName(".strtab") as { offset: number; size: number };
+      const at = Buffer.from(renamed.buffer, strtab.offset, strtab.size).indexOf("twice.1\0", 0, "latin1");
+      expect(at).toBeGreaterThanOrEqual(0);
+      renamed[strtab.offset + at + 5] = 0;
+      expect(readElf(renamed).symbols.filter((s) => s.name === "twice")).toHaveLength(2);
+
+      const before = readCollectionSpec(linked);
+      const after = readCollectionSpec(renamed);
+      const strip = (p: { instructions: readonly Instruction[] } | undefined) => p?.instructions.map(({ symbol: _s, reference: _r, ...ins }) => ins);
+      for (const name of ["link_main", "link_other"]) expect(strip(after.programs.get(name)), name).toEqual(strip(before.programs.get(name)));
+      expect(after.programs.get("link_main")?.subprograms).toEqual(before.programs.get("link_main")?.subprograms);
+      expect(after.programs.get("link_other")?.subprograms).toEqual(before.programs.get("link_other")?.subprograms?.map((s) => s.replace(".1", "")));
+      // The instructions name each by its place: the label of a name two functions share.
+      const calls = (name: string) => after.programs.get(name)?.instructions.filter((i) => i.reference?.startsWith("twice")).map((i) => i.reference) ?? [];
+      const labels = [...calls("link_main"), ...calls("link_other")];
+      expect(labels).toHaveLength(2);
+      for (const l of labels) expect(l).toMatch(/^twice@\.text\+\d+$/);
+      expect(new Set(labels).size).toBe(2);
+      const [main] = calls("link_main");
+      expect(after.programs.get("link_main")?.instructions.filter((i) => i.symbol === main)).toHaveLength(1);
+    }
+  });
+
   it("a linked object links again (the output is a valid input)", () => {
     const ab = linkObjects([fixture("link_a.bpfel.o"), fixture("link_b.bpfel.o")]);
     const again = readCollectionSpec(linkObjects([{ name: "ab.o", bytes: ab }, fixture("core_typedefs.bpfel.o")]));
@@ -226,19 +254,28 @@ describe("tsebpf link against bpftool gen object", () => {
       expect(typesOf(ours), what).toEqual(typesOf(theirs));
       // func info, line info and CO-RE records at the same places, naming the same types.
       expect(extOf(ours), what).toEqual(extOf(theirs));
-      // tsebpf reads libbpf's output as its own (legacy maps of two record sizes included) —
-      // except link_a + link_b: libbpf keeps two static functions named twice, which tsebpf's
-      // reader refuses (it finds subprograms by name).
-      if (n > 0) {
-        const specOf = (bytes: Uint8Array) => {
-          const spec = readCollectionSpec(bytes);
-          return {
-            programs: [...spec.programs.values()].map((p) => [p.name, p.sectionName, p.subprograms, p.instructions.length]),
-            maps: [...spec.maps.values()].map((m) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries, m.flags]),
-            variables: [...spec.variables.values()].map((v) => [v.name, v.map, v.offset, v.size]),
-          };
+      // tsebpf reads libbpf's output as its own (legacy maps of two record sizes included; for
+      // link_a + link_b, two static functions both named twice, which tsebpf's linker names
+      // twice and twice.1): the same programs with the same code, maps and variables.
+      const specOf = (bytes: Uint8Array) => {
+        const spec = readCollectionSpec(bytes);
+        const code = (p: { instructions: readonly Instruction[] }) => p.instructions.map(({ symbol: _s, reference: _r, ...ins }) => ins);
+        return {
+          programs: [...spec.programs.values()].map((p) => [p.name, p.sectionName, p.subprograms.map((s) => s.replace(/\.\d+$/, "")), code(p)]),
+          // In name order: libbpf lists a DATASEC's variables in another order than tsebpf.
+          maps: [...spec.maps.values()].map((m) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries, m.flags]).sort(),
+          variables: [...spec.variables.values()].map((v) => [v.name, v.map, v.offset, v.size]).sort(),
         };
-        expect(specOf(ours.bytes), what).toEqual(specOf(theirs.bytes));
+      };
+      expect(specOf(ours.bytes), what).toEqual(specOf(theirs.bytes));
+      if (n === 0) {
+        // libbpf's two twice()s: each program calls its own object's, told apart by place.
+        const spec = readCollectionSpec(theirs.bytes);
+        const calls = (name: string) => spec.programs.get(name)?.instructions.filter((i) => i.reference?.startsWith("twice")).map((i) => i.reference);
+        expect(spec.programs.get("link_other")?.subprograms, what).toContain("twice");
+        expect(calls("link_main")?.[0], what).toMatch(/^twice@\.text\+\d+$/);
+        expect(calls("link_other")?.[0], what).toMatch(/^twice@\.text\+\d+$/);
+        expect(calls("link_main")?.[0], what).not.toBe(calls("link_other")?.[0]);
       }
     });
     // Both linkers refuse an extern map declared with other attributes than its definition.

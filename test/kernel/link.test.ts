@@ -3,7 +3,8 @@
  * BPF_PROG_TEST_RUN proves the cross-object calls and the extern variable and map: link_main
  * returns twice(link_add(40, 3)) + link_pick() = 2 * (40 + 3 * 2) + 100 = 192 (link_pick is
  * link_b's strong one, not link_a's weak one) and counts in link_b's map; link_other reaches
- * link_b's own static twice (renamed twice.1), which adds 7 where link_a's does not. bpftool (libbpf) loads the same linked object.
+ * link_b's own static twice (renamed twice.1), which adds 7 where link_a's does not. bpftool (libbpf) loads the same linked object;
+ * bpftool gen object's link (both statics named twice) loads with tsebpf and gives the same results.
  * Legacy maps of two record sizes load too.
  */
 import { spawnSync } from "node:child_process";
@@ -49,6 +50,21 @@ describeKernel("linked objects load and run", () => {
     expect(c.map("legacy_wide").info()).toMatchObject({ maxEntries: 8, valueSize: 8 });
     expect(c.map("legacy_array").info()).toMatchObject({ maxEntries: 4, valueSize: 4 });
     expect(c.program("legacy_wide_prog").testRun({ data: packet }).returnValue).toBe(2);
+  });
+
+  itWith(bpftoolMissing)("bpftool gen object's link of link_a + link_b (two static functions named twice) loads with tsebpf and runs as tsebpf's own link", () => {
+    const ref = join(dir, "bpftool-linked.o");
+    const r = spawnSync(bpftool as string, ["gen", "object", ref, "test/fixtures/link_a.bpfel.o", "test/fixtures/link_b.bpfel.o"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const spec = readCollectionSpec(readFileSync(ref));
+    expect(spec.programs.get("link_other")?.subprograms).toContain("twice");
+    using theirs = Collection.load(spec);
+    using ours = Collection.load(readCollectionSpec(linkObjects([fixture("link_a.bpfel.o"), fixture("link_b.bpfel.o")])));
+    for (const [name, expected] of [["link_main", 192], ["link_other", 13]] as const) {
+      const got = theirs.program(name).testRun({ data: packet }).returnValue;
+      expect(got, name).toBe(expected);
+      expect(got, name).toBe(ours.program(name).testRun({ data: packet }).returnValue);
+    }
   });
 
   itWith(bpftoolMissing)("bpftool prog loadall accepts tsebpf's linked object (libbpf parses its BTF, BTF.ext and relocations)", () => {

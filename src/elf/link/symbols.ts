@@ -3,7 +3,8 @@
  * `extern` declarations of the others; a strong definition wins over weak ones (the first weak
  * one wins among weak ones); two strong definitions are a LinkError naming both files. Local
  * symbols stay local, renamed `name.N` (N: the input's number) when another object already uses
- * the name (tsebpf and libbpf find subprograms by name).
+ * the name (for readable listings: tsebpf and libbpf tell functions apart by section and offset,
+ * so same-named statics, as libbpf's linker leaves them, read either way).
  */
 import { SHN, STB, STT } from "../constants.js";
 import type { ElfFile, ElfSymbol } from "../reader.js";
