@@ -186,7 +186,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignSummary> 
     rmSync(scratch, { recursive: true, force: true });
   }
   summary.seconds = (Date.now() - start) / 1000;
-  progress();
+  if (Date.now() - lastProgress > 500) progress();
   return summary;
 }
 

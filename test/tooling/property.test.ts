@@ -40,6 +40,15 @@ describe("TSEBPF_PROPERTY_RUNS", () => {
     expect(runs({ TSEBPF_PROPERTY_RUNS: "250" })).toBe(250);
   });
 
+  it("reaches the suite's own properties (a child vitest of the ELF reader's properties with TSEBPF_PROPERTY_RUNS=37)", { timeout: 240_000 }, () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST") && !k.startsWith("TSEBPF_PROPERTY")));
+    const r = spawnSync("npx", ["vitest", "run", "--reporter", "verbose", "test/elf/reader.prop.test.ts", "-t", "objects \\("], { encoding: "utf8", env: { ...env, TSEBPF_PROPERTY_RUNS: "37", NODE_OPTIONS: "", NO_COLOR: "1", FORCE_COLOR: "0" }, timeout: 200_000 });
+    const text = r.stdout + r.stderr;
+    expect(r.status, text).toBe(0);
+    expect(text).toContain("byte-mutated objects (37 cases)");
+    expect(text).toContain("truncated objects (37 cases)");
+  });
+
   it("an async property too", async () => {
     const details = await assertProperty(fc.asyncProperty(fc.nat(), async () => {}), { numRuns: 10, env: { TSEBPF_PROPERTY_RUNS: "x2" } });
     expect(details.numRuns).toBe(20);
