@@ -110,7 +110,8 @@ Delay engines:
                time and consumed; a thread of this process keeps it in a heap, sleeps on a
                timerfd until it is due and sends it out of the interface with an AF_PACKET socket
                (SO_MARK: the program lets it pass). Waiting costs no CPU; each delayed packet
-               costs a ring record, a copy and a sendto, plus one thread. It lives in this
+               costs a ring record, a copy and a sendto (55-75 µs of the thread's CPU here, vs
+               350-850 µs of softirq for recirculate), plus one thread. It lives in this
                process: no --pin; at exit the packets still held are sent at once (flushed).
                TCP/UDP checksums are recomputed; the copy leaves with skb->mark 0.
   recirculate  for kernels without fq: a packet not yet due is bounced between the interface's
