@@ -53,7 +53,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "probe",
     usage: "[options]",
-    description: "which map, program and link types (and trampoline kinds) this kernel supports; a 'no' says the kernel's errno",
+    description: "which map, program and link types (and trampoline kinds, struct_ops registration) this kernel supports; a 'no' says the kernel's errno",
     load: async () => (await import("./commands/probe.js")).registerProbe,
   },
   { name: "btf", description: "BTF type information: dump as C (vmlinux.h), raw text or JSON", load: async () => (await import("./commands/btf.js")).registerBtf },

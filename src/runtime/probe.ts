@@ -105,6 +105,7 @@ function intBtf(): number {
  */
 export function probeMapType(type: MapTypeName): ProbeAnswer {
   return memo(`map:${type}`, () => {
+    if (type === "STRUCT_OPS") return structOpsMapCreatable(false);
     requireBpfPrivileges();
     const attrs = mapAttributes(type);
     let inner: number | undefined;
@@ -387,8 +388,12 @@ function probeProgram(p: LinkProbe): number | ProbeAnswer {
   return result >= 0 ? result : no(errnoName(-result));
 }
 
-/** A struct_ops map that links may own (BPF_F_LINK, 6.4): the gate of struct_ops links. */
-function structOpsLinkable(): ProbeAnswer {
+/**
+ * A struct_ops map of the kernel's tcp_congestion_ops: its value type comes from the kernel's BTF,
+ * so the generic map probe (no such type) cannot tell. `linkable` asks for BPF_F_LINK (6.4): the
+ * gate of struct_ops links.
+ */
+function structOpsMapCreatable(linkable: boolean): ProbeAnswer {
   let id: number | undefined;
   let size = 0;
   try {
@@ -407,7 +412,7 @@ function structOpsLinkable(): ProbeAnswer {
   try {
     const a = new Struct("AttrMapCreate");
     a.set("map_type", MapType.STRUCT_OPS).set("key_size", 4).set("value_size", size).set("max_entries", 1);
-    a.set("map_flags", 1 << 13 /* BPF_F_LINK */).set("btf_fd", btf).set("btf_vmlinux_value_type_id", id);
+    a.set("map_flags", linkable ? 1 << 13 /* BPF_F_LINK */ : 0).set("btf_fd", btf).set("btf_vmlinux_value_type_id", id);
     const fd = bpfTry("MAP_CREATE", a, a.end("map_extra"));
     if (fd >= 0) kernel().close(fd);
     return fd >= 0 ? YES : no(errnoName(-fd));
@@ -441,7 +446,7 @@ function rawTracepointLinkable(): ProbeAnswer {
 export function probeLinkType(type: LinkTypeName): ProbeAnswer {
   return memo(`link:${type}`, () => {
     if (type === "RAW_TRACEPOINT") return rawTracepointLinkable();
-    if (type === "STRUCT_OPS") return structOpsLinkable();
+    if (type === "STRUCT_OPS") return structOpsMapCreatable(true);
     const p = LINK_PROBES[type];
     if (!p) return no("no probe for this link type");
     const prog = probeProgram(p);
