@@ -135,7 +135,9 @@ async function serve(req: IncomingMessage, res: ServerResponse, collect: Collect
           res.on("drain", done).on("close", done);
         });
       }
-      else if (written >= YIELD_BYTES) {
+      // A 'drain' comes back within the same poll phase of the loop, write after write: timers
+      // would not run until the whole response is out. setImmediate ends the loop's turn.
+      if (written >= YIELD_BYTES) {
         written = 0;
         await turn();
       }

@@ -45,7 +45,7 @@ function summaryLine(c: Counters): string {
 }
 
 /** The metric families of a running or opened filter (the same reads as `status --rules`). */
-const metricsOf = (filter: PacketFilter) => packetfilterMetrics(filter.counters(), { ipv4: filter.rules("ipv4"), ipv6: filter.rules("ipv6") });
+const metricsOf = (filter: PacketFilter) => packetfilterMetrics(filter.counters(), { ipv4: () => filter.rules("ipv4"), ipv6: () => filter.rules("ipv6") });
 
 /** `drop 10.9.9.9 by block 10.0.0.0/8 (64 bytes)` */
 const dropLine = (d: DropSample): string => `drop ${formatAddress(d.source, d.family)} by ${d.rule ? `block ${formatPrefix(d.rule)}` : `the ${d.family} default`} (${d.length} bytes)`;

@@ -10,9 +10,14 @@ import type { Counter, Counters, RuleState } from "./index.js";
 
 const FAMILIES: readonly Family[] = ["ipv4", "ipv6"];
 
-/** The rules of each family with their hits (PacketFilter.rules). */
-export type RulesByFamily = Readonly<Record<Family, readonly RuleState[]>>;
+/** The rules of each family with their hits (PacketFilter.rules), or how to read them. */
+export type RulesByFamily = Readonly<Record<Family, readonly RuleState[] | (() => readonly RuleState[])>>;
 
+/**
+ * The families of a filter's counters and rules. Rules given as readers are read when their
+ * series are written, one family at a time (each read once): a scrape of a large rule set holds
+ * the event loop for one family's read, not both.
+ */
 export function packetfilterMetrics(c: Counters, rules: RulesByFamily): MetricFamily[] {
   const rows: [Record<string, string>, Counter][] = [];
   for (const f of FAMILIES) {
@@ -23,16 +28,29 @@ export function packetfilterMetrics(c: Counters, rules: RulesByFamily): MetricFa
   }
   rows.push([{ family: "other", verdict: "pass", reason: "not_ip" }, c.notIp]);
   rows.push([{ family: "other", verdict: "pass", reason: "malformed" }, c.malformed]);
+  const read = new Map<Family, readonly RuleState[]>();
+  const rulesOf = (f: Family): readonly RuleState[] => {
+    let list = read.get(f);
+    if (!list) {
+      const given = rules[f];
+      list = typeof given === "function" ? given() : given;
+      read.set(f, list);
+    }
+    return list;
+  };
   // A million rules' series are made as they are written (in pieces, the event loop running between them).
   const hits = function* (): Generator<Sample> {
-    for (const f of FAMILIES) for (const r of rules[f]) yield { labels: { family: f, rule: formatPrefix(r.prefix), action: r.action }, value: r.hits };
+    for (const f of FAMILIES) for (const r of rulesOf(f)) yield { labels: { family: f, rule: formatPrefix(r.prefix), action: r.action }, value: r.hits };
   };
-  const counts: Sample[] = [];
-  for (const f of FAMILIES) {
-    let allow = 0;
-    for (const r of rules[f]) if (r.action === "allow") allow++;
-    counts.push({ labels: { family: f, action: "allow" }, value: allow }, { labels: { family: f, action: "block" }, value: rules[f].length - allow });
-  }
+  const counts = function* (): Generator<Sample> {
+    for (const f of FAMILIES) {
+      let allow = 0;
+      const list = rulesOf(f);
+      for (const r of list) if (r.action === "allow") allow++;
+      yield { labels: { family: f, action: "allow" }, value: allow };
+      yield { labels: { family: f, action: "block" }, value: list.length - allow };
+    }
+  };
   return [
     {
       name: "tsebpf_packetfilter_packets_total",
@@ -42,7 +60,7 @@ export function packetfilterMetrics(c: Counters, rules: RulesByFamily): MetricFa
     },
     { name: "tsebpf_packetfilter_bytes_total", help: "Bytes of those packets (whole frames).", type: "counter", samples: rows.map(([labels, v]) => ({ labels, value: v.bytes })) },
     { name: "tsebpf_packetfilter_rule_hits_total", help: "Packets each rule decided (its source address or prefix and action).", type: "counter", samples: { [Symbol.iterator]: hits } },
-    { name: "tsebpf_packetfilter_rules", help: "Rules installed, by address family and action.", type: "gauge", samples: counts },
+    { name: "tsebpf_packetfilter_rules", help: "Rules installed, by address family and action.", type: "gauge", samples: { [Symbol.iterator]: counts } },
     eventsLost("packetfilter", c.samplesLost.packets),
   ];
 }
