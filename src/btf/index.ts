@@ -13,3 +13,4 @@ export * from "./dump-json.js";
 export * from "./dump-c.js";
 export * as core from "./core/index.js";
 export * from "./sanitize.js";
+export * from "./datasec-kernel.js";

@@ -3,9 +3,11 @@
  * on a copy so that type ids and string offsets (which BTF.ext records use) stay valid:
  * extern VARs become globals and extern FUNCs typedefs (the kernel accepts no extern linkage), VARs of void type
  * (typeless ksyms) get an int type, and every entry of the `.ksyms` DATASEC (kfunc FUNCs, ksym
- * VARs) is replaced by a 4-byte dummy VAR, as libbpf does.
+ * VARs) is replaced by a 4-byte dummy VAR, as libbpf does. Extern VARs declared in other sections
+ * leave their DATASEC first (src/btf/datasec-kernel.ts).
  */
 import { Btf } from "./btf.js";
+import { fitDatasecsForKernel } from "./datasec-kernel.js";
 import { skipModifiers } from "./query.js";
 import type { BtfDatasec } from "./types.js";
 
@@ -14,8 +16,13 @@ const INT_KIND = 1;
 const TYPEDEF_KIND = 8;
 const DUMMY_NAME = "__tsebpf_ksym";
 
-/** Returns a BTF blob the kernel loads; `blob` itself is not changed. */
-export function sanitizeForKernel(blob: Uint8Array, btf: Btf): Uint8Array {
+/**
+ * Returns a BTF blob the kernel loads; `original` itself is not changed. DATASECs are fitted first
+ * (fitDatasecsForKernel: externs out of sections that do not back them, variables in offset order).
+ */
+export function sanitizeForKernel(original: Uint8Array, originalBtf: Btf): Uint8Array {
+  const blob = fitDatasecsForKernel(original, originalBtf);
+  const btf = blob === original ? originalBtf : new Btf(blob);
   const le = btf.byteOrder === "little";
   const view0 = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const hdrLen = view0.getUint32(4, le);
