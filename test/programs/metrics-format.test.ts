@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -189,6 +190,42 @@ describe("--metrics ADDR:PORT", () => {
       expect(warnings).toEqual([]);
     } finally {
       process.off("warning", onWarning);
+      await server.close();
+    }
+  });
+
+  it("ends the event loop's turn as it writes a large exposition (it does not hold the loop until the response is out)", async () => {
+    // A chain of timers (each arming the next) runs only when the loop reaches its timers phase:
+    // counted up to the last series. Writing 100k series takes well over the few ms 5 runs need.
+    let turns = 0;
+    let stop = false;
+    const chain = () => {
+      turns++;
+      if (!stop) setTimeout(chain, 0);
+    };
+    let turnsBeforeTheEnd = 0;
+    const server = await MetricsServer.listen({ host: "127.0.0.1", port: 0 }, () => {
+      setTimeout(chain, 0);
+      const samples = function* () {
+        for (let i = 0; i < 100_000; i++) yield { labels: { rule: `rule-${i}` }, value: i };
+        turnsBeforeTheEnd = turns;
+      };
+      return [{ name: "t_total", help: "h", type: "counter", samples: { [Symbol.iterator]: samples } }];
+    });
+    try {
+      // Scraped from another process, as Prometheus does (a client in this process would give the loop turns of its own).
+      const body = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ["-e", `require("node:http").get(process.argv[1], { agent: false }, (r) => r.pipe(process.stdout))`, server.url], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+        child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`scraper exited ${code}`))));
+      });
+      expect(body.length).toBeGreaterThan(2_500_000);
+      expect(parseExposition(body).get("t_total")?.samples.length).toBe(100_000);
+      // ~2.6 MB in turns of 16 KiB: some 160 turns; far fewer means the writes held the loop.
+      expect(turnsBeforeTheEnd).toBeGreaterThan(100);
+    } finally {
+      stop = true;
       await server.close();
     }
   });
