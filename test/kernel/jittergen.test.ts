@@ -523,8 +523,8 @@ describeKernel("jittergen: in network namespaces", () => {
    * The userspace engine: held packets wait in a thread of this process (SCHED_FIFO), released by
    * AF_PACKET. Measured on this 2-CPU machine at load average 12-15 (other work): the thread's
    * release lateness mean 0.04-0.1 ms, none over 0.5 ms; RTTs never early; in [min, max + 1 ms]:
-   * jitter 2-6 ms 0.77-0.89, fixed 5 ms over IPv6 0.755-0.9, against a baseline ≤ 1 ms share of
-   * 0.93-0.98. A held reply finds the sender asleep (the baseline's comes back while it still
+   * jitter 2-6 ms 0.77-0.94, fixed 5 ms over IPv6 0.755-0.9, against a baseline ≤ 1 ms share of
+   * 0.92-0.98. A held reply finds the sender asleep (the baseline's comes back while it still
    * runs), so the RTT carries one more wake-up than the baseline: the share is bounded at the
    * baseline's minus 0.35 (recirculate: 0.4 and 0.6), the lateness below four ticks as there.
    */
