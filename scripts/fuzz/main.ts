@@ -8,12 +8,14 @@
  * Exit status: 0 when nothing escaped the typed errors (or, replaying, when the files parse or
  * raise typed errors), 1 with findings, 2 for bad arguments.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { relative } from "node:path";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runCampaign, formatSummary } from "./campaign.js";
 import { elfFilesUnder, repositoryCorpus } from "./corpus.js";
+import { objdumpMismatch } from "./objdump-check.js";
 import { BoundedWorker } from "./pool.js";
 
 const USAGE = `usage: fuzz [--minutes N | --seconds N] [--objects DIR]... [--out DIR] [--seed N] [--time-bound MS] [--memory MB] [--no-cross-check] [--progress MS]
@@ -73,6 +75,7 @@ async function main(): Promise<number> {
   if (v.replay) {
     if (args.positionals.length === 0) fail("--replay needs the reproducer files");
     const worker = new BoundedWorker(bounds);
+    const scratch = mkdtempSync(join(tmpdir(), "tsebpf-fuzz-replay-"));
     let findings = 0;
     try {
       for (const [id, file] of args.positionals.entries()) {
@@ -84,6 +87,9 @@ async function main(): Promise<number> {
         if (f) {
           findings++;
           process.stdout.write(`${file}: ${f.outcome.kind} ${f.outcome.errorClass}: ${f.outcome.message}\n${f.outcome.stack ? `${f.outcome.stack}\n` : ""}`);
+        } else if (!v["no-cross-check"] && objdumpMismatch(item.bytes, scratch)) {
+          findings++;
+          process.stdout.write(`${file}: inconsistent ObjdumpMismatch: ${objdumpMismatch(item.bytes, scratch)}\n`);
         } else {
           const [k] = Object.keys(r.counts);
           const [kind, cls, ...key] = (k ?? "ok||").split("|");
@@ -92,6 +98,7 @@ async function main(): Promise<number> {
       }
     } finally {
       await worker.close();
+      rmSync(scratch, { recursive: true, force: true });
     }
     return findings > 0 ? 1 : 0;
   }
