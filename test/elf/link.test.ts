@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { Btf, parseBtfExt, type BtfType } from "../../src/btf/index.js";
 import { decode, type Instruction } from "../../src/asm/index.js";
 import { LinkError, linkObjects, readCollectionSpec, readElf, relocateProgram, STB, STT, SHN } from "../../src/elf/index.js";
+import { describeFunction, readCodeSections } from "../../src/elf/code.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 import { itWith } from "../helpers/oracle.js";
 
@@ -194,6 +195,12 @@ describe("tsebpf link", () => {
       expect(new Set(labels).size).toBe(2);
       const [main] = calls("link_main");
       expect(after.programs.get("link_main")?.instructions.filter((i) => i.symbol === main)).toHaveLength(1);
+      // Messages name such a function with its place; a name of its own stays bare.
+      const fns = [...readCodeSections(readElf(renamed)).values()].flatMap((c) => c.functions);
+      const twices = fns.filter((f) => f.name === "twice");
+      expect(twices.map(describeFunction)).toEqual(twices.map((f) => `twice (.text+${f.start * 8})`));
+      expect(twices.map((f) => f.label)).toEqual(twices.map((f) => `twice@.text+${f.start * 8}`));
+      expect(fns.filter((f) => f.name === "link_add").map(describeFunction)).toEqual(["link_add"]);
     }
   });
 
