@@ -88,7 +88,7 @@ export async function runComtrace(flags: CliFlags & { readonly metrics?: string 
   requireTracingCapabilities();
   let trace: ComTrace | undefined;
   const totals = new ConnectionTotals();
-  const metrics = await serveMetrics(metricsAt, () => (trace ? comtraceMetrics(trace.counters(), totals) : undefined), (line) => io.err(`${line}\n`));
+  const metrics = metricsAt ? await serveMetrics(metricsAt, () => (trace ? comtraceMetrics(trace.counters(), totals) : undefined), (line) => io.err(`${line}\n`)) : undefined;
   let fd: number;
   try {
     // The report path is checked (and truncated) before anything is loaded.

@@ -163,7 +163,7 @@ Examples:
       // A missing capability is one line naming it, before any qdisc is touched or anything loaded.
       requireJittergenCapabilities();
       let started: Jittergen | undefined;
-      const metrics = await serveMetrics(metricsAt, () => (started ? jittergenMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`));
+      const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? jittergenMetrics([started.status()]) : undefined), (line) => io.err(`${line}\n`)) : undefined;
       const jitter = await withLock(`jittergen-${config.outIf}`, () => Jittergen.start(config, { pin: opts.pin === true, ...(opts.netlink ? { netlink: true } : {}) })).catch(async (e: unknown) => {
         await metrics?.close();
         throw e;

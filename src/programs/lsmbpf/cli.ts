@@ -80,7 +80,7 @@ export async function runLsmbpf(flags: LsmbpfFlags, io: Output, signal?: AbortSi
   requireGuardCapabilities();
   if (flags.pin && ChrootGuard.pinnedStatus()) throw new TsebpfError(`lsmbpf: a guard is already pinned at ${PIN_DIR}: 'tsebpf lsmbpf --unpin' removes it`);
   let started: ChrootGuard | undefined;
-  const metrics = await serveMetrics(metricsAt, () => (started ? lsmbpfMetrics(started.counters(), started.engine, started.mode) : undefined), (line) => io.err(`${line}\n`));
+  const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? lsmbpfMetrics(started.counters(), started.engine, started.mode) : undefined), (line) => io.err(`${line}\n`)) : undefined;
   let guard: ChrootGuard;
   try {
     guard = ChrootGuard.start({ mode: first.mode, engine: engineFlag ?? first.config.engine, allowComms: first.config.allow.comm, allowCgroups: first.cgroupIds });

@@ -151,7 +151,7 @@ Examples:
         return;
       }
       let started: PacketFilter | undefined;
-      const metrics = await serveMetrics(metricsAt, () => (started ? metricsOf(started) : undefined), info);
+      const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? metricsOf(started) : undefined), info) : undefined;
       const filter = await PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) }).catch(async (e: unknown) => {
         await metrics?.close();
         throw e;
