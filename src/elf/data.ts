@@ -105,7 +105,10 @@ export function ksymExterns(btf: Btf): ExternSpec[] {
  * clang leaves DATASEC sizes and variable offsets at 0 for the loader to fill from the ELF
  * sections and symbols (the kernel rejects them as they are). Returns a copy of the BTF blob
  * with those filled in place — ids and string offsets stay as they are, so `.BTF.ext` records
- * still refer to the right strings. `.kconfig` gets the layout of `layoutKconfig`.
+ * still refer to the right strings. `.kconfig` gets the layout of `layoutKconfig`. As libbpf
+ * does, a DATASEC whose size is already set (a linker's output) is left as it is: its offsets
+ * are right, and a name two static variables share would find only one of their symbols.
+ * Externs have no symbol in the section and stay at 0 (sanitizeForKernel takes them out).
  */
 export function fixupDatasecs(
   blob: Uint8Array,
@@ -122,6 +125,7 @@ export function fixupDatasecs(
     if (btf.kindOf(id) !== "datasec") continue;
     const t = btf.type(id) as BtfDatasec;
     const isKconfig = t.name === ".kconfig";
+    if (!isKconfig && t.size !== 0) continue;
     const size = isKconfig ? kconfig.size : sectionSize(t.name);
     if (size === undefined) continue;
     const pos = btf.recordPosition(id);
