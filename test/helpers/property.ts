@@ -123,11 +123,15 @@ const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replac
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const slug = (s: string) => s.replace(/[^\w.-]+/g, "_").replace(/^_+|_+$/g, "").slice(0, 80) || "property";
 
-/** The shell line replaying a failure of the `call`-th property (0-based) of a test. */
-export function replayCommand(context: PropertyContext, seed: number, path: string, call = 0): string {
+/**
+ * The shell line replaying a failure of the `call`-th property (0-based) of a test; `runs` is the
+ * TSEBPF_PROPERTY_RUNS the failure ran under (kept: test titles may show the count).
+ */
+export function replayCommand(context: PropertyContext, seed: number, path: string, call = 0, runs?: string): string {
   const file = isAbsolute(context.file) ? relative(process.cwd(), context.file) : context.file;
   const vars = [`TSEBPF_PROPERTY_SEED=${seed}`, `TSEBPF_PROPERTY_PATH=${shellQuote(path)}`];
   if (call > 0) vars.push(`TSEBPF_PROPERTY_CALL=${call}`);
+  if (runs) vars.push(`TSEBPF_PROPERTY_RUNS=${shellQuote(runs)}`);
   const config = context.config ? ` --config ${shellQuote(context.config)}` : "";
   return `${vars.join(" ")} npx vitest run${config} ${shellQuote(file)} -t ${shellQuote(`${regexEscape(context.name)}$`)}`;
 }
@@ -161,7 +165,7 @@ export function assertProperty<Ts>(property: fc.IRawProperty<Ts>, options: Asser
   const report = (details: fc.RunDetails<Ts>): fc.RunDetails<Ts> => {
     if (!details.failed) return details;
     const shown = details.counterexample === null ? "(none: the property was interrupted)" : fc.stringify(details.counterexample);
-    const replay = replayCommand(context, details.seed, details.counterexamplePath ?? "", call);
+    const replay = replayCommand(context, details.seed, details.counterexamplePath ?? "", call, env.TSEBPF_PROPERTY_RUNS?.trim() || undefined);
     const dir = env.TSEBPF_PROPERTY_OUT || join("out", "property-failures");
     const stem = join(dir, `${slug(basename(context.file).replace(/(\.test)?\.ts$/, ""))}--${slug(context.name)}${call > 0 ? `--${call}` : ""}`);
     const files: string[] = [];

@@ -99,6 +99,8 @@ describe("replay", () => {
     }
     expect(fc.stringify([again[0]])).toBe(counterexample);
     expect(replayed?.failure.counterexample).toBe(counterexample);
+    // A failure under the knob keeps it in its replay line (test titles may show the count).
+    expect(replayCommand({ file: "t.ts", name: "n" }, 5, "0", 0, "x10")).toBe("TSEBPF_PROPERTY_SEED=5 TSEBPF_PROPERTY_PATH=0 TSEBPF_PROPERTY_RUNS=x10 npx vitest run t.ts -t 'n$'");
   });
 
   it("a planted failing test (vitest in a child process): shrunk counterexample saved, and its replay line fails again on the same counterexample", { timeout: 240_000 }, () => {
