@@ -100,8 +100,10 @@ function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocatio
   const off = u32(24);
   const len = u32(28);
   if (len === 0) return;
-  const start = hdrLen + off;
-  const end = start + len;
+  // Offsets are u32 sums, as llvm-objdump computes them: a length that runs past 4 GiB wraps the
+  // end around to before the start, and then no record is read (and nothing is wrong).
+  const start = (hdrLen + off) >>> 0;
+  const end = (start + len) >>> 0;
   const recSize = u32(start);
   if (recSize < 16) throw new ExtError(`CO-RE record size ${recSize} is smaller than 16`);
   const string = (offset: number): string => {

@@ -142,6 +142,9 @@ describeWith(llvmMissing)(`objdump: the listing of llvm-objdump-19${llvmSkip}`, 
       const long = base.slice();
       new DataView(long.buffer).setUint32(ext.offset + 28, 0xfffff, elf.byteOrder === "little");
       compareMutant(long, [{ reloc: true }], "CO-RE length past the section");
+      const wrapped = base.slice();
+      new DataView(wrapped.buffer).setUint32(ext.offset + 28, 0xfffffff0, elf.byteOrder === "little");
+      compareMutant(wrapped, [{ reloc: true }], "CO-RE end wrapped around 4 GiB");
       const badExt = base.slice();
       badExt[ext.offset] = 0;
       compareMutant(badExt, [{ reloc: true }], "bad .BTF.ext magic");
@@ -198,6 +201,29 @@ describe("objdump: examples", () => {
     const warnings: string[] = [];
     expect(readCoreRelocations(new Uint8Array(24), new Uint8Array(0), (w) => warnings.push(w))).toBeUndefined();
     expect(warnings).toEqual([expect.stringMatching(/^\.BTF: /)]);
+  });
+
+  it("reads no CO-RE record when the end of the records (a u32 sum) wraps around, as llvm-objdump", () => {
+    const elf = readElf(core);
+    const btf = elf.sectionByName(".BTF")!.data;
+    const ext = elf.sectionByName(".BTF.ext")!.data.slice();
+    const view = new DataView(ext.buffer, ext.byteOffset, ext.byteLength);
+    const start = view.getUint32(4, true) + view.getUint32(24, true);
+    expect(readCoreRelocations(btf, ext)?.bySection.size).toBeGreaterThan(0);
+    // start + len = start - 16 (mod 2^32): the end is before the start.
+    view.setUint32(28, 0x1_0000_0000 - 16, true);
+    const warnings: string[] = [];
+    const wrapped = readCoreRelocations(btf, ext, (w) => warnings.push(w));
+    expect(wrapped?.bySection.size).toBe(0);
+    expect(warnings).toEqual([]);
+    // A length that ends past the section without wrapping keeps the records read before the end.
+    view.setUint32(28, ext.byteLength - start + 64, true);
+    const long = readCoreRelocations(btf, ext, (w) => warnings.push(w));
+    expect(long?.bySection.size).toBeGreaterThan(0);
+    expect(warnings).toEqual([expect.stringMatching(/^\.BTF\.ext: unexpected end of data at offset 0x/)]);
+    const text = ours("wrapped.o", wrappedObject(core), { reloc: true });
+    expect(text).toContain("Disassembly of section kprobe/fields:");
+    expect(text).not.toContain("CO-RE");
   });
 
   it("dumps data in executable sections and names blocks after the preferred symbol", () => {
@@ -388,5 +414,14 @@ function mutateCoreRecords(original: Uint8Array, rnd: () => number): Uint8Array 
       else view.setUint32(p + 12, rnd() < 0.1 ? 0xfffffff0 : Math.floor(rnd() * 15), le);
     }
   }
+  return bytes;
+}
+
+/** `object` with its CO-RE record length set so that the records' end wraps around to before their start. */
+function wrappedObject(object: Uint8Array): Uint8Array {
+  const bytes = object.slice();
+  const elf = readElf(bytes);
+  const ext = elf.sectionByName(".BTF.ext")!;
+  new DataView(bytes.buffer).setUint32(ext.offset + 28, 0xfffffff0, elf.byteOrder === "little");
   return bytes;
 }
