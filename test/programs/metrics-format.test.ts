@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { buildInfo, escapeLabelValue, eventsLost, log2MicrosecondBuckets, writeExposition, writeFamily, type MetricFamily } from "../../src/programs/common/metrics.js";
 import { MetricsServer, parseMetricsAddress } from "../../src/programs/common/metrics-server.js";
 import { parseExposition, sampleValue } from "../helpers/exposition.js";
+import { assertProperty } from "../helpers/property.js";
 
 const get = (url: string, method = "GET"): Promise<{ status: number; type: string | undefined; body: string }> =>
   new Promise((resolve, reject) => {
@@ -78,7 +79,7 @@ describe("the exposition writer", () => {
     const name = fc.stringMatching(/^[a-z_][a-z0-9_]{0,12}$/).filter((n) => !/_(total|bucket|sum|count)$/.test(n));
     const labelValue = fc.string({ maxLength: 8, unit: fc.constantFrom("a", "\\", '"', "\n", "é", " ", "}", ",", "=") });
     const counts = fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 6 });
-    fc.assert(
+    assertProperty(
       fc.property(fc.uniqueArray(name, { minLength: 1, maxLength: 4 }), fc.uniqueArray(labelValue, { minLength: 1, maxLength: 4 }), counts, (names, values, hist) => {
         const families: MetricFamily[] = names.flatMap((n, i): MetricFamily[] => [
           { name: `${n}_total`, help: `help ${values[0] ?? ""}`, type: "counter", samples: values.map((v, j) => ({ labels: { l: v }, value: BigInt(i * 10 + j) })) },
@@ -97,7 +98,7 @@ describe("the exposition writer", () => {
   });
 
   it("escapes only backslash, double quote and line feed in label values", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.string(), (s) => {
         const escaped = escapeLabelValue(s);
         expect(escaped).not.toMatch(/\n|(^|[^\\])(\\\\)*"/);

@@ -16,6 +16,7 @@ import type { JittergenStatus } from "../../src/programs/jittergen/index.js";
 import type { LoadBalancerStatus } from "../../src/programs/loadbalancer/status.js";
 import type { Counters as PacketFilterCounters, RuleState } from "../../src/programs/packetfilter/index.js";
 import { parseExposition, sampleValue } from "../helpers/exposition.js";
+import { assertProperty } from "../helpers/property.js";
 
 const count = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const small = fc.bigInt({ min: 0n, max: 1n << 40n });
@@ -27,7 +28,7 @@ describe("program metric families", () => {
     const fam = fc.record({ passed: counter, dropped: counter, passedByDefault: counter, droppedByDefault: counter });
     const counters = fc.record({ ipv4: fam, ipv6: fam, notIp: counter, malformed: counter, samplesLost: counter });
     const rule4 = fc.record({ a: fc.nat(255), b: fc.nat(255), len: fc.constantFrom(8, 16, 24, 32), block: fc.boolean(), hits: count });
-    fc.assert(
+    assertProperty(
       fc.property(counters, fc.uniqueArray(rule4, { selector: (r) => `${r.a}.${r.b}/${r.len}`, maxLength: 20 }), (c: PacketFilterCounters, raw) => {
         const ipv4: RuleState[] = raw.map((r) => ({ prefix: { family: "ipv4", address: new Uint8Array([10, r.a, r.b, 0]), length: r.len }, action: r.block ? "block" : "allow", hits: r.hits }));
         const m = parseExposition(writeExposition(packetfilterMetrics(c, { ipv4, ipv6: () => [] })));
@@ -45,7 +46,7 @@ describe("program metric families", () => {
   it("loadbalancer: several instances, each series labelled with its interface", () => {
     const backend = fc.record({ packets: count, bytes: count, newFlows: count });
     const instance = fc.record({ servicePackets: count, forwarded: count, unbalanceable: count, noBackend: count, samplesLost: count, backends: fc.array(backend, { maxLength: 4 }) });
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(instance, { minLength: 1, maxLength: 3 }), (raw) => {
         const all: LoadBalancerStatus[] = raw.map((r, i) => ({
           ...r,
@@ -67,7 +68,7 @@ describe("program metric families", () => {
   it("jittergen: per-rule counters and the delay histogram (cumulative log2 buckets, +Inf = delayed)", () => {
     const hist = fc.array(small, { minLength: 24, maxLength: 24 });
     const rule = fc.record({ matched: count, selected: count, dropped: count, reordered: count, duplicated: count, corrupted: count, overlimit: count, histogram: hist, meanDelayMs: fc.double({ min: 0, max: 1e4, noNaN: true }) });
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(rule, { minLength: 1, maxLength: 3 }), hist, (rules, late) => {
         const s: JittergenStatus = {
           outIf: "veth0",
@@ -100,7 +101,7 @@ describe("program metric families", () => {
   });
 
   it("comtrace: connection outcomes, and the lifetimes of the connections observed", () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.array(fc.double({ min: 0, max: 5e6, noNaN: true }), { maxLength: 30 }), fc.nat(), fc.nat(), (lifetimesMs, filtered, lost) => {
         const totals = new ConnectionTotals();
         for (const ms of lifetimesMs) totals.add({ ms, txBytes: 10, rxBytes: undefined } as unknown as Connection);
@@ -118,7 +119,7 @@ describe("program metric families", () => {
 
   it("lsmbpf: denials by engine, mode and action", () => {
     const n = fc.nat();
-    fc.assert(
+    assertProperty(
       fc.property(fc.record({ containerChroots: n, hostRoot: n, denied: n, killed: n, audited: n, killFailed: n, allowedByComm: n, allowedByCgroup: n, lost: n }), fc.constantFrom("lsm" as const, "signal" as const), fc.constantFrom("enforce" as const, "audit" as const), (k, engine, mode) => {
         const m = parseExposition(writeExposition(lsmbpfMetrics(k, engine, mode)));
         expect(sampleValue(m, "tsebpf_lsmbpf_denials_total", { engine, mode: "enforce", action: "kill_failed" })).toBe(k.killFailed);
