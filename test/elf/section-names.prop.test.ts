@@ -1,3 +1,4 @@
+// Invariant: for every section name libbpf 1.1 knows, tsebpf's program type and expected attach type are libbpf_prog_type_by_name's; others match only newer, cilium or `?` rules.
 /**
  * tsebpf's section-name rules against libbpf's own: for random names — the table's patterns,
  * mutated, with suffixes, and random strings — the program type and expected attach type tsebpf

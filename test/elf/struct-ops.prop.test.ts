@@ -1,4 +1,4 @@
-/** struct_ops relocations rewritten at random: a parse names a struct_ops program at a function pointer for each, or fails with ParseError. */
+// Invariant: struct_ops relocations rewritten at random parse to members holding STRUCT_OPS programs at function pointers, or fail with ParseError, nothing else.
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

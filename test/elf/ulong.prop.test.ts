@@ -1,3 +1,4 @@
+// Invariant: __ulong(name, V) parses to V in either byte order: map_extra any 64-bit value, other attributes up to 2^32-1 and a ParseError naming the attribute above.
 // __ulong(name, V): an enum (enum64 above 32 bits) of one value V; parsed like __uint(name, V),
 // map_extra as any 64-bit value, the other attributes up to 32 bits. Both byte orders.
 import fc from "fast-check";

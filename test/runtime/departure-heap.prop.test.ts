@@ -1,3 +1,4 @@
+// Invariant: DepartureHeap releases items in (departure, seq) order, never before their departure and each exactly once, whatever the push order or the clock's ticks.
 /**
  * The release thread's heap (runtime/departure-heap.ts): items come out in (departure, seq)
  * order whatever order they went in, and a scheduler that calls takeDue(now) with a clock that

@@ -1,4 +1,4 @@
-/** Properties of the struct_ops value: whatever the kernel's member order, each object member lands at the kernel's member of its name, nothing else is written. */
+// Invariant: for any kernel member order, the struct_ops value holds each object member at the kernel's member of its name and zero elsewhere; each program gets its member's index.
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, it } from "vitest";

@@ -1,3 +1,4 @@
+// Invariant: completeTransportChecksum leaves a TCP/UDP checksum that verifies against the pseudo-header, changing only that field (a second pass changes nothing); frames it does not handle stay untouched.
 /**
  * completeTransportChecksum (the release thread's checksum fix): whatever the checksum field held
  * (the pseudo-header sum a CHECKSUM_PARTIAL frame carries at TC egress, a stale or a random
