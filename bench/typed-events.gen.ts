@@ -23,7 +23,7 @@ export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
  */
 export const fieldBytes = runtime.fieldBytes;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, checkInt, checkBig, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct event: 64 bytes. */
 export interface Event {
@@ -54,29 +54,6 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   writeBytes(v, o + 16, 48, x.fill, "struct event.fill");
 }
 
-/** Reads and writes struct event (64 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const EventCodec: RecordCodec<Event, "seq" | "len" | "check" | "fill", EventView> = {
-  size: 64,
-  typeName: "struct event",
-  fields: {
-    seq: { offset: 0, size: 8 },
-    len: { offset: 8, size: 4 },
-    check: { offset: 12, size: 4 },
-    fill: { offset: 16, size: 48 },
-  },
-  decode(buf, offset = 0) {
-    return decodeEvent(recordView(buf, offset, 64, "struct event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 64, "struct event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 64).fill(0);
-    encodeEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new EventView(buf, offset);
-  },
-};
-
 /**
  * struct event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -84,35 +61,10 @@ export const EventCodec: RecordCodec<Event, "seq" | "len" | "check" | "fill", Ev
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
  */
-export class EventView {
+export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 64;
   static readonly typeName = "struct event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 64 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 64 <= this.$n && (offset | 0) === offset)) viewRoom(64, "struct event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** unsigned long long at byte 0 */
   get seq(): bigint {
@@ -139,3 +91,18 @@ export class EventView {
     return decodeEvent(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct event (64 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const EventCodec: RecordCodec<Event, "seq" | "len" | "check" | "fill", EventView> = recordCodec(
+  64,
+  "struct event",
+  {
+    seq: { offset: 0, size: 8 },
+    len: { offset: 8, size: 4 },
+    check: { offset: 12, size: 4 },
+    fill: { offset: 16, size: 48 },
+  },
+  decodeEvent,
+  encodeEvent,
+  EventView,
+);

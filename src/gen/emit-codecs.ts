@@ -342,35 +342,29 @@ export class CodecEmitter {
     const doc = `/** ${t.cName}: ${r.size} bytes${r.union ? " (a union: every member reads the same bytes; encode writes the members given, in order)" : ""}. */`;
     const fields = members.map((m) => `  /** ${m.cType}${m.bitfield ? ` : ${m.bitfield.bits}` : ""} at ${m.bitfield ? `bit ${m.bitfield.bitOffset}` : `byte ${m.offset}`} */\n  ${propertyKey(m.name)}: ${this.typeOf(m.shape)};`);
     const iface = members.length === 0 ? `${doc}\nexport interface ${n.ts} {}` : `${doc}\nexport interface ${n.ts} {\n${fields.join("\n")}\n}`;
-    this.helpers.add("recordView").add("checkRecord");
+    this.helpers.add("checkRecord");
     const decodeFn = `function ${n.decode}(v: DataView, o: number): ${n.ts} {\n  return ${this.decodeRecord(r, { expr: "o", k: 0 }, 0, "  ")};\n}`;
     const body = this.encodeMembers(r, "x", { expr: "o", k: 0 }, t.cName, 0, "  ");
     const encodeFn = `function ${n.encode}(x: ${n.ts}, v: DataView, o: number): void {\n  checkRecord(x, ${stringLiteral(t.cName)});\n${body.join("\n")}\n}`;
     const layout = r.members.map((m) => `    ${propertyKey(m.name)}: { offset: ${m.offset}, size: ${m.bitfield ? Math.ceil(((m.bitfield.bitOffset % 8) + m.bitfield.bits) / 8) : sizeOfShape(m.shape)}${m.bitfield ? `, bitOffset: ${m.bitfield.bitOffset}, bits: ${m.bitfield.bits}` : ""} },`);
     const keys = r.members.length === 0 ? "never" : r.members.map((m) => stringLiteral(m.name)).join(" | ");
+    this.helpers.add("recordCodec");
     const codec = [
       `/** Reads and writes ${t.cName} (${r.size} bytes) at an offset of a Uint8Array, Buffer or DataView; \`fields\` says where each member is. */`,
-      `export const ${n.codec}: RecordCodec<${n.ts}, ${keys}, ${n.view}> = {`,
-      `  size: ${r.size},`,
-      `  typeName: ${stringLiteral(t.cName)},`,
-      `  fields: {${layout.length ? `\n${layout.join("\n")}\n  ` : ""}},`,
-      `  decode(buf, offset = 0) {`,
-      `    return ${n.decode}(recordView(buf, offset, ${r.size}, ${stringLiteral(t.cName)}), offset);`,
-      `  },`,
-      `  encode(value, out, offset = 0) {`,
-      `    const v = recordView(out, offset, ${r.size}, ${stringLiteral(t.cName)});`,
-      `    new Uint8Array(v.buffer, v.byteOffset + offset, ${r.size}).fill(0);`,
-      `    ${n.encode}(value, v, offset);`,
-      `  },`,
-      `  view(buf, offset = 0) {`,
-      `    return new ${n.view}(buf, offset);`,
-      `  },`,
-      `};`,
+      `export const ${n.codec}: RecordCodec<${n.ts}, ${keys}, ${n.view}> = recordCodec(`,
+      `  ${r.size},`,
+      `  ${stringLiteral(t.cName)},`,
+      `  {${layout.length ? `\n${layout.join("\n")}\n  ` : ""}},`,
+      `  ${n.decode},`,
+      `  ${n.encode},`,
+      `  ${n.view},`,
+      `);`,
     ].join("\n");
     const view = this.viewClass(r, n.view, n.ts, t.cName, `${n.decode}(this.$v, this.$o)`, n.codec);
     const pending = this.pendingViews;
     this.pendingViews = [];
-    return [iface, decodeFn, encodeFn, codec, view, ...pending].join("\n\n");
+    // The view before the codec: the codec is made at load and takes the class.
+    return [iface, decodeFn, encodeFn, view, codec, ...pending].join("\n\n");
   }
 
   // ---- views --------------------------------------------------------------------------------
@@ -382,7 +376,7 @@ export class CodecEmitter {
    */
   private viewClass(r: RecordShape, name: string, ts: string, cName: string, toObject: string, codec: string | undefined): string {
     const members = this.members(r);
-    const own = new Set(["at", "toObject", "constructor", "$b", "$v", "$o", "$n"]);
+    const own = new Set(["at", "toObject", "constructor", "$b", "$v", "$o", "$n", "$size", "$type"]);
     const taken = new Set<string>(own);
     const saved = this.dv;
     this.dv = "this.$v";
@@ -401,7 +395,6 @@ export class CodecEmitter {
     } finally {
       this.dv = saved;
     }
-    this.helpers.add("viewOf").add("viewRoom");
     const type = stringLiteral(cName);
     return [
       `/**`,
@@ -411,35 +404,10 @@ export class CodecEmitter {
       ` * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:`,
       ` * a reader's record only during its callback. \`toObject()\` decodes a copy${codec ? ` (as ${codec}.decode)` : ""}.`,
       ` */`,
-      `export class ${name} {`,
+      `export class ${name} extends runtime.genSupport.GeneratedView {`,
       `  /** Bytes of ${cName}. */`,
       `  static readonly size = ${r.size};`,
       `  static readonly typeName = ${type};`,
-      `  private $b: Uint8Array | DataView | undefined;`,
-      `  private $v: DataView;`,
-      `  private $n: number;`,
-      `  private $o: number;`,
-      ``,
-      `  /** A view of the record at \`offset\` of \`buf\` (none yet without \`buf\`: point it with \`at\`). */`,
-      `  constructor(buf?: Uint8Array | DataView, offset = 0) {`,
-      `    this.$b = buf;`,
-      `    this.$v = viewOf(buf);`,
-      `    this.$n = this.$v.byteLength;`,
-      `    this.$o = 0;`,
-      `    if (buf !== undefined) this.at(buf, offset);`,
-      `  }`,
-      ``,
-      `  /** Points this view at the record at \`offset\` of \`buf\` (a CodecError unless ${r.size} bytes are there); returns it. */`,
-      `  at(buf: Uint8Array | DataView, offset = 0): this {`,
-      `    if (buf !== this.$b) {`,
-      `      this.$v = viewOf(buf);`,
-      `      this.$n = this.$v.byteLength;`,
-      `      this.$b = buf;`,
-      `    }`,
-      `    if (!(offset >= 0 && offset + ${r.size} <= this.$n && (offset | 0) === offset)) viewRoom(${r.size}, ${type}, this.$n, offset);`,
-      `    this.$o = offset;`,
-      `    return this;`,
-      `  }`,
       ...getters.flatMap((g) => ["", g]),
       ``,
       `  /** The record decoded: a plain object that stays valid when the bytes change. */`,
@@ -572,25 +540,24 @@ export class CodecEmitter {
 
   /** A codec const for any shape (named records have their own, see declaration). */
   private codecSource(name: string, ts: string, cName: string, s: Shape): string {
-    this.helpers.add("recordView");
     const size = sizeOfShape(s);
+    if ((s.kind === "int" && s.size !== 16) || s.kind === "ptr" || s.kind === "float") {
+      this.helpers.add("scalarCodec");
+      return `/** Reads and writes ${cName} (${size} bytes). */\nexport const ${name}: Codec<${ts}> = scalarCodec(${stringLiteral(cName)}, ${this.le});`;
+    }
+    this.helpers.add("valueCodec");
     const decode = this.decode(s, { expr: "offset", k: 0 }, 0);
-    const encode = this.encode(s, "value", { expr: "offset", k: 0 }, cName, 0, "    ");
+    const encode = this.encode(s, "value", { expr: "offset", k: 0 }, cName, 0, "  ");
     return [
       `/** Reads and writes ${cName} (${size} bytes). */`,
-      `export const ${name}: Codec<${ts}> = {`,
-      `  size: ${size},`,
-      `  typeName: ${stringLiteral(cName)},`,
-      `  decode(buf, offset = 0) {`,
-      `    const v = recordView(buf, offset, ${size}, ${stringLiteral(cName)});`,
-      `    return ${decode.replace(/\n/g, "\n    ")};`,
+      `export const ${name}: Codec<${ts}> = valueCodec(`,
+      `  ${size},`,
+      `  ${stringLiteral(cName)},`,
+      `  (v, offset) => ${decode.startsWith("{") ? `(${decode.replace(/\n/g, "\n  ")})` : decode.replace(/\n/g, "\n  ")},`,
+      `  (value, v, offset) => {`,
+      ...encode.map((l) => `  ${l}`),
       `  },`,
-      `  encode(value, out, offset = 0) {`,
-      `    const v = recordView(out, offset, ${size}, ${stringLiteral(cName)});`,
-      `    new Uint8Array(v.buffer, v.byteOffset + offset, ${size}).fill(0);`,
-      ...encode,
-      `  },`,
-      `};`,
+      `);`,
     ].join("\n");
   }
 

@@ -66,6 +66,10 @@ export const LOADER_NAMES = [
   "load",
   "bind",
   "lazily",
+  "recordCodec",
+  "valueCodec",
+  "scalarCodec",
+  "GeneratedView",
   "recordView",
   "viewOf",
   "viewRoom",
@@ -130,28 +134,10 @@ export function emitLoader(input: LoaderInput): { support: string; source: strin
   const typed = input.maps.filter((m) => m.key && m.value);
   parts.push(
     `/** The maps whose keys and values have types, with typed get/set/delete/entries. */\nexport interface TypedMaps {${typed.length ? `\n${typed.map((m) => `  readonly ${propertyKey(m.name)}: runtime.TypedMap<${m.key?.ts}, ${m.value?.ts}>;`).join("\n")}\n` : ""}}`,
-    `/** Options of \`load\`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (\`.rodata\` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}`,
-    `/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}`,
+    `/** Options of \`load\`: those of Collection.load, with the object's own names and types (\`variables\`, \`programs\`, \`maxEntries\`, \`spec\`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}`,
+    `/** A loaded object: its programs, maps and variables by name, closed together (\`close()\`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}`,
     `const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {${vars.length ? `\n${vars.map((v) => `  ${propertyKey(v.name)}: ${v.codec},`).join("\n")}\n` : ""}};`,
     `/**
  * Loads the object (or \`options.spec\`): maps, then programs, variables set first. Throws, leaving

@@ -6,6 +6,9 @@
  */
 
 export type HelperName =
+  | "recordCodec"
+  | "valueCodec"
+  | "scalarCodec"
   | "recordView"
   | "viewOf"
   | "viewRoom"
@@ -27,6 +30,9 @@ export type HelperName =
 
 /** Every helper, in the order a module takes them. */
 const ORDER: readonly HelperName[] = [
+  "recordCodec",
+  "valueCodec",
+  "scalarCodec",
   "recordView",
   "viewOf",
   "viewRoom",

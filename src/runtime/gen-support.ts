@@ -1,7 +1,8 @@
 /**
  * The code every module `tsebpf gen` writes would otherwise repeat: bounds and range checks whose
  * errors name the field, text, byte arrays, bitfields and 128-bit integers read and written at a
- * DataView offset, and the plumbing of its `load()` and `bind()`. A generated module takes what
+ * DataView offset, the codec objects around a module's read and write functions, the base class
+ * of its views, and the plumbing and option/result types of its `load()` and `bind()`. A generated module takes what
  * it uses once, at its top (`const { recordView, checkInt } = runtime.genSupport;`), and calls
  * the functions directly from its codecs and views.
  *
@@ -12,6 +13,7 @@ import type { CollectionSpec } from "../elf/index.js";
 import { Collection, type CollectionOptions } from "./collection.js";
 import { CodecError, type Codec } from "./codec.js";
 import type { Program } from "./program.js";
+import type { FieldLayout, RecordCodec } from "./record-view.js";
 
 /** A DataView over `buf` after checking that `size` bytes of `type` fit at `offset` (no copy). */
 export function recordView(buf: Uint8Array | DataView, offset: number, size: number, type: string): DataView {
@@ -209,6 +211,7 @@ export interface GeneratedLoaded<P extends string, M, T, V> {
   readonly maps: M;
   readonly typedMaps: T;
   readonly variables: V;
+  /** Closes every program and map (and the links of collection.attachAll). */
   close(): void;
   [Symbol.dispose](): void;
 }
@@ -231,4 +234,156 @@ export function bindGenerated<P extends string, M, T extends object, V extends o
     close: () => collection.close(),
     [Symbol.dispose]: () => collection.close(),
   };
+}
+
+/**
+ * What every generated view class is built on: the buffer, DataView and offset of the record it
+ * reads, and `at()` re-pointing it. A subclass declares `static size` and `static typeName` (read
+ * once per instance) and a getter per member reading `this.$v` at `this.$o`.
+ */
+export abstract class GeneratedView {
+  private $b: Uint8Array | DataView | undefined;
+  /** The DataView the getters read. */
+  protected $v: DataView;
+  private $n: number;
+  /** The record's byte offset in `$v`. */
+  protected $o: number;
+  private readonly $size: number;
+  private readonly $type: string;
+
+  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
+  constructor(buf?: Uint8Array | DataView, offset = 0) {
+    const kind = new.target as unknown as { readonly size: number; readonly typeName: string };
+    this.$size = kind.size;
+    this.$type = kind.typeName;
+    this.$b = buf;
+    this.$v = viewOf(buf);
+    this.$n = this.$v.byteLength;
+    this.$o = 0;
+    if (buf !== undefined) this.at(buf, offset);
+  }
+
+  /** Points this view at the record at `offset` of `buf` (a CodecError unless the record's size in bytes is there); returns it. */
+  at(buf: Uint8Array | DataView, offset = 0): this {
+    if (buf !== this.$b) {
+      this.$v = viewOf(buf);
+      this.$n = this.$v.byteLength;
+      this.$b = buf;
+    }
+    if (!(offset >= 0 && offset + this.$size <= this.$n && (offset | 0) === offset)) viewRoom(this.$size, this.$type, this.$n, offset);
+    this.$o = offset;
+    return this;
+  }
+}
+
+/**
+ * A generated struct's or union's codec: `decode`/`encode` check the room (encode zeroes the
+ * record first, then writes the members given), `view` makes a `View` of the record.
+ */
+export function recordCodec<T, F extends string, V>(
+  size: number,
+  typeName: string,
+  fields: { readonly [K in F]: FieldLayout },
+  decode: (v: DataView, o: number) => T,
+  encode: (x: T, v: DataView, o: number) => void,
+  View: new (buf: Uint8Array | DataView, offset: number) => V,
+): RecordCodec<T, F, V> {
+  return {
+    size,
+    typeName,
+    fields,
+    decode(buf, offset = 0) {
+      return decode(recordView(buf, offset, size, typeName), offset);
+    },
+    encode(value, out, offset = 0) {
+      const v = recordView(out, offset, size, typeName);
+      new Uint8Array(v.buffer, v.byteOffset + offset, size).fill(0);
+      encode(value, v, offset);
+    },
+    view(buf, offset = 0) {
+      return new View(buf, offset);
+    },
+  };
+}
+
+/** A generated codec of any other value (an integer, an enum, an array): as recordCodec, without fields and view. */
+export function valueCodec<T>(size: number, typeName: string, decode: (v: DataView, offset: number) => T, encode: (value: T, v: DataView, offset: number) => void): Codec<T> {
+  return {
+    size,
+    typeName,
+    decode(buf, offset = 0) {
+      return decode(recordView(buf, offset, size, typeName), offset);
+    },
+    encode(value, out, offset = 0) {
+      const v = recordView(out, offset, size, typeName);
+      new Uint8Array(v.buffer, v.byteOffset + offset, size).fill(0);
+      encode(value, v, offset);
+    },
+  };
+}
+
+/** What a generated `load(options)` takes (the module's `LoadOptions`): Collection.load's options with the object's program, variable and map names. */
+export interface GeneratedLoadOptionsOf<P extends string, V, M extends string> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
+  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
+  readonly variables?: { readonly [K in keyof V]?: V[K] };
+  /** Which programs to load (default: the module's AutoloadProgramName). */
+  readonly programs?: readonly P[];
+  /** max_entries overrides, by map. */
+  readonly maxEntries?: { readonly [K in M]?: number };
+  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see the module's loadSpec). */
+  readonly spec?: CollectionSpec;
+}
+
+/** The C scalars a generated module's codecs of plain values name, and their TypeScript types. */
+export interface ScalarTypes {
+  __u8: number;
+  __s8: number;
+  __u16: number;
+  __s16: number;
+  __u32: number;
+  __s32: number;
+  __u64: bigint;
+  __s64: bigint;
+  "void *": bigint;
+  float: number;
+  double: number;
+}
+
+type Scalar = { [K in keyof ScalarTypes]: { size: number; read(v: DataView, o: number, le: boolean): ScalarTypes[K]; write(v: DataView, o: number, x: ScalarTypes[K], le: boolean): void } };
+
+const U64_MAX = 2n ** 64n - 1n;
+const S64_MIN = -(2n ** 63n);
+const S64_MAX = 2n ** 63n - 1n;
+
+const SCALARS: Scalar = {
+  __u8: { size: 1, read: (v, o) => v.getUint8(o), write: (v, o, x) => v.setUint8(o, checkInt(x, 0, 255, "__u8")) },
+  __s8: { size: 1, read: (v, o) => v.getInt8(o), write: (v, o, x) => v.setInt8(o, checkInt(x, -128, 127, "__s8")) },
+  __u16: { size: 2, read: (v, o, le) => v.getUint16(o, le), write: (v, o, x, le) => v.setUint16(o, checkInt(x, 0, 65535, "__u16"), le) },
+  __s16: { size: 2, read: (v, o, le) => v.getInt16(o, le), write: (v, o, x, le) => v.setInt16(o, checkInt(x, -32768, 32767, "__s16"), le) },
+  __u32: { size: 4, read: (v, o, le) => v.getUint32(o, le), write: (v, o, x, le) => v.setUint32(o, checkInt(x, 0, 4294967295, "__u32"), le) },
+  __s32: { size: 4, read: (v, o, le) => v.getInt32(o, le), write: (v, o, x, le) => v.setInt32(o, checkInt(x, -2147483648, 2147483647, "__s32"), le) },
+  __u64: { size: 8, read: (v, o, le) => v.getBigUint64(o, le), write: (v, o, x, le) => v.setBigUint64(o, checkBig(x, 0n, U64_MAX, "__u64"), le) },
+  __s64: { size: 8, read: (v, o, le) => v.getBigInt64(o, le), write: (v, o, x, le) => v.setBigInt64(o, checkBig(x, S64_MIN, S64_MAX, "__s64"), le) },
+  "void *": { size: 8, read: (v, o, le) => v.getBigUint64(o, le), write: (v, o, x, le) => v.setBigUint64(o, checkBig(x, 0n, U64_MAX, "void *"), le) },
+  float: { size: 4, read: (v, o, le) => v.getFloat32(o, le), write: (v, o, x, le) => v.setFloat32(o, checkNum(x, "float"), le) },
+  double: { size: 8, read: (v, o, le) => v.getFloat64(o, le), write: (v, o, x, le) => v.setFloat64(o, checkNum(x, "double"), le) },
+};
+
+const scalarCodecs = new Map<string, Codec<unknown>>();
+
+/** The codec of a C scalar in one byte order (one object per scalar and order, shared by every module): a generated `U32Codec`. */
+export function scalarCodec<K extends keyof ScalarTypes>(typeName: K, littleEndian: boolean): Codec<ScalarTypes[K]> {
+  const key = `${typeName}/${littleEndian}`;
+  let codec = scalarCodecs.get(key) as Codec<ScalarTypes[K]> | undefined;
+  if (!codec) {
+    const s = SCALARS[typeName] as unknown as Scalar["__u8"] & Scalar["__u64"];
+    codec = valueCodec<ScalarTypes[K]>(
+      s.size,
+      typeName,
+      (v, o) => s.read(v, o, littleEndian) as ScalarTypes[K],
+      (x, v, o) => s.write(v, o, x as never, littleEndian),
+    );
+    scalarCodecs.set(key, codec as Codec<unknown>);
+  }
+  return codec;
 }

@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -24,7 +24,7 @@ export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
  */
 export const fieldBytes = runtime.fieldBytes;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, valueCodec, scalarCodec, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct sock_state: 32 bytes. */
 export interface SockState {
@@ -63,31 +63,6 @@ function encodeSockState(x: SockState, v: DataView, o: number): void {
   writeText(v, o + 16, 16, x.comm, "struct sock_state.comm");
 }
 
-/** Reads and writes struct sock_state (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const SockStateCodec: RecordCodec<SockState, "birth_ns" | "pid" | "owner" | "flags" | "pad" | "comm", SockStateView> = {
-  size: 32,
-  typeName: "struct sock_state",
-  fields: {
-    birth_ns: { offset: 0, size: 8 },
-    pid: { offset: 8, size: 4 },
-    owner: { offset: 12, size: 1 },
-    flags: { offset: 13, size: 1 },
-    pad: { offset: 14, size: 2 },
-    comm: { offset: 16, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeSockState(recordView(buf, offset, 32, "struct sock_state"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 32, "struct sock_state");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 32).fill(0);
-    encodeSockState(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new SockStateView(buf, offset);
-  },
-};
-
 /**
  * struct sock_state read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -95,35 +70,10 @@ export const SockStateCodec: RecordCodec<SockState, "birth_ns" | "pid" | "owner"
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as SockStateCodec.decode).
  */
-export class SockStateView {
+export class SockStateView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct sock_state. */
   static readonly size = 32;
   static readonly typeName = "struct sock_state";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 32 <= this.$n && (offset | 0) === offset)) viewRoom(32, "struct sock_state", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get birth_ns(): bigint {
@@ -161,6 +111,23 @@ export class SockStateView {
   }
 }
 
+/** Reads and writes struct sock_state (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const SockStateCodec: RecordCodec<SockState, "birth_ns" | "pid" | "owner" | "flags" | "pad" | "comm", SockStateView> = recordCodec(
+  32,
+  "struct sock_state",
+  {
+    birth_ns: { offset: 0, size: 8 },
+    pid: { offset: 8, size: 4 },
+    owner: { offset: 12, size: 1 },
+    flags: { offset: 13, size: 1 },
+    pad: { offset: 14, size: 2 },
+    comm: { offset: 16, size: 16 },
+  },
+  decodeSockState,
+  encodeSockState,
+  SockStateView,
+);
+
 /** struct acceptor: 20 bytes. */
 export interface Acceptor {
   /** __u32 at byte 0 */
@@ -182,27 +149,6 @@ function encodeAcceptor(x: Acceptor, v: DataView, o: number): void {
   writeText(v, o + 4, 16, x.comm, "struct acceptor.comm");
 }
 
-/** Reads and writes struct acceptor (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const AcceptorCodec: RecordCodec<Acceptor, "pid" | "comm", AcceptorView> = {
-  size: 20,
-  typeName: "struct acceptor",
-  fields: {
-    pid: { offset: 0, size: 4 },
-    comm: { offset: 4, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeAcceptor(recordView(buf, offset, 20, "struct acceptor"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 20, "struct acceptor");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 20).fill(0);
-    encodeAcceptor(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new AcceptorView(buf, offset);
-  },
-};
-
 /**
  * struct acceptor read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -210,35 +156,10 @@ export const AcceptorCodec: RecordCodec<Acceptor, "pid" | "comm", AcceptorView> 
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as AcceptorCodec.decode).
  */
-export class AcceptorView {
+export class AcceptorView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct acceptor. */
   static readonly size = 20;
   static readonly typeName = "struct acceptor";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 20 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 20 <= this.$n && (offset | 0) === offset)) viewRoom(20, "struct acceptor", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get pid(): number {
@@ -255,6 +176,19 @@ export class AcceptorView {
     return decodeAcceptor(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct acceptor (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const AcceptorCodec: RecordCodec<Acceptor, "pid" | "comm", AcceptorView> = recordCodec(
+  20,
+  "struct acceptor",
+  {
+    pid: { offset: 0, size: 4 },
+    comm: { offset: 4, size: 16 },
+  },
+  decodeAcceptor,
+  encodeAcceptor,
+  AcceptorView,
+);
 
 /** struct comm_key: 16 bytes. */
 export interface CommKey {
@@ -273,26 +207,6 @@ function encodeCommKey(x: CommKey, v: DataView, o: number): void {
   writeText(v, o, 16, x.comm, "struct comm_key.comm");
 }
 
-/** Reads and writes struct comm_key (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = {
-  size: 16,
-  typeName: "struct comm_key",
-  fields: {
-    comm: { offset: 0, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeCommKey(recordView(buf, offset, 16, "struct comm_key"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct comm_key");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeCommKey(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new CommKeyView(buf, offset);
-  },
-};
-
 /**
  * struct comm_key read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -300,35 +214,10 @@ export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as CommKeyCodec.decode).
  */
-export class CommKeyView {
+export class CommKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct comm_key. */
   static readonly size = 16;
   static readonly typeName = "struct comm_key";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct comm_key", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** char[16] at byte 0 */
   get comm(): string {
@@ -340,6 +229,18 @@ export class CommKeyView {
     return decodeCommKey(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct comm_key (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = recordCodec(
+  16,
+  "struct comm_key",
+  {
+    comm: { offset: 0, size: 16 },
+  },
+  decodeCommKey,
+  encodeCommKey,
+  CommKeyView,
+);
 
 /** struct conn_event: 112 bytes. */
 export interface ConnEvent {
@@ -430,44 +331,6 @@ function encodeConnEvent(x: ConnEvent, v: DataView, o: number): void {
   writeText(v, o + 96, 16, x.comm, "struct conn_event.comm");
 }
 
-/** Reads and writes struct conn_event (112 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const ConnEventCodec: RecordCodec<ConnEvent, "start_ns" | "end_ns" | "bytes_acked" | "bytes_received" | "laddr" | "raddr" | "pid" | "srtt_us" | "retrans" | "sk_err" | "lport" | "rport" | "flags" | "family" | "owner" | "oldstate" | "reason" | "pad" | "comm", ConnEventView> = {
-  size: 112,
-  typeName: "struct conn_event",
-  fields: {
-    start_ns: { offset: 0, size: 8 },
-    end_ns: { offset: 8, size: 8 },
-    bytes_acked: { offset: 16, size: 8 },
-    bytes_received: { offset: 24, size: 8 },
-    laddr: { offset: 32, size: 16 },
-    raddr: { offset: 48, size: 16 },
-    pid: { offset: 64, size: 4 },
-    srtt_us: { offset: 68, size: 4 },
-    retrans: { offset: 72, size: 4 },
-    sk_err: { offset: 76, size: 4 },
-    lport: { offset: 80, size: 2 },
-    rport: { offset: 82, size: 2 },
-    flags: { offset: 84, size: 2 },
-    family: { offset: 86, size: 1 },
-    owner: { offset: 87, size: 1 },
-    oldstate: { offset: 88, size: 1 },
-    reason: { offset: 89, size: 1 },
-    pad: { offset: 90, size: 6 },
-    comm: { offset: 96, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeConnEvent(recordView(buf, offset, 112, "struct conn_event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 112, "struct conn_event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 112).fill(0);
-    encodeConnEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new ConnEventView(buf, offset);
-  },
-};
-
 /**
  * struct conn_event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -475,35 +338,10 @@ export const ConnEventCodec: RecordCodec<ConnEvent, "start_ns" | "end_ns" | "byt
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as ConnEventCodec.decode).
  */
-export class ConnEventView {
+export class ConnEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct conn_event. */
   static readonly size = 112;
   static readonly typeName = "struct conn_event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 112 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 112 <= this.$n && (offset | 0) === offset)) viewRoom(112, "struct conn_event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get start_ns(): bigint {
@@ -606,6 +444,36 @@ export class ConnEventView {
   }
 }
 
+/** Reads and writes struct conn_event (112 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const ConnEventCodec: RecordCodec<ConnEvent, "start_ns" | "end_ns" | "bytes_acked" | "bytes_received" | "laddr" | "raddr" | "pid" | "srtt_us" | "retrans" | "sk_err" | "lport" | "rport" | "flags" | "family" | "owner" | "oldstate" | "reason" | "pad" | "comm", ConnEventView> = recordCodec(
+  112,
+  "struct conn_event",
+  {
+    start_ns: { offset: 0, size: 8 },
+    end_ns: { offset: 8, size: 8 },
+    bytes_acked: { offset: 16, size: 8 },
+    bytes_received: { offset: 24, size: 8 },
+    laddr: { offset: 32, size: 16 },
+    raddr: { offset: 48, size: 16 },
+    pid: { offset: 64, size: 4 },
+    srtt_us: { offset: 68, size: 4 },
+    retrans: { offset: 72, size: 4 },
+    sk_err: { offset: 76, size: 4 },
+    lport: { offset: 80, size: 2 },
+    rport: { offset: 82, size: 2 },
+    flags: { offset: 84, size: 2 },
+    family: { offset: 86, size: 1 },
+    owner: { offset: 87, size: 1 },
+    oldstate: { offset: 88, size: 1 },
+    reason: { offset: 89, size: 1 },
+    pad: { offset: 90, size: 6 },
+    comm: { offset: 96, size: 16 },
+  },
+  decodeConnEvent,
+  encodeConnEvent,
+  ConnEventView,
+);
+
 /** enum owner_source: its enumerators. */
 export const OwnerSource = {
   OWNER_UNKNOWN: 0,
@@ -618,19 +486,14 @@ export const OwnerSource = {
 export type OwnerSource = (typeof OwnerSource)[keyof typeof OwnerSource];
 
 /** Reads and writes enum owner_source (4 bytes). */
-export const OwnerSourceCodec: Codec<OwnerSource> = {
-  size: 4,
-  typeName: "enum owner_source",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum owner_source");
-    return v.getUint32(offset, true) as OwnerSource;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum owner_source");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const OwnerSourceCodec: Codec<OwnerSource> = valueCodec(
+  4,
+  "enum owner_source",
+  (v, offset) => v.getUint32(offset, true) as OwnerSource,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum owner_source"), true);
   },
-};
+);
 
 /** enum close_reason: its enumerators. */
 export const CloseReason = {
@@ -646,19 +509,14 @@ export const CloseReason = {
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 
 /** Reads and writes enum close_reason (4 bytes). */
-export const CloseReasonCodec: Codec<CloseReason> = {
-  size: 4,
-  typeName: "enum close_reason",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum close_reason");
-    return v.getUint32(offset, true) as CloseReason;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum close_reason");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const CloseReasonCodec: Codec<CloseReason> = valueCodec(
+  4,
+  "enum close_reason",
+  (v, offset) => v.getUint32(offset, true) as CloseReason,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum close_reason"), true);
   },
-};
+);
 
 /** enum conn_flags: its enumerators. */
 export const ConnFlags = {
@@ -676,19 +534,14 @@ export const ConnFlags = {
 export type ConnFlags = (typeof ConnFlags)[keyof typeof ConnFlags];
 
 /** Reads and writes enum conn_flags (4 bytes). */
-export const ConnFlagsCodec: Codec<ConnFlags> = {
-  size: 4,
-  typeName: "enum conn_flags",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum conn_flags");
-    return v.getUint32(offset, true) as ConnFlags;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum conn_flags");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const ConnFlagsCodec: Codec<ConnFlags> = valueCodec(
+  4,
+  "enum conn_flags",
+  (v, offset) => v.getUint32(offset, true) as ConnFlags,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum conn_flags"), true);
   },
-};
+);
 
 /** enum stat_index: its enumerators. */
 export const StatIndex = {
@@ -703,109 +556,32 @@ export const StatIndex = {
 export type StatIndex = (typeof StatIndex)[keyof typeof StatIndex];
 
 /** Reads and writes enum stat_index (4 bytes). */
-export const StatIndexCodec: Codec<StatIndex> = {
-  size: 4,
-  typeName: "enum stat_index",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum stat_index");
-    return v.getUint32(offset, true) as StatIndex;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum stat_index");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const StatIndexCodec: Codec<StatIndex> = valueCodec(
+  4,
+  "enum stat_index",
+  (v, offset) => v.getUint32(offset, true) as StatIndex,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum stat_index"), true);
   },
-};
+);
 
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes __s32 (4 bytes). */
-export const I32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__s32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__s32");
-    return v.getInt32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__s32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setInt32(offset, checkInt(value, -2147483648, 2147483647, "__s32"), true);
-  },
-};
+export const I32Codec: Codec<number> = scalarCodec("__s32", true);
 
 /** Reads and writes __u32 (4 bytes). */
-export const U32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__u32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__u32");
-    return v.getUint32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__u32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
-  },
-};
+export const U32Codec: Codec<number> = scalarCodec("__u32", true);
 
 /** Reads and writes __u16 (2 bytes). */
-export const U16Codec: Codec<number> = {
-  size: 2,
-  typeName: "__u16",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 2, "__u16");
-    return v.getUint16(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 2, "__u16");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 2).fill(0);
-    v.setUint16(offset, checkInt(value, 0, 65535, "__u16"), true);
-  },
-};
+export const U16Codec: Codec<number> = scalarCodec("__u16", true);
 
 /** Reads and writes __u8 (1 bytes). */
-export const U8Codec: Codec<number> = {
-  size: 1,
-  typeName: "__u8",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 1, "__u8");
-    return v.getUint8(offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 1, "__u8");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 1).fill(0);
-    v.setUint8(offset, checkInt(value, 0, 255, "__u8"));
-  },
-};
+export const U8Codec: Codec<number> = scalarCodec("__u8", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -945,29 +721,11 @@ export interface TypedMaps {
   readonly comms: runtime.TypedMap<CommKey, number>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   family_filter: U16Codec,

@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -28,7 +28,7 @@ export const fieldBytes = runtime.fieldBytes;
 export const ArrayView = runtime.ArrayView;
 export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, scalarCodec, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct jg_stats: 248 bytes. */
 export interface JgStats {
@@ -80,33 +80,6 @@ function encodeJgStats(x: JgStats, v: DataView, o: number): void {
   v.setBigUint64(o + 240, checkBig(x.ring_full, 0n, 18446744073709551615n, "struct jg_stats.ring_full"), true);
 }
 
-/** Reads and writes struct jg_stats (248 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" | "late_ns" | "late_hist" | "handed" | "unheld" | "ring_full", JgStatsView> = {
-  size: 248,
-  typeName: "struct jg_stats",
-  fields: {
-    packets: { offset: 0, size: 8 },
-    laps: { offset: 8, size: 8 },
-    released: { offset: 16, size: 8 },
-    late_ns: { offset: 24, size: 8 },
-    late_hist: { offset: 32, size: 192 },
-    handed: { offset: 224, size: 8 },
-    unheld: { offset: 232, size: 8 },
-    ring_full: { offset: 240, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeJgStats(recordView(buf, offset, 248, "struct jg_stats"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 248, "struct jg_stats");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 248).fill(0);
-    encodeJgStats(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new JgStatsView(buf, offset);
-  },
-};
-
 /**
  * struct jg_stats read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -114,35 +87,10 @@ export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" 
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as JgStatsCodec.decode).
  */
-export class JgStatsView {
+export class JgStatsView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct jg_stats. */
   static readonly size = 248;
   static readonly typeName = "struct jg_stats";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 248 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 248 <= this.$n && (offset | 0) === offset)) viewRoom(248, "struct jg_stats", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get packets(): bigint {
@@ -190,6 +138,25 @@ export class JgStatsView {
   }
 }
 
+/** Reads and writes struct jg_stats (248 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const JgStatsCodec: RecordCodec<JgStats, "packets" | "laps" | "released" | "late_ns" | "late_hist" | "handed" | "unheld" | "ring_full", JgStatsView> = recordCodec(
+  248,
+  "struct jg_stats",
+  {
+    packets: { offset: 0, size: 8 },
+    laps: { offset: 8, size: 8 },
+    released: { offset: 16, size: 8 },
+    late_ns: { offset: 24, size: 8 },
+    late_hist: { offset: 32, size: 192 },
+    handed: { offset: 224, size: 8 },
+    unheld: { offset: 232, size: 8 },
+    ring_full: { offset: 240, size: 8 },
+  },
+  decodeJgStats,
+  encodeJgStats,
+  JgStatsView,
+);
+
 function elementU64(v: DataView, o: number): bigint {
   return v.getBigUint64(o, true);
 }
@@ -211,26 +178,6 @@ function encodeControl(x: Control, v: DataView, o: number): void {
   v.setUint32(o, checkInt(x.active, 0, 4294967295, "struct control.active"), true);
 }
 
-/** Reads and writes struct control (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const ControlCodec: RecordCodec<Control, "active", ControlView> = {
-  size: 4,
-  typeName: "struct control",
-  fields: {
-    active: { offset: 0, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeControl(recordView(buf, offset, 4, "struct control"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "struct control");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    encodeControl(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new ControlView(buf, offset);
-  },
-};
-
 /**
  * struct control read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -238,35 +185,10 @@ export const ControlCodec: RecordCodec<Control, "active", ControlView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as ControlCodec.decode).
  */
-export class ControlView {
+export class ControlView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct control. */
   static readonly size = 4;
   static readonly typeName = "struct control";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 4 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 4 <= this.$n && (offset | 0) === offset)) viewRoom(4, "struct control", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get active(): number {
@@ -278,6 +200,18 @@ export class ControlView {
     return decodeControl(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct control (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const ControlCodec: RecordCodec<Control, "active", ControlView> = recordCodec(
+  4,
+  "struct control",
+  {
+    active: { offset: 0, size: 4 },
+  },
+  decodeControl,
+  encodeControl,
+  ControlView,
+);
 
 /** struct rule_set: 2312 bytes. */
 export interface RuleSet {
@@ -309,28 +243,6 @@ function encodeRuleSet(x: RuleSet, v: DataView, o: number): void {
   }
 }
 
-/** Reads and writes struct rule_set (2312 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const RuleSetCodec: RecordCodec<RuleSet, "count" | "pad" | "rules", RuleSetView> = {
-  size: 2312,
-  typeName: "struct rule_set",
-  fields: {
-    count: { offset: 0, size: 4 },
-    pad: { offset: 4, size: 4 },
-    rules: { offset: 8, size: 2304 },
-  },
-  decode(buf, offset = 0) {
-    return decodeRuleSet(recordView(buf, offset, 2312, "struct rule_set"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 2312, "struct rule_set");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 2312).fill(0);
-    encodeRuleSet(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new RuleSetView(buf, offset);
-  },
-};
-
 /**
  * struct rule_set read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -338,35 +250,10 @@ export const RuleSetCodec: RecordCodec<RuleSet, "count" | "pad" | "rules", RuleS
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as RuleSetCodec.decode).
  */
-export class RuleSetView {
+export class RuleSetView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_set. */
   static readonly size = 2312;
   static readonly typeName = "struct rule_set";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 2312 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 2312 <= this.$n && (offset | 0) === offset)) viewRoom(2312, "struct rule_set", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get count(): number {
@@ -388,6 +275,20 @@ export class RuleSetView {
     return decodeRuleSet(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct rule_set (2312 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const RuleSetCodec: RecordCodec<RuleSet, "count" | "pad" | "rules", RuleSetView> = recordCodec(
+  2312,
+  "struct rule_set",
+  {
+    count: { offset: 0, size: 4 },
+    pad: { offset: 4, size: 4 },
+    rules: { offset: 8, size: 2304 },
+  },
+  decodeRuleSet,
+  encodeRuleSet,
+  RuleSetView,
+);
 
 function elementRuleView(v: DataView, o: number): RuleView {
   return new RuleView(v, o);
@@ -520,51 +421,6 @@ function encodeRule(x: Rule, v: DataView, o: number): void {
   v.setBigUint64(o + 136, checkBig(x.rate_bytes_per_sec, 0n, 18446744073709551615n, "struct rule.rate_bytes_per_sec"), true);
 }
 
-/** Reads and writes struct rule (144 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const RuleCodec: RecordCodec<Rule, "action" | "family" | "protocol" | "loss_model" | "src_len" | "dst_len" | "keep_order" | "pad" | "sport_lo" | "sport_hi" | "dport_lo" | "dport_hi" | "correlation_ppm" | "src" | "dst" | "select" | "ge_p" | "ge_r" | "ge_loss_bad" | "ge_loss_good" | "duplicate" | "corrupt" | "min_delay_ns" | "max_delay_ns" | "reorder_delay_ns" | "rate_bytes_per_sec", RuleView> = {
-  size: 144,
-  typeName: "struct rule",
-  fields: {
-    action: { offset: 0, size: 1 },
-    family: { offset: 1, size: 1 },
-    protocol: { offset: 2, size: 1 },
-    loss_model: { offset: 3, size: 1 },
-    src_len: { offset: 4, size: 1 },
-    dst_len: { offset: 5, size: 1 },
-    keep_order: { offset: 6, size: 1 },
-    pad: { offset: 7, size: 1 },
-    sport_lo: { offset: 8, size: 2 },
-    sport_hi: { offset: 10, size: 2 },
-    dport_lo: { offset: 12, size: 2 },
-    dport_hi: { offset: 14, size: 2 },
-    correlation_ppm: { offset: 16, size: 4 },
-    src: { offset: 20, size: 16 },
-    dst: { offset: 36, size: 16 },
-    select: { offset: 56, size: 8 },
-    ge_p: { offset: 64, size: 8 },
-    ge_r: { offset: 72, size: 8 },
-    ge_loss_bad: { offset: 80, size: 8 },
-    ge_loss_good: { offset: 88, size: 8 },
-    duplicate: { offset: 96, size: 8 },
-    corrupt: { offset: 104, size: 8 },
-    min_delay_ns: { offset: 112, size: 8 },
-    max_delay_ns: { offset: 120, size: 8 },
-    reorder_delay_ns: { offset: 128, size: 8 },
-    rate_bytes_per_sec: { offset: 136, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeRule(recordView(buf, offset, 144, "struct rule"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 144, "struct rule");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 144).fill(0);
-    encodeRule(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new RuleView(buf, offset);
-  },
-};
-
 /**
  * struct rule read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -572,35 +428,10 @@ export const RuleCodec: RecordCodec<Rule, "action" | "family" | "protocol" | "lo
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCodec.decode).
  */
-export class RuleView {
+export class RuleView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule. */
   static readonly size = 144;
   static readonly typeName = "struct rule";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 144 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 144 <= this.$n && (offset | 0) === offset)) viewRoom(144, "struct rule", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u8 at byte 0 */
   get action(): number {
@@ -738,6 +569,43 @@ export class RuleView {
   }
 }
 
+/** Reads and writes struct rule (144 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const RuleCodec: RecordCodec<Rule, "action" | "family" | "protocol" | "loss_model" | "src_len" | "dst_len" | "keep_order" | "pad" | "sport_lo" | "sport_hi" | "dport_lo" | "dport_hi" | "correlation_ppm" | "src" | "dst" | "select" | "ge_p" | "ge_r" | "ge_loss_bad" | "ge_loss_good" | "duplicate" | "corrupt" | "min_delay_ns" | "max_delay_ns" | "reorder_delay_ns" | "rate_bytes_per_sec", RuleView> = recordCodec(
+  144,
+  "struct rule",
+  {
+    action: { offset: 0, size: 1 },
+    family: { offset: 1, size: 1 },
+    protocol: { offset: 2, size: 1 },
+    loss_model: { offset: 3, size: 1 },
+    src_len: { offset: 4, size: 1 },
+    dst_len: { offset: 5, size: 1 },
+    keep_order: { offset: 6, size: 1 },
+    pad: { offset: 7, size: 1 },
+    sport_lo: { offset: 8, size: 2 },
+    sport_hi: { offset: 10, size: 2 },
+    dport_lo: { offset: 12, size: 2 },
+    dport_hi: { offset: 14, size: 2 },
+    correlation_ppm: { offset: 16, size: 4 },
+    src: { offset: 20, size: 16 },
+    dst: { offset: 36, size: 16 },
+    select: { offset: 56, size: 8 },
+    ge_p: { offset: 64, size: 8 },
+    ge_r: { offset: 72, size: 8 },
+    ge_loss_bad: { offset: 80, size: 8 },
+    ge_loss_good: { offset: 88, size: 8 },
+    duplicate: { offset: 96, size: 8 },
+    corrupt: { offset: 104, size: 8 },
+    min_delay_ns: { offset: 112, size: 8 },
+    max_delay_ns: { offset: 120, size: 8 },
+    reorder_delay_ns: { offset: 128, size: 8 },
+    rate_bytes_per_sec: { offset: 136, size: 8 },
+  },
+  decodeRule,
+  encodeRule,
+  RuleView,
+);
+
 function elementU32(v: DataView, o: number): number {
   return v.getUint32(o, true);
 }
@@ -800,35 +668,6 @@ function encodeRuleCounters(x: RuleCounters, v: DataView, o: number): void {
   }
 }
 
-/** Reads and writes struct rule_counters (264 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const RuleCountersCodec: RecordCodec<RuleCounters, "matched" | "selected" | "dropped" | "delayed" | "reordered" | "duplicated" | "corrupted" | "overlimit" | "delay_ns" | "hist", RuleCountersView> = {
-  size: 264,
-  typeName: "struct rule_counters",
-  fields: {
-    matched: { offset: 0, size: 8 },
-    selected: { offset: 8, size: 8 },
-    dropped: { offset: 16, size: 8 },
-    delayed: { offset: 24, size: 8 },
-    reordered: { offset: 32, size: 8 },
-    duplicated: { offset: 40, size: 8 },
-    corrupted: { offset: 48, size: 8 },
-    overlimit: { offset: 56, size: 8 },
-    delay_ns: { offset: 64, size: 8 },
-    hist: { offset: 72, size: 192 },
-  },
-  decode(buf, offset = 0) {
-    return decodeRuleCounters(recordView(buf, offset, 264, "struct rule_counters"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 264, "struct rule_counters");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 264).fill(0);
-    encodeRuleCounters(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new RuleCountersView(buf, offset);
-  },
-};
-
 /**
  * struct rule_counters read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -836,35 +675,10 @@ export const RuleCountersCodec: RecordCodec<RuleCounters, "matched" | "selected"
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCountersCodec.decode).
  */
-export class RuleCountersView {
+export class RuleCountersView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_counters. */
   static readonly size = 264;
   static readonly typeName = "struct rule_counters";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 264 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 264 <= this.$n && (offset | 0) === offset)) viewRoom(264, "struct rule_counters", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get matched(): bigint {
@@ -922,6 +736,27 @@ export class RuleCountersView {
   }
 }
 
+/** Reads and writes struct rule_counters (264 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const RuleCountersCodec: RecordCodec<RuleCounters, "matched" | "selected" | "dropped" | "delayed" | "reordered" | "duplicated" | "corrupted" | "overlimit" | "delay_ns" | "hist", RuleCountersView> = recordCodec(
+  264,
+  "struct rule_counters",
+  {
+    matched: { offset: 0, size: 8 },
+    selected: { offset: 8, size: 8 },
+    dropped: { offset: 16, size: 8 },
+    delayed: { offset: 24, size: 8 },
+    reordered: { offset: 32, size: 8 },
+    duplicated: { offset: 40, size: 8 },
+    corrupted: { offset: 48, size: 8 },
+    overlimit: { offset: 56, size: 8 },
+    delay_ns: { offset: 64, size: 8 },
+    hist: { offset: 72, size: 192 },
+  },
+  decodeRuleCounters,
+  encodeRuleCounters,
+  RuleCountersView,
+);
+
 /** struct rule_state: 16 bytes. */
 export interface RuleState {
   /** __u32 at byte 0 */
@@ -947,28 +782,6 @@ function encodeRuleState(x: RuleState, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.next_departure, 0n, 18446744073709551615n, "struct rule_state.next_departure"), true);
 }
 
-/** Reads and writes struct rule_state (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const RuleStateCodec: RecordCodec<RuleState, "last_draw" | "ge_bad" | "next_departure", RuleStateView> = {
-  size: 16,
-  typeName: "struct rule_state",
-  fields: {
-    last_draw: { offset: 0, size: 4 },
-    ge_bad: { offset: 4, size: 4 },
-    next_departure: { offset: 8, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeRuleState(recordView(buf, offset, 16, "struct rule_state"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct rule_state");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeRuleState(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new RuleStateView(buf, offset);
-  },
-};
-
 /**
  * struct rule_state read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -976,35 +789,10 @@ export const RuleStateCodec: RecordCodec<RuleState, "last_draw" | "ge_bad" | "ne
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as RuleStateCodec.decode).
  */
-export class RuleStateView {
+export class RuleStateView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_state. */
   static readonly size = 16;
   static readonly typeName = "struct rule_state";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct rule_state", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get last_draw(): number {
@@ -1026,6 +814,20 @@ export class RuleStateView {
     return decodeRuleState(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct rule_state (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const RuleStateCodec: RecordCodec<RuleState, "last_draw" | "ge_bad" | "next_departure", RuleStateView> = recordCodec(
+  16,
+  "struct rule_state",
+  {
+    last_draw: { offset: 0, size: 4 },
+    ge_bad: { offset: 4, size: 4 },
+    next_departure: { offset: 8, size: 8 },
+  },
+  decodeRuleState,
+  encodeRuleState,
+  RuleStateView,
+);
 
 /** struct flow_key: 40 bytes. */
 export interface FlowKey {
@@ -1082,33 +884,6 @@ function encodeFlowKey(x: FlowKey, v: DataView, o: number): void {
   v.setUint8(o + 39, checkInt(x.pad, 0, 255, "struct flow_key.pad"));
 }
 
-/** Reads and writes struct flow_key (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "rule" | "pad", FlowKeyView> = {
-  size: 40,
-  typeName: "struct flow_key",
-  fields: {
-    src: { offset: 0, size: 16 },
-    dst: { offset: 16, size: 16 },
-    sport: { offset: 32, size: 2 },
-    dport: { offset: 34, size: 2 },
-    protocol: { offset: 36, size: 1 },
-    family: { offset: 37, size: 1 },
-    rule: { offset: 38, size: 1 },
-    pad: { offset: 39, size: 1 },
-  },
-  decode(buf, offset = 0) {
-    return decodeFlowKey(recordView(buf, offset, 40, "struct flow_key"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 40, "struct flow_key");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 40).fill(0);
-    encodeFlowKey(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new FlowKeyView(buf, offset);
-  },
-};
-
 /**
  * struct flow_key read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -1116,35 +891,10 @@ export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as FlowKeyCodec.decode).
  */
-export class FlowKeyView {
+export class FlowKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_key. */
   static readonly size = 40;
   static readonly typeName = "struct flow_key";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 40 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 40 <= this.$n && (offset | 0) === offset)) viewRoom(40, "struct flow_key", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32[4] at byte 0 */
   get src(): ArrayView<number> {
@@ -1192,6 +942,25 @@ export class FlowKeyView {
   }
 }
 
+/** Reads and writes struct flow_key (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "rule" | "pad", FlowKeyView> = recordCodec(
+  40,
+  "struct flow_key",
+  {
+    src: { offset: 0, size: 16 },
+    dst: { offset: 16, size: 16 },
+    sport: { offset: 32, size: 2 },
+    dport: { offset: 34, size: 2 },
+    protocol: { offset: 36, size: 1 },
+    family: { offset: 37, size: 1 },
+    rule: { offset: 38, size: 1 },
+    pad: { offset: 39, size: 1 },
+  },
+  decodeFlowKey,
+  encodeFlowKey,
+  FlowKeyView,
+);
+
 /** struct held_packet: 9240 bytes. */
 export interface HeldPacket {
   /** __u64 at byte 0 */
@@ -1225,30 +994,6 @@ function encodeHeldPacket(x: HeldPacket, v: DataView, o: number): void {
   writeBytes(v, o + 24, 9216, x.data, "struct held_packet.data");
 }
 
-/** Reads and writes struct held_packet (9240 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const HeldPacketCodec: RecordCodec<HeldPacket, "departure" | "seq" | "len" | "pad" | "data", HeldPacketView> = {
-  size: 9240,
-  typeName: "struct held_packet",
-  fields: {
-    departure: { offset: 0, size: 8 },
-    seq: { offset: 8, size: 8 },
-    len: { offset: 16, size: 4 },
-    pad: { offset: 20, size: 4 },
-    data: { offset: 24, size: 9216 },
-  },
-  decode(buf, offset = 0) {
-    return decodeHeldPacket(recordView(buf, offset, 9240, "struct held_packet"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 9240, "struct held_packet");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 9240).fill(0);
-    encodeHeldPacket(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new HeldPacketView(buf, offset);
-  },
-};
-
 /**
  * struct held_packet read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -1256,35 +1001,10 @@ export const HeldPacketCodec: RecordCodec<HeldPacket, "departure" | "seq" | "len
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as HeldPacketCodec.decode).
  */
-export class HeldPacketView {
+export class HeldPacketView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct held_packet. */
   static readonly size = 9240;
   static readonly typeName = "struct held_packet";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 9240 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 9240 <= this.$n && (offset | 0) === offset)) viewRoom(9240, "struct held_packet", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get departure(): bigint {
@@ -1317,6 +1037,22 @@ export class HeldPacketView {
   }
 }
 
+/** Reads and writes struct held_packet (9240 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const HeldPacketCodec: RecordCodec<HeldPacket, "departure" | "seq" | "len" | "pad" | "data", HeldPacketView> = recordCodec(
+  9240,
+  "struct held_packet",
+  {
+    departure: { offset: 0, size: 8 },
+    seq: { offset: 8, size: 8 },
+    len: { offset: 16, size: 4 },
+    pad: { offset: 20, size: 4 },
+    data: { offset: 24, size: 9216 },
+  },
+  decodeHeldPacket,
+  encodeHeldPacket,
+  HeldPacketView,
+);
+
 /** struct hold_seq: 8 bytes. */
 export interface HoldSeq {
   /** __u64 at byte 0 */
@@ -1334,26 +1070,6 @@ function encodeHoldSeq(x: HoldSeq, v: DataView, o: number): void {
   v.setBigUint64(o, checkBig(x.next, 0n, 18446744073709551615n, "struct hold_seq.next"), true);
 }
 
-/** Reads and writes struct hold_seq (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const HoldSeqCodec: RecordCodec<HoldSeq, "next", HoldSeqView> = {
-  size: 8,
-  typeName: "struct hold_seq",
-  fields: {
-    next: { offset: 0, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeHoldSeq(recordView(buf, offset, 8, "struct hold_seq"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "struct hold_seq");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    encodeHoldSeq(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new HoldSeqView(buf, offset);
-  },
-};
-
 /**
  * struct hold_seq read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -1361,35 +1077,10 @@ export const HoldSeqCodec: RecordCodec<HoldSeq, "next", HoldSeqView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as HoldSeqCodec.decode).
  */
-export class HoldSeqView {
+export class HoldSeqView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct hold_seq. */
   static readonly size = 8;
   static readonly typeName = "struct hold_seq";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct hold_seq", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get next(): bigint {
@@ -1402,50 +1093,26 @@ export class HoldSeqView {
   }
 }
 
+/** Reads and writes struct hold_seq (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const HoldSeqCodec: RecordCodec<HoldSeq, "next", HoldSeqView> = recordCodec(
+  8,
+  "struct hold_seq",
+  {
+    next: { offset: 0, size: 8 },
+  },
+  decodeHoldSeq,
+  encodeHoldSeq,
+  HoldSeqView,
+);
+
 /** Reads and writes __u32 (4 bytes). */
-export const U32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__u32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__u32");
-    return v.getUint32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__u32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
-  },
-};
+export const U32Codec: Codec<number> = scalarCodec("__u32", true);
 
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes __u8 (1 bytes). */
-export const U8Codec: Codec<number> = {
-  size: 1,
-  typeName: "__u8",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 1, "__u8");
-    return v.getUint8(offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 1, "__u8");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 1).fill(0);
-    v.setUint8(offset, checkInt(value, 0, 255, "__u8"));
-  },
-};
+export const U8Codec: Codec<number> = scalarCodec("__u8", true);
 
 // ---- the object and its loader ----
 
@@ -1541,29 +1208,11 @@ export interface TypedMaps {
   readonly held_seq: runtime.TypedMap<number, HoldSeq>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   engine: U8Codec,

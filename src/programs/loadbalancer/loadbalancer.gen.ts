@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -28,7 +28,7 @@ export const fieldBytes = runtime.fieldBytes;
 export const ArrayView = runtime.ArrayView;
 export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, valueCodec, scalarCodec, checkInt, checkBig, checkList, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct backend_counters: 24 bytes. */
 export interface BackendCounters {
@@ -55,28 +55,6 @@ function encodeBackendCounters(x: BackendCounters, v: DataView, o: number): void
   v.setBigUint64(o + 16, checkBig(x.new_flows, 0n, 18446744073709551615n, "struct backend_counters.new_flows"), true);
 }
 
-/** Reads and writes struct backend_counters (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "bytes" | "new_flows", BackendCountersView> = {
-  size: 24,
-  typeName: "struct backend_counters",
-  fields: {
-    packets: { offset: 0, size: 8 },
-    bytes: { offset: 8, size: 8 },
-    new_flows: { offset: 16, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeBackendCounters(recordView(buf, offset, 24, "struct backend_counters"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 24, "struct backend_counters");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 24).fill(0);
-    encodeBackendCounters(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new BackendCountersView(buf, offset);
-  },
-};
-
 /**
  * struct backend_counters read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -84,35 +62,10 @@ export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "byt
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCountersCodec.decode).
  */
-export class BackendCountersView {
+export class BackendCountersView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct backend_counters. */
   static readonly size = 24;
   static readonly typeName = "struct backend_counters";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 24 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 24 <= this.$n && (offset | 0) === offset)) viewRoom(24, "struct backend_counters", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get packets(): bigint {
@@ -134,6 +87,20 @@ export class BackendCountersView {
     return decodeBackendCounters(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct backend_counters (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const BackendCountersCodec: RecordCodec<BackendCounters, "packets" | "bytes" | "new_flows", BackendCountersView> = recordCodec(
+  24,
+  "struct backend_counters",
+  {
+    packets: { offset: 0, size: 8 },
+    bytes: { offset: 8, size: 8 },
+    new_flows: { offset: 16, size: 8 },
+  },
+  decodeBackendCounters,
+  encodeBackendCounters,
+  BackendCountersView,
+);
 
 /** struct backend: 12 bytes. */
 export interface Backend {
@@ -164,29 +131,6 @@ function encodeBackend(x: Backend, v: DataView, o: number): void {
   v.setUint32(o + 8, checkInt(x.generation, 0, 4294967295, "struct backend.generation"), true);
 }
 
-/** Reads and writes struct backend (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "generation", BackendView> = {
-  size: 12,
-  typeName: "struct backend",
-  fields: {
-    mac: { offset: 0, size: 6 },
-    valid: { offset: 6, size: 1 },
-    pad: { offset: 7, size: 1 },
-    generation: { offset: 8, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeBackend(recordView(buf, offset, 12, "struct backend"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 12, "struct backend");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 12).fill(0);
-    encodeBackend(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new BackendView(buf, offset);
-  },
-};
-
 /**
  * struct backend read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -194,35 +138,10 @@ export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "gener
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCodec.decode).
  */
-export class BackendView {
+export class BackendView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct backend. */
   static readonly size = 12;
   static readonly typeName = "struct backend";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 12 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 12 <= this.$n && (offset | 0) === offset)) viewRoom(12, "struct backend", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u8[6] at byte 0 */
   get mac(): Uint8Array {
@@ -249,6 +168,21 @@ export class BackendView {
     return decodeBackend(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct backend (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const BackendCodec: RecordCodec<Backend, "mac" | "valid" | "pad" | "generation", BackendView> = recordCodec(
+  12,
+  "struct backend",
+  {
+    mac: { offset: 0, size: 6 },
+    valid: { offset: 6, size: 1 },
+    pad: { offset: 7, size: 1 },
+    generation: { offset: 8, size: 4 },
+  },
+  decodeBackend,
+  encodeBackend,
+  BackendView,
+);
 
 /** struct maglev_slot: 12 bytes. */
 export interface MaglevSlot {
@@ -279,29 +213,6 @@ function encodeMaglevSlot(x: MaglevSlot, v: DataView, o: number): void {
   v.setUint32(o + 8, checkInt(x.prev_until, 0, 4294967295, "struct maglev_slot.prev_until"), true);
 }
 
-/** Reads and writes struct maglev_slot (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation" | "prev_until", MaglevSlotView> = {
-  size: 12,
-  typeName: "struct maglev_slot",
-  fields: {
-    id: { offset: 0, size: 2 },
-    prev: { offset: 2, size: 2 },
-    prev_generation: { offset: 4, size: 4 },
-    prev_until: { offset: 8, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeMaglevSlot(recordView(buf, offset, 12, "struct maglev_slot"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 12, "struct maglev_slot");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 12).fill(0);
-    encodeMaglevSlot(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new MaglevSlotView(buf, offset);
-  },
-};
-
 /**
  * struct maglev_slot read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -309,35 +220,10 @@ export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_gene
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as MaglevSlotCodec.decode).
  */
-export class MaglevSlotView {
+export class MaglevSlotView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct maglev_slot. */
   static readonly size = 12;
   static readonly typeName = "struct maglev_slot";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 12 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 12 <= this.$n && (offset | 0) === offset)) viewRoom(12, "struct maglev_slot", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u16 at byte 0 */
   get id(): number {
@@ -365,6 +251,21 @@ export class MaglevSlotView {
   }
 }
 
+/** Reads and writes struct maglev_slot (12 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const MaglevSlotCodec: RecordCodec<MaglevSlot, "id" | "prev" | "prev_generation" | "prev_until", MaglevSlotView> = recordCodec(
+  12,
+  "struct maglev_slot",
+  {
+    id: { offset: 0, size: 2 },
+    prev: { offset: 2, size: 2 },
+    prev_generation: { offset: 4, size: 4 },
+    prev_until: { offset: 8, size: 4 },
+  },
+  decodeMaglevSlot,
+  encodeMaglevSlot,
+  MaglevSlotView,
+);
+
 /** struct lb_control: 4 bytes. */
 export interface LbControl {
   /** __u32 at byte 0 */
@@ -382,26 +283,6 @@ function encodeLbControl(x: LbControl, v: DataView, o: number): void {
   v.setUint32(o, checkInt(x.active, 0, 4294967295, "struct lb_control.active"), true);
 }
 
-/** Reads and writes struct lb_control (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbControlCodec: RecordCodec<LbControl, "active", LbControlView> = {
-  size: 4,
-  typeName: "struct lb_control",
-  fields: {
-    active: { offset: 0, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeLbControl(recordView(buf, offset, 4, "struct lb_control"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "struct lb_control");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    encodeLbControl(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new LbControlView(buf, offset);
-  },
-};
-
 /**
  * struct lb_control read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -409,35 +290,10 @@ export const LbControlCodec: RecordCodec<LbControl, "active", LbControlView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as LbControlCodec.decode).
  */
-export class LbControlView {
+export class LbControlView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_control. */
   static readonly size = 4;
   static readonly typeName = "struct lb_control";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 4 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 4 <= this.$n && (offset | 0) === offset)) viewRoom(4, "struct lb_control", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get active(): number {
@@ -449,6 +305,18 @@ export class LbControlView {
     return decodeLbControl(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct lb_control (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const LbControlCodec: RecordCodec<LbControl, "active", LbControlView> = recordCodec(
+  4,
+  "struct lb_control",
+  {
+    active: { offset: 0, size: 4 },
+  },
+  decodeLbControl,
+  encodeLbControl,
+  LbControlView,
+);
 
 /** struct flow_key: 40 bytes. */
 export interface FlowKey {
@@ -501,32 +369,6 @@ function encodeFlowKey(x: FlowKey, v: DataView, o: number): void {
   writeBytes(v, o + 38, 2, x.pad, "struct flow_key.pad");
 }
 
-/** Reads and writes struct flow_key (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "pad", FlowKeyView> = {
-  size: 40,
-  typeName: "struct flow_key",
-  fields: {
-    src: { offset: 0, size: 16 },
-    dst: { offset: 16, size: 16 },
-    sport: { offset: 32, size: 2 },
-    dport: { offset: 34, size: 2 },
-    protocol: { offset: 36, size: 1 },
-    family: { offset: 37, size: 1 },
-    pad: { offset: 38, size: 2 },
-  },
-  decode(buf, offset = 0) {
-    return decodeFlowKey(recordView(buf, offset, 40, "struct flow_key"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 40, "struct flow_key");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 40).fill(0);
-    encodeFlowKey(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new FlowKeyView(buf, offset);
-  },
-};
-
 /**
  * struct flow_key read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -534,35 +376,10 @@ export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as FlowKeyCodec.decode).
  */
-export class FlowKeyView {
+export class FlowKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_key. */
   static readonly size = 40;
   static readonly typeName = "struct flow_key";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 40 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 40 <= this.$n && (offset | 0) === offset)) viewRoom(40, "struct flow_key", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32[4] at byte 0 */
   get src(): ArrayView<number> {
@@ -605,6 +422,24 @@ export class FlowKeyView {
   }
 }
 
+/** Reads and writes struct flow_key (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const FlowKeyCodec: RecordCodec<FlowKey, "src" | "dst" | "sport" | "dport" | "protocol" | "family" | "pad", FlowKeyView> = recordCodec(
+  40,
+  "struct flow_key",
+  {
+    src: { offset: 0, size: 16 },
+    dst: { offset: 16, size: 16 },
+    sport: { offset: 32, size: 2 },
+    dport: { offset: 34, size: 2 },
+    protocol: { offset: 36, size: 1 },
+    family: { offset: 37, size: 1 },
+    pad: { offset: 38, size: 2 },
+  },
+  decodeFlowKey,
+  encodeFlowKey,
+  FlowKeyView,
+);
+
 function elementU32(v: DataView, o: number): number {
   return v.getUint32(o, true);
 }
@@ -630,27 +465,6 @@ function encodeFlowBackend(x: FlowBackend, v: DataView, o: number): void {
   v.setUint32(o + 4, checkInt(x.generation, 0, 4294967295, "struct flow_backend.generation"), true);
 }
 
-/** Reads and writes struct flow_backend (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation", FlowBackendView> = {
-  size: 8,
-  typeName: "struct flow_backend",
-  fields: {
-    id: { offset: 0, size: 4 },
-    generation: { offset: 4, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeFlowBackend(recordView(buf, offset, 8, "struct flow_backend"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "struct flow_backend");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    encodeFlowBackend(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new FlowBackendView(buf, offset);
-  },
-};
-
 /**
  * struct flow_backend read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -658,35 +472,10 @@ export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation", Flo
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as FlowBackendCodec.decode).
  */
-export class FlowBackendView {
+export class FlowBackendView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_backend. */
   static readonly size = 8;
   static readonly typeName = "struct flow_backend";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct flow_backend", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get id(): number {
@@ -703,6 +492,19 @@ export class FlowBackendView {
     return decodeFlowBackend(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct flow_backend (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const FlowBackendCodec: RecordCodec<FlowBackend, "id" | "generation", FlowBackendView> = recordCodec(
+  8,
+  "struct flow_backend",
+  {
+    id: { offset: 0, size: 4 },
+    generation: { offset: 4, size: 4 },
+  },
+  decodeFlowBackend,
+  encodeFlowBackend,
+  FlowBackendView,
+);
 
 /** struct lb_stats: 40 bytes. */
 export interface LbStats {
@@ -737,30 +539,6 @@ function encodeLbStats(x: LbStats, v: DataView, o: number): void {
   v.setBigUint64(o + 32, checkBig(x.samples_lost, 0n, 18446744073709551615n, "struct lb_stats.samples_lost"), true);
 }
 
-/** Reads and writes struct lb_stats (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" | "unbalanceable" | "no_backend" | "samples_lost", LbStatsView> = {
-  size: 40,
-  typeName: "struct lb_stats",
-  fields: {
-    service_packets: { offset: 0, size: 8 },
-    forwarded: { offset: 8, size: 8 },
-    unbalanceable: { offset: 16, size: 8 },
-    no_backend: { offset: 24, size: 8 },
-    samples_lost: { offset: 32, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeLbStats(recordView(buf, offset, 40, "struct lb_stats"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 40, "struct lb_stats");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 40).fill(0);
-    encodeLbStats(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new LbStatsView(buf, offset);
-  },
-};
-
 /**
  * struct lb_stats read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -768,35 +546,10 @@ export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" 
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as LbStatsCodec.decode).
  */
-export class LbStatsView {
+export class LbStatsView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_stats. */
   static readonly size = 40;
   static readonly typeName = "struct lb_stats";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 40 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 40 <= this.$n && (offset | 0) === offset)) viewRoom(40, "struct lb_stats", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get service_packets(): bigint {
@@ -829,6 +582,22 @@ export class LbStatsView {
   }
 }
 
+/** Reads and writes struct lb_stats (40 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const LbStatsCodec: RecordCodec<LbStats, "service_packets" | "forwarded" | "unbalanceable" | "no_backend" | "samples_lost", LbStatsView> = recordCodec(
+  40,
+  "struct lb_stats",
+  {
+    service_packets: { offset: 0, size: 8 },
+    forwarded: { offset: 8, size: 8 },
+    unbalanceable: { offset: 16, size: 8 },
+    no_backend: { offset: 24, size: 8 },
+    samples_lost: { offset: 32, size: 8 },
+  },
+  decodeLbStats,
+  encodeLbStats,
+  LbStatsView,
+);
+
 /** struct lb_info: 32768 bytes. */
 export interface LbInfo {
   /** char[32768] at byte 0 */
@@ -846,26 +615,6 @@ function encodeLbInfo(x: LbInfo, v: DataView, o: number): void {
   writeText(v, o, 32768, x.json, "struct lb_info.json");
 }
 
-/** Reads and writes struct lb_info (32768 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const LbInfoCodec: RecordCodec<LbInfo, "json", LbInfoView> = {
-  size: 32768,
-  typeName: "struct lb_info",
-  fields: {
-    json: { offset: 0, size: 32768 },
-  },
-  decode(buf, offset = 0) {
-    return decodeLbInfo(recordView(buf, offset, 32768, "struct lb_info"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 32768, "struct lb_info");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 32768).fill(0);
-    encodeLbInfo(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new LbInfoView(buf, offset);
-  },
-};
-
 /**
  * struct lb_info read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -873,35 +622,10 @@ export const LbInfoCodec: RecordCodec<LbInfo, "json", LbInfoView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as LbInfoCodec.decode).
  */
-export class LbInfoView {
+export class LbInfoView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_info. */
   static readonly size = 32768;
   static readonly typeName = "struct lb_info";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32768 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 32768 <= this.$n && (offset | 0) === offset)) viewRoom(32768, "struct lb_info", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** char[32768] at byte 0 */
   get json(): string {
@@ -913,6 +637,18 @@ export class LbInfoView {
     return decodeLbInfo(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct lb_info (32768 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const LbInfoCodec: RecordCodec<LbInfo, "json", LbInfoView> = recordCodec(
+  32768,
+  "struct lb_info",
+  {
+    json: { offset: 0, size: 32768 },
+  },
+  decodeLbInfo,
+  encodeLbInfo,
+  LbInfoView,
+);
 
 /** struct flow_event: 32 bytes. */
 export interface FlowEvent {
@@ -956,31 +692,6 @@ function encodeFlowEvent(x: FlowEvent, v: DataView, o: number): void {
   }
 }
 
-/** Reads and writes struct flow_event (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" | "family" | "reserved" | "src", FlowEventView> = {
-  size: 32,
-  typeName: "struct flow_event",
-  fields: {
-    ns: { offset: 0, size: 8 },
-    backend: { offset: 8, size: 4 },
-    sport: { offset: 12, size: 2 },
-    family: { offset: 14, size: 1 },
-    reserved: { offset: 15, size: 1 },
-    src: { offset: 16, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeFlowEvent(recordView(buf, offset, 32, "struct flow_event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 32, "struct flow_event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 32).fill(0);
-    encodeFlowEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new FlowEventView(buf, offset);
-  },
-};
-
 /**
  * struct flow_event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -988,35 +699,10 @@ export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" |
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as FlowEventCodec.decode).
  */
-export class FlowEventView {
+export class FlowEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_event. */
   static readonly size = 32;
   static readonly typeName = "struct flow_event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 32 <= this.$n && (offset | 0) === offset)) viewRoom(32, "struct flow_event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get ns(): bigint {
@@ -1054,62 +740,45 @@ export class FlowEventView {
   }
 }
 
+/** Reads and writes struct flow_event (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const FlowEventCodec: RecordCodec<FlowEvent, "ns" | "backend" | "sport" | "family" | "reserved" | "src", FlowEventView> = recordCodec(
+  32,
+  "struct flow_event",
+  {
+    ns: { offset: 0, size: 8 },
+    backend: { offset: 8, size: 4 },
+    sport: { offset: 12, size: 2 },
+    family: { offset: 14, size: 1 },
+    reserved: { offset: 15, size: 1 },
+    src: { offset: 16, size: 16 },
+  },
+  decodeFlowEvent,
+  encodeFlowEvent,
+  FlowEventView,
+);
+
 /** Reads and writes __u32 (4 bytes). */
-export const U32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__u32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__u32");
-    return v.getUint32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__u32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
-  },
-};
+export const U32Codec: Codec<number> = scalarCodec("__u32", true);
 
 /** Reads and writes __u8[6] (6 bytes). */
-export const U8Array6Codec: Codec<Uint8Array> = {
-  size: 6,
-  typeName: "__u8[6]",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 6, "__u8[6]");
-    return readBytes(v, offset, 6);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 6, "__u8[6]");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 6).fill(0);
+export const U8Array6Codec: Codec<Uint8Array> = valueCodec(
+  6,
+  "__u8[6]",
+  (v, offset) => readBytes(v, offset, 6),
+  (value, v, offset) => {
     writeBytes(v, offset, 6, value, "__u8[6]");
   },
-};
+);
 
 /** Reads and writes __u8 (1 bytes). */
-export const U8Codec: Codec<number> = {
-  size: 1,
-  typeName: "__u8",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 1, "__u8");
-    return v.getUint8(offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 1, "__u8");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 1).fill(0);
-    v.setUint8(offset, checkInt(value, 0, 255, "__u8"));
-  },
-};
+export const U8Codec: Codec<number> = scalarCodec("__u8", true);
 
 /** Reads and writes __u32[4] (16 bytes). */
-export const U32Array4Codec: Codec<number[]> = {
-  size: 16,
-  typeName: "__u32[4]",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 16, "__u32[4]");
-    return [v.getUint32(offset, true), v.getUint32(offset + 4, true), v.getUint32(offset + 8, true), v.getUint32(offset + 12, true)];
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "__u32[4]");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
+export const U32Array4Codec: Codec<number[]> = valueCodec(
+  16,
+  "__u32[4]",
+  (v, offset) => [v.getUint32(offset, true), v.getUint32(offset + 4, true), v.getUint32(offset + 8, true), v.getUint32(offset + 12, true)],
+  (value, v, offset) => {
     {
       const a0 = checkList(value, 4, "__u32[4]");
       for (let i0 = 0; i0 < a0.length; i0++) {
@@ -1117,37 +786,13 @@ export const U32Array4Codec: Codec<number[]> = {
       }
     }
   },
-};
+);
 
 /** Reads and writes __u16 (2 bytes). */
-export const U16Codec: Codec<number> = {
-  size: 2,
-  typeName: "__u16",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 2, "__u16");
-    return v.getUint16(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 2, "__u16");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 2).fill(0);
-    v.setUint16(offset, checkInt(value, 0, 65535, "__u16"), true);
-  },
-};
+export const U16Codec: Codec<number> = scalarCodec("__u16", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -1260,29 +905,11 @@ export interface TypedMaps {
   readonly info: runtime.TypedMap<number, LbInfo>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   if_mac: U8Array6Codec,

@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -24,7 +24,7 @@ export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
  */
 export const fieldBytes = runtime.fieldBytes;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, valueCodec, scalarCodec, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct comm_key: 16 bytes. */
 export interface CommKey {
@@ -43,26 +43,6 @@ function encodeCommKey(x: CommKey, v: DataView, o: number): void {
   writeText(v, o, 16, x.comm, "struct comm_key.comm");
 }
 
-/** Reads and writes struct comm_key (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = {
-  size: 16,
-  typeName: "struct comm_key",
-  fields: {
-    comm: { offset: 0, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeCommKey(recordView(buf, offset, 16, "struct comm_key"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct comm_key");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeCommKey(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new CommKeyView(buf, offset);
-  },
-};
-
 /**
  * struct comm_key read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -70,35 +50,10 @@ export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as CommKeyCodec.decode).
  */
-export class CommKeyView {
+export class CommKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct comm_key. */
   static readonly size = 16;
   static readonly typeName = "struct comm_key";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct comm_key", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** char[16] at byte 0 */
   get comm(): string {
@@ -110,6 +65,18 @@ export class CommKeyView {
     return decodeCommKey(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct comm_key (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const CommKeyCodec: RecordCodec<CommKey, "comm", CommKeyView> = recordCodec(
+  16,
+  "struct comm_key",
+  {
+    comm: { offset: 0, size: 16 },
+  },
+  decodeCommKey,
+  encodeCommKey,
+  CommKeyView,
+);
 
 /** struct chroot_event: 200 bytes. */
 export interface ChrootEvent {
@@ -180,39 +147,6 @@ function encodeChrootEvent(x: ChrootEvent, v: DataView, o: number): void {
   writeText(v, o + 72, 128, x.target, "struct chroot_event.target");
 }
 
-/** Reads and writes struct chroot_event (200 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const ChrootEventCodec: RecordCodec<ChrootEvent, "time_ns" | "cgroup_id" | "root_ino" | "root_dev" | "pid" | "tid" | "ns_pid" | "pidns_ino" | "error" | "engine" | "action" | "pad" | "comm" | "target", ChrootEventView> = {
-  size: 200,
-  typeName: "struct chroot_event",
-  fields: {
-    time_ns: { offset: 0, size: 8 },
-    cgroup_id: { offset: 8, size: 8 },
-    root_ino: { offset: 16, size: 8 },
-    root_dev: { offset: 24, size: 4 },
-    pid: { offset: 28, size: 4 },
-    tid: { offset: 32, size: 4 },
-    ns_pid: { offset: 36, size: 4 },
-    pidns_ino: { offset: 40, size: 4 },
-    error: { offset: 44, size: 4 },
-    engine: { offset: 48, size: 1 },
-    action: { offset: 49, size: 1 },
-    pad: { offset: 50, size: 6 },
-    comm: { offset: 56, size: 16 },
-    target: { offset: 72, size: 128 },
-  },
-  decode(buf, offset = 0) {
-    return decodeChrootEvent(recordView(buf, offset, 200, "struct chroot_event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 200, "struct chroot_event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 200).fill(0);
-    encodeChrootEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new ChrootEventView(buf, offset);
-  },
-};
-
 /**
  * struct chroot_event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -220,35 +154,10 @@ export const ChrootEventCodec: RecordCodec<ChrootEvent, "time_ns" | "cgroup_id" 
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as ChrootEventCodec.decode).
  */
-export class ChrootEventView {
+export class ChrootEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct chroot_event. */
   static readonly size = 200;
   static readonly typeName = "struct chroot_event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 200 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 200 <= this.$n && (offset | 0) === offset)) viewRoom(200, "struct chroot_event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get time_ns(): bigint {
@@ -326,6 +235,31 @@ export class ChrootEventView {
   }
 }
 
+/** Reads and writes struct chroot_event (200 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const ChrootEventCodec: RecordCodec<ChrootEvent, "time_ns" | "cgroup_id" | "root_ino" | "root_dev" | "pid" | "tid" | "ns_pid" | "pidns_ino" | "error" | "engine" | "action" | "pad" | "comm" | "target", ChrootEventView> = recordCodec(
+  200,
+  "struct chroot_event",
+  {
+    time_ns: { offset: 0, size: 8 },
+    cgroup_id: { offset: 8, size: 8 },
+    root_ino: { offset: 16, size: 8 },
+    root_dev: { offset: 24, size: 4 },
+    pid: { offset: 28, size: 4 },
+    tid: { offset: 32, size: 4 },
+    ns_pid: { offset: 36, size: 4 },
+    pidns_ino: { offset: 40, size: 4 },
+    error: { offset: 44, size: 4 },
+    engine: { offset: 48, size: 1 },
+    action: { offset: 49, size: 1 },
+    pad: { offset: 50, size: 6 },
+    comm: { offset: 56, size: 16 },
+    target: { offset: 72, size: 128 },
+  },
+  decodeChrootEvent,
+  encodeChrootEvent,
+  ChrootEventView,
+);
+
 /** enum guard_engine: its enumerators. */
 export const GuardEngine = {
   ENGINE_LSM: 1,
@@ -336,19 +270,14 @@ export const GuardEngine = {
 export type GuardEngine = (typeof GuardEngine)[keyof typeof GuardEngine];
 
 /** Reads and writes enum guard_engine (4 bytes). */
-export const GuardEngineCodec: Codec<GuardEngine> = {
-  size: 4,
-  typeName: "enum guard_engine",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum guard_engine");
-    return v.getUint32(offset, true) as GuardEngine;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum guard_engine");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const GuardEngineCodec: Codec<GuardEngine> = valueCodec(
+  4,
+  "enum guard_engine",
+  (v, offset) => v.getUint32(offset, true) as GuardEngine,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum guard_engine"), true);
   },
-};
+);
 
 /** enum guard_action: its enumerators. */
 export const GuardAction = {
@@ -362,19 +291,14 @@ export const GuardAction = {
 export type GuardAction = (typeof GuardAction)[keyof typeof GuardAction];
 
 /** Reads and writes enum guard_action (4 bytes). */
-export const GuardActionCodec: Codec<GuardAction> = {
-  size: 4,
-  typeName: "enum guard_action",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum guard_action");
-    return v.getUint32(offset, true) as GuardAction;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum guard_action");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const GuardActionCodec: Codec<GuardAction> = valueCodec(
+  4,
+  "enum guard_action",
+  (v, offset) => v.getUint32(offset, true) as GuardAction,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum guard_action"), true);
   },
-};
+);
 
 /** enum stat_index: its enumerators. */
 export const StatIndex = {
@@ -394,79 +318,26 @@ export const StatIndex = {
 export type StatIndex = (typeof StatIndex)[keyof typeof StatIndex];
 
 /** Reads and writes enum stat_index (4 bytes). */
-export const StatIndexCodec: Codec<StatIndex> = {
-  size: 4,
-  typeName: "enum stat_index",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "enum stat_index");
-    return v.getUint32(offset, true) as StatIndex;
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "enum stat_index");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
+export const StatIndexCodec: Codec<StatIndex> = valueCodec(
+  4,
+  "enum stat_index",
+  (v, offset) => v.getUint32(offset, true) as StatIndex,
+  (value, v, offset) => {
     v.setUint32(offset, checkInt(value, 0, 4294967295, "enum stat_index"), true);
   },
-};
+);
 
 /** Reads and writes __u32 (4 bytes). */
-export const U32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__u32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__u32");
-    return v.getUint32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__u32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
-  },
-};
+export const U32Codec: Codec<number> = scalarCodec("__u32", true);
 
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes __u8 (1 bytes). */
-export const U8Codec: Codec<number> = {
-  size: 1,
-  typeName: "__u8",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 1, "__u8");
-    return v.getUint8(offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 1, "__u8");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 1).fill(0);
-    v.setUint8(offset, checkInt(value, 0, 255, "__u8"));
-  },
-};
+export const U8Codec: Codec<number> = scalarCodec("__u8", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -547,29 +418,11 @@ export interface TypedMaps {
   readonly allow_cgroups: runtime.TypedMap<bigint, number>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   audit_mode: U32Codec,

@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -28,7 +28,7 @@ export const fieldBytes = runtime.fieldBytes;
 export const ArrayView = runtime.ArrayView;
 export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, scalarCodec, checkInt, checkBig, checkList, checkRecord, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct generation: 16 bytes. */
 export interface Generation {
@@ -64,29 +64,6 @@ function encodeGeneration(x: Generation, v: DataView, o: number): void {
   writeBytes(v, o + 14, 2, x.summary, "struct generation.summary");
 }
 
-/** Reads and writes struct generation (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const GenerationCodec: RecordCodec<Generation, "flags" | "count" | "length" | "summary", GenerationView> = {
-  size: 16,
-  typeName: "struct generation",
-  fields: {
-    flags: { offset: 0, size: 4 },
-    count: { offset: 4, size: 2 },
-    length: { offset: 6, size: 8 },
-    summary: { offset: 14, size: 2 },
-  },
-  decode(buf, offset = 0) {
-    return decodeGeneration(recordView(buf, offset, 16, "struct generation"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct generation");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeGeneration(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new GenerationView(buf, offset);
-  },
-};
-
 /**
  * struct generation read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -94,35 +71,10 @@ export const GenerationCodec: RecordCodec<Generation, "flags" | "count" | "lengt
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as GenerationCodec.decode).
  */
-export class GenerationView {
+export class GenerationView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct generation. */
   static readonly size = 16;
   static readonly typeName = "struct generation";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct generation", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get flags(): number {
@@ -150,6 +102,21 @@ export class GenerationView {
   }
 }
 
+/** Reads and writes struct generation (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const GenerationCodec: RecordCodec<Generation, "flags" | "count" | "length" | "summary", GenerationView> = recordCodec(
+  16,
+  "struct generation",
+  {
+    flags: { offset: 0, size: 4 },
+    count: { offset: 4, size: 2 },
+    length: { offset: 6, size: 8 },
+    summary: { offset: 14, size: 2 },
+  },
+  decodeGeneration,
+  encodeGeneration,
+  GenerationView,
+);
+
 function elementU8Array4(v: DataView, o: number): Uint8Array {
   return readBytes(v, o, 4);
 }
@@ -175,27 +142,6 @@ function encodeCounter(x: Counter, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.bytes, 0n, 18446744073709551615n, "struct counter.bytes"), true);
 }
 
-/** Reads and writes struct counter (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const CounterCodec: RecordCodec<Counter, "packets" | "bytes", CounterView> = {
-  size: 16,
-  typeName: "struct counter",
-  fields: {
-    packets: { offset: 0, size: 8 },
-    bytes: { offset: 8, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeCounter(recordView(buf, offset, 16, "struct counter"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct counter");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeCounter(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new CounterView(buf, offset);
-  },
-};
-
 /**
  * struct counter read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -203,35 +149,10 @@ export const CounterCodec: RecordCodec<Counter, "packets" | "bytes", CounterView
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as CounterCodec.decode).
  */
-export class CounterView {
+export class CounterView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct counter. */
   static readonly size = 16;
   static readonly typeName = "struct counter";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct counter", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get packets(): bigint {
@@ -248,6 +169,19 @@ export class CounterView {
     return decodeCounter(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct counter (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const CounterCodec: RecordCodec<Counter, "packets" | "bytes", CounterView> = recordCodec(
+  16,
+  "struct counter",
+  {
+    packets: { offset: 0, size: 8 },
+    bytes: { offset: 8, size: 8 },
+  },
+  decodeCounter,
+  encodeCounter,
+  CounterView,
+);
 
 /** struct drop_event: 32 bytes. */
 export interface DropEvent {
@@ -290,32 +224,6 @@ function encodeDropEvent(x: DropEvent, v: DataView, o: number): void {
   writeBytes(v, o + 16, 16, x.src, "struct drop_event.src");
 }
 
-/** Reads and writes struct drop_event (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const DropEventCodec: RecordCodec<DropEvent, "ns" | "length" | "family" | "by_default" | "prefixlen" | "reserved" | "src", DropEventView> = {
-  size: 32,
-  typeName: "struct drop_event",
-  fields: {
-    ns: { offset: 0, size: 8 },
-    length: { offset: 8, size: 4 },
-    family: { offset: 12, size: 1 },
-    by_default: { offset: 13, size: 1 },
-    prefixlen: { offset: 14, size: 1 },
-    reserved: { offset: 15, size: 1 },
-    src: { offset: 16, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeDropEvent(recordView(buf, offset, 32, "struct drop_event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 32, "struct drop_event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 32).fill(0);
-    encodeDropEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new DropEventView(buf, offset);
-  },
-};
-
 /**
  * struct drop_event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -323,35 +231,10 @@ export const DropEventCodec: RecordCodec<DropEvent, "ns" | "length" | "family" |
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as DropEventCodec.decode).
  */
-export class DropEventView {
+export class DropEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct drop_event. */
   static readonly size = 32;
   static readonly typeName = "struct drop_event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 32 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 32 <= this.$n && (offset | 0) === offset)) viewRoom(32, "struct drop_event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get ns(): bigint {
@@ -394,6 +277,24 @@ export class DropEventView {
   }
 }
 
+/** Reads and writes struct drop_event (32 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const DropEventCodec: RecordCodec<DropEvent, "ns" | "length" | "family" | "by_default" | "prefixlen" | "reserved" | "src", DropEventView> = recordCodec(
+  32,
+  "struct drop_event",
+  {
+    ns: { offset: 0, size: 8 },
+    length: { offset: 8, size: 4 },
+    family: { offset: 12, size: 1 },
+    by_default: { offset: 13, size: 1 },
+    prefixlen: { offset: 14, size: 1 },
+    reserved: { offset: 15, size: 1 },
+    src: { offset: 16, size: 16 },
+  },
+  decodeDropEvent,
+  encodeDropEvent,
+  DropEventView,
+);
+
 /** struct rule: 24 bytes. */
 export interface Rule {
   /** __u32 at byte 0 */
@@ -427,30 +328,6 @@ function encodeRule(x: Rule, v: DataView, o: number): void {
   v.setBigUint64(o + 16, checkBig(x.tag, 0n, 18446744073709551615n, "struct rule.tag"), true);
 }
 
-/** Reads and writes struct rule (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const RuleCodec: RecordCodec<Rule, "action" | "prefixlen" | "counter" | "reserved" | "tag", RuleView> = {
-  size: 24,
-  typeName: "struct rule",
-  fields: {
-    action: { offset: 0, size: 4 },
-    prefixlen: { offset: 4, size: 4 },
-    counter: { offset: 8, size: 4 },
-    reserved: { offset: 12, size: 4 },
-    tag: { offset: 16, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeRule(recordView(buf, offset, 24, "struct rule"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 24, "struct rule");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 24).fill(0);
-    encodeRule(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new RuleView(buf, offset);
-  },
-};
-
 /**
  * struct rule read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -458,35 +335,10 @@ export const RuleCodec: RecordCodec<Rule, "action" | "prefixlen" | "counter" | "
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCodec.decode).
  */
-export class RuleView {
+export class RuleView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule. */
   static readonly size = 24;
   static readonly typeName = "struct rule";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 24 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 24 <= this.$n && (offset | 0) === offset)) viewRoom(24, "struct rule", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get action(): number {
@@ -519,6 +371,22 @@ export class RuleView {
   }
 }
 
+/** Reads and writes struct rule (24 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const RuleCodec: RecordCodec<Rule, "action" | "prefixlen" | "counter" | "reserved" | "tag", RuleView> = recordCodec(
+  24,
+  "struct rule",
+  {
+    action: { offset: 0, size: 4 },
+    prefixlen: { offset: 4, size: 4 },
+    counter: { offset: 8, size: 4 },
+    reserved: { offset: 12, size: 4 },
+    tag: { offset: 16, size: 8 },
+  },
+  decodeRule,
+  encodeRule,
+  RuleView,
+);
+
 /** struct hit: 16 bytes. */
 export interface Hit {
   /** __u64 at byte 0 */
@@ -540,27 +408,6 @@ function encodeHit(x: Hit, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.count, 0n, 18446744073709551615n, "struct hit.count"), true);
 }
 
-/** Reads and writes struct hit (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const HitCodec: RecordCodec<Hit, "tag" | "count", HitView> = {
-  size: 16,
-  typeName: "struct hit",
-  fields: {
-    tag: { offset: 0, size: 8 },
-    count: { offset: 8, size: 8 },
-  },
-  decode(buf, offset = 0) {
-    return decodeHit(recordView(buf, offset, 16, "struct hit"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct hit");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeHit(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new HitView(buf, offset);
-  },
-};
-
 /**
  * struct hit read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -568,35 +415,10 @@ export const HitCodec: RecordCodec<Hit, "tag" | "count", HitView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as HitCodec.decode).
  */
-export class HitView {
+export class HitView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct hit. */
   static readonly size = 16;
   static readonly typeName = "struct hit";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct hit", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u64 at byte 0 */
   get tag(): bigint {
@@ -613,6 +435,19 @@ export class HitView {
     return decodeHit(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct hit (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const HitCodec: RecordCodec<Hit, "tag" | "count", HitView> = recordCodec(
+  16,
+  "struct hit",
+  {
+    tag: { offset: 0, size: 8 },
+    count: { offset: 8, size: 8 },
+  },
+  decodeHit,
+  encodeHit,
+  HitView,
+);
 
 /** struct v4_host: 4 bytes. */
 export interface V4Host {
@@ -631,26 +466,6 @@ function encodeV4Host(x: V4Host, v: DataView, o: number): void {
   writeBytes(v, o, 4, x.addr, "struct v4_host.addr");
 }
 
-/** Reads and writes struct v4_host (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const V4HostCodec: RecordCodec<V4Host, "addr", V4HostView> = {
-  size: 4,
-  typeName: "struct v4_host",
-  fields: {
-    addr: { offset: 0, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeV4Host(recordView(buf, offset, 4, "struct v4_host"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "struct v4_host");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    encodeV4Host(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new V4HostView(buf, offset);
-  },
-};
-
 /**
  * struct v4_host read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -658,35 +473,10 @@ export const V4HostCodec: RecordCodec<V4Host, "addr", V4HostView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as V4HostCodec.decode).
  */
-export class V4HostView {
+export class V4HostView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v4_host. */
   static readonly size = 4;
   static readonly typeName = "struct v4_host";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 4 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 4 <= this.$n && (offset | 0) === offset)) viewRoom(4, "struct v4_host", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u8[4] at byte 0 */
   get addr(): Uint8Array {
@@ -698,6 +488,18 @@ export class V4HostView {
     return decodeV4Host(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct v4_host (4 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const V4HostCodec: RecordCodec<V4Host, "addr", V4HostView> = recordCodec(
+  4,
+  "struct v4_host",
+  {
+    addr: { offset: 0, size: 4 },
+  },
+  decodeV4Host,
+  encodeV4Host,
+  V4HostView,
+);
 
 /** struct v6_host: 16 bytes. */
 export interface V6Host {
@@ -716,26 +518,6 @@ function encodeV6Host(x: V6Host, v: DataView, o: number): void {
   writeBytes(v, o, 16, x.addr, "struct v6_host.addr");
 }
 
-/** Reads and writes struct v6_host (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const V6HostCodec: RecordCodec<V6Host, "addr", V6HostView> = {
-  size: 16,
-  typeName: "struct v6_host",
-  fields: {
-    addr: { offset: 0, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeV6Host(recordView(buf, offset, 16, "struct v6_host"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 16, "struct v6_host");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 16).fill(0);
-    encodeV6Host(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new V6HostView(buf, offset);
-  },
-};
-
 /**
  * struct v6_host read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -743,35 +525,10 @@ export const V6HostCodec: RecordCodec<V6Host, "addr", V6HostView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as V6HostCodec.decode).
  */
-export class V6HostView {
+export class V6HostView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v6_host. */
   static readonly size = 16;
   static readonly typeName = "struct v6_host";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 16 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 16 <= this.$n && (offset | 0) === offset)) viewRoom(16, "struct v6_host", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u8[16] at byte 0 */
   get addr(): Uint8Array {
@@ -783,6 +540,18 @@ export class V6HostView {
     return decodeV6Host(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct v6_host (16 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const V6HostCodec: RecordCodec<V6Host, "addr", V6HostView> = recordCodec(
+  16,
+  "struct v6_host",
+  {
+    addr: { offset: 0, size: 16 },
+  },
+  decodeV6Host,
+  encodeV6Host,
+  V6HostView,
+);
 
 /** struct v4_prefix: 8 bytes. */
 export interface V4Prefix {
@@ -805,27 +574,6 @@ function encodeV4Prefix(x: V4Prefix, v: DataView, o: number): void {
   writeBytes(v, o + 4, 4, x.addr, "struct v4_prefix.addr");
 }
 
-/** Reads and writes struct v4_prefix (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const V4PrefixCodec: RecordCodec<V4Prefix, "prefixlen" | "addr", V4PrefixView> = {
-  size: 8,
-  typeName: "struct v4_prefix",
-  fields: {
-    prefixlen: { offset: 0, size: 4 },
-    addr: { offset: 4, size: 4 },
-  },
-  decode(buf, offset = 0) {
-    return decodeV4Prefix(recordView(buf, offset, 8, "struct v4_prefix"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "struct v4_prefix");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    encodeV4Prefix(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new V4PrefixView(buf, offset);
-  },
-};
-
 /**
  * struct v4_prefix read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -833,35 +581,10 @@ export const V4PrefixCodec: RecordCodec<V4Prefix, "prefixlen" | "addr", V4Prefix
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as V4PrefixCodec.decode).
  */
-export class V4PrefixView {
+export class V4PrefixView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v4_prefix. */
   static readonly size = 8;
   static readonly typeName = "struct v4_prefix";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 8 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 8 <= this.$n && (offset | 0) === offset)) viewRoom(8, "struct v4_prefix", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get prefixlen(): number {
@@ -878,6 +601,19 @@ export class V4PrefixView {
     return decodeV4Prefix(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct v4_prefix (8 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const V4PrefixCodec: RecordCodec<V4Prefix, "prefixlen" | "addr", V4PrefixView> = recordCodec(
+  8,
+  "struct v4_prefix",
+  {
+    prefixlen: { offset: 0, size: 4 },
+    addr: { offset: 4, size: 4 },
+  },
+  decodeV4Prefix,
+  encodeV4Prefix,
+  V4PrefixView,
+);
 
 /** struct v6_prefix: 20 bytes. */
 export interface V6Prefix {
@@ -900,27 +636,6 @@ function encodeV6Prefix(x: V6Prefix, v: DataView, o: number): void {
   writeBytes(v, o + 4, 16, x.addr, "struct v6_prefix.addr");
 }
 
-/** Reads and writes struct v6_prefix (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const V6PrefixCodec: RecordCodec<V6Prefix, "prefixlen" | "addr", V6PrefixView> = {
-  size: 20,
-  typeName: "struct v6_prefix",
-  fields: {
-    prefixlen: { offset: 0, size: 4 },
-    addr: { offset: 4, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeV6Prefix(recordView(buf, offset, 20, "struct v6_prefix"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 20, "struct v6_prefix");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 20).fill(0);
-    encodeV6Prefix(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new V6PrefixView(buf, offset);
-  },
-};
-
 /**
  * struct v6_prefix read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -928,35 +643,10 @@ export const V6PrefixCodec: RecordCodec<V6Prefix, "prefixlen" | "addr", V6Prefix
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as V6PrefixCodec.decode).
  */
-export class V6PrefixView {
+export class V6PrefixView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v6_prefix. */
   static readonly size = 20;
   static readonly typeName = "struct v6_prefix";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 20 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 20 <= this.$n && (offset | 0) === offset)) viewRoom(20, "struct v6_prefix", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get prefixlen(): number {
@@ -974,50 +664,27 @@ export class V6PrefixView {
   }
 }
 
+/** Reads and writes struct v6_prefix (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const V6PrefixCodec: RecordCodec<V6Prefix, "prefixlen" | "addr", V6PrefixView> = recordCodec(
+  20,
+  "struct v6_prefix",
+  {
+    prefixlen: { offset: 0, size: 4 },
+    addr: { offset: 4, size: 16 },
+  },
+  decodeV6Prefix,
+  encodeV6Prefix,
+  V6PrefixView,
+);
+
 /** Reads and writes __u32 (4 bytes). */
-export const U32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__u32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__u32");
-    return v.getUint32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__u32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setUint32(offset, checkInt(value, 0, 4294967295, "__u32"), true);
-  },
-};
+export const U32Codec: Codec<number> = scalarCodec("__u32", true);
 
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -1127,29 +794,11 @@ export interface TypedMaps {
   readonly verdicts: runtime.TypedMap<number, Counter>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   sample_drops: U32Codec,

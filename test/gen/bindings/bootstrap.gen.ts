@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../../src/index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../../src/index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -24,7 +24,7 @@ export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
  */
 export const fieldBytes = runtime.fieldBytes;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readText, writeText } = runtime.genSupport;
+const { recordCodec, scalarCodec, checkInt, checkBig, checkRecord, readText, writeText } = runtime.genSupport;
 
 /** struct event: 168 bytes. */
 export interface Event {
@@ -67,32 +67,6 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   v.setUint8(o + 167, x.exit_event ? 1 : 0);
 }
 
-/** Reads and writes struct event (168 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "duration_ns" | "comm" | "filename" | "exit_event", EventView> = {
-  size: 168,
-  typeName: "struct event",
-  fields: {
-    pid: { offset: 0, size: 4 },
-    ppid: { offset: 4, size: 4 },
-    exit_code: { offset: 8, size: 4 },
-    duration_ns: { offset: 16, size: 8 },
-    comm: { offset: 24, size: 16 },
-    filename: { offset: 40, size: 127 },
-    exit_event: { offset: 167, size: 1 },
-  },
-  decode(buf, offset = 0) {
-    return decodeEvent(recordView(buf, offset, 168, "struct event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 168, "struct event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 168).fill(0);
-    encodeEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new EventView(buf, offset);
-  },
-};
-
 /**
  * struct event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -100,35 +74,10 @@ export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "dura
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
  */
-export class EventView {
+export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 168;
   static readonly typeName = "struct event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 168 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 168 <= this.$n && (offset | 0) === offset)) viewRoom(168, "struct event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** int at byte 0 */
   get pid(): number {
@@ -171,50 +120,32 @@ export class EventView {
   }
 }
 
+/** Reads and writes struct event (168 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const EventCodec: RecordCodec<Event, "pid" | "ppid" | "exit_code" | "duration_ns" | "comm" | "filename" | "exit_event", EventView> = recordCodec(
+  168,
+  "struct event",
+  {
+    pid: { offset: 0, size: 4 },
+    ppid: { offset: 4, size: 4 },
+    exit_code: { offset: 8, size: 4 },
+    duration_ns: { offset: 16, size: 8 },
+    comm: { offset: 24, size: 16 },
+    filename: { offset: 40, size: 127 },
+    exit_event: { offset: 167, size: 1 },
+  },
+  decodeEvent,
+  encodeEvent,
+  EventView,
+);
+
 /** Reads and writes __s32 (4 bytes). */
-export const I32Codec: Codec<number> = {
-  size: 4,
-  typeName: "__s32",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 4, "__s32");
-    return v.getInt32(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 4, "__s32");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 4).fill(0);
-    v.setInt32(offset, checkInt(value, -2147483648, 2147483647, "__s32"), true);
-  },
-};
+export const I32Codec: Codec<number> = scalarCodec("__s32", true);
 
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -283,29 +214,11 @@ export interface TypedMaps {
   readonly exec_start: runtime.TypedMap<number, bigint>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   target_ppid: I32Codec,

@@ -4,7 +4,7 @@
 // Types and codecs for the object's little-endian layouts, and a typed loader.
 
 import { readFileSync } from "node:fs";
-import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionOptions, type CollectionSpec, type Program } from "../../../src/index.js";
+import { type Collection, readCollectionSpec, runtime, type BpfMap, type CollectionSpec } from "../../../src/index.js";
 
 /** A codec: a value's size and how it reads from and writes to bytes (tsebpf's runtime.Codec). */
 export type Codec<T> = runtime.Codec<T>;
@@ -24,7 +24,7 @@ export type RecordCodec<T, F extends string, V> = runtime.RecordCodec<T, F, V>;
  */
 export const fieldBytes = runtime.fieldBytes;
 
-const { recordView, viewOf, viewRoom, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
+const { recordCodec, scalarCodec, checkInt, checkBig, checkRecord, readText, writeText, readBytes, writeBytes } = runtime.genSupport;
 
 /** struct ident: 20 bytes. */
 export interface Ident {
@@ -47,27 +47,6 @@ function encodeIdent(x: Ident, v: DataView, o: number): void {
   writeText(v, o + 4, 16, x.comm, "struct ident.comm");
 }
 
-/** Reads and writes struct ident (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const IdentCodec: RecordCodec<Ident, "pid" | "comm", IdentView> = {
-  size: 20,
-  typeName: "struct ident",
-  fields: {
-    pid: { offset: 0, size: 4 },
-    comm: { offset: 4, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeIdent(recordView(buf, offset, 20, "struct ident"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 20, "struct ident");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 20).fill(0);
-    encodeIdent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new IdentView(buf, offset);
-  },
-};
-
 /**
  * struct ident read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -75,35 +54,10 @@ export const IdentCodec: RecordCodec<Ident, "pid" | "comm", IdentView> = {
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as IdentCodec.decode).
  */
-export class IdentView {
+export class IdentView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct ident. */
   static readonly size = 20;
   static readonly typeName = "struct ident";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 20 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 20 <= this.$n && (offset | 0) === offset)) viewRoom(20, "struct ident", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get pid(): number {
@@ -120,6 +74,19 @@ export class IdentView {
     return decodeIdent(this.$v, this.$o);
   }
 }
+
+/** Reads and writes struct ident (20 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const IdentCodec: RecordCodec<Ident, "pid" | "comm", IdentView> = recordCodec(
+  20,
+  "struct ident",
+  {
+    pid: { offset: 0, size: 4 },
+    comm: { offset: 4, size: 16 },
+  },
+  decodeIdent,
+  encodeIdent,
+  IdentView,
+);
 
 /** struct event: 96 bytes. */
 export interface Event {
@@ -194,38 +161,6 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   writeText(v, o + 74, 16, x.comm, "struct event.comm");
 }
 
-/** Reads and writes struct event (96 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
-export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4" | "daddr_v6" | "ts_us" | "span_us" | "rx_b" | "tx_b" | "pid" | "lport" | "dport" | "family" | "comm", EventView> = {
-  size: 96,
-  typeName: "struct event",
-  fields: {
-    saddr_v4: { offset: 0, size: 4 },
-    saddr_v6: { offset: 0, size: 16 },
-    daddr_v4: { offset: 16, size: 4 },
-    daddr_v6: { offset: 16, size: 16 },
-    ts_us: { offset: 32, size: 8 },
-    span_us: { offset: 40, size: 8 },
-    rx_b: { offset: 48, size: 8 },
-    tx_b: { offset: 56, size: 8 },
-    pid: { offset: 64, size: 4 },
-    lport: { offset: 68, size: 2 },
-    dport: { offset: 70, size: 2 },
-    family: { offset: 72, size: 2 },
-    comm: { offset: 74, size: 16 },
-  },
-  decode(buf, offset = 0) {
-    return decodeEvent(recordView(buf, offset, 96, "struct event"), offset);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 96, "struct event");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 96).fill(0);
-    encodeEvent(value, v, offset);
-  },
-  view(buf, offset = 0) {
-    return new EventView(buf, offset);
-  },
-};
-
 /**
  * struct event read in place: each getter reads its member from the bytes when called (nothing is
  * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
@@ -233,35 +168,10 @@ export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4"
  * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
  * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
  */
-export class EventView {
+export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 96;
   static readonly typeName = "struct event";
-  private $b: Uint8Array | DataView | undefined;
-  private $v: DataView;
-  private $n: number;
-  private $o: number;
-
-  /** A view of the record at `offset` of `buf` (none yet without `buf`: point it with `at`). */
-  constructor(buf?: Uint8Array | DataView, offset = 0) {
-    this.$b = buf;
-    this.$v = viewOf(buf);
-    this.$n = this.$v.byteLength;
-    this.$o = 0;
-    if (buf !== undefined) this.at(buf, offset);
-  }
-
-  /** Points this view at the record at `offset` of `buf` (a CodecError unless 96 bytes are there); returns it. */
-  at(buf: Uint8Array | DataView, offset = 0): this {
-    if (buf !== this.$b) {
-      this.$v = viewOf(buf);
-      this.$n = this.$v.byteLength;
-      this.$b = buf;
-    }
-    if (!(offset >= 0 && offset + 96 <= this.$n && (offset | 0) === offset)) viewRoom(96, "struct event", this.$n, offset);
-    this.$o = offset;
-    return this;
-  }
 
   /** __u32 at byte 0 */
   get saddr_v4(): number {
@@ -334,50 +244,38 @@ export class EventView {
   }
 }
 
+/** Reads and writes struct event (96 bytes) at an offset of a Uint8Array, Buffer or DataView; `fields` says where each member is. */
+export const EventCodec: RecordCodec<Event, "saddr_v4" | "saddr_v6" | "daddr_v4" | "daddr_v6" | "ts_us" | "span_us" | "rx_b" | "tx_b" | "pid" | "lport" | "dport" | "family" | "comm", EventView> = recordCodec(
+  96,
+  "struct event",
+  {
+    saddr_v4: { offset: 0, size: 4 },
+    saddr_v6: { offset: 0, size: 16 },
+    daddr_v4: { offset: 16, size: 4 },
+    daddr_v6: { offset: 16, size: 16 },
+    ts_us: { offset: 32, size: 8 },
+    span_us: { offset: 40, size: 8 },
+    rx_b: { offset: 48, size: 8 },
+    tx_b: { offset: 56, size: 8 },
+    pid: { offset: 64, size: 4 },
+    lport: { offset: 68, size: 2 },
+    dport: { offset: 70, size: 2 },
+    family: { offset: 72, size: 2 },
+    comm: { offset: 74, size: 16 },
+  },
+  decodeEvent,
+  encodeEvent,
+  EventView,
+);
+
 /** Reads and writes __u64 (8 bytes). */
-export const U64Codec: Codec<bigint> = {
-  size: 8,
-  typeName: "__u64",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "__u64");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "__u64");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "__u64"), true);
-  },
-};
+export const U64Codec: Codec<bigint> = scalarCodec("__u64", true);
 
 /** Reads and writes __u16 (2 bytes). */
-export const U16Codec: Codec<number> = {
-  size: 2,
-  typeName: "__u16",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 2, "__u16");
-    return v.getUint16(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 2, "__u16");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 2).fill(0);
-    v.setUint16(offset, checkInt(value, 0, 65535, "__u16"), true);
-  },
-};
+export const U16Codec: Codec<number> = scalarCodec("__u16", true);
 
 /** Reads and writes void * (8 bytes). */
-export const PointerCodec: Codec<bigint> = {
-  size: 8,
-  typeName: "void *",
-  decode(buf, offset = 0) {
-    const v = recordView(buf, offset, 8, "void *");
-    return v.getBigUint64(offset, true);
-  },
-  encode(value, out, offset = 0) {
-    const v = recordView(out, offset, 8, "void *");
-    new Uint8Array(v.buffer, v.byteOffset + offset, 8).fill(0);
-    v.setBigUint64(offset, checkBig(value, 0n, 18446744073709551615n, "void *"), true);
-  },
-};
+export const PointerCodec: Codec<bigint> = scalarCodec("void *", true);
 
 // ---- the object and its loader ----
 
@@ -445,29 +343,11 @@ export interface TypedMaps {
   readonly idents: runtime.TypedMap<bigint, Ident>;
 }
 
-/** Options of `load`: those of Collection.load, with the object's own names and types. */
-export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends Omit<CollectionOptions, "variables" | "programs" | "maxEntries"> {
-  /** Initial values of global variables, set before load (`.rodata` ones are constants to the verifier). */
-  readonly variables?: { readonly [K in keyof VariableValues]?: VariableValues[K] };
-  /** Which programs to load (default: AutoloadProgramName). */
-  readonly programs?: readonly P[];
-  /** max_entries overrides, by map. */
-  readonly maxEntries?: { readonly [K in MapName]?: number };
-  /** Load this spec instead of the object's own (read from elsewhere, or adjusted: see loadSpec). */
-  readonly spec?: CollectionSpec;
-}
+/** Options of `load`: those of Collection.load, with the object's own names and types (`variables`, `programs`, `maxEntries`, `spec`). */
+export interface LoadOptions<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoadOptionsOf<P, VariableValues, MapName> {}
 
-/** A loaded object: its programs, maps and variables by name, closed together. */
-export interface Loaded<P extends ProgramName = AutoloadProgramName> {
-  readonly collection: Collection;
-  readonly programs: { readonly [K in P]: Program };
-  readonly maps: Maps;
-  readonly typedMaps: TypedMaps;
-  readonly variables: Variables;
-  /** Closes every program and map (and the links of collection.attachAll). */
-  close(): void;
-  [Symbol.dispose](): void;
-}
+/** A loaded object: its programs, maps and variables by name, closed together (`close()`). */
+export interface Loaded<P extends ProgramName = AutoloadProgramName> extends runtime.genSupport.GeneratedLoaded<P, Maps, TypedMaps, Variables> {}
 
 const VARIABLE_CODECS: { readonly [K in keyof VariableValues]: Codec<VariableValues[K]> } = {
   target_port: U16Codec,
