@@ -25,7 +25,7 @@ help:
 	@echo "make test-property  property tests only; TSEBPF_PROPERTY_RUNS=x10 (or =100000) scales every property"
 	@echo "make fuzz         fuzz campaign over the ELF/BTF/CO-RE parsers [MINUTES=10] [OBJECTS=dir] (reproducers in out/fuzz)"
 	@echo "make fuzz-fixture REPRO=out/fuzz/<finding>.o [NAME=x]  a campaign's reproducer becomes a regression fixture"
-	@echo "make demo         a short tour of what tsebpf does on this machine"
+	@echo "make demo         packetfilter on a throwaway two-namespace topology (veth pair), with traffic"
 	@echo "make bench        benchmarks: ratios against peers (libbpf, llvm) measured in the same run"
 	@echo "make gen          regenerate the programs' committed TypeScript bindings (tsebpf gen)"
 	@echo "make abi          regenerate the helper table and kernel enums from this kernel's BTF"

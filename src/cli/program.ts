@@ -114,7 +114,7 @@ export async function createProgram(io: Output = processOutput, load: readonly s
   const registers = new Map<string, Register>();
   await Promise.all(COMMANDS.filter((c) => load.includes(c.name)).map(async (c) => registers.set(c.name, await c.load())));
   const program = new Command("tsebpf")
-    .description("a pure-TypeScript eBPF toolchain: assemble, disassemble, inspect and load BPF programs")
+    .description("a pure-TypeScript eBPF toolchain: assemble, disassemble, inspect, link, load and generate bindings for BPF programs; and five programs built on it (packetfilter, loadbalancer, comtrace, lsmbpf, jittergen)")
     .version(packageVersion())
     .showHelpAfterError("(run with --help for usage)")
     .enablePositionalOptions()

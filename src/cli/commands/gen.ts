@@ -64,6 +64,9 @@ The module holds, for the object:
     maps (keys, values, inner maps), its global variables and the --type names reach: 64-bit
     integers as bigint, char[] as strings, u8[] as Uint8Array, bitfields, unions (every member
     read; encode writes the members given), enums as a const of their values and a union type;
+  - a view class for every struct and union (EventView): getters reading each member in place,
+    view.at(buf, offset) re-pointing it without allocating, toObject(); the zero-allocation way
+    to read events: ring.consume((ev) => …, { view: EventView }) (also perf readers, on, records);
   - load(options): options typed by the object (variables: { min_duration_ns?: bigint },
     programs, maxEntries by map name, pinPath …), a result with programs.NAME, maps.NAME,
     typedMaps.NAME (keys and values decoded), variables.NAME.get()/set(), close() and

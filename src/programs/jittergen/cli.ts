@@ -110,7 +110,7 @@ Delay engines:
                time and consumed; a thread of this process keeps it in a heap, sleeps on a
                timerfd until it is due and sends it out of the interface with an AF_PACKET socket
                (SO_MARK: the program lets it pass). Waiting costs no CPU; each delayed packet
-               costs a ring record, a copy and a sendto (55-75 µs of the thread's CPU here, vs
+               costs a ring record, a copy and a sendto (54-74 µs of the thread's CPU here, vs
                350-850 µs of softirq for recirculate), plus one thread. It lives in this
                process: no --pin; at exit the packets still held are sent at once (flushed).
                TCP/UDP checksums are recomputed; the copy leaves with skb->mark 0.
@@ -231,8 +231,9 @@ Examples:
   jg.command("check")
     .description("validate a configuration file and print what it would run (loads nothing)")
     .argument("[config]", "configuration file (YAML); default: -c, or ./config.yml")
-    .action((file: string | undefined, _opts: unknown, command: Command) => {
-      const path = file ?? (command.parent?.opts<RunOptions>().config as string);
+    .option("-c, --config <path>", "configuration file (YAML), instead of the argument")
+    .action((file: string | undefined, opts: { config?: string }, command: Command) => {
+      const path = file ?? opts.config ?? (command.parent?.opts<RunOptions>().config as string);
       io.out(`${path}: ok: ${describeConfig(loadConfig(path))}\n`);
     });
 }

@@ -131,7 +131,7 @@ export function registerLsmbpf(program: Command, io: Output): void {
   const cmd = program
     .command("lsmbpf")
     .description("chroot guard for containers: a process in another PID namespace that chroots into the host's root is denied (BPF LSM, EPERM) or killed (signal engine)")
-    .option("--config <path>", `YAML config (every key optional; no file at the default path: the defaults)`, DEFAULT_CONFIG)
+    .option("-c, --config <path>", `YAML config (every key optional; no file at the default path: the defaults)`, DEFAULT_CONFIG)
     .addOption(new Option("--mode <mode>", "enforce or audit (overrides the config's mode)"))
     .addOption(new Option("--engine <engine>", "auto, lsm or signal (overrides the config's engine)"))
     .option("--interval <seconds>", "print the counters every this many seconds (0: only at exit)", "60")
@@ -149,10 +149,10 @@ mount of / are the same. A container's chroot into its own directories works; ho
 never judged.
 
 Engines (the start-up line says which runs, and why):
-  lsm     BPF LSM on path_chroot: ${ENGINE_EFFECT.lsm}.
+  lsm     ${ENGINE_EFFECT.lsm}.
           Needs bpf in /sys/kernel/security/lsm (lsm=...,bpf on the kernel command line,
           CONFIG_BPF_LSM=y) and a kernel that loads BPF trampoline programs.
-  signal  ${ENGINE_EFFECT.signal}.
+  signal  ${wrapped(`${ENGINE_EFFECT.signal}.`, 88, "          ")}
           The chroot itself happened, but the process never uses it. Works where LSM programs
           cannot load.
   auto    lsm where it loads, else signal (the start-up line names what is missing).
@@ -208,4 +208,18 @@ Examples:
       }
       io.out(opts.json ? `${JSON.stringify({ pinned: true, ...s })}\n` : `chroot guard pinned at ${s.dir}: engine ${s.engine}, mode ${s.mode}, ${s.links} link(s); ${summaryText(s.counters)}\n`);
     });
+}
+
+/** Text broken at spaces into lines of at most `width` characters, the lines after the first indented. */
+function wrapped(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${indent}`);
 }
