@@ -289,17 +289,8 @@ export function recordCodec<T, F extends string, V>(
   View: new (buf: Uint8Array | DataView, offset: number) => V,
 ): RecordCodec<T, F, V> {
   return {
-    size,
-    typeName,
+    ...valueCodec(size, typeName, decode, encode),
     fields,
-    decode(buf, offset = 0) {
-      return decode(recordView(buf, offset, size, typeName), offset);
-    },
-    encode(value, out, offset = 0) {
-      const v = recordView(out, offset, size, typeName);
-      new Uint8Array(v.buffer, v.byteOffset + offset, size).fill(0);
-      encode(value, v, offset);
-    },
     view(buf, offset = 0) {
       return new View(buf, offset);
     },
@@ -307,7 +298,7 @@ export function recordCodec<T, F extends string, V>(
 }
 
 /** A generated codec of any other value (an integer, an enum, an array): as recordCodec, without fields and view. */
-export function valueCodec<T>(size: number, typeName: string, decode: (v: DataView, offset: number) => T, encode: (value: T, v: DataView, offset: number) => void): Codec<T> {
+export function valueCodec<T>(size: number, typeName: string, decode: (v: DataView, offset: number) => T, encode: (value: T, v: DataView, offset: number) => void): Codec<T> & { readonly typeName: string } {
   return {
     size,
     typeName,
