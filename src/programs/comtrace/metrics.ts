@@ -3,6 +3,7 @@
  * closing summary reads), the lost events, and — from the connections this process reported —
  * their lifetimes (a histogram) and the application's bytes.
  */
+import { byLabel } from "../common/metric-families.js";
 import { Histogram, eventsLost, type MetricFamily } from "../common/metrics.js";
 import type { Connection, Counters } from "./index.js";
 
@@ -24,27 +25,15 @@ export class ConnectionTotals {
 
 export function comtraceMetrics(k: Counters, totals: ConnectionTotals): MetricFamily[] {
   return [
-    {
-      name: "tsebpf_comtrace_connections_total",
-      help: "Closed TCP connections by outcome: reported, filtered (by the in-kernel filters), lost (no room in the event buffer) or untracked (opened before the trace started).",
-      type: "counter",
-      samples: [
-        { labels: { outcome: "reported" }, value: k.reported },
-        { labels: { outcome: "filtered" }, value: k.filtered },
-        { labels: { outcome: "lost" }, value: k.lost },
-        { labels: { outcome: "untracked" }, value: k.untracked },
-      ],
-    },
+    byLabel(
+      "tsebpf_comtrace_connections_total",
+      "Closed TCP connections by outcome: reported, filtered (by the in-kernel filters), lost (no room in the event buffer) or untracked (opened before the trace started).",
+      "counter",
+      "outcome",
+      { reported: k.reported, filtered: k.filtered, lost: k.lost, untracked: k.untracked },
+    ),
     { name: "tsebpf_comtrace_connection_duration_seconds", help: "Lifetimes of the connections reported (first SYN to close).", type: "histogram", samples: [totals.durations.sample()] },
-    {
-      name: "tsebpf_comtrace_bytes_total",
-      help: "The application's bytes of the connections reported: sent (and acknowledged) and received.",
-      type: "counter",
-      samples: [
-        { labels: { direction: "sent" }, value: totals.txBytes },
-        { labels: { direction: "received" }, value: totals.rxBytes },
-      ],
-    },
+    byLabel("tsebpf_comtrace_bytes_total", "The application's bytes of the connections reported: sent (and acknowledged) and received.", "counter", "direction", { sent: totals.txBytes, received: totals.rxBytes }),
     eventsLost("comtrace", k.lost),
   ];
 }

@@ -5,7 +5,8 @@
  * histogram (the program's log2 microsecond buckets, bounds in seconds), the engine's own
  * counters and the packets the ring to user space had no room for (userspace engine).
  */
-import { eventsLost, log2MicrosecondBuckets, type HistogramSample, type MetricFamily, type Sample } from "../common/metrics.js";
+import { perInstance } from "../common/metric-families.js";
+import { eventsLost, log2MicrosecondBuckets, type Labels, type MetricFamily, type MetricValue } from "../common/metrics.js";
 import type { JittergenStatus, RuleStatus } from "./index.js";
 
 const RULE_COUNTERS: readonly [keyof RuleStatus & string, string, string][] = [
@@ -20,55 +21,34 @@ const RULE_COUNTERS: readonly [keyof RuleStatus & string, string, string][] = [
 ];
 
 export function jittergenMetrics(instances: readonly JittergenStatus[]): MetricFamily[] {
-  const perRule = RULE_COUNTERS.map(() => [] as Sample[]);
-  const ruleInfo: Sample[] = [];
-  const delays: HistogramSample[] = [];
-  const packets: Sample[] = [];
-  const laps: Sample[] = [];
-  const released: Sample[] = [];
-  const late: HistogramSample[] = [];
-  const handed: Sample[] = [];
-  const unheld: Sample[] = [];
-  const holding: Sample[] = [];
-  const flushed: Sample[] = [];
-  const sendErrors: Sample[] = [];
-  const info: Sample[] = [];
-  const lost: { labels: { interface: string }; value: bigint }[] = [];
-  for (const s of instances) {
-    const at = { interface: s.outIf };
-    for (const r of s.rules) {
-      const labels = { ...at, rule: r.key };
-      RULE_COUNTERS.forEach(([field], i) => perRule[i]?.push({ labels, value: r[field] as bigint }));
-      ruleInfo.push({ labels: { ...labels, description: r.description }, value: 1 });
-      // The program keeps the sum in ns; status gives its mean (whole ns): mean × count is the sum within count ns.
-      delays.push({ labels, ...log2MicrosecondBuckets(r.histogram), sum: (r.meanDelayMs * Number(r.delayed)) / 1e3 });
-    }
-    packets.push({ labels: at, value: s.packets });
-    laps.push({ labels: at, value: s.laps });
-    released.push({ labels: at, value: s.released });
-    late.push({ labels: at, ...log2MicrosecondBuckets(s.lateHistogram), sum: (s.meanLateMs * Number(s.released)) / 1e3 });
-    handed.push({ labels: at, value: s.handed });
-    unheld.push({ labels: at, value: s.unheld });
-    holding.push({ labels: at, value: s.holding });
-    flushed.push({ labels: at, value: s.flushed });
-    sendErrors.push({ labels: at, value: s.sendErrors });
-    info.push({ labels: { ...at, engine: s.engine }, value: 1 });
-    lost.push({ labels: at, value: s.ringFull });
-  }
+  const at = (s: JittergenStatus): Labels => ({ interface: s.outIf });
+  const each = (name: string, help: string, type: "counter" | "gauge", value: (s: JittergenStatus) => MetricValue): MetricFamily => perInstance(instances, at, name, help, type, value);
+  const rules = instances.flatMap((s) => s.rules.map((r) => ({ labels: { ...at(s), rule: r.key }, r })));
   return [
-    { name: "tsebpf_jittergen_packets_total", help: "Packets leaving the interface that jittergen saw.", type: "counter", samples: packets },
-    ...RULE_COUNTERS.map(([, name, help], i): MetricFamily => ({ name, help, type: "counter", samples: perRule[i] ?? [] })),
-    { name: "tsebpf_jittergen_rule_info", help: "What each rule does (always 1).", type: "gauge", samples: ruleInfo },
-    { name: "tsebpf_jittergen_delay_seconds", help: "Delays given by each rule (log2 buckets: bound i is 2^(i+1) microseconds; a delay equal to a bound counts in the next bucket).", type: "histogram", samples: delays },
-    { name: "tsebpf_jittergen_laps_total", help: "recirculate engine: laps of held packets.", type: "counter", samples: laps },
-    { name: "tsebpf_jittergen_released_total", help: "recirculate and userspace engines: held packets released.", type: "counter", samples: released },
-    { name: "tsebpf_jittergen_release_lateness_seconds", help: "recirculate and userspace engines: how late held packets were released (release time minus deadline; log2 buckets as the delays').", type: "histogram", samples: late },
-    { name: "tsebpf_jittergen_handed_total", help: "userspace engine: packets copied to user space to be held.", type: "counter", samples: handed },
-    { name: "tsebpf_jittergen_unheld_total", help: "userspace engine: packets too large (or GSO) to copy, sent at once undelayed.", type: "counter", samples: unheld },
-    { name: "tsebpf_jittergen_holding_packets", help: "userspace engine: packets held now.", type: "gauge", samples: holding },
-    { name: "tsebpf_jittergen_flushed_total", help: "userspace engine: held packets sent early at exit.", type: "counter", samples: flushed },
-    { name: "tsebpf_jittergen_send_errors_total", help: "userspace engine: packets lost to a failed send.", type: "counter", samples: sendErrors },
-    { name: "tsebpf_jittergen_info", help: "The engine each instance runs (always 1).", type: "gauge", samples: info },
-    eventsLost("jittergen", lost),
+    each("tsebpf_jittergen_packets_total", "Packets leaving the interface that jittergen saw.", "counter", (s) => s.packets),
+    ...RULE_COUNTERS.map(([field, name, help]): MetricFamily => ({ name, help, type: "counter", samples: rules.map(({ labels, r }) => ({ labels, value: r[field] as bigint })) })),
+    { name: "tsebpf_jittergen_rule_info", help: "What each rule does (always 1).", type: "gauge", samples: rules.map(({ labels, r }) => ({ labels: { ...labels, description: r.description }, value: 1 })) },
+    {
+      name: "tsebpf_jittergen_delay_seconds",
+      help: "Delays given by each rule (log2 buckets: bound i is 2^(i+1) microseconds; a delay equal to a bound counts in the next bucket).",
+      type: "histogram",
+      // The program keeps the sum in ns; status gives its mean (whole ns): mean × count is the sum within count ns.
+      samples: rules.map(({ labels, r }) => ({ labels, ...log2MicrosecondBuckets(r.histogram), sum: (r.meanDelayMs * Number(r.delayed)) / 1e3 })),
+    },
+    each("tsebpf_jittergen_laps_total", "recirculate engine: laps of held packets.", "counter", (s) => s.laps),
+    each("tsebpf_jittergen_released_total", "recirculate and userspace engines: held packets released.", "counter", (s) => s.released),
+    {
+      name: "tsebpf_jittergen_release_lateness_seconds",
+      help: "recirculate and userspace engines: how late held packets were released (release time minus deadline; log2 buckets as the delays').",
+      type: "histogram",
+      samples: instances.map((s) => ({ labels: at(s), ...log2MicrosecondBuckets(s.lateHistogram), sum: (s.meanLateMs * Number(s.released)) / 1e3 })),
+    },
+    each("tsebpf_jittergen_handed_total", "userspace engine: packets copied to user space to be held.", "counter", (s) => s.handed),
+    each("tsebpf_jittergen_unheld_total", "userspace engine: packets too large (or GSO) to copy, sent at once undelayed.", "counter", (s) => s.unheld),
+    each("tsebpf_jittergen_holding_packets", "userspace engine: packets held now.", "gauge", (s) => s.holding),
+    each("tsebpf_jittergen_flushed_total", "userspace engine: held packets sent early at exit.", "counter", (s) => s.flushed),
+    each("tsebpf_jittergen_send_errors_total", "userspace engine: packets lost to a failed send.", "counter", (s) => s.sendErrors),
+    { name: "tsebpf_jittergen_info", help: "The engine each instance runs (always 1).", type: "gauge", samples: instances.map((s) => ({ labels: { ...at(s), engine: s.engine }, value: 1 })) },
+    eventsLost("jittergen", instances.map((s) => ({ labels: at(s), value: s.ringFull }))),
   ];
 }
