@@ -9,7 +9,15 @@
  * The format and every rule here (type names, the field path, the error texts for records that do
  * not fit the types) were found by running llvm-objdump 19 on compiled and on patched objects.
  * Reading is lenient like llvm-objdump's: a malformed record section keeps the records read before
- * the problem, and a record that does not fit the types is printed with the reason.
+ * the problem, and a record that does not fit the types is printed with the reason. The records
+ * are read as LLVM 19's BTFParser reads them: the CO-RE offset and length at bytes 24 and 28
+ * whatever the header length says, start and end as u32 sums, 16 bytes of each record (a longer
+ * record size only moves to the next), and each ELF section's records sorted once all of them
+ * were read (the list a problem interrupted stays in file order, and lookups in it are the same
+ * binary search llvm-objdump makes). Given the object's section names, a record section whose name
+ * no ELF section has adds its records to the section named before it, as llvm-objdump 19 does (it
+ * looks the missing section up through a stale reference); with no section named before, they are
+ * dropped (llvm-objdump 19 crashes on that object).
  */
 import { Btf } from "../btf/btf.js";
 import { BtfKindNumber } from "../btf/types.js";
@@ -54,12 +62,14 @@ export interface CoreRelocations {
 /**
  * Reads the CO-RE records of `.BTF.ext` against `.BTF`. Returns undefined when `.BTF` cannot be
  * read (nothing can be described then); problems in `.BTF.ext` end the reading there, keeping
- * the records read so far. Each problem is passed to `warn`.
+ * the records read so far (those of the interrupted ELF section unsorted, as llvm-objdump keeps
+ * them). Each problem is passed to `warn`.
  */
 export function readCoreRelocations(
   btfBytes: Uint8Array,
   extBytes: Uint8Array,
   warn: (message: string) => void = () => {},
+  sectionNames?: ReadonlySet<string>,
 ): CoreRelocations | undefined {
   let btf: Btf;
   try {
@@ -72,17 +82,16 @@ export function readCoreRelocations(
   }
   const bySection = new Map<string, CoreRelocationRecord[]>();
   try {
-    readRecords(btf, extBytes, bySection);
+    readRecords(btf, extBytes, bySection, sectionNames);
   } catch (e) {
     warn(`.BTF.ext: ${e instanceof Error ? e.message : String(e)}`);
   }
-  for (const list of bySection.values()) stableSortByOffset(list);
   return { btf, bySection };
 }
 
 class ExtError extends TsebpfError {}
 
-function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocationRecord[]>): void {
+function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocationRecord[]>, sectionNames: ReadonlySet<string> | undefined): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (pos: number, n: number): void => {
     if (pos + n > bytes.byteLength) throw new ExtError(`unexpected end of data at offset 0x${pos.toString(16)}`);
@@ -90,13 +99,16 @@ function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocatio
   need(0, 8);
   const le = view.getUint16(0, true) === 0xeb9f;
   if (!le && view.getUint16(0, false) !== 0xeb9f) throw new ExtError(`invalid magic 0x${view.getUint16(0, true).toString(16)}`);
+  const version = view.getUint8(2);
+  if (version !== 1) throw new ExtError(`unsupported version ${version}`);
   const u32 = (pos: number): number => {
     need(pos, 4);
     return view.getUint32(pos, le);
   };
   const hdrLen = u32(4);
-  // The CO-RE fields follow func_info and line_info in the header; older headers lack them.
-  if (hdrLen < 32) return;
+  if (hdrLen < 8) throw new ExtError(`header length ${hdrLen} is smaller than 8`);
+  // The CO-RE fields follow func_info and line_info in the header. A header shorter than 32
+  // bytes lacks them, but llvm-objdump reads bytes 24 and 28 all the same (whatever is there).
   const off = u32(24);
   const len = u32(28);
   if (len === 0) return;
@@ -113,16 +125,19 @@ function readRecords(btf: Btf, bytes: Uint8Array, out: Map<string, CoreRelocatio
       return "";
     }
   };
+  let known: string | undefined; // the last name an ELF section has
   for (let p = start + 4; p < end; ) {
-    const section = string(u32(p));
+    const name = string(u32(p));
     const count = u32(p + 4);
     p += 8;
-    const list = out.get(section) ?? [];
-    out.set(section, list);
+    if (sectionNames === undefined || sectionNames.has(name)) known = name;
+    const list = known === undefined ? [] : (out.get(known) ?? []);
+    if (known !== undefined) out.set(known, list);
     for (let i = 0; i < count; i++, p += recSize) {
-      need(p, recSize);
+      need(p, 16);
       list.push({ insnOff: u32(p), typeId: u32(p + 4), accessStr: string(u32(p + 8)), kind: u32(p + 12) });
     }
+    stableSortByOffset(list);
   }
 }
 

@@ -150,14 +150,20 @@ function stableSort<T>(list: T[], compare: (a: T, b: T) => number): void {
 
 interface Core {
   readonly relocations: CoreRelocations;
+  /** The section each name stands for in .BTF.ext: the last of that name. */
+  readonly sectionIndexByName: ReadonlyMap<string, number>;
 }
 
 function loadCore(elf: ElfFile, onWarning: ((message: string) => void) | undefined): Core | undefined {
-  const btf = elf.sectionByName(".BTF");
-  const ext = elf.sectionByName(".BTF.ext");
+  // llvm-objdump keeps, of sections of one name, the last: it reads that .BTF and .BTF.ext, and
+  // the CO-RE records of a section name belong to that section only.
+  const last = new Map<string, ElfSection>();
+  for (const s of elf.sections) last.set(s.name, s);
+  const btf = last.get(".BTF");
+  const ext = last.get(".BTF.ext");
   if (!btf || !ext) return undefined;
-  const relocations = readCoreRelocations(btf.data, ext.data, onWarning);
-  return relocations ? { relocations } : undefined;
+  const relocations = readCoreRelocations(btf.data, ext.data, onWarning, new Set(last.keys()));
+  return relocations ? { relocations, sectionIndexByName: new Map([...last].map(([name, s]) => [name, s.index])) } : undefined;
 }
 
 const hex16 = (value: number): string => value.toString(16).padStart(16, "0");
@@ -197,7 +203,7 @@ function disassembleSection(
     const offset = elf.type === ET.REL ? rel.offset : rel.offset - base;
     return offset < 0 ? Infinity : offset;
   };
-  const coreRecords = core?.relocations.bySection.get(section.name);
+  const coreRecords = core?.sectionIndexByName.get(section.name) === section.index ? core.relocations.bySection.get(section.name) : undefined;
   const bytes = section.data;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const order = elf.byteOrder;

@@ -145,6 +145,34 @@ describeWith(llvmMissing)(`objdump: the listing of llvm-objdump-19${llvmSkip}`, 
       const wrapped = base.slice();
       new DataView(wrapped.buffer).setUint32(ext.offset + 28, 0xfffffff0, elf.byteOrder === "little");
       compareMutant(wrapped, [{ reloc: true }], "CO-RE end wrapped around 4 GiB");
+    });
+
+    it(`.BTF.ext is read as LLVM's BTFParser reads it: version, record size, interrupted lists, section names (${order})`, () => {
+      const base = fixture("core-relos");
+      const elf = readElf(base);
+      const ext = elf.sectionByName(".BTF.ext")!;
+      const le = elf.byteOrder === "little";
+      const mutant = (edit: (view: DataView, records: number) => void): Uint8Array => {
+        const bytes = base.slice();
+        const view = new DataView(bytes.buffer);
+        edit(view, ext.offset + view.getUint32(ext.offset + 4, le) + view.getUint32(ext.offset + 24, le));
+        return bytes;
+      };
+      compareMutant(mutant((v) => v.setUint8(ext.offset + 2, 2)), [{ reloc: true }], ".BTF.ext version 2");
+      // Only 16 bytes of each record are read; a longer size moves on (here: past the end).
+      compareMutant(mutant((v, at) => v.setUint32(at, 32, le)), [{ reloc: true }], "record size 32");
+      // The first list runs past the section: its records stay in file order, unsorted.
+      compareMutant(mutant((v, at) => v.setUint32(at + 8, 0x7fffffff, le)), [{ reloc: true }], "count past the end");
+      // A list whose name no section has joins the list before it.
+      compareMutant(mutant((v, at) => v.setUint32(at + 12 + v.getUint32(at + 8, le) * v.getUint32(at, le), 1, le)), [{ reloc: true }], "second list of an unknown section");
+      // Of two sections of one name, the records belong to the last.
+      const shoff = Number(new DataView(base.buffer, base.byteOffset).getBigUint64(0x28, le));
+      const types = elf.sectionByName("kprobe/types")!;
+      const fields = elf.sectionByName("kprobe/fields")!;
+      const dup = mutant((v) => v.setUint32(shoff + types.index * 64, v.getUint32(shoff + fields.index * 64, le), le));
+      compareMutant(dup, [{ reloc: true }], "two sections named kprobe/fields");
+      const listed = ours("dup.o", dup, { reloc: true }).split("Disassembly of section ").filter((part) => part.startsWith("kprobe/fields:"));
+      expect(listed.map((part) => part.includes("CO-RE"))).toEqual([false, true]);
       const badExt = base.slice();
       badExt[ext.offset] = 0;
       compareMutant(badExt, [{ reloc: true }], "bad .BTF.ext magic");
@@ -224,6 +252,52 @@ describe("objdump: examples", () => {
     const text = ours("wrapped.o", wrappedObject(core), { reloc: true });
     expect(text).toContain("Disassembly of section kprobe/fields:");
     expect(text).not.toContain("CO-RE");
+  });
+
+  it("reads records as llvm-objdump: 16 bytes of each, lists sorted once complete, an unknown section's list joins the one before", () => {
+    const elf = readElf(core);
+    const btf = elf.sectionByName(".BTF")!.data;
+    const original = elf.sectionByName(".BTF.ext")!.data;
+    const edit = (change: (view: DataView, records: number) => void): Uint8Array => {
+      const ext = original.slice();
+      const view = new DataView(ext.buffer, ext.byteOffset, ext.byteLength);
+      change(view, view.getUint32(4, true) + view.getUint32(24, true));
+      return ext;
+    };
+    const clean = readCoreRelocations(btf, original)!;
+    const lists = [...clean.bySection.entries()];
+    expect(lists.length).toBeGreaterThanOrEqual(3);
+    const [firstName, first] = lists[0]!;
+    const [secondName, second] = lists[1]!;
+
+    // Record size 20: records overlap, yet each needs only its first 16 bytes.
+    const warnings: string[] = [];
+    const wide = readCoreRelocations(btf, edit((v, at) => v.setUint32(at, 20, true)), (w) => warnings.push(w))!;
+    expect(wide.bySection.get(firstName)!.length).toBe(first.length);
+    expect(warnings).toEqual([expect.stringMatching(/^\.BTF\.ext: /)]);
+
+    // A count past the end: the interrupted list keeps file order (llvm-objdump sorts a list once read).
+    const long = readCoreRelocations(btf, edit((v, at) => v.setUint32(at + 8, 0x7fffffff, true)), () => {})!;
+    const interrupted = long.bySection.get(firstName)!.map((r) => r.insnOff);
+    expect(interrupted.length).toBeGreaterThan(first.length);
+    expect(interrupted).not.toEqual([...interrupted].sort((a, b) => a - b));
+
+    // The second list renamed to a name no section has: with the section names, it joins the first.
+    const renamed = edit((v, at) => v.setUint32(at + 12 + v.getUint32(at + 8, true) * v.getUint32(at, true), 1, true));
+    const names = new Set(elf.sections.map((s) => s.name));
+    const joined = readCoreRelocations(btf, renamed, () => {}, names)!;
+    expect(joined.bySection.has(secondName)).toBe(false);
+    expect(joined.bySection.get(firstName)!.length).toBe(first.length + second.length);
+    expect(joined.bySection.get(firstName)!.map((r) => r.insnOff)).toEqual([...first, ...second].map((r) => r.insnOff).sort((a, b) => a - b));
+    // Without the section names, lists are kept by their own names.
+    expect(readCoreRelocations(btf, renamed)!.bySection.get(firstName)!.length).toBe(first.length);
+
+    // Version 2 and a header shorter than 8 bytes: no records, one warning each.
+    for (const change of [(v: DataView) => v.setUint8(2, 2), (v: DataView) => v.setUint32(4, 7, true)]) {
+      const seen: string[] = [];
+      expect(readCoreRelocations(btf, edit(change), (w) => seen.push(w))!.bySection.size).toBe(0);
+      expect(seen).toEqual([expect.stringMatching(/^\.BTF\.ext: (unsupported version 2|header length 7 is smaller than 8)$/)]);
+    }
   });
 
   it("dumps data in executable sections and names blocks after the preferred symbol", () => {
