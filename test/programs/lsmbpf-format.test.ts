@@ -56,9 +56,12 @@ describe("tsebpf lsmbpf --help", () => {
     registerLsmbpf(program, { out: (t) => void (out += t), err: () => undefined });
     expect(() => program.parse(["lsmbpf", "--help"], { from: "user" })).toThrow();
     for (const flag of ["--config", "--mode", "--engine", "--interval", "--json", "--pin", "--unpin", "status"]) expect(out, flag).toContain(flag);
-    expect(out).toContain("lsm     BPF LSM on path_chroot: the chroot fails with EPERM");
+    expect(out).toContain("lsm     the chroot fails with EPERM (BPF LSM on path_chroot).");
     expect(out).toContain("signal  the process is killed with SIGKILL right after its chroot returns");
     expect(out).toContain("lsm=...,bpf on the kernel command line");
+    // What the signal engine costs the rest of the host, and why not raw_tp/tp_btf.
+    expect(out).toContain("every system call of every\n          task takes the kernel's syscall slow path");
+    expect(out).toContain("raw_tp or tp_btf on sys_exit\n          would cost more");
     expect(out).toMatch(/mode: enforce +# enforce \| audit/);
   });
 
