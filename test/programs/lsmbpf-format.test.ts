@@ -61,7 +61,7 @@ describe("tsebpf lsmbpf --help", () => {
     expect(out).toContain("lsm=...,bpf on the kernel command line");
     // What the signal engine costs the rest of the host, and why not raw_tp/tp_btf.
     expect(out).toContain("every system call of every\n          task takes the kernel's syscall slow path");
-    expect(out).toContain("raw_tp or tp_btf on sys_exit\n          would cost more");
+    expect(out).toContain("raw_tp or tp_btf on sys_exit\n          would save little per chroot and cost every other system call more");
     expect(out).toMatch(/mode: enforce +# enforce \| audit/);
   });
 

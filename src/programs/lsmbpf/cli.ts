@@ -156,7 +156,8 @@ Engines (the start-up line says which runs, and why):
           The chroot itself happened, but the process never uses it. Works where LSM programs
           cannot load. Cost: ~1.2x per chroot, and while it runs every system call of every
           task takes the kernel's syscall slow path (~+30 ns). raw_tp or tp_btf on sys_exit
-          would cost more: they run at every system call's exit (bench #13).
+          would save little per chroot and cost every other system call more: they run at
+          each one's exit (bench #13).
   auto    lsm where it loads, else signal (the start-up line names what is missing).
 
 Modes: enforce; audit (report only). Each denial, kill or would-be denial is a line (--json: a
