@@ -27,6 +27,8 @@ export {
   getVariable,
   setVariable,
   VariableError,
+  AmbiguousVariableError,
+  variableLabel,
   setVariableText,
   setProgramType,
   ProgramTypeError,

@@ -129,10 +129,11 @@ function read(elf: ElfFile): CollectionSpec {
     addMap(m);
   }
 
+  // By label: unique, since a name two variables share is qualified by section and offset.
   const variables = new Map<string, VariableSpec>();
   for (const v of dataVariables(dataSymbols, btf)) {
-    if (variables.has(v.name)) throw new ParseError(`variable ${v.name} is defined twice`, { section: v.map });
-    variables.set(v.name, v);
+    if (variables.has(v.label)) throw new ParseError(`variable ${v.name} is defined twice at offset ${v.offset}`, { section: v.map });
+    variables.set(v.label, v);
   }
 
   // Code.

@@ -51,18 +51,33 @@ export interface DataSymbol {
   readonly global: boolean;
 }
 
-/** Variables of the data sections, typed from the (fixed-up) BTF where it has them. */
+/** The label of a variable whose name another variable of the object shares: `counter@.bss+8`. */
+export const variableLabel = (name: string, section: string, offset: number): string => `${name}@${section}+${offset}`;
+
+/**
+ * Variables of the data sections, typed from the (fixed-up) BTF where it has them. A variable is
+ * its section and offset, as libbpf has it: a name several symbols share (static variables of
+ * objects linked together) labels each by place (variableLabel), a unique name labels itself.
+ * Its type is the DATASEC entry at its offset — the one of its name where several are there —
+ * since a linker may rename the symbol (tsebpf's `counter.1`) and not the BTF variable.
+ */
 export function dataVariables(symbols: readonly DataSymbol[], btf: Btf | undefined): VariableSpec[] {
+  const uses = new Map<string, number>();
+  for (const s of symbols) uses.set(s.name, (uses.get(s.name) ?? 0) + 1);
   const out: VariableSpec[] = [];
   for (const s of symbols) {
     let type = 0;
     const datasecId = btf?.find(s.section, "datasec");
     if (btf && datasecId !== undefined) {
       const ds = btf.type(datasecId) as BtfDatasec;
-      const secinfo = ds.vars.find((v) => v.offset === s.offset && btf.nameOf(v.type) === s.name);
-      if (secinfo) type = (btf.type(secinfo.type) as { type: number }).type;
+      const here = ds.vars.filter((v) => v.offset === s.offset);
+      const sized = here.filter((v) => v.size === s.size);
+      const secinfo = here.find((v) => btf.nameOf(v.type) === s.name) ?? (sized.length === 1 ? sized[0] : undefined);
+      const variable = secinfo && btf.type(secinfo.type);
+      if (variable?.kind === "var") type = variable.type;
     }
-    out.push({ name: s.name, map: s.section, offset: s.offset, size: s.size, type, linkage: s.global ? "global" : "static", readOnly: isReadOnlySection(s.section) });
+    const label = (uses.get(s.name) ?? 0) > 1 ? variableLabel(s.name, s.section, s.offset) : s.name;
+    out.push({ name: s.name, label, map: s.section, offset: s.offset, size: s.size, type, linkage: s.global ? "global" : "static", readOnly: isReadOnlySection(s.section) });
   }
   return out;
 }

@@ -20,9 +20,9 @@ export { programKind, unspecifiedKind, kindForType, setProgramType, ProgramTypeE
 export { loadProblems, checkProgramTypes, UnspecifiedProgramTypeError, HOW_TO_SET_TYPE, type LoadProblem, type LoadProblemKind } from "./load-problems.js";
 export * from "./spec.js";
 export { readCollectionSpec } from "./collection.js";
-export { getVariable, getVariableInteger, setVariable, VariableError } from "./variables.js";
+export { AmbiguousVariableError, getVariable, getVariableInteger, lookupVariable, setVariable, VariableError } from "./variables.js";
 export { setVariableText, variableBytes } from "./variable-text.js";
-export { isDataSection, BPF_F_RDONLY_PROG } from "./data.js";
+export { isDataSection, variableLabel, BPF_F_RDONLY_PROG } from "./data.js";
 export { mapTypeName } from "./maps.js";
 export { writeElf, type WriteObject, type WriteSection, type WriteSymbol, type WriteRelocation } from "./writer.js";
 export { assembleObject } from "./asm-object.js";

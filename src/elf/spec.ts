@@ -51,7 +51,14 @@ export interface MapSpec {
 
 /** A global variable in a data section, readable and settable before load. */
 export interface VariableSpec {
+  /** Its symbol's name, for display: not unique when two static variables share it. */
   readonly name: string;
+  /**
+   * Its key in CollectionSpec.variables: the name when no other variable of the object has it,
+   * else `name@section+byteOffset` (two objects linked by libbpf's linker may each bring a
+   * static variable of one name; see variableLabel).
+   */
+  readonly label: string;
   /** The data map it lives in (`.data`, `.rodata`, `.bss`, …). */
   readonly map: string;
   readonly offset: number;
@@ -159,6 +166,7 @@ export interface CollectionSpec {
   readonly byteOrder: "little" | "big";
   readonly programs: Map<string, ProgramSpec>;
   readonly maps: Map<string, MapSpec>;
+  /** By label (VariableSpec.label): the name, or `name@section+offset` for a shared name. */
   readonly variables: Map<string, VariableSpec>;
   readonly externs: Map<string, ExternSpec>;
   /** The object's BTF (with data-section sizes and offsets fixed up), when it has one. */

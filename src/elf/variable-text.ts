@@ -7,7 +7,7 @@
 import { describeType, skipModifiers, type Btf } from "../btf/index.js";
 import { NotFoundError } from "../errors.js";
 import type { CollectionSpec } from "./spec.js";
-import { VariableError, setVariable } from "./variables.js";
+import { VariableError, lookupVariable, setVariable } from "./variables.js";
 
 const INTEGER = /^[-+]?(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)$/i;
 
@@ -92,7 +92,6 @@ export function variableBytes(btf: Btf | undefined, typeId: number, size: number
 
 /** Sets variable `name` of the spec from text, typed by its BTF (see the module comment). */
 export function setVariableText(spec: CollectionSpec, name: string, text: string): void {
-  const v = spec.variables.get(name);
-  if (!v) throw new NotFoundError("variable", name, [...spec.variables.keys()], "in this object");
+  const v = lookupVariable(spec.variables, name, "in this object");
   setVariable(spec, name, variableBytes(spec.btf, v.type, v.size, text, spec.byteOrder === "little", `variable ${name}`));
 }

@@ -7,14 +7,40 @@ import { NotFoundError, TsebpfError } from "../errors.js";
 
 /** A value that does not fit its variable (a variable that does not exist is a NotFoundError). */
 export class VariableError extends TsebpfError {
-  override readonly name = "VariableError";
+  override readonly name: string = "VariableError";
+}
+
+/**
+ * A name several variables share (static variables of objects linked together): which one is
+ * meant is not known, so it is refused; `labels` are the keys that name each one.
+ */
+export class AmbiguousVariableError extends VariableError {
+  override readonly name = "AmbiguousVariableError";
+
+  constructor(
+    readonly variable: string,
+    readonly labels: readonly string[],
+    where = "",
+  ) {
+    super(`variable "${variable}"${where ? ` ${where}` : ""} names ${labels.length} static variables of linked objects: use one of their labels: ${labels.join(", ")}`);
+  }
+}
+
+/**
+ * The variable `name` names: by label (a unique name, or `name@section+offset`). A name that
+ * several variables share is an AmbiguousVariableError listing their labels; a name no variable
+ * has, a NotFoundError listing the labels there are. `where`: `in this object`, ….
+ */
+export function lookupVariable(variables: ReadonlyMap<string, VariableSpec>, name: string, where: string): VariableSpec {
+  const v = variables.get(name);
+  if (v) return v;
+  const shared = [...variables.values()].filter((x) => x.name === name).map((x) => x.label);
+  if (shared.length > 0) throw new AmbiguousVariableError(name, shared, where);
+  throw new NotFoundError("variable", name, [...variables.keys()], where);
 }
 
 function find(spec: CollectionSpec, name: string): { v: VariableSpec; bytes: Uint8Array } {
-  const v = spec.variables.get(name);
-  if (!v) {
-    throw new NotFoundError("variable", name, [...spec.variables.keys()], "in this object");
-  }
+  const v = lookupVariable(spec.variables, name, "in this object");
   const data = spec.maps.get(v.map)?.data;
   if (!data || v.offset + v.size > data.byteLength) throw new VariableError(`variable ${name}: no data for it in map ${v.map}`);
   return { v, bytes: data.subarray(v.offset, v.offset + v.size) };

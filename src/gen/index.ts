@@ -99,7 +99,7 @@ export function generateBindings(spec: CollectionSpec, options: GenOptions): str
   }
   const variables: { name: string; shape: Shape | undefined; size: number; readOnly: boolean; cType: string; map: string }[] = [];
   for (const v of spec.variables.values()) {
-    variables.push({ name: v.name, shape: shapeOf(v.type, `variable ${v.name}`), size: v.size, readOnly: v.readOnly, cType: btf && v.type ? safeDescribe(btf, v.type) : `${v.size} bytes`, map: v.map });
+    variables.push({ name: v.label, shape: shapeOf(v.type, `variable ${v.label}`), size: v.size, readOnly: v.readOnly, cType: btf && v.type ? safeDescribe(btf, v.type) : `${v.size} bytes`, map: v.map });
   }
   for (const name of options.types ?? []) {
     const id = findNamedType(btf, name);

@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { HOST_ORDER, encode } from "../asm/index.js";
 import { Btf, sanitizeForKernel } from "../btf/index.js";
-import { checkProgramTypes, refuseUnresolved, relocateProgram, setVariable, withConstants, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
+import { checkProgramTypes, refuseUnresolved, lookupVariable, relocateProgram, setVariable, withConstants, type CollectionSpec, type MapSpec, type ProgramSpec } from "../elf/index.js";
 import { btfLoad } from "../syscall/index.js";
 import { CodecError, TypedMap, btfCodec, u32, type BtfValue, type Codec } from "./codec.js";
 import { NotSupportedError } from "./errors.js";
@@ -200,7 +200,9 @@ export class Collection {
    * write the live value the programs use — in mapped memory with no system call where the data
    * map is mmapable (`.data`, `.bss`, `.data.*` since Linux 5.5). `.rodata` variables are
    * constants after load: `get()` only (set them before load: `variables` of the load options).
-   * NotFoundError naming the variables there are.
+   * `name`: the variable's name, or its label `name@section+offset` when static variables of
+   * linked objects share the name (the name alone is then an AmbiguousVariableError listing the
+   * labels). NotFoundError naming the variables there are.
    */
   variable<T = BtfValue>(name: string, codec?: Codec<T>): GlobalVariable<T> {
     if (this.isClosed) throw new UseAfterCloseError("collection");
@@ -208,15 +210,14 @@ export class Collection {
       const known = this.variables.get(name);
       if (known) return known as GlobalVariable<T>;
     }
-    const spec = this.spec.variables.get(name);
-    if (!spec) throw new NotFoundError("variable", name, [...this.spec.variables.keys()], "in this collection");
+    const spec = lookupVariable(this.spec.variables, name, "in this collection");
     const mapSpec = this.spec.maps.get(spec.map);
     let section = this.sections.get(spec.map);
     if (!section) {
       section = sectionAccess(this.map(spec.map), mapSpec?.readOnly === true);
       this.sections.set(spec.map, section);
     }
-    const v = new GlobalVariable<T>(name, spec, section, codec ?? (variableCodec(this.spec.btf, spec) as Codec<T>), this.spec.btf);
+    const v = new GlobalVariable<T>(spec.label, spec, section, codec ?? (variableCodec(this.spec.btf, spec) as Codec<T>), this.spec.btf);
     if (!codec) this.variables.set(name, v as GlobalVariable<unknown>);
     return v;
   }

@@ -69,6 +69,8 @@ export function inspection(spec: CollectionSpec) {
     })),
     variables: [...spec.variables.values()].map((v) => ({
       name: v.name,
+      /** The name, or `name@section+offset` when static variables of linked objects share it. */
+      label: v.label,
       map: v.map,
       offset: v.offset,
       size: v.size,
@@ -132,7 +134,7 @@ each {symbol, instruction, kind: load|call}); load one with tsebpf load --const 
       }
       if (info.variables.length) {
         io.out("\nvariables:\n");
-        io.out(table([["NAME", "MAP", "OFFSET", "SIZE", "TYPE"], ...info.variables.map((v) => [v.name, v.map, String(v.offset), String(v.size), v.type ?? "-"])]));
+        io.out(table([["NAME", "MAP", "OFFSET", "SIZE", "TYPE"], ...info.variables.map((v) => [v.label, v.map, String(v.offset), String(v.size), v.type ?? "-"])]));
       }
       const unresolved = info.programs.flatMap((p) => p.unresolved.map((r) => [p.name, r.symbol, String(r.instruction), r.kind]));
       if (unresolved.length) {
