@@ -1,3 +1,4 @@
+// Invariant: genSupport's scalarCodec reads and writes each C scalar as a DataView does in either byte order and refuses out-of-range values naming the C type; value/record codecs and GeneratedView check room.
 /**
  * The codecs and view base the generated modules share (runtime.genSupport): scalarCodec reads
  * and writes each C scalar as a DataView does in either byte order, refuses a value out of range
