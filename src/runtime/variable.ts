@@ -18,7 +18,9 @@ export class ReadOnlyVariableError extends TsebpfError {
   override readonly name = "ReadOnlyVariableError";
 
   constructor(readonly variable: string, readonly map: string) {
-    super(`variable "${variable}" is in ${map}, which is frozen after load (the programs were verified with its value): set it before load, with Collection.load(spec, { variables: { ${variable}: … } }) or setVariable(spec, "${variable}", …)`);
+    // A label (`base@.rodata+4`: a name static variables of linked objects share) is quoted as a key.
+    const key = /^[A-Za-z_$][\w$]*$/.test(variable) ? variable : JSON.stringify(variable);
+    super(`variable "${variable}" is in ${map}, which is frozen after load (the programs were verified with its value): set it before load, with Collection.load(spec, { variables: { ${key}: … } }) or setVariable(spec, "${variable}", …)`);
   }
 }
 
@@ -142,6 +144,7 @@ export class GlobalVariable<T = BtfValue> {
 
   /** @internal (`coll.variable(name)` makes them) */
   constructor(
+    /** Its label: the name, or `name@section+offset` when static variables of linked objects share the name. */
     readonly name: string,
     spec: VariableSpec,
     private readonly section: SectionAccess,
