@@ -14,10 +14,13 @@ export interface Entries {
   readonly count: number;
 }
 
-function run(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_BATCH", chunk: number): Entries {
-  const keys: Buffer[] = [];
-  const values: Buffer[] = [];
-  let total = 0;
+/**
+ * The entries, one system call per step: each step reads up to `chunk` entries after those of the
+ * step before (the kernel's batch token is kept between steps). A caller can stop between steps
+ * (letting the event loop run); entries added or removed meanwhile may be missed or seen twice,
+ * as with MAP_GET_NEXT_KEY.
+ */
+function* steps(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_BATCH", chunk: number): Generator<Entries> {
   const token = Buffer.alloc(Math.max(8, map.keySize));
   const next = Buffer.alloc(Math.max(8, map.keySize));
   const k = Buffer.alloc(chunk * map.keySize);
@@ -31,17 +34,27 @@ function run(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_B
     const r = bpfTry(command, a, a.end("flags"));
     const n = a.getU32("count");
     if (r < 0 && -r !== ENOENT) throw bpfError(command, -r, `map "${map.name}"`);
-    if (n > 0) {
-      keys.push(Buffer.from(k.subarray(0, n * map.keySize)));
-      values.push(Buffer.from(v.subarray(0, n * map.userValueSize)));
-      total += n;
-    }
-    if (r < 0) break; // ENOENT: that was the last batch
+    if (n > 0) yield { keys: Buffer.from(k.subarray(0, n * map.keySize)), values: Buffer.from(v.subarray(0, n * map.userValueSize)), count: n };
+    if (r < 0) return; // ENOENT: that was the last batch
     next.copy(token);
     first = false;
   }
+}
+
+function run(map: BpfMap, command: "MAP_LOOKUP_BATCH" | "MAP_LOOKUP_AND_DELETE_BATCH", chunk: number): Entries {
+  const keys: Buffer[] = [];
+  const values: Buffer[] = [];
+  let total = 0;
+  for (const e of steps(map, command, chunk)) {
+    keys.push(e.keys);
+    values.push(e.values);
+    total += e.count;
+  }
   return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: total };
 }
+
+/** Every entry, up to `chunk` per system call, one call per step of the iteration (see steps). */
+export const lookupBatches = (map: BpfMap, chunk = 4096): Generator<Entries> => steps(map, "MAP_LOOKUP_BATCH", chunk);
 
 /** Every entry, read `chunk` at a time. */
 export const lookupBatch = (map: BpfMap, chunk = 4096): Entries => run(map, "MAP_LOOKUP_BATCH", chunk);

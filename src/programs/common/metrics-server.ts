@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
 import { TsebpfError } from "../../errors.js";
-import { EXPOSITION_CONTENT_TYPE, exposition, type MetricFamily } from "./metrics.js";
+import { EXPOSITION_CONTENT_TYPE, expositionAsync, type MetricFamily } from "./metrics.js";
 
 export interface MetricsAddress {
   /** An IPv4 or IPv6 address (without brackets) or a host name. */
@@ -106,33 +106,34 @@ async function serve(req: IncomingMessage, res: ServerResponse, collect: Collect
     res.writeHead(405, { Allow: "GET, HEAD", "Content-Type": "text/plain; charset=utf-8" }).end("method not allowed\n");
     return;
   }
-  let pieces: Iterator<string>;
+  let pieces: AsyncIterator<string>;
   let first: IteratorResult<string>;
   try {
-    pieces = exposition(collect())[Symbol.iterator]();
-    first = pieces.next();
+    pieces = expositionAsync(collect())[Symbol.asyncIterator]();
+    first = await pieces.next();
   } catch (e) {
     res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" }).end(`${e instanceof Error ? e.message : String(e)}\n`);
     return;
   }
-  res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE });
-  if (req.method === "HEAD") {
-    res.end();
-    return;
-  }
+  let done = first.done === true;
   try {
+    res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE });
+    if (req.method === "HEAD") {
+      res.end();
+      return;
+    }
     let written = 0;
-    for (let r = first; !r.done; r = pieces.next()) {
+    for (let r = first; !r.done; r = await pieces.next()) {
       if (res.destroyed) return;
       const ok = res.write(r.value);
       written += r.value.length;
       if (!ok) {
         await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off("drain", done).off("close", done);
+          const drained = () => {
+            res.off("drain", drained).off("close", drained);
             resolve();
           };
-          res.on("drain", done).on("close", done);
+          res.on("drain", drained).on("close", drained);
         });
       }
       // A 'drain' comes back within the same poll phase of the loop, write after write: timers
@@ -142,9 +143,14 @@ async function serve(req: IncomingMessage, res: ServerResponse, collect: Collect
         await turn();
       }
     }
+    done = true;
     res.end();
   } catch (e) {
+    done = true;
     // Headers are out: all that can be done is to cut the response short.
     res.destroy(e instanceof Error ? e : new Error(String(e)));
+  } finally {
+    // A response cut short (HEAD, the client gone): the families' readers release what they hold.
+    if (!done) await pieces.return?.().catch(() => undefined);
   }
 }

@@ -29,8 +29,13 @@ export interface HistogramSample {
   readonly sum: number;
 }
 
+/**
+ * A family's series. Counters and gauges may come from an async iterable (series read as they are
+ * written, a large set across turns of the event loop): only the async writer (expositionAsync,
+ * what the metrics server uses) writes those.
+ */
 export type MetricFamily =
-  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: Iterable<Sample> }
+  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: Iterable<Sample> | AsyncIterable<Sample> }
   | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly samples: Iterable<HistogramSample> };
 
 export class MetricsError extends TsebpfError {
@@ -85,53 +90,86 @@ export function writeFamily(f: MetricFamily): string {
 
 /** The same in pieces of at most SERIES_PER_PIECE series (a million rules are not one string). */
 export function* familyPieces(f: MetricFamily): Generator<string> {
-  checkName(f.name, f.name);
-  if (f.type === "counter" && !f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: a counter's name ends in _total`);
-  if (f.type !== "counter" && f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: only counters end in _total`);
-  if (f.type === "histogram" && /_(bucket|sum|count)$/.test(f.name)) throw new MetricsError(`metric ${f.name}: a histogram's name cannot end in _bucket, _sum or _count`);
-  let lines = [`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`];
-  let count = 0;
-  const piece = (): string | undefined => {
-    if (++count % SERIES_PER_PIECE !== 0) return undefined;
-    const text = `${lines.join("\n")}\n`;
-    lines = [];
-    return text;
-  };
-  const series = new Set<string>();
-  const unique = (labels: string) => {
-    if (series.has(labels)) throw new MetricsError(`metric ${f.name}: series ${labels || "{}"} given twice`);
-    series.add(labels);
-  };
-  if (f.type === "histogram") {
-    for (const s of f.samples) {
-      if (s.labels && "le" in s.labels) throw new MetricsError(`metric ${f.name}: 'le' is the histogram's own label`);
-      unique(labelText(f.name, s.labels));
+  const w = new FamilyWriter(f);
+  if (!(Symbol.iterator in f.samples)) throw new MetricsError(`metric ${f.name}: its series are read asynchronously (write it with expositionAsync)`);
+  for (const s of f.samples) {
+    const text = w.add(s);
+    if (text !== undefined) yield text;
+  }
+  const rest = w.end();
+  if (rest) yield rest;
+}
+
+/** The same, the series of an async iterable awaited as they come. */
+export async function* familyPiecesAsync(f: MetricFamily): AsyncGenerator<string> {
+  const w = new FamilyWriter(f);
+  for await (const s of f.samples) {
+    const text = w.add(s);
+    if (text !== undefined) yield text;
+  }
+  const rest = w.end();
+  if (rest) yield rest;
+}
+
+/** One family's lines, series by series, handed out in pieces. */
+class FamilyWriter {
+  private lines: string[];
+  private count = 0;
+  private readonly series = new Set<string>();
+
+  constructor(private readonly f: MetricFamily) {
+    checkName(f.name, f.name);
+    if (f.type === "counter" && !f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: a counter's name ends in _total`);
+    if (f.type !== "counter" && f.name.endsWith("_total")) throw new MetricsError(`metric ${f.name}: only counters end in _total`);
+    if (f.type === "histogram" && /_(bucket|sum|count)$/.test(f.name)) throw new MetricsError(`metric ${f.name}: a histogram's name cannot end in _bucket, _sum or _count`);
+    this.lines = [`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`];
+  }
+
+  /** Adds one series; returns a piece when SERIES_PER_PIECE series are waiting. */
+  add(s: Sample | HistogramSample): string | undefined {
+    const f = this.f;
+    if (f.type === "histogram") {
+      const h = s as HistogramSample;
+      if (h.labels && "le" in h.labels) throw new MetricsError(`metric ${f.name}: 'le' is the histogram's own label`);
+      this.unique(labelText(f.name, h.labels));
       let total = 0n;
       let last = -Infinity;
-      for (const b of s.buckets) {
+      for (const b of h.buckets) {
         if (!(b.le > last) || !Number.isFinite(b.le)) throw new MetricsError(`metric ${f.name}: bucket bounds must be finite and increasing (${b.le} after ${last})`);
         last = b.le;
         total += BigInt(b.count);
-        lines.push(`${f.name}_bucket${labelText(f.name, s.labels, ["le", formatValue(b.le)])} ${total}`);
+        this.lines.push(`${f.name}_bucket${labelText(f.name, h.labels, ["le", formatValue(b.le)])} ${total}`);
       }
-      total += BigInt(s.above ?? 0);
-      lines.push(`${f.name}_bucket${labelText(f.name, s.labels, ["le", "+Inf"])} ${total}`);
-      lines.push(`${f.name}_sum${labelText(f.name, s.labels)} ${formatValue(s.sum)}`);
-      lines.push(`${f.name}_count${labelText(f.name, s.labels)} ${total}`);
-      const text = piece();
-      if (text !== undefined) yield text;
+      total += BigInt(h.above ?? 0);
+      this.lines.push(`${f.name}_bucket${labelText(f.name, h.labels, ["le", "+Inf"])} ${total}`);
+      this.lines.push(`${f.name}_sum${labelText(f.name, h.labels)} ${formatValue(h.sum)}`);
+      this.lines.push(`${f.name}_count${labelText(f.name, h.labels)} ${total}`);
+    } else {
+      const c = s as Sample;
+      const labels = labelText(f.name, c.labels);
+      this.unique(labels);
+      if (f.type === "counter" && (c.value < 0 || Number.isNaN(c.value))) throw new MetricsError(`metric ${f.name}${labels}: a counter cannot be ${c.value}`);
+      this.lines.push(`${f.name}${labels} ${formatValue(c.value)}`);
     }
-  } else {
-    for (const s of f.samples) {
-      const labels = labelText(f.name, s.labels);
-      unique(labels);
-      if (f.type === "counter" && (s.value < 0 || Number.isNaN(s.value))) throw new MetricsError(`metric ${f.name}${labels}: a counter cannot be ${s.value}`);
-      lines.push(`${f.name}${labels} ${formatValue(s.value)}`);
-      const text = piece();
-      if (text !== undefined) yield text;
-    }
+    if (++this.count % SERIES_PER_PIECE !== 0) return undefined;
+    return this.take();
   }
-  if (lines.length > 0) yield `${lines.join("\n")}\n`;
+
+  /** What is left (the HELP and TYPE lines at least, for a family with no series). */
+  end(): string {
+    return this.lines.length > 0 ? this.take() : "";
+  }
+
+  private take(): string {
+    const text = `${this.lines.join("\n")}\n`;
+    this.lines = [];
+    return text;
+  }
+
+  private unique(labels: string): void {
+    if (this.series.has(labels)) throw new MetricsError(`metric ${this.f.name}: series ${labels || "{}"} given twice`);
+    this.series.add(labels);
+  }
 }
 
 /** The exposition of these families, in order; a name used twice is an error. */
@@ -139,17 +177,31 @@ export function writeExposition(families: Iterable<MetricFamily>): string {
   return [...exposition(families)].join("");
 }
 
+/** Checks that a family's names (a histogram's …_bucket, _sum, _count too) were not used before. */
+function takeNames(names: Set<string>, f: MetricFamily): void {
+  const taken = f.type === "histogram" ? [f.name, `${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`] : [f.name];
+  for (const n of taken) {
+    if (names.has(n)) throw new MetricsError(`metric ${f.name}: name ${n} used twice`);
+    names.add(n);
+  }
+}
+
 /** The same, family by family (for writing a large exposition in pieces). */
 export function* exposition(families: Iterable<MetricFamily>): Generator<string> {
   const names = new Set<string>();
   for (const f of families) {
-    // A histogram's series names (…_bucket, _sum, _count) are taken too.
-    const taken = f.type === "histogram" ? [f.name, `${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`] : [f.name];
-    for (const n of taken) {
-      if (names.has(n)) throw new MetricsError(`metric ${f.name}: name ${n} used twice`);
-      names.add(n);
-    }
+    takeNames(names, f);
     yield* familyPieces(f);
+  }
+}
+
+/** The same, families whose series come from async iterables included (awaited as they come). */
+export async function* expositionAsync(families: Iterable<MetricFamily>): AsyncGenerator<string> {
+  const names = new Set<string>();
+  for (const f of families) {
+    takeNames(names, f);
+    if (Symbol.iterator in f.samples) yield* familyPieces(f);
+    else yield* familyPiecesAsync(f);
   }
 }
 

@@ -44,8 +44,10 @@ function summaryLine(c: Counters): string {
   return `${fam("ipv4")} | ${fam("ipv6")} | not IP ${n(c.notIp)}${n(c.malformed) ? ` | malformed ${n(c.malformed)}` : ""}${n(c.samplesLost) ? ` | drop samples lost ${n(c.samplesLost)}` : ""}`;
 }
 
-/** The metric families of a running or opened filter (the same reads as `status --rules`). */
+/** The metric families of an opened filter, for `status --metrics` (the same reads as `status --rules`). */
 const metricsOf = (filter: PacketFilter) => packetfilterMetrics(filter.counters(), { ipv4: () => filter.rules("ipv4"), ipv6: () => filter.rules("ipv6") });
+/** The same for a scrape: the rules of one generation read in bounded slices as their series are written, the event loop running between them. */
+const scrapeOf = (filter: PacketFilter) => packetfilterMetrics(filter.counters(), () => filter.ruleSnapshot());
 
 /** `drop 10.9.9.9 by block 10.0.0.0/8 (64 bytes)` */
 const dropLine = (d: DropSample): string => `drop ${formatAddress(d.source, d.family)} by ${d.rule ? `block ${formatPrefix(d.rule)}` : `the ${d.family} default`} (${d.length} bytes)`;
@@ -151,7 +153,7 @@ Examples:
         return;
       }
       let started: PacketFilter | undefined;
-      const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? metricsOf(started) : undefined), info) : undefined;
+      const metrics = metricsAt ? await serveMetrics(metricsAt, () => (started ? scrapeOf(started) : undefined), info) : undefined;
       const filter = await PacketFilter.start(config, { mode: opts.mode, ...(opts.pin ? { pin: true } : {}), ...(opts.netlink ? { netlink: true } : {}), ...(sampleDrops ? { sampleDrops } : {}) }).catch(async (e: unknown) => {
         await metrics?.close();
         throw e;

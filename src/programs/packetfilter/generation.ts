@@ -213,23 +213,52 @@ function readEntries(map: runtime.BpfMap): runtime.Entries {
  */
 export class InnerMaps {
   private readonly maps = new Map<string, runtime.BpfMap>();
+  /** Readers that may still use a map this process replaced (a scrape reading across turns of the event loop). */
+  private holds = 0;
+  /** Maps replaced while held: closed when the last hold ends. */
+  private retired: runtime.BpfMap[] = [];
 
   get(outer: string, slot: number): runtime.BpfMap | undefined {
     return this.maps.get(`${outer}/${slot}`);
   }
 
-  /** Records (or forgets) the map now in a slot, closing the one it replaces. */
+  /** Records (or forgets) the map now in a slot, closing the one it replaces (once no reader holds it). */
   set(outer: string, slot: number, map: runtime.BpfMap | undefined): void {
     const key = `${outer}/${slot}`;
     const old = this.maps.get(key);
-    if (old !== map) old?.close();
+    if (old && old !== map) this.retire(old);
     if (map) this.maps.set(key, map);
     else this.maps.delete(key);
+  }
+
+  /**
+   * Keeps every map known now open until the returned release is called, even if a reload
+   * replaces it meanwhile (its fd would otherwise be closed, and its number reused by another
+   * map, under the reader's feet).
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) {
+        for (const m of this.retired) m.close();
+        this.retired = [];
+      }
+    };
+  }
+
+  private retire(map: runtime.BpfMap): void {
+    if (this.holds > 0) this.retired.push(map);
+    else map.close();
   }
 
   close(): void {
     for (const m of this.maps.values()) m.close();
     this.maps.clear();
+    for (const m of this.retired) m.close();
+    this.retired = [];
   }
 }
 
@@ -292,7 +321,7 @@ function slotRules(maps: RuleMaps, inners: InnerMaps | undefined, family: Family
   return out;
 }
 
-/** The hit counters' chunks, read whole on first use (entries CPU-major, struct hit each). */
+/** The hit counters' chunks, each read whole once (entries CPU-major, struct hit each). */
 class HitReader {
   private readonly chunks = new Map<number, DataView | undefined>();
 
@@ -301,7 +330,12 @@ class HitReader {
     private readonly inners: InnerMaps | undefined,
   ) {}
 
-  /** A counter's packets: the entries of every CPU that carry the rule's tag. */
+  /** Whether a counter's chunk was read. */
+  has(counter: number): boolean {
+    return this.chunks.has(counter >>> HIT_CHUNK_BITS);
+  }
+
+  /** A counter's packets: the entries of every CPU that carry the rule's tag (its chunk read first if it was not). */
   hits(counter: number, tag: number): bigint {
     const chunk = this.chunk(counter >>> HIT_CHUNK_BITS);
     if (!chunk) return 0n;
@@ -314,32 +348,173 @@ class HitReader {
     return sum;
   }
 
-  private chunk(index: number): DataView | undefined {
-    if (this.chunks.has(index)) return this.chunks.get(index);
+  /** Reads a counter's chunk; returns the entries read from the kernel. */
+  load(counter: number): number {
+    const index = counter >>> HIT_CHUNK_BITS;
+    let read = 0;
     const values = withInner(this.maps, "hit_chunks", index, this.inners, (map) => {
       const entries = readEntries(map);
+      read = entries.count;
       const keys = viewOf(entries.keys);
       const out = new Uint8Array(map.maxEntries * HIT_SIZE);
       for (let i = 0; i < entries.count; i++) out.set(entries.values.subarray(i * HIT_SIZE, (i + 1) * HIT_SIZE), U32Codec.decode(keys, i * U32Codec.size) * HIT_SIZE);
       return viewOf(out);
     });
     this.chunks.set(index, values);
-    return values;
+    return read;
+  }
+
+  private chunk(index: number): DataView | undefined {
+    if (!this.chunks.has(index)) this.load(index << HIT_CHUNK_BITS);
+    return this.chunks.get(index);
+  }
+}
+
+/**
+ * Entries read from the kernel per slice of a rule read (a slice ends before the read that would
+ * pass it: one batch of rules, or one chunk of hit counters, at most past it).
+ */
+export const SLICE_ENTRIES = 4096;
+
+/** A map's entries, a batch (one system call) per step; tries, which have no batch operations, one entry per call, SLICE_ENTRIES per step. */
+function* entryBatches(map: runtime.BpfMap): Generator<runtime.Entries> {
+  const batches = runtime.lookupBatches(map, SLICE_ENTRIES);
+  let first: IteratorResult<runtime.Entries>;
+  try {
+    first = batches.next();
+  } catch (e) {
+    if (!(e instanceof SyscallError) || !["EINVAL", "ENOTSUPP", "EOPNOTSUPP"].includes(e.code)) throw e;
+    let keys: Buffer[] = [];
+    let values: Buffer[] = [];
+    for (const [k, v] of map.entries()) {
+      keys.push(k);
+      values.push(v);
+      if (keys.length === SLICE_ENTRIES) {
+        yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+        keys = [];
+        values = [];
+      }
+    }
+    if (keys.length > 0) yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+    return;
+  }
+  if (first.done) return;
+  yield first.value;
+  yield* batches;
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The rules of one generation, read in bounded slices. Opening it picks the live generation and
+ * takes its inner maps of both families (this process's, held against a reload closing them, or
+ * reopened by id); every read of the snapshot reads that generation, however many reloads happen
+ * while it is read across turns of the event loop: a generation's rule maps never change once
+ * installed, and a reload puts new maps in the outer arrays instead of writing into these.
+ *
+ * Hit counts are read as the slices go (each counter chunk once, when a rule first needs it): a
+ * rule's count is the one of that moment. If reloads remove rules meanwhile, the snapshot still
+ * lists them; a counter chunk the reload deleted (every rule of it gone) reads as no hits.
+ */
+export class RuleSnapshot implements Disposable {
+  private readonly held = new Map<Family, { kind: Kind; map: runtime.BpfMap; owned: boolean }[]>();
+  private readonly hitReader: HitReader;
+  private readonly release: () => void;
+  private closed = false;
+  /** The generation read (its number). */
+  readonly generation: bigint;
+
+  constructor(maps: RuleMaps, inners?: InnerMaps) {
+    this.generation = liveGeneration(maps);
+    const slot = Number(this.generation & 1n);
+    this.release = inners?.hold() ?? (() => undefined);
+    this.hitReader = new HitReader(maps, inners);
+    try {
+      for (const family of FAMILIES) {
+        const list: { kind: Kind; map: runtime.BpfMap; owned: boolean }[] = [];
+        this.held.set(family, list);
+        for (const kind of KINDS) {
+          const name = outerName(family, kind);
+          const known = inners?.get(name, slot);
+          if (known) {
+            list.push({ kind, map: known, owned: false });
+            continue;
+          }
+          const id = typed(maps).outer(name).get(slot);
+          if (id) list.push({ kind, map: runtime.BpfMap.fromId(id), owned: true });
+        }
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /**
+   * A family's rules, a slice per step: each step reads from the kernel at most SLICE_ENTRIES
+   * entries (rules in one batch, or hit counters) plus one more read (one batch or one chunk).
+   */
+  *slices(family: Family): Generator<RuleState[]> {
+    for (const { kind, map } of this.held.get(family) ?? []) {
+      for (const batch of entryBatches(map)) {
+        if (this.closed) throw new Error("packetfilter: the rule snapshot was closed while it was read");
+        let read = batch.count;
+        let rows: RuleState[] = [];
+        const keys = viewOf(batch.keys);
+        const values = new StoredRules(batch.values);
+        const keySize = keySizeOf(family, kind);
+        for (let i = 0; i < batch.count; i++) {
+          const counter = values.counter(i);
+          if (!this.hitReader.has(counter)) {
+            if (read >= SLICE_ENTRIES) {
+              yield rows;
+              rows = [];
+              read = 0;
+            }
+            read += this.hitReader.load(counter);
+          }
+          const { address, length } = readKey(keys, i * keySize, family, kind);
+          const action = values.action(i) === ACTION_CODE.block ? "block" : "allow";
+          rows.push({ prefix: { family, address, length }, action, hits: this.hitReader.hits(counter, values.tag(i)) });
+        }
+        yield rows;
+      }
+    }
+  }
+
+  /** A family's rules, read at once. */
+  rules(family: Family): RuleState[] {
+    const out: RuleState[] = [];
+    for (const rows of this.slices(family)) for (const r of rows) out.push(r);
+    return out;
+  }
+
+  /** A family's rules as they are read, the event loop getting a turn (setImmediate) between slices. */
+  async *stream(family: Family): AsyncGenerator<RuleState> {
+    for (const rows of this.slices(family)) {
+      yield* rows;
+      await turn();
+    }
+  }
+
+  /** Releases the maps (those reopened by id are closed; this process's may be closed by a reload again). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const list of this.held.values()) for (const h of list) if (h.owned) h.map.close();
+    this.held.clear();
+    this.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 }
 
 /** The live generation's rules of one family, with their hit counts. */
 export function readRules(maps: RuleMaps, family: Family, inners?: InnerMaps): RuleState[] {
-  const hits = new HitReader(maps, inners);
-  const out: RuleState[] = [];
-  for (const stored of slotRules(maps, inners, family, liveSlot(maps))) {
-    for (let i = 0; i < stored.count; i++) {
-      const { address, length } = readKey(stored.keys, i * stored.keySize, family, stored.kind);
-      const action = stored.values.action(i) === ACTION_CODE.block ? "block" : "allow";
-      out.push({ prefix: { family, address, length }, action, hits: hits.hits(stored.values.counter(i), stored.values.tag(i)) });
-    }
-  }
-  return out;
+  using snapshot = new RuleSnapshot(maps, inners);
+  return snapshot.rules(family);
 }
 
 /** The default actions of the live generation. */

@@ -14,11 +14,12 @@ import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
-import { InnerMaps, RULE_MAP_NAMES, hitChunkEntries, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+import { InnerMaps, RULE_MAP_NAMES, RuleSnapshot, hitChunkEntries, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
 import { CounterCodec, DropEventCodec, U32Codec, load, type Loaded, type Maps as ObjectMaps } from "./packetfilter.gen.js";
 
 export * from "./config.js";
 export type { RuleState } from "./generation.js";
+export { RuleSnapshot, SLICE_ENTRIES } from "./generation.js";
 
 export const PROGRAM_NAME = "packetfilter";
 /** Maps pinned by `--pin`, by their names in the object. */
@@ -280,6 +281,14 @@ export class PacketFilter {
   /** The live rules of a family with the packets each decided. */
   rules(family: Family): RuleState[] {
     return readRules(this.maps, family, this.inners);
+  }
+
+  /**
+   * The live generation's rules of both families, to read in bounded slices (RuleSnapshot.stream
+   * lets the event loop run between them): what a metrics scrape reads. Close it when done.
+   */
+  ruleSnapshot(): RuleSnapshot {
+    return new RuleSnapshot(this.maps, this.inners);
   }
 
   /** The live default actions. */
