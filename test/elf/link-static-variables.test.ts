@@ -23,6 +23,7 @@ import {
   type CollectionSpec,
 } from "../../src/elf/index.js";
 import { NotFoundError } from "../../src/errors.js";
+import { generateBindings } from "../../src/gen/index.js";
 import { bpftool, bpftoolMissing } from "../helpers/bpftool.js";
 import { itWith } from "../helpers/oracle.js";
 import { tsebpf } from "../cli/run.js";
@@ -130,6 +131,15 @@ describe("static variables of one name in linked objects", () => {
     const bytes = readFileSync(ref);
     expect(readElf(bytes).symbols.filter((s) => s.name === "counter")).toHaveLength(2);
     expectSharedNames(readCollectionSpec(bytes));
+  });
+
+  it("tsebpf gen names each variable of a shared name by its label: no property twice", () => {
+    const code = generateBindings(readCollectionSpec(sameNames(linked("el"))), { object: { path: "same-names.o" } });
+    const keys = (iface: string) => [...(new RegExp(`export interface ${iface} \\{([^}]*)\\}`).exec(code)?.[1] ?? "").matchAll(/^\s+(?:readonly )?("[^"]+"|\w+):/gm)].map((m) => m[1]);
+    for (const iface of ["VariableValues", "Variables"]) {
+      expect(keys(iface).sort(), iface).toEqual(['"base@.rodata+0"', '"base@.rodata+4"', '"counter@.bss+0"', '"counter@.bss+16"', '"seed@.data+0"', '"seed@.data+8"', "before", "only_a"]);
+    }
+    expect(code).toContain('collection.variable("counter@.bss+16", ');
   });
 
   it("inspect lists both with their labels (table and --json)", async () => {
