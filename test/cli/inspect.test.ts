@@ -20,6 +20,12 @@ describe("tsebpf inspect", () => {
     expect(r.stdout).toMatch(/relocations: 0 maps, 9 data/);
   });
 
+  it("--help says how variables are named (labels where linked statics share a name)", async () => {
+    const r = await tsebpf("inspect", "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/"variables" names each by its label: its name, or name@section\+offset where static variables\s+of linked objects share the name/);
+  });
+
   it("gives one clear line for a file that is not an object", async () => {
     const r = await tsebpf("inspect", "package.json");
     expect(r.code).toBe(1);

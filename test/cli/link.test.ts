@@ -40,8 +40,8 @@ describe("tsebpf link", () => {
     expect(help.stdout).toContain("Usage: tsebpf link [options] [command] [objects...]");
     expect(help.stdout).toContain("tsebpf link a.o b.o [more.o...] -o out.o");
     expect(help.stdout).toContain("tsebpf link list|show [id N | pinned PATH]");
-    expect(help.stdout).toMatch(/reads bpftool's linked output too \(functions are told apart by section\s+and offset\)/);
-    expect(help.stdout).toMatch(/extern declarations loads alone where its\s+externs allow/);
+    expect(help.stdout).toMatch(/reads bpftool's linked output too \(functions and variables are\s+told apart by section and offset; a variable name two share is given as its\s+label, counter@\.bss\+16, which inspect lists\)/);
+    expect(help.stdout).toMatch(/extern\s+declarations loads alone where its externs allow/);
     expect(help.stdout).toMatch(/list\|show \[options\] \[ref\.\.\.\]/);
     const top = await tsebpf("--help");
     expect(top.stdout.replace(/\s+/g, " ")).toContain("link [options] [objects...] link BPF objects into one (a.o b.o -o out.o), or bpf_links: list, show, detach");

@@ -108,7 +108,9 @@ only with a type given (tsebpf load --type). "would not load" lists, per program
 alone shows would fail (--json: wouldNotLoad, each {kind, message}; kinds: unspecified-type, unresolved-symbol).
 "unresolved symbols" lists references to symbols the object neither defines nor declares as
 .kconfig/.ksyms externs (inline assembly's r0 = MY_CONST ll; --json: unresolved per program,
-each {symbol, instruction, kind: load|call}); load one with tsebpf load --const NAME=VALUE.`,
+each {symbol, instruction, kind: load|call}); load one with tsebpf load --const NAME=VALUE.
+"variables" names each by its label: its name, or name@section+offset where static variables
+of linked objects share the name (--json: name and label); --set and coll.variable take it.`,
     )
     .action((file: string, opts: { json?: boolean }) => {
       const spec = readCollectionSpec(readInput(file));

@@ -20,10 +20,12 @@ Two uses:
       concatenated, globals resolved across objects (an extern function, variable
       or map in one object defined in another; strong over weak; two strong
       definitions are an error naming both files), .BTF merged and .BTF.ext moved;
-      same-named static functions keep their code (the later one named name.N).
-      tsebpf reads bpftool's linked output too (functions are told apart by section
-      and offset), and an object with extern declarations loads alone where its
-      externs allow (its maps with BTF; programs needing another object refused)
+      same-named static functions and variables stay apart (the later one named
+      name.N). tsebpf reads bpftool's linked output too (functions and variables are
+      told apart by section and offset; a variable name two share is given as its
+      label, counter@.bss+16, which inspect lists), and an object with extern
+      declarations loads alone where its externs allow (its maps with BTF; programs
+      needing another object refused)
   tsebpf link list|show [id N | pinned PATH]
   tsebpf link detach <id N | pinned PATH>
       bpf_links in the kernel
