@@ -20,7 +20,8 @@ import { LoadBalancer, PROGRAM_NAME, loadCollectionWithBackends } from "../../sr
 import { flowSlot, maglevTable } from "../../src/programs/loadbalancer/maglev.js";
 import type { BackendSet } from "../../src/programs/loadbalancer/backends.js";
 import { frame } from "../helpers/packets.js";
-import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
+import { createBridgeLan, serveVip, startLineServer, type BridgeLan, type LanHost } from "../helpers/bridge-lan.js";
+import { NetNs, describeKernel } from "../helpers/kernel.js";
 
 const XDP_TX = 3;
 const SYN = 0x02;
@@ -166,65 +167,26 @@ const SUBNET = "192.168.78";
 const E2E_VIP = "192.168.101.10";
 const PORT = 8080;
 
-interface Host {
-  readonly ns: NetNs;
-  readonly ifname: string;
-  readonly ip: string;
-  readonly mac: string;
-}
+type Host = LanHost;
 
 describeKernel("loadbalancer fleet: a client alternating between two balancers on a bridge keeps its connections", () => {
-  const made: NetNs[] = [];
+  let lan: BridgeLan | undefined;
   const servers: ChildProcess[] = [];
   let client: Host;
   let balancers: Host[];
   let backends: Host[];
   beforeAll(async () => {
-    const bridge = NetNs.create();
-    made.push(bridge);
-    bridge.ip("link", "add", "br0", "type", "bridge");
-    bridge.ip("link", "set", "br0", "up");
-    const host = (n: number): Host => {
-      const ns = NetNs.create();
-      made.push(ns);
-      const ifname = uniqueName("h");
-      const port = uniqueName("p");
-      ns.exec("ip", ["link", "add", ifname, "type", "veth", "peer", "name", port, "netns", bridge.name]);
-      const mac = `02:00:00:78:00:${n.toString(16).padStart(2, "0")}`;
-      bridge.ip("link", "set", port, "master", "br0");
-      bridge.ip("link", "set", port, "up");
-      ns.exec("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-      ns.ip("link", "set", ifname, "address", mac);
-      ns.ip("addr", "add", `${SUBNET}.${n}/24`, "dev", ifname);
-      ns.ip("link", "set", ifname, "up");
-      return { ns, ifname, ip: `${SUBNET}.${n}`, mac };
-    };
-    client = host(1);
-    balancers = [host(2), host(3)];
-    backends = [host(4), host(5)];
-    for (const [i, b] of backends.entries()) {
-      b.ns.ip("addr", "add", `${E2E_VIP}/32`, "dev", "lo");
-      b.ns.exec("sysctl", ["-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", `net.ipv4.conf.${b.ifname}.arp_ignore=1`, `net.ipv4.conf.${b.ifname}.arp_announce=2`]);
-      const script = `
-        const server = require("node:net").createServer((s) => {
-          let buf = "";
-          s.on("data", (d) => { buf += d; let i; while ((i = buf.indexOf("\\n")) >= 0) { s.write("backend-${i} " + buf.slice(0, i) + "\\n"); buf = buf.slice(i + 1); } });
-          s.on("error", () => undefined);
-        });
-        server.listen({ port: ${PORT}, host: "0.0.0.0" }, () => process.stdout.write("ready\\n"));`;
-      const child = spawn("nsenter", [`--net=${b.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-      servers.push(child);
-      await new Promise<void>((resolve, reject) => {
-        child.stdout?.once("data", () => resolve());
-        child.once("exit", (code) => reject(new Error(`backend-${i} exited with ${code}`)));
-      });
-    }
-    client.ns.ip("route", "add", `${E2E_VIP}/32`, "dev", client.ifname);
-    client.ns.ip("neigh", "replace", E2E_VIP, "lladdr", balancers[0]?.mac ?? "", "dev", client.ifname, "nud", "permanent");
+    lan = createBridgeLan(SUBNET, "78", 5);
+    const [c, a, b, x, y] = lan.hosts as [Host, Host, Host, Host, Host];
+    client = c;
+    balancers = [a, b];
+    backends = [x, y];
+    serveVip(E2E_VIP, client, balancers[0] as Host, backends);
+    for (const [i, b] of backends.entries()) servers.push(await startLineServer(b, `backend-${i}`, PORT));
   }, 60_000);
   afterAll(() => {
     for (const s of servers) s.kill();
-    for (const ns of made) ns.remove();
+    lan?.remove();
   });
 
   it("connections opened through either balancer and switched between them every 150 ms get every reply from one backend, the one the table names", async () => {

@@ -18,6 +18,7 @@ import { flowKey, flowSlot, maglevTable, type Flow } from "../../src/programs/lo
 import { SLOT_CLEAN, encodeSlots, type MaglevSlot } from "../../src/programs/loadbalancer/slots.js";
 import { readStatus } from "../../src/programs/loadbalancer/status.js";
 import { u32Key } from "../../src/programs/common/maps.js";
+import { createBridgeLan, serveVip, startLineServer, type LanHost } from "../helpers/bridge-lan.js";
 import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
 
 const XDP_DROP = 1;
@@ -465,14 +466,7 @@ describeKernel("loadbalancer: the XDP program under BPF_PROG_TEST_RUN", () => {
 
 // ---- end to end -------------------------------------------------------------------------------
 
-interface Host {
-  readonly ns: NetNs;
-  readonly ifname: string;
-  /** The veth end in the bridge namespace. */
-  readonly port: string;
-  readonly ip: string;
-  readonly mac: string;
-}
+type Host = LanHost;
 
 interface Lan {
   readonly bridge: NetNs;
@@ -489,68 +483,17 @@ const VIP6 = "fd00:100::10";
 const SUBNET6 = "fd00:77:";
 const SERVICE_PORT = 8080;
 
-/** Four hosts on one bridge (in its own namespace); backends hold the VIP on loopback. */
+/** Four hosts on one bridge (in its own namespace): client, balancer, two backends holding the VIP on loopback. */
 function createLan(): Lan {
-  const made: NetNs[] = [];
+  const lan = createBridgeLan(SUBNET, "77", 4);
   try {
-    const bridge = NetNs.create();
-    made.push(bridge);
-    bridge.ip("link", "add", "br0", "type", "bridge");
-    bridge.ip("link", "set", "br0", "up");
-    const host = (n: number): Host => {
-      const ns = NetNs.create();
-      made.push(ns);
-      const ifname = uniqueName("h");
-      const port = uniqueName("p");
-      spawnSync("ip", ["link", "add", ifname, "netns", ns.name, "type", "veth", "peer", "name", port, "netns", bridge.name]);
-      const hostMac = `02:00:00:77:00:${n.toString(16).padStart(2, "0")}`;
-      bridge.ip("link", "set", port, "master", "br0");
-      bridge.ip("link", "set", port, "up");
-      ns.exec("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-      ns.ip("link", "set", ifname, "address", hostMac);
-      ns.ip("addr", "add", `${SUBNET}.${n}/24`, "dev", ifname);
-      ns.ip("link", "set", ifname, "up");
-      return { ns, ifname, port, ip: `${SUBNET}.${n}`, mac: hostMac };
-    };
-    const client = host(1);
-    const balancer = host(2);
-    const backends = [host(3), host(4)];
-    for (const b of backends) {
-      b.ns.ip("addr", "add", `${VIP}/32`, "dev", "lo");
-      // Hold the VIP without answering ARP for it: only the balancer is reached for it.
-      b.ns.exec("sysctl", ["-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", `net.ipv4.conf.${b.ifname}.arp_ignore=1`, `net.ipv4.conf.${b.ifname}.arp_announce=2`]);
-    }
-    // The client reaches the VIP through the balancer's MAC.
-    client.ns.ip("route", "add", `${VIP}/32`, "dev", client.ifname);
-    client.ns.ip("neigh", "replace", VIP, "lladdr", balancer.mac, "dev", client.ifname, "nud", "permanent");
-    return { bridge, client, balancer, backends, vip: VIP, remove: () => made.forEach((ns) => ns.remove()) };
+    const [client, balancer, ...backends] = lan.hosts as [Host, Host, Host, Host];
+    serveVip(VIP, client, balancer, backends);
+    return { bridge: lan.bridge, client, balancer, backends, vip: VIP, remove: lan.remove };
   } catch (e) {
-    made.forEach((ns) => ns.remove());
+    lan.remove();
     throw e;
   }
-}
-
-/** A TCP server in a backend namespace that answers each line with `<name> <line>`. */
-async function startServer(host: Host, name: string): Promise<ChildProcess> {
-  const script = `
-    const net = require("node:net");
-    const server = net.createServer((s) => {
-      let buf = "";
-      s.on("data", (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf("\\n")) >= 0) { s.write(${JSON.stringify(name)} + " " + buf.slice(0, i) + "\\n"); buf = buf.slice(i + 1); }
-      });
-      s.on("error", () => undefined);
-    });
-    // Dual stack: IPv4 and IPv6 connections.
-    server.listen({ port: ${SERVICE_PORT}, host: "::", ipv6Only: false }, () => process.stdout.write("ready\\n"));`;
-  const child = spawn("nsenter", [`--net=${host.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.once("data", () => resolve());
-    child.once("exit", (code) => reject(new Error(`server ${name} exited with ${code}`)));
-  });
-  return child;
 }
 
 interface ConnectionResult {
@@ -640,7 +583,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
   const servers: ChildProcess[] = [];
   beforeAll(async () => {
     lan = createLan();
-    for (const [i, b] of lan.backends.entries()) servers.push(await startServer(b, `backend-${i}`));
+    for (const [i, b] of lan.backends.entries()) servers.push(await startLineServer(b, `backend-${i}`, SERVICE_PORT));
   });
   afterAll(() => {
     for (const s of servers) s.kill();
