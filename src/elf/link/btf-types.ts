@@ -1,8 +1,12 @@
 /** The type ids a BTF type refers to, and the same type with other ids: what merging renumbers. */
 import type { BtfType } from "../../btf/index.js";
 
-/** Every type id `t` refers to, in a fixed order (0 is void). */
-export function typeRefs(t: BtfType): number[] {
+/**
+ * `t` with each type id it refers to replaced by `f(id)`, `f` called once per id in a fixed order
+ * (0 is void): the referenced type; an array's element, then index type; a struct's or union's
+ * members; a function prototype's return type, then its parameters; a datasec's variables.
+ */
+export function mapRefs(t: BtfType, f: (id: number) => number): BtfType {
   switch (t.kind) {
     case "ptr":
     case "typedef":
@@ -13,48 +17,16 @@ export function typeRefs(t: BtfType): number[] {
     case "func":
     case "var":
     case "decl_tag":
-      return [t.type];
+      return { ...t, type: f(t.type) };
     case "array":
-      return [t.type, t.indexType];
+      return { ...t, type: f(t.type), indexType: f(t.indexType) };
     case "struct":
     case "union":
-      return t.members.map((m) => m.type);
+      return { ...t, members: t.members.map((m) => ({ ...m, type: f(m.type) })) };
     case "func_proto":
-      return [t.returnType, ...t.params.map((p) => p.type)];
+      return { ...t, returnType: f(t.returnType), params: t.params.map((p) => ({ ...p, type: f(p.type) })) };
     case "datasec":
-      return t.vars.map((v) => v.type);
-    case "int":
-    case "enum":
-    case "enum64":
-    case "fwd":
-    case "float":
-      return [];
-  }
-}
-
-/** `t` with the ids of `typeRefs(t)` replaced, in the same order. */
-export function withRefs(t: BtfType, refs: readonly number[]): BtfType {
-  const at = (i: number): number => refs[i] as number;
-  switch (t.kind) {
-    case "ptr":
-    case "typedef":
-    case "volatile":
-    case "const":
-    case "restrict":
-    case "type_tag":
-    case "func":
-    case "var":
-    case "decl_tag":
-      return { ...t, type: at(0) };
-    case "array":
-      return { ...t, type: at(0), indexType: at(1) };
-    case "struct":
-    case "union":
-      return { ...t, members: t.members.map((m, i) => ({ ...m, type: at(i) })) };
-    case "func_proto":
-      return { ...t, returnType: at(0), params: t.params.map((p, i) => ({ ...p, type: at(i + 1) })) };
-    case "datasec":
-      return { ...t, vars: t.vars.map((v, i) => ({ ...v, type: at(i) })) };
+      return { ...t, vars: t.vars.map((v) => ({ ...v, type: f(v.type) })) };
     case "int":
     case "enum":
     case "enum64":
@@ -62,4 +34,20 @@ export function withRefs(t: BtfType, refs: readonly number[]): BtfType {
     case "float":
       return t;
   }
+}
+
+/** Every type id `t` refers to, in mapRefs' order. */
+export function typeRefs(t: BtfType): number[] {
+  const refs: number[] = [];
+  mapRefs(t, (id) => {
+    refs.push(id);
+    return id;
+  });
+  return refs;
+}
+
+/** `t` with the ids of `typeRefs(t)` replaced by `refs`, in the same order. */
+export function withRefs(t: BtfType, refs: readonly number[]): BtfType {
+  let i = 0;
+  return mapRefs(t, () => refs[i++] as number);
 }
