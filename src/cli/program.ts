@@ -31,8 +31,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "asm", usage: "[options] <file>", description: "assemble LLVM-syntax BPF assembly (what llvm-mc -triple=bpf accepts)", load: async () => (await import("./commands/asm.js")).registerAsm },
   {
     name: "disasm",
-    usage: "[options] [file]",
-    description: "disassemble an ELF object or raw BPF instructions to LLVM syntax, as llvm-objdump -d prints them",
+    usage: "[options] [files...]",
+    description: "disassemble ELF objects or raw BPF instructions to LLVM syntax, as llvm-objdump -d prints them",
     load: async () => (await import("./commands/disasm.js")).registerDisasm,
   },
   {

@@ -35,6 +35,15 @@ describeWith(llvmMissing)(`tsebpf disasm obj.o prints what llvm-objdump-19 print
     }
   });
 
+  it("lists several objects of one byte order as llvm-objdump lists them in one run", async () => {
+    for (const order of [".bpfel.o", ".bpfeb.o"]) {
+      const paths = FIXTURE_OBJECTS.filter((f) => f.endsWith(order));
+      expect(paths.length).toBeGreaterThan(10);
+      const r = await tsebpf("disasm", "-r", ...paths);
+      expect({ order, ...r }).toEqual({ order, code: 0, stdout: llvm("-r", ...paths), stderr: "" });
+    }
+  });
+
   it("--section limits the listing to the sections named, executable or not", async () => {
     const r = await tsebpf("disasm", "-r", "--section", "kprobe/enums", "--section", ".BTF.ext", CORE);
     expect(r.code).toBe(0);
@@ -81,6 +90,42 @@ describe("tsebpf disasm obj.o", () => {
     expect(alu32.stdout).not.toContain("<unknown>");
   });
 
+  it("lists several objects one after the other, each in its own byte order", async () => {
+    const paths = [CORE, CALLS, "test/fixtures/tcplife.bpfeb.o", "test/fixtures/tcplife.bpfel.o"];
+    const r = await tsebpf("disasm", "--reloc", ...paths);
+    const each = paths.map((path) => objdump(new Uint8Array(readFileSync(path)), { path, relocations: true }));
+    expect(r).toEqual({ code: 0, stdout: each.join(""), stderr: "" });
+    // llvm-objdump-19 would read all four in the first one's byte order; alone, each reads as here.
+    if (llvmObjdump) expect(r.stdout).toBe(paths.map((path) => llvm("-r", path)).join(""));
+  });
+
+  it("--section with several objects lists the section where it is, and fails only when no object has it", async () => {
+    const r = await tsebpf("disasm", "--section", "kprobe/enums", CALLS, CORE);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(objdump(new Uint8Array(readFileSync(CALLS)), { path: CALLS, sections: ["kprobe/enums"] }) + objdump(new Uint8Array(readFileSync(CORE)), { path: CORE, sections: ["kprobe/enums"] }));
+    expect(r.stdout).toContain(`\n${CALLS}:\tfile format elf64-bpf\n`);
+    expect(r.stdout.match(/Disassembly of section/g)).toEqual(["Disassembly of section"]);
+    const none = await tsebpf("disasm", "--section", "nope", CALLS, CORE);
+    expect(none).toEqual({ code: 1, stdout: "", stderr: 'tsebpf: no section named "nope" in any of the 2 objects\n' });
+  });
+
+  it("with several files, one that cannot be read stops the command before anything is listed", async () => {
+    const whole = readFileSync(CORE);
+    const truncated = file("several-truncated.o", whole.subarray(0, 200));
+    const raw = file("several-raw.hex", "95 00 00 00 00 00 00 00\n");
+    const cases: [string[], RegExp][] = [
+      [["disasm", CORE, truncated, CALLS], /^tsebpf: .*several-truncated\.o: ELF at offset 0x[0-9a-f]+: section header table .*\n$/],
+      [["disasm", CORE, raw], /^tsebpf: .*several-raw\.hex: not an ELF object: raw instructions are disassembled one file at a time\n$/],
+      [["disasm", CORE, join(dir, "several-missing.o")], /^tsebpf: .*several-missing\.o: no such file\n$/],
+      [["disasm", "--decimal", CORE, CALLS], /^tsebpf: .*core-relos\.bpfel\.o: --decimal applies to raw instructions, not to an ELF object\n$/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await tsebpf(...argv);
+      expect({ argv, code: r.code, stdout: r.stdout }).toEqual({ argv, code: 1, stdout: "" });
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
   it("still lists raw instructions and hex text", async () => {
     const hex = file("prog.hex", "b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00\n");
     expect((await tsebpf("disasm", hex)).stdout).toBe("       0:\tr0 = 0x2\n       1:\texit\n");
@@ -120,7 +165,7 @@ describe("tsebpf disasm obj.o", () => {
   it("--help explains the object listing and its options", async () => {
     const r = await tsebpf("disasm", "--help");
     expect(r.code).toBe(0);
-    for (const text of ["-r, --reloc", "--section <name>", "--alu32", "llvm-objdump-19 -d [-r] --no-show-raw-insn", "CO-RE <byte_off>"]) {
+    for (const text of ["-r, --reloc", "--section <name>", "--alu32", "llvm-objdump-19 -d [-r] --no-show-raw-insn", "CO-RE <byte_off>", "[files...]", "Several objects are listed one after the other"]) {
       expect(r.stdout).toContain(text);
     }
   });

@@ -1,5 +1,6 @@
 /** The CLI loads only the selected command's module, and reads the same as when it loaded them all. */
 import { readFileSync } from "node:fs";
+import { posix } from "node:path";
 import { Command, Help } from "commander";
 import { describe, expect, it } from "vitest";
 import { COMMANDS, createProgram, selectedCommand } from "../../src/cli/program.js";
@@ -29,6 +30,14 @@ describe("lazy command loading", () => {
     const main = readFileSync("src/cli/main.ts", "utf8");
     expect([...main.matchAll(/^import\s[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1])).toEqual(["./version.js"]);
     expect(main).toContain('await import("./program.js")');
+  });
+
+  it("tsebpf disasm imports only the ELF reader and the disassembler: not the library index, the runtime or koffi", () => {
+    const graph = staticImportGraph("src/cli/commands/disasm.ts");
+    expect(graph).toContain("src/elf/objdump.ts");
+    expect(graph).toContain("src/asm/disasm.ts");
+    const heavy = graph.filter((f) => f === "src/index.ts" || /^src\/(runtime|syscall|gen|programs)\//.test(f) || !f.startsWith("src/"));
+    expect(heavy.filter((f) => f !== "commander")).toEqual([]);
   });
 
   it("picks the command from the arguments: the first word, or the one after help", () => {
@@ -80,3 +89,24 @@ describe("lazy command loading", () => {
     expect(r).toEqual({ code: 0, stdout: "   1  void *bpf_map_lookup_elem(void *map, const void *key)\n", stderr: "" });
   });
 });
+
+/**
+ * The modules a source file imports statically, transitively: repository paths of our own
+ * modules (`.js` specifiers read as their `.ts` sources), package names as they are written.
+ */
+function staticImportGraph(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    if (!file.startsWith("src/")) return;
+    const source = readFileSync(file, "utf8");
+    for (const m of source.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?from\s+"([^"]+)"|^import\s+"([^"]+)"/gms)) {
+      const specifier = (m[1] ?? m[2]) as string;
+      if (specifier.startsWith("node:")) continue;
+      visit(specifier.startsWith(".") ? posix.join(posix.dirname(file), specifier).replace(/\.js$/, ".ts") : specifier);
+    }
+  };
+  visit(entry);
+  return [...seen];
+}

@@ -1,11 +1,16 @@
 import type { Command } from "commander";
+// Only the ELF reader and the disassembler (the `tsebpf/asm` entry point's modules), not the
+// library's index: `tsebpf disasm` starts without loading the runtime, koffi or BTF → C.
+import { disassembleBytes, objdumpLine } from "../../asm/disasm.js";
+import type { ByteOrder } from "../../asm/encoding.js";
+import { isWide } from "../../asm/instruction.js";
 import { objdump } from "../../elf/objdump.js";
-import { asm } from "../../index.js";
+import { readElf, type ElfFile } from "../../elf/reader.js";
 import { CliError, hexBytes, parseHex, readInput, type Output } from "../io.js";
 import { byteOrderOption } from "./options.js";
 
 interface DisasmOptions {
-  order: asm.ByteOrder;
+  order: ByteOrder;
   alu32?: boolean;
   decimal?: boolean;
   rawInsn?: boolean;
@@ -20,8 +25,8 @@ const isElf = (bytes: Uint8Array): boolean => ELF_MAGIC.every((b, i) => bytes[i]
 export function registerDisasm(program: Command, io: Output): void {
   program
     .command("disasm")
-    .description("disassemble an ELF object or raw BPF instructions to LLVM syntax, as llvm-objdump -d prints them")
-    .argument("[file]", "an ELF object, raw instruction bytes or hex text (b7 00 00 00 ..., 0xb7,0x00,...); - or none for stdin", "-")
+    .description("disassemble ELF objects or raw BPF instructions to LLVM syntax, as llvm-objdump -d prints them")
+    .argument("[files...]", "ELF objects, or one file of raw instruction bytes or hex text (b7 00 00 00 ..., 0xb7,0x00,...); - or none for stdin")
     .option("-r, --reloc", "ELF object: show relocations and CO-RE relocations after their instructions (llvm-objdump -r)")
     .option("--section <name>", "ELF object: list only this section, executable or not (llvm-objdump -j); repeatable", collect)
     .option("--alu32", "print 32-bit loads, stores and atomics with w registers (llvm-objdump --mattr=+alu32)")
@@ -37,6 +42,9 @@ llvm-objdump-19 -d [-r] --no-show-raw-insn lists it: every executable section, e
 block, the instructions by slot with <symbol+offset> after jumps, and with -r the relocations
 (R_BPF_64_64 map, R_BPF_64_32 call, ...) and the CO-RE relocations from .BTF.ext, e.g.
   CO-RE <byte_off> [17] struct task_struct::pid (0:0)
+Several objects are listed one after the other, as llvm-objdump lists several files (each in its
+own byte order: llvm-objdump-19 reads every file in the first one's). All are read first: one
+that cannot be read stops the command before anything is listed.
 Instructions are shown as LLVM 19 decodes them, <unknown> included (32-bit atomics other than
 add need --alu32, as with llvm-objdump --mattr=+alu32).
 
@@ -46,19 +54,22 @@ the instruction; those LLVM 19 cannot print are shown in the syntax later LLVM v
 Examples:
   tsebpf disasm prog.bpf.o
   tsebpf disasm -r --section xdp prog.bpf.o
+  tsebpf disasm *.bpf.o
   tsebpf disasm prog.bin
   echo 'b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00' | tsebpf disasm`,
     )
-    .action(function (this: Command, file: string, opts: DisasmOptions) {
-      const input = readInput(file);
-      const name = file === "-" ? "<stdin>" : file;
-      if (isElf(input)) {
+    .action(function (this: Command, files: string[], opts: DisasmOptions) {
+      const inputs = (files.length === 0 ? ["-"] : files).map((file) => ({ name: file === "-" ? "<stdin>" : file, input: readInput(file) }));
+      const raw = inputs.find(({ input }) => !isElf(input));
+      if (raw === undefined) {
         for (const [option, flag] of [["decimal", "--decimal"], ["rawInsn", "--raw-insn"], ["lenient", "--lenient"], ["order", "--order"]] as const) {
-          if (this.getOptionValueSource(option) === "cli") throw new CliError(`${name}: ${flag} applies to raw instructions, not to an ELF object`);
+          if (this.getOptionValueSource(option) === "cli") throw new CliError(`${(inputs[0] as Input).name}: ${flag} applies to raw instructions, not to an ELF object`);
         }
-        listObject(input, name, opts, io);
+        listObjects(inputs, opts, io);
         return;
       }
+      const { name, input } = raw;
+      if (inputs.length > 1) throw new CliError(`${name}: not an ELF object: raw instructions are disassembled one file at a time`);
       if (opts.reloc || opts.section) throw new CliError(`${name}: ${opts.reloc ? "--reloc" : "--section"} needs an ELF object, not raw instructions`);
       const text = input.toString("latin1");
       const bytes = /^[\s0-9a-fA-FxX,#[\]]*$/.test(text.replace(/#[^\n]*/g, "")) ? parseHex(text) : undefined;
@@ -66,7 +77,7 @@ Examples:
       if (code.byteLength % 8 !== 0) {
         throw new CliError(`${name}: ${code.byteLength} bytes is not a whole number of 8-byte instructions`);
       }
-      const lines = asm.disassembleBytes(code, {
+      const lines = disassembleBytes(code, {
         order: opts.order,
         alu32: opts.alu32 ?? false,
         hex: !opts.decimal,
@@ -74,37 +85,61 @@ Examples:
       });
       for (const line of lines) {
         if (opts.rawInsn) {
-          const raw = hexBytes(code.subarray(line.slot * 8, line.slot * 8 + (line.instruction && asm.isWide(line.instruction) ? 16 : 8)));
+          const raw = hexBytes(code.subarray(line.slot * 8, line.slot * 8 + (line.instruction && isWide(line.instruction) ? 16 : 8)));
           io.out(`${String(line.slot).padStart(8)}:\t${raw}\t${line.text}\n`);
         } else {
-          io.out(`${asm.objdumpLine(line)}\n`);
+          io.out(`${objdumpLine(line)}\n`);
         }
       }
     });
 }
 
+/** A file named on the command line and its bytes. */
+interface Input {
+  readonly name: string;
+  readonly input: Buffer;
+}
+
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** The llvm-objdump listing of an ELF object. */
-function listObject(input: Buffer, name: string, opts: DisasmOptions, io: Output): void {
-  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  let text: string;
+/**
+ * The llvm-objdump listing of ELF objects, one after the other. Every object is parsed (and
+ * `--section` names checked) before the first is listed, so bad input prints nothing else.
+ */
+function listObjects(inputs: readonly Input[], opts: DisasmOptions, io: Output): void {
+  const objects = inputs.map(({ name, input }) => ({ name, elf: withName(name, () => readElf(new Uint8Array(input.buffer, input.byteOffset, input.byteLength))) }));
+  for (const section of opts.section ?? []) {
+    if (objects.some(({ elf }) => elf.sections.some((s) => s.index !== 0 && s.name === section))) continue;
+    // llvm-objdump lists what there is, and warns only of a name no file has.
+    const where = objects.length === 1 ? `${(objects[0] as { name: string }).name}: ` : "";
+    const which = objects.length === 1 ? "" : ` in any of the ${objects.length} objects`;
+    throw new CliError(`${where}no section named ${JSON.stringify(section)}${which}`);
+  }
+  for (const { name, elf } of objects) listObject(elf, name, opts, io);
+}
+
+/** One object's listing, with the warnings llvm-objdump would print (unreadable .BTF, .BTF.ext). */
+function listObject(elf: ElfFile, name: string, opts: DisasmOptions, io: Output): void {
   const warnings: string[] = [];
-  try {
-    text = objdump(bytes, {
+  const text = withName(name, () =>
+    objdump(elf, {
       path: name,
       relocations: opts.reloc ?? false,
       alu32: opts.alu32 ?? false,
       ...(opts.section ? { sections: opts.section } : {}),
       onWarning: (message) => warnings.push(message),
-      onMissingSection: (section) => {
-        throw new CliError(`${name}: no section named ${JSON.stringify(section)}`);
-      },
-    });
+    }),
+  );
+  for (const warning of warnings) io.err(`tsebpf: warning: ${name}: ${warning}\n`);
+  io.out(text);
+}
+
+/** Runs `read`; an error it throws becomes a CliError that starts with the file's name. */
+function withName<T>(name: string, read: () => T): T {
+  try {
+    return read();
   } catch (e) {
     if (e instanceof CliError || !(e instanceof Error)) throw e;
     throw new CliError(`${name}: ${e.message}`);
   }
-  for (const warning of warnings) io.err(`tsebpf: warning: ${name}: ${warning}\n`);
-  io.out(text);
 }
