@@ -2,8 +2,9 @@
  * A fake kernel for the syscall seam: enough of bpf(2) to drive the loader through its error
  * paths without a kernel. Buffers handed over by address are found again by their fake address.
  */
+import { onTestFinished } from "vitest";
 import { BpfCommand } from "../../src/abi/index.js";
-import type { Kernel } from "../../src/syscall/index.js";
+import { useKernel, type Kernel } from "../../src/syscall/index.js";
 
 type Command = keyof typeof BpfCommand;
 const NAMES = new Map<number, Command>(Object.entries(BpfCommand).map(([k, v]) => [v, k as Command]));
@@ -153,4 +154,11 @@ export class FakeKernel implements Kernel {
   ifNameToIndex = (_name: string) => -19;
   ifIndexToName = (_index: number): string | undefined => undefined;
   flock = (_fd: number, _operation: number) => -38;
+}
+
+/** A new FakeKernel installed as the kernel until the running test ends (then the one before is back). */
+export function installFakeKernel(): FakeKernel {
+  const k = new FakeKernel();
+  onTestFinished(useKernel(k));
+  return k;
 }

@@ -4,7 +4,7 @@
  * another BPF program from that program's BTF (read back from the "kernel" by id).
  */
 import { readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AttachType, Layouts, ProgramType } from "../../src/abi/index.js";
 import * as asm from "../../src/asm/index.js";
 import { Btf, marshalBtf, type BtfType } from "../../src/btf/index.js";
@@ -13,9 +13,8 @@ import { Collection, attachFreplace, type TargetProgram } from "../../src/runtim
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { ResolveError } from "../../src/runtime/link-program.js";
 import { Program } from "../../src/runtime/program.js";
-import { useKernel } from "../../src/syscall/index.js";
 import { clearProbeCache } from "../../src/runtime/probe.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel, installFakeKernel } from "../helpers/fake-kernel.js";
 
 const spec = (name: string): CollectionSpec => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
 
@@ -48,13 +47,6 @@ const linkCreate = (v: DataView) => ({
   targetBtfId: v.getUint32(C.target_btf_id[0], true),
 });
 
-let restore: (() => void) | undefined;
-afterEach(() => restore?.());
-const fake = () => {
-  const k = new FakeKernel();
-  restore = useKernel(k);
-  return k;
-};
 
 const TARGET_ID = 7;
 const TARGET_BTF_ID = 5;
@@ -102,7 +94,7 @@ function loadTarget(k: FakeKernel, options: { btf?: boolean } = {}): { target: P
 
 describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   it("fentry/fexit/fmod_ret/LSM/tp_btf/iter: attach_btf_id from the kernel's BTF, the expected attach type, no attach_prog_fd", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const programs = ["s_fentry", "s_fexit", "s_fmod_ret", "s_lsm", "s_lsm_sleepable", "s_tp_btf", "s_iter"];
     using c = Collection.load(spec("sections"), { targetBtf: kernelBtf(), programs });
     expect(c.programs.size).toBe(programs.length);
@@ -119,7 +111,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("a kernel function missing from the kernel's BTF: ResolveError naming program and function, before any load", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const btf = new Btf(marshalBtf(KERNEL_TYPES.slice(0, 2)));
     expect(() => Collection.load(spec("sections"), { targetBtf: btf, programs: ["s_fentry"] })).toThrow(
       /program "s_fentry": kernel function do_unlinkat is not in this kernel's BTF/,
@@ -129,12 +121,12 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("freplace without a target: NotSupportedError that says how to give one", () => {
-    fake();
+    installFakeKernel();
     expect(() => Collection.load(spec("sections"), { targetBtf: kernelBtf(), programs: ["s_freplace"] })).toThrow(/attachTargets: \{ s_freplace: \{ program, function \} \}/);
   });
 
   it("freplace: EXT with attach_prog_fd = the target program and attach_btf_id = its global function in its BTF, expected attach type 0", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll, btf } = loadTarget(k);
     const globalAdd = btf.find("global_add", "func") as number;
     expect(globalAdd).toBeGreaterThan(0);
@@ -147,7 +139,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("freplace by target id: the fd opened for the load carries it and is closed afterwards", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { coll, btf } = loadTarget(k);
     const before = new Set(k.open);
     const c = Collection.load(spec("sections"), { targetBtf: kernelBtf(), programs: ["s_freplace"], attachTargets: { s_freplace: { program: { id: TARGET_ID }, function: "global_add" } } });
@@ -164,7 +156,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("fentry on a BPF program: TRACING with attach_prog_fd, attach_btf_id of the program's own function", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll, btf } = loadTarget(k);
     using c = Collection.load(spec("sections"), {
       targetBtf: kernelBtf(),
@@ -181,7 +173,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("target functions that cannot be attached: ResolveErrors naming program, target and function; nothing loaded, nothing left open", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll } = loadTarget(k);
     const before = new Set(k.open);
     const loads = k.progLoadAttrs.length;
@@ -198,7 +190,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
   });
 
   it("a target program without BTF, a program kind that takes no BPF target, a target for a program not loaded: clear errors", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll } = loadTarget(k, { btf: false });
     const s = spec("sections");
     const o = { targetBtf: kernelBtf() };
@@ -216,7 +208,7 @@ describe("BPF_PROG_LOAD attach target against a fake kernel", () => {
 
   it("EPERM on an freplace load while other programs load (the probes prove trampolines refused): NotSupportedError naming the program and its target, nothing left open", () => {
     clearProbeCache();
-    const k = fake();
+    const k = installFakeKernel();
     const { coll } = loadTarget(k);
     const before = new Set(k.open);
     k.progLoad = (call) => (call.type === ProgramType.EXT || call.type === ProgramType.TRACING ? { errno: 1 } : {});
@@ -238,14 +230,14 @@ describe("BPF_LINK_CREATE of freplace against a fake kernel", () => {
   const ext = () => Program.load({ name: "ext", type: ProgramType.EXT, instructions: asm.encode([asm.mov64Imm(asm.R0, 0), asm.exit()]), license: "GPL" });
 
   it("without a target: the load-time target (target_fd 0, target_btf_id 0, attach type 0)", () => {
-    const k = fake();
+    const k = installFakeKernel();
     using prog = ext();
     attachFreplace(prog).close();
     expect(k.linkCreateAttrs.map(linkCreate)).toEqual([{ progFd: prog.fd, targetFd: 0, attachType: 0, targetBtfId: 0 }]);
   });
 
   it("with a target: target_fd = the target program, target_btf_id = its function in its BTF", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll, btf } = loadTarget(k);
     using prog = ext();
     const link = attachFreplace(prog, { program: target, function: "global_add" });
@@ -261,7 +253,7 @@ describe("BPF_LINK_CREATE of freplace against a fake kernel", () => {
   });
 
   it("refuses a program that is not EXT, and a target without a function", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const { target, coll } = loadTarget(k);
     using prog = ext();
     expect(() => attachFreplace(target)).toThrow(/program "second" is not an freplace \(EXT\) program/);

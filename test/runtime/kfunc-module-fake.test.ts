@@ -11,16 +11,10 @@ import { Collection } from "../../src/runtime/collection.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { clearModuleBtfCache } from "../../src/runtime/kfuncs.js";
 import { resolveProgramReferences } from "../../src/runtime/link-program.js";
-import { useKernel } from "../../src/syscall/index.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel, installFakeKernel } from "../helpers/fake-kernel.js";
 import { itWith, vmlinuxMissing } from "../helpers/oracle.js";
 
-let restore: (() => void) | undefined;
-afterEach(() => {
-  restore?.();
-  restore = undefined;
-  clearModuleBtfCache();
-});
+afterEach(() => clearModuleBtfCache());
 
 /** A module's split BTF on the running kernel's: `void NAME(void)` for each name; each FUNC's id. */
 function moduleBtf(names: readonly string[] = ["bpf_task_from_pid"]): { data: Uint8Array; funcId: number; ids: Map<string, number> } {
@@ -47,8 +41,7 @@ function registerModule(k: FakeKernel, data: Uint8Array): void {
 
 describe("kfuncs in module BTF", () => {
   itWith(vmlinuxMissing)("a kfunc value gets the module's BTF id and fd; the fd is closed after the load", () => {
-    const k = new FakeKernel();
-    restore = useKernel(k);
+    const k = installFakeKernel();
     const { data, funcId } = moduleBtf();
     // BTF object 2 cannot be read (skipped); 7 is the module's.
     k.byId.set("BTF:2", () => {});
@@ -73,8 +66,7 @@ describe("kfuncs in module BTF", () => {
   });
 
   itWith(vmlinuxMissing)("a module kfunc call gets the module's BTF id and, in off, the fd_array index of its fd", () => {
-    const k = new FakeKernel();
-    restore = useKernel(k);
+    const k = installFakeKernel();
     const { data, ids } = moduleBtf(["bpf_rcu_read_lock", "bpf_task_acquire", "bpf_task_release", "bpf_rcu_read_unlock"]);
     registerModule(k, data);
     const spec = readCollectionSpec(readFileSync("test/fixtures/externs.bpfel.o"));

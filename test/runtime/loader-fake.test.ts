@@ -3,32 +3,25 @@ import { readFileSync } from "node:fs";
 import { ProgramType } from "../../src/abi/index.js";
 import { clearProbeCache } from "../../src/runtime/probe.js";
 import { itWith, vmlinuxMissing } from "../helpers/oracle.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Btf } from "../../src/btf/index.js";
 import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { NotFoundError } from "../../src/errors.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { VerifierError } from "../../src/runtime/verifier-error.js";
-import { SyscallError, useKernel } from "../../src/syscall/index.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { SyscallError } from "../../src/syscall/index.js";
+import { installFakeKernel } from "../helpers/fake-kernel.js";
 
 const spec = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
 // CO-RE and ksyms resolve against the object's own BTF here: no kernel BTF is read.
 const own = (name: string) => ({ targetBtf: spec(name).btf as Btf });
 
 const VMLINUX = "/sys/kernel/btf/vmlinux";
-let restore: (() => void) | undefined;
-const fake = () => {
-  const k = new FakeKernel();
-  restore = useKernel(k);
-  return k;
-};
-afterEach(() => restore?.());
 
 describe("loader against a fake kernel", () => {
   it("loads maps then programs, and closes everything on close()", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const c = Collection.load(spec("subprogs"), own("subprogs"));
     expect(k.calls.filter((x) => x === "MAP_CREATE")).toHaveLength(2);
     expect(k.calls.filter((x) => x === "PROG_LOAD")).toHaveLength(3);
@@ -38,7 +31,7 @@ describe("loader against a fake kernel", () => {
   });
 
   it("EPERM: a SyscallError with the hint, and nothing left open", () => {
-    const k = fake();
+    const k = installFakeKernel();
     k.progLoad = () => ({ errno: 1 });
     let err: unknown;
     try {
@@ -53,14 +46,14 @@ describe("loader against a fake kernel", () => {
   });
 
   it("E2BIG: a SyscallError that says the program is too large", () => {
-    const k = fake();
+    const k = installFakeKernel();
     k.progLoad = () => ({ errno: 7 });
     expect(() => Collection.load(spec("legacy"), own("legacy"))).toThrow(/E2BIG: the program is too large/);
     expect(k.open.size).toBe(0);
   });
 
   it("EINVAL with a log: a VerifierError; the log buffer grows until the log fits", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const log = `${"0: (b7) r0 = 0\n".repeat(200_000)}5: (85) call bpf_map_lookup_elem#1\nR1 type=ctx expected=map_ptr\nprocessed 6 insns\n`;
     k.progLoad = () => ({ errno: 22, log });
     let err: unknown;
@@ -80,7 +73,7 @@ describe("loader against a fake kernel", () => {
   });
 
   it("a program, map or variable that is not there: NotFoundError listing what is", () => {
-    fake();
+    installFakeKernel();
     using c = Collection.load(spec("subprogs"), own("subprogs"));
     expect(() => c.program("nope")).toThrow(NotFoundError);
     expect(() => c.program("nope")).toThrow('no program "nope" in this collection (there are: first, second, third)');
@@ -90,7 +83,7 @@ describe("loader against a fake kernel", () => {
   });
 
   it("a map the kernel refuses: SyscallError naming the map", () => {
-    const k = fake();
+    const k = installFakeKernel();
     k.fail.set("MAP_CREATE", 22);
     expect(() => Collection.load(spec("legacy"), own("legacy"))).toThrow(/^BPF_MAP_CREATE map "legacy_hash": EINVAL/);
     expect(k.open.size).toBe(0);
@@ -98,7 +91,7 @@ describe("loader against a fake kernel", () => {
 
   itWith(vmlinuxMissing)("trampoline programs refused with EPERM while other programs load: NotSupportedError naming the kind", () => {
     clearProbeCache();
-    const k = fake();
+    const k = installFakeKernel();
     k.progLoad = (call) => (call.type === ProgramType.LSM || call.type === ProgramType.TRACING ? { errno: 1 } : {});
     const s = spec("sections");
     // The attach target (bpf_lsm_path_chroot) is looked up in the kernel's BTF.
@@ -111,7 +104,7 @@ describe("loader against a fake kernel", () => {
 
   itWith(vmlinuxMissing)("EPERM for every program (no privileges): the kernel's SyscallError with the capability hint, not NotSupportedError", () => {
     clearProbeCache();
-    const k = fake();
+    const k = installFakeKernel();
     k.progLoad = () => ({ errno: 1 });
     const targetBtf = new Btf(readFileSync(VMLINUX));
     let error: unknown;

@@ -1,13 +1,13 @@
 /** struct_ops against a kernel's BTF (a stand-in one): layout, value, program targets, and the refused step as NotSupportedError. */
 import { readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Layouts, ProgramType } from "../../src/abi/index.js";
 import { Collection } from "../../src/runtime/collection.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { installFakeKernel } from "../helpers/fake-kernel.js";
 import { readCollectionSpec, type CollectionSpec, type StructOpsMapSpec } from "../../src/elf/index.js";
 import { NotSupportedError } from "../../src/runtime/errors.js";
 import { StructOps, StructOpsError, createStructOpsMap, layoutStructOps, planStructOps, structOpsValue } from "../../src/runtime/struct-ops.js";
-import { SyscallError, useKernel } from "../../src/syscall/index.js";
+import { SyscallError } from "../../src/syscall/index.js";
 import { KERNEL_MEMBERS, kernelBtfWith } from "./struct-ops-layout.js";
 
 const spec: CollectionSpec = readCollectionSpec(readFileSync("test/fixtures/struct_ops.bpfel.o"));
@@ -122,17 +122,10 @@ describe("registering where the kernel refuses a step", () => {
 });
 
 describe("struct_ops against a fake kernel", () => {
-  let restore: (() => void) | undefined;
-  afterEach(() => restore?.());
-  const fake = () => {
-    const k = new FakeKernel();
-    restore = useKernel(k);
-    return k;
-  };
   const field = (attr: DataView, name: keyof typeof Layouts.AttrProgLoad.fields) => attr.getUint32((Layouts.AttrProgLoad.fields[name] as readonly number[])[0] as number, true);
 
   it("loads each program with attach_btf_id = the kernel struct and expected_attach_type = its member's index, then creates the struct_ops maps", () => {
-    const k = fake();
+    const k = installFakeKernel();
     using c = Collection.load(spec, { targetBtf: kernel });
     const id = kernel.find("tcp_congestion_ops", "struct");
     const loaded = k.progLoadAttrs.map((a) => [field(a, "prog_type"), field(a, "attach_btf_id"), field(a, "expected_attach_type")]);
@@ -145,7 +138,7 @@ describe("struct_ops against a fake kernel", () => {
 
   it("a refused struct_ops map is NotSupportedError naming the step and errno; EINVAL stays a SyscallError", () => {
     const layout = layoutStructOps(cc, kernel);
-    const k = fake();
+    const k = installFakeKernel();
     k.fail.set("MAP_CREATE", 1);
     expect(() => createStructOpsMap(layout, 3)).toThrow('struct_ops tcp_congestion_ops "tsebpf_cc": creating its map is not supported here: this kernel refuses it (EPERM)');
     k.fail.set("MAP_CREATE", 22);

@@ -4,25 +4,17 @@
  * expected attach type.
  */
 import { readFileSync } from "node:fs";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AttachType, ProgramType } from "../../src/abi/index.js";
 import { readCollectionSpec, setProgramType, UnspecifiedProgramTypeError } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
-import { useKernel } from "../../src/syscall/index.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { installFakeKernel } from "../helpers/fake-kernel.js";
 
 const spec = () => readCollectionSpec(readFileSync("test/fixtures/sections_wild.bpfel.o"));
-let restore: (() => void) | undefined;
-const fake = () => {
-  const k = new FakeKernel();
-  restore = useKernel(k);
-  return k;
-};
-afterEach(() => restore?.());
 
 describe("unspecified program types and the loader", () => {
   it("refuses every unspecified program asked for before any system call", () => {
-    const k = fake();
+    const k = installFakeKernel();
     expect(() => Collection.load(spec())).toThrow(UnspecifiedProgramTypeError);
     expect(() => Collection.load(spec(), { programs: ["xdp_dummy_prog", "cls_test_b"] })).toThrow(/^program cls_test_b \(section "cls_test"\) has an unspecified type/);
     expect(k.calls).toEqual([]);
@@ -30,7 +22,7 @@ describe("unspecified program types and the loader", () => {
   });
 
   it("a program not asked for may stay unspecified", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const c = Collection.load(spec(), { programs: ["xdp_dummy_prog", "xdp_strict"] });
     expect([...c.programs.keys()]).toEqual(["xdp_dummy_prog", "xdp_strict"]);
     c.close();
@@ -38,7 +30,7 @@ describe("unspecified program types and the loader", () => {
   });
 
   it("loads with the type and expected attach type the user set", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const s = spec();
     setProgramType(s.programs.get("balancer_ingress")!, "xdp");
     setProgramType(s.programs.get("cls_test_a")!, "tcx/ingress");
@@ -56,7 +48,7 @@ describe("unspecified program types and the loader", () => {
   });
 
   it("a type assigned to the spec's fields directly loads too", () => {
-    const k = fake();
+    const k = installFakeKernel();
     const s = spec();
     const p = s.programs.get("cls_test_b")!;
     p.programType = ProgramType.SCHED_CLS;
