@@ -17,6 +17,7 @@ for (const bench of [btfIndex, objectLoad, mapOps, ringbuf, packetfilterBench, l
 }
 figures.push(...(await import("./map-memory.js").then((b) => b.mapMemory()).catch((e: Error): Figure[] => [{ id: "11", figure: "mapMemory", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./typed-events.js").then((b) => b.typedEvents()).catch((e: Error): Figure[] => [{ id: "10", figure: "typedEvents", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
+figures.push(...(await import("./disasm.js")).disasmBench());
 figures.push(...(await import("./comtrace.js").then((b) => b.comtraceBench()).catch((e: Error): Figure[] => [{ id: "9", figure: "comtraceBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./lsmbpf.js").then((b) => b.lsmbpfBench()).catch((e: Error): Figure[] => [{ id: "13", figure: "lsmbpfBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
 figures.push(...(await import("./jittergen.js").then((b) => b.jittergenBench()).catch((e: Error): Figure[] => [{ id: "12", figure: "jittergenBench", tsebpf: "error", peer: "-", ratio: undefined, target: "-", pass: false, note: e.message }])));
