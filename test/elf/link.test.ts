@@ -222,6 +222,8 @@ describe("tsebpf link against bpftool gen object", () => {
     ["core_typedefs.bpfel.o", "tcplife.bpfel.o"],
     ["link_b.bpfel.o", "core_run.bpfel.o", "optional.bpfel.o"],
     ["legacy.bpfel.o", "link_legacy.bpfel.o"],
+    // Static variables of one name in .bss, .data and .rodata of both (tsebpf renames the second name.1).
+    ["link_static_a.bpfel.o", "link_static_b.bpfel.o"],
     // Objects built on vmlinux.h: hundreds of kernel types to merge (760 and 132 after it).
     ["src/programs/comtrace/comtrace.bpf.o", "link_b.bpfel.o"],
     ["src/programs/jittergen/jittergen.bpf.o", "link_b.bpfel.o"],
@@ -234,7 +236,15 @@ describe("tsebpf link against bpftool gen object", () => {
     const functions = (e: Elf) => e.symbols.filter((s) => s.type === STT.FUNC).map((s) => [e.sections[s.sectionIndex]?.name, s.value, s.size]).sort();
     const relocations = (e: Elf) => e.sections.filter((s) => s.type === 9).flatMap((s) => e.relocations(s).map((x) => [e.sections[s.info]?.name, x.offset, x.type, x.symbol.name || e.sections[x.symbol.sectionIndex]?.name])).sort();
     const btfOf = (e: Elf) => new Btf(e.sectionByName(".BTF")?.data as Uint8Array);
-    const typesOf = (e: Elf) => btfOf(e).types().map((t) => `${t.kind} ${t.name}`).sort();
+    // A VAR once per name: libbpf's linker keeps one per static variable, tsebpf's merge one for
+    // equal static variables of two objects (a blob merged with itself stays one copy); each
+    // global-data DATASEC lists every variable at its own offset either way (datasecsOf).
+    const typesOf = (e: Elf) => [...new Set(btfOf(e).types().map((t) => `${t.kind} ${t.name}`).filter((x, i, all) => !x.startsWith("var ") || all.indexOf(x) === i))].sort();
+    const datasecsOf = (e: Elf) => {
+      const btf = btfOf(e);
+      // Global data only: libbpf 1.1 lists a .maps variable it placed after another at offset 0.
+      return btf.types().flatMap((t) => (t.kind === "datasec" && /^\.(bss|data|rodata)/.test(t.name) ? [`${t.name} ${t.size}: ${t.vars.map((v) => `${btf.nameOf(v.type)}@${v.offset}/${v.size}`).join(" ")}`] : [])).sort();
+    };
     const extOf = (e: Elf) => {
       const btf = btfOf(e);
       const ext = parseBtfExt(e.sectionByName(".BTF.ext")?.data as Uint8Array, btf);
@@ -259,11 +269,13 @@ describe("tsebpf link against bpftool gen object", () => {
       expect(relocations(ours), what).toEqual(relocations(theirs));
       // Types deduplicated as far as libbpf's linker does: the same kinds and names.
       expect(typesOf(ours), what).toEqual(typesOf(theirs));
+      expect(datasecsOf(ours), what).toEqual(datasecsOf(theirs));
       // func info, line info and CO-RE records at the same places, naming the same types.
       expect(extOf(ours), what).toEqual(extOf(theirs));
       // tsebpf reads libbpf's output as its own (legacy maps of two record sizes included; for
       // link_a + link_b, two static functions both named twice, which tsebpf's linker names
-      // twice and twice.1): the same programs with the same code, maps and variables.
+      // twice and twice.1; link_static_a + link_static_b, static variables likewise): the same
+      // programs with the same code, maps and variables (each typed).
       const specOf = (bytes: Uint8Array) => {
         const spec = readCollectionSpec(bytes);
         const code = (p: { instructions: readonly Instruction[] }) => p.instructions.map(({ symbol: _s, reference: _r, ...ins }) => ins);
@@ -271,7 +283,7 @@ describe("tsebpf link against bpftool gen object", () => {
           programs: [...spec.programs.values()].map((p) => [p.name, p.sectionName, p.subprograms.map((s) => s.replace(/\.\d+$/, "")), code(p)]),
           // In name order: libbpf lists a DATASEC's variables in another order than tsebpf.
           maps: [...spec.maps.values()].map((m) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries, m.flags]).sort(),
-          variables: [...spec.variables.values()].map((v) => [v.name, v.map, v.offset, v.size]).sort(),
+          variables: [...spec.variables.values()].map((v) => [v.name.replace(/\.\d+$/, ""), v.map, v.offset, v.size, v.type !== 0]).sort(),
         };
       };
       expect(specOf(ours.bytes), what).toEqual(specOf(theirs.bytes));
