@@ -8,6 +8,7 @@
  */
 import { HOST_LE } from "../asm/encoding.js";
 import { BtfError } from "./errors.js";
+import { readBtfHeader } from "./header.js";
 import { NameIndex } from "./name-index.js";
 import {
   BtfLinkage,
@@ -82,12 +83,8 @@ export class Btf {
     const le = this.le;
     const version = probe.getUint8(2);
     if (version !== 1) throw new BtfError(`unsupported version ${version}`, 2);
-    const hdrLen = probe.getUint32(4, le);
+    const { hdrLen, typeOff, typeLen, strOff, strLen } = readBtfHeader(bytes, le);
     if (hdrLen < HEADER_SIZE || hdrLen > bytes.byteLength) throw new BtfError(`bad header length ${hdrLen}`, 4);
-    const typeOff = probe.getUint32(8, le);
-    const typeLen = probe.getUint32(12, le);
-    const strOff = probe.getUint32(16, le);
-    const strLen = probe.getUint32(20, le);
     const end = bytes.byteLength - hdrLen;
     if (typeOff > end || typeLen > end - typeOff) throw new BtfError(`type section [${typeOff}, +${typeLen}) is outside the blob`, 8);
     if (strOff > end || strLen > end - strOff) throw new BtfError(`string section [${strOff}, +${strLen}) is outside the blob`, 16);

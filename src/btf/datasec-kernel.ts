@@ -22,6 +22,7 @@
  * Ids and string offsets never change, so `.BTF.ext` records and map value type ids still hold.
  */
 import { Btf } from "./btf.js";
+import { readBtfHeader } from "./header.js";
 import type { BtfDatasec } from "./types.js";
 
 const STRUCT_KIND = 4;
@@ -65,11 +66,7 @@ function fitRecord(btf: Btf, record: Uint8Array, ds: BtfDatasec): Uint8Array | u
  */
 export function fitDatasecsForKernel(blob: Uint8Array, btf: Btf): Uint8Array {
   const le = btf.byteOrder === "little";
-  const header = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const hdrLen = header.getUint32(4, le);
-  const typeOff = header.getUint32(8, le);
-  const typeLen = header.getUint32(12, le);
-  const strOff = header.getUint32(16, le);
+  const { hdrLen, typeOff, typeLen, strOff } = readBtfHeader(blob, le);
   const typesStart = hdrLen + typeOff;
   const typesEnd = typesStart + typeLen;
 

@@ -4,6 +4,7 @@
  */
 export * from "./types.js";
 export * from "./errors.js";
+export * from "./header.js";
 export * from "./btf.js";
 export * from "./marshal.js";
 export * from "./ext.js";

@@ -9,6 +9,7 @@
 import { Btf } from "./btf.js";
 import { fitDatasecsForKernel } from "./datasec-kernel.js";
 import { skipModifiers } from "./query.js";
+import { readBtfHeader } from "./header.js";
 import type { BtfDatasec } from "./types.js";
 
 const VAR_KIND = 14;
@@ -24,12 +25,7 @@ export function sanitizeForKernel(original: Uint8Array, originalBtf: Btf): Uint8
   const blob = fitDatasecsForKernel(original, originalBtf);
   const btf = blob === original ? originalBtf : new Btf(blob);
   const le = btf.byteOrder === "little";
-  const view0 = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const hdrLen = view0.getUint32(4, le);
-  const typeOff = view0.getUint32(8, le);
-  const typeLen = view0.getUint32(12, le);
-  const strOff = view0.getUint32(16, le);
-  const strLen = view0.getUint32(20, le);
+  const { hdrLen, typeOff, typeLen, strOff, strLen } = readBtfHeader(blob, le);
 
   const ksymsId = btf.find(".ksyms", "datasec");
   const externVars: number[] = [];

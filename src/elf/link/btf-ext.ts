@@ -3,7 +3,7 @@
  * adding the strings it names (section names, file names, source lines, access strings) to the
  * merged `.BTF`'s string section.
  */
-import { BTF_MAGIC, type CoreRelo, type FuncInfo, type LineInfo } from "../../btf/index.js";
+import { BTF_MAGIC, readBtfHeader, type CoreRelo, type FuncInfo, type LineInfo } from "../../btf/index.js";
 import { LinkError } from "./errors.js";
 
 const HEADER = 32;
@@ -11,10 +11,7 @@ const HEADER = 32;
 /** `.BTF` bytes with `strings` added to its string section (each once), and their offsets. */
 export function addBtfStrings(btf: Uint8Array, strings: Iterable<string>, order: "little" | "big"): { bytes: Uint8Array; offsetOf: (s: string) => number } {
   const le = order === "little";
-  const v = new DataView(btf.buffer, btf.byteOffset, btf.byteLength);
-  const hdrLen = v.getUint32(4, le);
-  const strOff = v.getUint32(16, le);
-  const strLen = v.getUint32(20, le);
+  const { hdrLen, strOff, strLen } = readBtfHeader(btf, le);
   const start = hdrLen + strOff;
   const offsets = new Map<string, number>();
   const existing = Buffer.from(btf.subarray(start, start + strLen));
