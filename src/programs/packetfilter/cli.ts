@@ -119,6 +119,9 @@ Metrics (--metrics ADDR:PORT while it runs, status --metrics for a pinned one):
   tsebpf_packetfilter_rule_hits_total{family,rule,action}     packets each rule decided
   tsebpf_packetfilter_rules{family,action}                    rules installed
   tsebpf_events_lost_total{program}, tsebpf_build_info{version,node}
+A scrape reads the rules of the generation live when it starts, in slices (one batch of 4096
+rules or one chunk of hit counters), the program running between them: a reload meanwhile does
+not show in that scrape.
 
 Examples:
   tsebpf packetfilter -c filter.yml                 # filter until Ctrl+C, counters every 5 s
