@@ -54,13 +54,7 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   writeBytes(v, o + 16, 48, x.fill, "struct event.fill");
 }
 
-/**
- * struct event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 64-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
- */
+/** struct event (64 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as EventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 64;
@@ -86,8 +80,7 @@ export class EventView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 16, 48);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Event {
+  override toObject(): Event {
     return decodeEvent(this.$v, this.$o);
   }
 }

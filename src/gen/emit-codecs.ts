@@ -397,21 +397,14 @@ export class CodecEmitter {
     }
     const type = stringLiteral(cName);
     return [
-      `/**`,
-      ` * ${cName} read in place: each getter reads its member from the bytes when called (nothing is`,
-      ` * decoded ahead or copied; strings, bigints and byte arrays are made when read). \`at(buf, offset)\``,
-      ` * points the view at another ${r.size}-byte record and returns it: one view re-pointed per record`,
-      ` * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:`,
-      ` * a reader's record only during its callback. \`toObject()\` decodes a copy${codec ? ` (as ${codec}.decode)` : ""}.`,
-      ` */`,
+      `/** ${cName} (${r.size} bytes) read in place: a getter per member; \`at()\` re-points it, \`toObject()\` decodes a copy${codec ? ` (as ${codec}.decode)` : ""} (see runtime.genSupport.GeneratedView). */`,
       `export class ${name} extends runtime.genSupport.GeneratedView {`,
       `  /** Bytes of ${cName}. */`,
       `  static readonly size = ${r.size};`,
       `  static readonly typeName = ${type};`,
       ...getters.flatMap((g) => ["", g]),
       ``,
-      `  /** The record decoded: a plain object that stays valid when the bytes change. */`,
-      `  toObject(): ${ts} {`,
+      `  override toObject(): ${ts} {`,
       `    return ${toObject};`,
       `  }`,
       `}`,

@@ -237,9 +237,15 @@ export function bindGenerated<P extends string, M, T extends object, V extends o
 }
 
 /**
- * What every generated view class is built on: the buffer, DataView and offset of the record it
- * reads, and `at()` re-pointing it. A subclass declares `static size` and `static typeName` (read
- * once per instance) and a getter per member reading `this.$v` at `this.$o`.
+ * What every generated view class is built on. A view reads a struct or union in place: each
+ * getter reads its member from the bytes when called (nothing is decoded ahead or copied;
+ * strings, bigints and byte arrays are made when read). `at(buf, offset)` points the view at
+ * another record and returns it: one view re-pointed per record allocates nothing (given a
+ * DataView, or the same buffer again). Valid as long as the bytes are: a reader's record only
+ * during its callback. `toObject()` decodes a copy.
+ *
+ * A subclass declares `static size` and `static typeName` (read once per instance), a getter per
+ * member reading `this.$v` at `this.$o`, and `toObject()`.
  */
 export abstract class GeneratedView {
   private $b: Uint8Array | DataView | undefined;
@@ -274,6 +280,9 @@ export abstract class GeneratedView {
     this.$o = offset;
     return this;
   }
+
+  /** The record decoded: a plain object that stays valid when the bytes change. */
+  abstract toObject(): unknown;
 }
 
 /**

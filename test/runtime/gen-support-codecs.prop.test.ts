@@ -84,6 +84,9 @@ describe("genSupport.valueCodec and recordCodec", () => {
     get a(): number {
       return this.$v.getUint8(this.$o);
     }
+    override toObject(): Pair {
+      return decode(this.$v, this.$o);
+    }
   }
 
   it("encode zeroes the value's bytes (not beyond) before the members are written; decode reads them back", () => {
@@ -105,6 +108,7 @@ describe("genSupport.valueCodec and recordCodec", () => {
     expect(view.a).toBe(9);
     expect(view.at(buf, 4)).toBe(view);
     expect(view.a).toBe(8);
+    expect(view.toObject()).toEqual({ a: 8, b: 0 });
     expect(() => view.at(buf, 5)).toThrow("struct pair: needs 4 bytes at offset 5, the buffer has 8");
     expect(() => new PairView(new Uint8Array(2))).toThrow(CodecError);
     expect(new PairView().at(new DataView(buf.buffer), 4).a).toBe(8);

@@ -63,13 +63,7 @@ function encodeSockState(x: SockState, v: DataView, o: number): void {
   writeText(v, o + 16, 16, x.comm, "struct sock_state.comm");
 }
 
-/**
- * struct sock_state read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 32-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as SockStateCodec.decode).
- */
+/** struct sock_state (32 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as SockStateCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class SockStateView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct sock_state. */
   static readonly size = 32;
@@ -105,8 +99,7 @@ export class SockStateView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 16, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): SockState {
+  override toObject(): SockState {
     return decodeSockState(this.$v, this.$o);
   }
 }
@@ -149,13 +142,7 @@ function encodeAcceptor(x: Acceptor, v: DataView, o: number): void {
   writeText(v, o + 4, 16, x.comm, "struct acceptor.comm");
 }
 
-/**
- * struct acceptor read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 20-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as AcceptorCodec.decode).
- */
+/** struct acceptor (20 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as AcceptorCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class AcceptorView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct acceptor. */
   static readonly size = 20;
@@ -171,8 +158,7 @@ export class AcceptorView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 4, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Acceptor {
+  override toObject(): Acceptor {
     return decodeAcceptor(this.$v, this.$o);
   }
 }
@@ -207,13 +193,7 @@ function encodeCommKey(x: CommKey, v: DataView, o: number): void {
   writeText(v, o, 16, x.comm, "struct comm_key.comm");
 }
 
-/**
- * struct comm_key read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as CommKeyCodec.decode).
- */
+/** struct comm_key (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as CommKeyCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class CommKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct comm_key. */
   static readonly size = 16;
@@ -224,8 +204,7 @@ export class CommKeyView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): CommKey {
+  override toObject(): CommKey {
     return decodeCommKey(this.$v, this.$o);
   }
 }
@@ -331,13 +310,7 @@ function encodeConnEvent(x: ConnEvent, v: DataView, o: number): void {
   writeText(v, o + 96, 16, x.comm, "struct conn_event.comm");
 }
 
-/**
- * struct conn_event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 112-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as ConnEventCodec.decode).
- */
+/** struct conn_event (112 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as ConnEventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class ConnEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct conn_event. */
   static readonly size = 112;
@@ -438,8 +411,7 @@ export class ConnEventView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 96, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): ConnEvent {
+  override toObject(): ConnEvent {
     return decodeConnEvent(this.$v, this.$o);
   }
 }

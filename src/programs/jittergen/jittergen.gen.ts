@@ -80,13 +80,7 @@ function encodeJgStats(x: JgStats, v: DataView, o: number): void {
   v.setBigUint64(o + 240, checkBig(x.ring_full, 0n, 18446744073709551615n, "struct jg_stats.ring_full"), true);
 }
 
-/**
- * struct jg_stats read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 248-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as JgStatsCodec.decode).
- */
+/** struct jg_stats (248 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as JgStatsCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class JgStatsView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct jg_stats. */
   static readonly size = 248;
@@ -132,8 +126,7 @@ export class JgStatsView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 240, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): JgStats {
+  override toObject(): JgStats {
     return decodeJgStats(this.$v, this.$o);
   }
 }
@@ -178,13 +171,7 @@ function encodeControl(x: Control, v: DataView, o: number): void {
   v.setUint32(o, checkInt(x.active, 0, 4294967295, "struct control.active"), true);
 }
 
-/**
- * struct control read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 4-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as ControlCodec.decode).
- */
+/** struct control (4 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as ControlCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class ControlView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct control. */
   static readonly size = 4;
@@ -195,8 +182,7 @@ export class ControlView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint32(this.$o, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Control {
+  override toObject(): Control {
     return decodeControl(this.$v, this.$o);
   }
 }
@@ -243,13 +229,7 @@ function encodeRuleSet(x: RuleSet, v: DataView, o: number): void {
   }
 }
 
-/**
- * struct rule_set read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 2312-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as RuleSetCodec.decode).
- */
+/** struct rule_set (2312 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as RuleSetCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class RuleSetView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_set. */
   static readonly size = 2312;
@@ -270,8 +250,7 @@ export class RuleSetView extends runtime.genSupport.GeneratedView {
     return new ArrayView(this.$v, this.$o + 8, 16, 144, elementRuleView, decodeRule);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): RuleSet {
+  override toObject(): RuleSet {
     return decodeRuleSet(this.$v, this.$o);
   }
 }
@@ -421,13 +400,7 @@ function encodeRule(x: Rule, v: DataView, o: number): void {
   v.setBigUint64(o + 136, checkBig(x.rate_bytes_per_sec, 0n, 18446744073709551615n, "struct rule.rate_bytes_per_sec"), true);
 }
 
-/**
- * struct rule read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 144-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCodec.decode).
- */
+/** struct rule (144 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as RuleCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class RuleView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule. */
   static readonly size = 144;
@@ -563,8 +536,7 @@ export class RuleView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 136, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Rule {
+  override toObject(): Rule {
     return decodeRule(this.$v, this.$o);
   }
 }
@@ -668,13 +640,7 @@ function encodeRuleCounters(x: RuleCounters, v: DataView, o: number): void {
   }
 }
 
-/**
- * struct rule_counters read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 264-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCountersCodec.decode).
- */
+/** struct rule_counters (264 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as RuleCountersCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class RuleCountersView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_counters. */
   static readonly size = 264;
@@ -730,8 +696,7 @@ export class RuleCountersView extends runtime.genSupport.GeneratedView {
     return new ArrayView(this.$v, this.$o + 72, 24, 8, elementU64, elementU64);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): RuleCounters {
+  override toObject(): RuleCounters {
     return decodeRuleCounters(this.$v, this.$o);
   }
 }
@@ -782,13 +747,7 @@ function encodeRuleState(x: RuleState, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.next_departure, 0n, 18446744073709551615n, "struct rule_state.next_departure"), true);
 }
 
-/**
- * struct rule_state read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as RuleStateCodec.decode).
- */
+/** struct rule_state (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as RuleStateCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class RuleStateView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule_state. */
   static readonly size = 16;
@@ -809,8 +768,7 @@ export class RuleStateView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 8, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): RuleState {
+  override toObject(): RuleState {
     return decodeRuleState(this.$v, this.$o);
   }
 }
@@ -884,13 +842,7 @@ function encodeFlowKey(x: FlowKey, v: DataView, o: number): void {
   v.setUint8(o + 39, checkInt(x.pad, 0, 255, "struct flow_key.pad"));
 }
 
-/**
- * struct flow_key read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 40-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as FlowKeyCodec.decode).
- */
+/** struct flow_key (40 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as FlowKeyCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class FlowKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_key. */
   static readonly size = 40;
@@ -936,8 +888,7 @@ export class FlowKeyView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint8(this.$o + 39);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): FlowKey {
+  override toObject(): FlowKey {
     return decodeFlowKey(this.$v, this.$o);
   }
 }
@@ -994,13 +945,7 @@ function encodeHeldPacket(x: HeldPacket, v: DataView, o: number): void {
   writeBytes(v, o + 24, 9216, x.data, "struct held_packet.data");
 }
 
-/**
- * struct held_packet read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 9240-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as HeldPacketCodec.decode).
- */
+/** struct held_packet (9240 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as HeldPacketCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class HeldPacketView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct held_packet. */
   static readonly size = 9240;
@@ -1031,8 +976,7 @@ export class HeldPacketView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 24, 9216);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): HeldPacket {
+  override toObject(): HeldPacket {
     return decodeHeldPacket(this.$v, this.$o);
   }
 }
@@ -1070,13 +1014,7 @@ function encodeHoldSeq(x: HoldSeq, v: DataView, o: number): void {
   v.setBigUint64(o, checkBig(x.next, 0n, 18446744073709551615n, "struct hold_seq.next"), true);
 }
 
-/**
- * struct hold_seq read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 8-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as HoldSeqCodec.decode).
- */
+/** struct hold_seq (8 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as HoldSeqCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class HoldSeqView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct hold_seq. */
   static readonly size = 8;
@@ -1087,8 +1025,7 @@ export class HoldSeqView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): HoldSeq {
+  override toObject(): HoldSeq {
     return decodeHoldSeq(this.$v, this.$o);
   }
 }

@@ -55,13 +55,7 @@ function encodeBackendCounters(x: BackendCounters, v: DataView, o: number): void
   v.setBigUint64(o + 16, checkBig(x.new_flows, 0n, 18446744073709551615n, "struct backend_counters.new_flows"), true);
 }
 
-/**
- * struct backend_counters read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 24-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCountersCodec.decode).
- */
+/** struct backend_counters (24 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as BackendCountersCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class BackendCountersView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct backend_counters. */
   static readonly size = 24;
@@ -82,8 +76,7 @@ export class BackendCountersView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 16, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): BackendCounters {
+  override toObject(): BackendCounters {
     return decodeBackendCounters(this.$v, this.$o);
   }
 }
@@ -131,13 +124,7 @@ function encodeBackend(x: Backend, v: DataView, o: number): void {
   v.setUint32(o + 8, checkInt(x.generation, 0, 4294967295, "struct backend.generation"), true);
 }
 
-/**
- * struct backend read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 12-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as BackendCodec.decode).
- */
+/** struct backend (12 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as BackendCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class BackendView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct backend. */
   static readonly size = 12;
@@ -163,8 +150,7 @@ export class BackendView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint32(this.$o + 8, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Backend {
+  override toObject(): Backend {
     return decodeBackend(this.$v, this.$o);
   }
 }
@@ -213,13 +199,7 @@ function encodeMaglevSlot(x: MaglevSlot, v: DataView, o: number): void {
   v.setUint32(o + 8, checkInt(x.prev_until, 0, 4294967295, "struct maglev_slot.prev_until"), true);
 }
 
-/**
- * struct maglev_slot read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 12-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as MaglevSlotCodec.decode).
- */
+/** struct maglev_slot (12 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as MaglevSlotCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class MaglevSlotView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct maglev_slot. */
   static readonly size = 12;
@@ -245,8 +225,7 @@ export class MaglevSlotView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint32(this.$o + 8, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): MaglevSlot {
+  override toObject(): MaglevSlot {
     return decodeMaglevSlot(this.$v, this.$o);
   }
 }
@@ -283,13 +262,7 @@ function encodeLbControl(x: LbControl, v: DataView, o: number): void {
   v.setUint32(o, checkInt(x.active, 0, 4294967295, "struct lb_control.active"), true);
 }
 
-/**
- * struct lb_control read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 4-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as LbControlCodec.decode).
- */
+/** struct lb_control (4 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as LbControlCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class LbControlView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_control. */
   static readonly size = 4;
@@ -300,8 +273,7 @@ export class LbControlView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint32(this.$o, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): LbControl {
+  override toObject(): LbControl {
     return decodeLbControl(this.$v, this.$o);
   }
 }
@@ -369,13 +341,7 @@ function encodeFlowKey(x: FlowKey, v: DataView, o: number): void {
   writeBytes(v, o + 38, 2, x.pad, "struct flow_key.pad");
 }
 
-/**
- * struct flow_key read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 40-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as FlowKeyCodec.decode).
- */
+/** struct flow_key (40 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as FlowKeyCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class FlowKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_key. */
   static readonly size = 40;
@@ -416,8 +382,7 @@ export class FlowKeyView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 38, 2);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): FlowKey {
+  override toObject(): FlowKey {
     return decodeFlowKey(this.$v, this.$o);
   }
 }
@@ -465,13 +430,7 @@ function encodeFlowBackend(x: FlowBackend, v: DataView, o: number): void {
   v.setUint32(o + 4, checkInt(x.generation, 0, 4294967295, "struct flow_backend.generation"), true);
 }
 
-/**
- * struct flow_backend read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 8-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as FlowBackendCodec.decode).
- */
+/** struct flow_backend (8 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as FlowBackendCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class FlowBackendView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_backend. */
   static readonly size = 8;
@@ -487,8 +446,7 @@ export class FlowBackendView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint32(this.$o + 4, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): FlowBackend {
+  override toObject(): FlowBackend {
     return decodeFlowBackend(this.$v, this.$o);
   }
 }
@@ -539,13 +497,7 @@ function encodeLbStats(x: LbStats, v: DataView, o: number): void {
   v.setBigUint64(o + 32, checkBig(x.samples_lost, 0n, 18446744073709551615n, "struct lb_stats.samples_lost"), true);
 }
 
-/**
- * struct lb_stats read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 40-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as LbStatsCodec.decode).
- */
+/** struct lb_stats (40 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as LbStatsCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class LbStatsView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_stats. */
   static readonly size = 40;
@@ -576,8 +528,7 @@ export class LbStatsView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 32, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): LbStats {
+  override toObject(): LbStats {
     return decodeLbStats(this.$v, this.$o);
   }
 }
@@ -615,13 +566,7 @@ function encodeLbInfo(x: LbInfo, v: DataView, o: number): void {
   writeText(v, o, 32768, x.json, "struct lb_info.json");
 }
 
-/**
- * struct lb_info read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 32768-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as LbInfoCodec.decode).
- */
+/** struct lb_info (32768 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as LbInfoCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class LbInfoView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct lb_info. */
   static readonly size = 32768;
@@ -632,8 +577,7 @@ export class LbInfoView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o, 32768);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): LbInfo {
+  override toObject(): LbInfo {
     return decodeLbInfo(this.$v, this.$o);
   }
 }
@@ -692,13 +636,7 @@ function encodeFlowEvent(x: FlowEvent, v: DataView, o: number): void {
   }
 }
 
-/**
- * struct flow_event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 32-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as FlowEventCodec.decode).
- */
+/** struct flow_event (32 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as FlowEventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class FlowEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct flow_event. */
   static readonly size = 32;
@@ -734,8 +672,7 @@ export class FlowEventView extends runtime.genSupport.GeneratedView {
     return new ArrayView(this.$v, this.$o + 16, 4, 4, elementU32, elementU32);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): FlowEvent {
+  override toObject(): FlowEvent {
     return decodeFlowEvent(this.$v, this.$o);
   }
 }

@@ -43,13 +43,7 @@ function encodeCommKey(x: CommKey, v: DataView, o: number): void {
   writeText(v, o, 16, x.comm, "struct comm_key.comm");
 }
 
-/**
- * struct comm_key read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as CommKeyCodec.decode).
- */
+/** struct comm_key (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as CommKeyCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class CommKeyView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct comm_key. */
   static readonly size = 16;
@@ -60,8 +54,7 @@ export class CommKeyView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): CommKey {
+  override toObject(): CommKey {
     return decodeCommKey(this.$v, this.$o);
   }
 }
@@ -147,13 +140,7 @@ function encodeChrootEvent(x: ChrootEvent, v: DataView, o: number): void {
   writeText(v, o + 72, 128, x.target, "struct chroot_event.target");
 }
 
-/**
- * struct chroot_event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 200-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as ChrootEventCodec.decode).
- */
+/** struct chroot_event (200 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as ChrootEventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class ChrootEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct chroot_event. */
   static readonly size = 200;
@@ -229,8 +216,7 @@ export class ChrootEventView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 72, 128);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): ChrootEvent {
+  override toObject(): ChrootEvent {
     return decodeChrootEvent(this.$v, this.$o);
   }
 }

@@ -64,13 +64,7 @@ function encodeGeneration(x: Generation, v: DataView, o: number): void {
   writeBytes(v, o + 14, 2, x.summary, "struct generation.summary");
 }
 
-/**
- * struct generation read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as GenerationCodec.decode).
- */
+/** struct generation (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as GenerationCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class GenerationView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct generation. */
   static readonly size = 16;
@@ -96,8 +90,7 @@ export class GenerationView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 14, 2);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Generation {
+  override toObject(): Generation {
     return decodeGeneration(this.$v, this.$o);
   }
 }
@@ -142,13 +135,7 @@ function encodeCounter(x: Counter, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.bytes, 0n, 18446744073709551615n, "struct counter.bytes"), true);
 }
 
-/**
- * struct counter read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as CounterCodec.decode).
- */
+/** struct counter (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as CounterCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class CounterView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct counter. */
   static readonly size = 16;
@@ -164,8 +151,7 @@ export class CounterView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 8, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Counter {
+  override toObject(): Counter {
     return decodeCounter(this.$v, this.$o);
   }
 }
@@ -224,13 +210,7 @@ function encodeDropEvent(x: DropEvent, v: DataView, o: number): void {
   writeBytes(v, o + 16, 16, x.src, "struct drop_event.src");
 }
 
-/**
- * struct drop_event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 32-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as DropEventCodec.decode).
- */
+/** struct drop_event (32 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as DropEventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class DropEventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct drop_event. */
   static readonly size = 32;
@@ -271,8 +251,7 @@ export class DropEventView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 16, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): DropEvent {
+  override toObject(): DropEvent {
     return decodeDropEvent(this.$v, this.$o);
   }
 }
@@ -328,13 +307,7 @@ function encodeRule(x: Rule, v: DataView, o: number): void {
   v.setBigUint64(o + 16, checkBig(x.tag, 0n, 18446744073709551615n, "struct rule.tag"), true);
 }
 
-/**
- * struct rule read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 24-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as RuleCodec.decode).
- */
+/** struct rule (24 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as RuleCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class RuleView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct rule. */
   static readonly size = 24;
@@ -365,8 +338,7 @@ export class RuleView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 16, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Rule {
+  override toObject(): Rule {
     return decodeRule(this.$v, this.$o);
   }
 }
@@ -408,13 +380,7 @@ function encodeHit(x: Hit, v: DataView, o: number): void {
   v.setBigUint64(o + 8, checkBig(x.count, 0n, 18446744073709551615n, "struct hit.count"), true);
 }
 
-/**
- * struct hit read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as HitCodec.decode).
- */
+/** struct hit (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as HitCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class HitView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct hit. */
   static readonly size = 16;
@@ -430,8 +396,7 @@ export class HitView extends runtime.genSupport.GeneratedView {
     return this.$v.getBigUint64(this.$o + 8, true);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Hit {
+  override toObject(): Hit {
     return decodeHit(this.$v, this.$o);
   }
 }
@@ -466,13 +431,7 @@ function encodeV4Host(x: V4Host, v: DataView, o: number): void {
   writeBytes(v, o, 4, x.addr, "struct v4_host.addr");
 }
 
-/**
- * struct v4_host read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 4-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as V4HostCodec.decode).
- */
+/** struct v4_host (4 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as V4HostCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class V4HostView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v4_host. */
   static readonly size = 4;
@@ -483,8 +442,7 @@ export class V4HostView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o, 4);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): V4Host {
+  override toObject(): V4Host {
     return decodeV4Host(this.$v, this.$o);
   }
 }
@@ -518,13 +476,7 @@ function encodeV6Host(x: V6Host, v: DataView, o: number): void {
   writeBytes(v, o, 16, x.addr, "struct v6_host.addr");
 }
 
-/**
- * struct v6_host read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 16-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as V6HostCodec.decode).
- */
+/** struct v6_host (16 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as V6HostCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class V6HostView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v6_host. */
   static readonly size = 16;
@@ -535,8 +487,7 @@ export class V6HostView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): V6Host {
+  override toObject(): V6Host {
     return decodeV6Host(this.$v, this.$o);
   }
 }
@@ -574,13 +525,7 @@ function encodeV4Prefix(x: V4Prefix, v: DataView, o: number): void {
   writeBytes(v, o + 4, 4, x.addr, "struct v4_prefix.addr");
 }
 
-/**
- * struct v4_prefix read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 8-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as V4PrefixCodec.decode).
- */
+/** struct v4_prefix (8 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as V4PrefixCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class V4PrefixView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v4_prefix. */
   static readonly size = 8;
@@ -596,8 +541,7 @@ export class V4PrefixView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 4, 4);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): V4Prefix {
+  override toObject(): V4Prefix {
     return decodeV4Prefix(this.$v, this.$o);
   }
 }
@@ -636,13 +580,7 @@ function encodeV6Prefix(x: V6Prefix, v: DataView, o: number): void {
   writeBytes(v, o + 4, 16, x.addr, "struct v6_prefix.addr");
 }
 
-/**
- * struct v6_prefix read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 20-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as V6PrefixCodec.decode).
- */
+/** struct v6_prefix (20 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as V6PrefixCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class V6PrefixView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct v6_prefix. */
   static readonly size = 20;
@@ -658,8 +596,7 @@ export class V6PrefixView extends runtime.genSupport.GeneratedView {
     return readBytes(this.$v, this.$o + 4, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): V6Prefix {
+  override toObject(): V6Prefix {
     return decodeV6Prefix(this.$v, this.$o);
   }
 }

@@ -67,13 +67,7 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   v.setUint8(o + 167, x.exit_event ? 1 : 0);
 }
 
-/**
- * struct event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 168-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
- */
+/** struct event (168 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as EventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 168;
@@ -114,8 +108,7 @@ export class EventView extends runtime.genSupport.GeneratedView {
     return this.$v.getUint8(this.$o + 167) !== 0;
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Event {
+  override toObject(): Event {
     return decodeEvent(this.$v, this.$o);
   }
 }

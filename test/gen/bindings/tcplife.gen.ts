@@ -47,13 +47,7 @@ function encodeIdent(x: Ident, v: DataView, o: number): void {
   writeText(v, o + 4, 16, x.comm, "struct ident.comm");
 }
 
-/**
- * struct ident read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 20-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as IdentCodec.decode).
- */
+/** struct ident (20 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as IdentCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class IdentView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct ident. */
   static readonly size = 20;
@@ -69,8 +63,7 @@ export class IdentView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 4, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Ident {
+  override toObject(): Ident {
     return decodeIdent(this.$v, this.$o);
   }
 }
@@ -161,13 +154,7 @@ function encodeEvent(x: Event, v: DataView, o: number): void {
   writeText(v, o + 74, 16, x.comm, "struct event.comm");
 }
 
-/**
- * struct event read in place: each getter reads its member from the bytes when called (nothing is
- * decoded ahead or copied; strings, bigints and byte arrays are made when read). `at(buf, offset)`
- * points the view at another 96-byte record and returns it: one view re-pointed per record
- * allocates nothing (given a DataView, or the same buffer again). Valid as long as the bytes are:
- * a reader's record only during its callback. `toObject()` decodes a copy (as EventCodec.decode).
- */
+/** struct event (96 bytes) read in place: a getter per member; `at()` re-points it, `toObject()` decodes a copy (as EventCodec.decode) (see runtime.genSupport.GeneratedView). */
 export class EventView extends runtime.genSupport.GeneratedView {
   /** Bytes of struct event. */
   static readonly size = 96;
@@ -238,8 +225,7 @@ export class EventView extends runtime.genSupport.GeneratedView {
     return readText(this.$v, this.$o + 74, 16);
   }
 
-  /** The record decoded: a plain object that stays valid when the bytes change. */
-  toObject(): Event {
+  override toObject(): Event {
     return decodeEvent(this.$v, this.$o);
   }
 }
