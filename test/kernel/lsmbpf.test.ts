@@ -15,16 +15,9 @@ import { NotSupportedError, runtime } from "../../src/index.js";
 import { ChrootGuard, PIN_DIR, cgroup2Mount, cgroupId, hostRoot, lsmAvailability, type GuardEvent } from "../../src/programs/lsmbpf/index.js";
 import { runLsmbpf } from "../../src/programs/lsmbpf/cli.js";
 import { describeKernel } from "../helpers/kernel.js";
+import { buildChrootTry, chrootTry, type ChrootOptions, type ChrootOutcome } from "./lsmbpf/chroot-try.js";
 
-interface Outcome {
-  readonly hostPid: number;
-  readonly nsPid: number;
-  readonly pidNs: string;
-  /** The child ran on after its chroot returned (wrote to its parent). */
-  readonly escaped: boolean;
-  readonly exit: number;
-  readonly signal: number;
-}
+type Outcome = ChrootOutcome;
 
 let dir = "";
 let helper = "";
@@ -34,24 +27,13 @@ let subdir = "";
 const cgroups: string[] = [];
 const mount = cgroup2Mount();
 
-interface RunOptions {
-  readonly exe?: string;
-  readonly cgroup?: string;
-  /** chroot from a second thread of the process. */
-  readonly thread?: boolean;
-  /** The classic escape from a jail at the target (chroot-try.c). */
-  readonly escape?: boolean;
-}
+type RunOptions = Omit<ChrootOptions, "cgroupProcs"> & { readonly cgroup?: string };
 
 function run(container: boolean, target: string, options: RunOptions = {}): Outcome {
-  const exe = options.exe ?? helper;
-  const args = options.thread ? [target, "thread"] : options.escape ? [target, "escape"] : [target];
-  const env = { ...process.env, ...(options.cgroup && mount ? { CGROUP_PROCS: join(mount, options.cgroup, "cgroup.procs") } : {}) };
-  const r = container ? spawnSync("unshare", ["--pid", "--fork", exe, ...args], { encoding: "utf8", env }) : spawnSync(exe, args, { encoding: "utf8", env });
-  const line = r.stdout.trim().split("\n").pop() ?? "";
-  if (!line.startsWith("{")) throw new Error(`chroot-try ${target}: no result (status ${r.status}, stderr ${r.stderr})`);
-  return JSON.parse(line) as Outcome;
+  const { cgroup, ...rest } = options;
+  return chrootTry(helper, container, target, { ...rest, ...(cgroup && mount ? { cgroupProcs: join(mount, cgroup, "cgroup.procs") } : {}) });
 }
+
 const inContainer = (target: string, options?: RunOptions) => run(true, target, options);
 const onHost = (target: string, options?: RunOptions) => run(false, target, options);
 const nsInode = (o: Outcome) => Number(/pid:\[(\d+)\]/.exec(o.pidNs)?.[1]);
@@ -106,9 +88,7 @@ function newCgroup(name: string): string {
 describeKernel("lsmbpf", () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "lsmbpf-"));
-    helper = join(dir, "chroot-try");
-    const cc = spawnSync("clang-19", ["-O2", "-Wall", "-pthread", join(import.meta.dirname, "lsmbpf", "chroot-try.c"), "-o", helper], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`clang-19: ${cc.stderr}`);
+    helper = buildChrootTry(dir);
     allowedHelper = join(dir, "lsmt-allowed");
     symlinkSync(helper, allowedHelper); // exec through the link: its name is the comm
     rootLink = join(dir, "to-root");

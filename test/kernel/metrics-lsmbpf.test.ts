@@ -7,24 +7,18 @@ import { PIN_DIR, lsmAvailability } from "../../src/programs/lsmbpf/index.js";
 import { describeKernel } from "../helpers/kernel.js";
 import { parseExposition } from "../helpers/exposition.js";
 import { CLI, ProgramRun, scrape, seriesOf } from "../helpers/metrics-run.js";
+import { buildChrootTry, chrootTry } from "./lsmbpf/chroot-try.js";
 
 let dir = "";
 let helper = "";
 
 /** chroot-try (test/kernel/lsmbpf/chroot-try.c) into `target`, in a new PID namespace or on the host. */
-function chroot(container: boolean, target: string): { exit: number; signal: number } {
-  const r = container ? spawnSync("unshare", ["--pid", "--fork", helper, target], { encoding: "utf8" }) : spawnSync(helper, [target], { encoding: "utf8" });
-  const line = r.stdout.trim().split("\n").pop() ?? "";
-  if (!line.startsWith("{")) throw new Error(`chroot-try ${target}: no result (status ${r.status}, stderr ${r.stderr})`);
-  return JSON.parse(line) as { exit: number; signal: number };
-}
+const chroot = (container: boolean, target: string) => chrootTry(helper, container, target);
 
 describeKernel("tsebpf lsmbpf --metrics", () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "lsmbpf-m-"));
-    helper = join(dir, "chroot-try");
-    const cc = spawnSync("clang-19", ["-O2", "-Wall", "-pthread", join(import.meta.dirname, "lsmbpf", "chroot-try.c"), "-o", helper], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`clang-19: ${cc.stderr}`);
+    helper = buildChrootTry(dir);
     mkdirSync(join(dir, "jail"));
   });
   afterAll(() => {
