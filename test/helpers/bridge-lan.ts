@@ -86,3 +86,57 @@ export async function startLineServer(host: LanHost, name: string, port: number)
   });
   return child;
 }
+
+/** What one client connection got: its local port, the reply lines, and the error that ended it early. */
+export interface ConnectionResult {
+  readonly localPort: number;
+  readonly replies: string[];
+  readonly error?: string;
+}
+
+export interface OpenConnections {
+  readonly vip: string;
+  readonly port: number;
+  readonly count: number;
+  /** Replies each connection waits for (one line sent every `everyMs`). */
+  readonly messages: number;
+  readonly everyMs: number;
+  /** How long past `messages × everyMs` a connection may take before it ends with "timeout". */
+  readonly slackMs: number;
+  /** Open the second half of the connections this long after the first (all at once without). */
+  readonly secondHalfAfterMs?: number;
+}
+
+/** `count` TCP connections from the client, each sending a line every `everyMs` until `messages` replies; resolves when all have ended (rejects when the client fails). */
+export function openConnections(client: LanHost, o: OpenConnections): Promise<ConnectionResult[]> {
+  const half = Math.floor(o.count / 2);
+  const script = `
+    const net = require("node:net");
+    const one = (i) => new Promise((resolve) => {
+      const s = net.connect({ host: ${JSON.stringify(o.vip)}, port: ${o.port} });
+      const replies = [];
+      let buf = "", sent = 0, localPort = 0, timer;
+      const done = (error) => { clearInterval(timer); s.destroy(); resolve({ localPort, replies, ...(error ? { error } : {}) }); };
+      const deadline = setTimeout(() => done("timeout"), ${o.messages * o.everyMs + o.slackMs});
+      s.on("connect", () => { localPort = s.localPort; timer = setInterval(() => s.write("c" + i + "-m" + sent++ + "\\n"), ${o.everyMs}); });
+      s.on("data", (d) => {
+        buf += d;
+        let k;
+        while ((k = buf.indexOf("\\n")) >= 0) { replies.push(buf.slice(0, k)); buf = buf.slice(k + 1); }
+        if (replies.length >= ${o.messages}) { clearTimeout(deadline); done(); }
+      });
+      s.on("error", (e) => { clearTimeout(deadline); done(e.code || String(e)); });
+    });
+    (async () => {
+      const first = Array.from({ length: ${o.secondHalfAfterMs === undefined ? o.count : half} }, (_, i) => one(i));
+      ${o.secondHalfAfterMs === undefined ? "const second = [];" : `await new Promise((r) => setTimeout(r, ${o.secondHalfAfterMs}));
+      const second = Array.from({ length: ${o.count - half} }, (_, i) => one(${half} + i));`}
+      process.stdout.write(JSON.stringify(await Promise.all([...first, ...second])));
+    })();`;
+  return new Promise((resolve, reject) => {
+    const child = spawn("nsenter", [`--net=${client.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => void (out += d.toString()));
+    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as ConnectionResult[]) : reject(new Error(`client exited with ${code}`))));
+  });
+}

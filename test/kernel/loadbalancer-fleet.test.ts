@@ -11,7 +11,7 @@
  * - End to end: a client whose connections alternate between two balancers on one bridge (its
  *   neighbour entry for the VIP switched back and forth, as an ECMP rehash would) keeps them.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { runtime, type Collection } from "../../src/index.js";
 import { formatMac, parseIPv4, parseMac } from "../../src/programs/common/net.js";
@@ -20,7 +20,7 @@ import { LoadBalancer, PROGRAM_NAME, loadCollectionWithBackends } from "../../sr
 import { flowSlot, maglevTable } from "../../src/programs/loadbalancer/maglev.js";
 import type { BackendSet } from "../../src/programs/loadbalancer/backends.js";
 import { frame } from "../helpers/packets.js";
-import { createBridgeLan, serveVip, startLineServer, type BridgeLan, type LanHost } from "../helpers/bridge-lan.js";
+import { createBridgeLan, openConnections, serveVip, startLineServer, type BridgeLan, type LanHost } from "../helpers/bridge-lan.js";
 import { NetNs, describeKernel } from "../helpers/kernel.js";
 
 const XDP_TX = 3;
@@ -206,44 +206,16 @@ describeKernel("loadbalancer fleet: a client alternating between two balancers o
       await settle(2500);
       const COUNT = 16;
       const MESSAGES = 20;
-      const script = `
-        const net = require("node:net");
-        const one = (i) => new Promise((resolve) => {
-          const s = net.connect({ host: ${JSON.stringify(E2E_VIP)}, port: ${PORT} });
-          const replies = [];
-          let buf = "", sent = 0, localPort = 0, timer;
-          const done = (error) => { clearInterval(timer); s.destroy(); resolve({ localPort, replies, ...(error ? { error } : {}) }); };
-          const deadline = setTimeout(() => done("timeout"), ${MESSAGES * 100 + 8000});
-          s.on("connect", () => { localPort = s.localPort; timer = setInterval(() => s.write("c" + i + "-m" + sent++ + "\\n"), 100); });
-          s.on("data", (d) => {
-            buf += d;
-            let k;
-            while ((k = buf.indexOf("\\n")) >= 0) { replies.push(buf.slice(0, k)); buf = buf.slice(k + 1); }
-            if (replies.length >= ${MESSAGES}) { clearTimeout(deadline); done(); }
-          });
-          s.on("error", (e) => { clearTimeout(deadline); done(e.code || String(e)); });
-        });
-        // Half of them opened while the client goes through A, half after a switch to B.
-        (async () => {
-          const first = Array.from({ length: ${COUNT / 2} }, (_, i) => one(i));
-          await new Promise((r) => setTimeout(r, 400));
-          const second = Array.from({ length: ${COUNT / 2} }, (_, i) => one(${COUNT / 2} + i));
-          process.stdout.write(JSON.stringify(await Promise.all([...first, ...second])));
-        })();`;
-      const child = spawn("nsenter", [`--net=${client.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-      let out = "";
-      child.stdout?.on("data", (d: Buffer) => void (out += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-      // Switch the client's next hop for the VIP between the balancers while the connections run.
+      // Half of them opened while the client goes through A, half after a switch to B.
       let running = true;
-      void exited.then(() => (running = false));
+      const done = openConnections(client, { vip: E2E_VIP, port: PORT, count: COUNT, messages: MESSAGES, everyMs: 100, slackMs: 8000, secondHalfAfterMs: 400 }).finally(() => (running = false));
+      // Switch the client's next hop for the VIP between the balancers while the connections run.
       for (let k = 1; running; k++) {
         await settle(150);
         const to = k % 2 === 0 ? hostA : hostB;
         client.ns.ip("neigh", "replace", E2E_VIP, "lladdr", to.mac, "dev", client.ifname, "nud", "permanent");
       }
-      expect(await exited).toBe(0);
-      const results = JSON.parse(out) as { localPort: number; replies: string[]; error?: string }[];
+      const results = await done;
       const final = on(hostA, [0, 1], 1);
       const names = final.backends.map((x) => x.name);
       const table = maglevTable(names, final.tableSize);

@@ -18,7 +18,7 @@ import { flowKey, flowSlot, maglevTable, type Flow } from "../../src/programs/lo
 import { SLOT_CLEAN, encodeSlots, type MaglevSlot } from "../../src/programs/loadbalancer/slots.js";
 import { readStatus } from "../../src/programs/loadbalancer/status.js";
 import { u32Key } from "../../src/programs/common/maps.js";
-import { createBridgeLan, serveVip, startLineServer, type LanHost } from "../helpers/bridge-lan.js";
+import { createBridgeLan, openConnections, serveVip, startLineServer, type ConnectionResult, type LanHost } from "../helpers/bridge-lan.js";
 import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
 
 const XDP_DROP = 1;
@@ -496,12 +496,6 @@ function createLan(): Lan {
   }
 }
 
-interface ConnectionResult {
-  readonly localPort: number;
-  readonly replies: string[];
-  readonly error?: string;
-}
-
 /** `count` TCP connections from the client, `messages` lines each, one after the other. */
 function connect(client: Host, count: number, messages: number, timeoutMs = 4000, address = VIP): ConnectionResult[] {
   const script = `
@@ -528,33 +522,9 @@ function connect(client: Host, count: number, messages: number, timeoutMs = 4000
   return JSON.parse(r.stdout) as ConnectionResult[];
 }
 
-/** `count` TCP connections at once, each sending a line every `everyMs` until `messages` replies. */
-function openConnections(client: Host, count: number, messages: number, everyMs: number): Promise<ConnectionResult[]> {
-  const script = `
-    const net = require("node:net");
-    const one = (i) => new Promise((resolve) => {
-      const s = net.connect({ host: ${JSON.stringify(VIP)}, port: ${SERVICE_PORT} });
-      const replies = [];
-      let buf = "", sent = 0, localPort = 0, timer;
-      const done = (error) => { clearInterval(timer); s.destroy(); resolve({ localPort, replies, ...(error ? { error } : {}) }); };
-      const deadline = setTimeout(() => done("timeout"), ${messages * everyMs + 3000});
-      s.on("connect", () => { localPort = s.localPort; timer = setInterval(() => s.write("c" + i + "-m" + sent++ + "\\n"), ${everyMs}); });
-      s.on("data", (d) => {
-        buf += d;
-        let k;
-        while ((k = buf.indexOf("\\n")) >= 0) { replies.push(buf.slice(0, k)); buf = buf.slice(k + 1); }
-        if (replies.length >= ${messages}) { clearTimeout(deadline); done(); }
-      });
-      s.on("error", (e) => { clearTimeout(deadline); done(e.code || String(e)); });
-    });
-    Promise.all(Array.from({ length: ${count} }, (_, i) => one(i))).then((out) => process.stdout.write(JSON.stringify(out)));`;
-  return new Promise((resolve, reject) => {
-    const child = spawn("nsenter", [`--net=${client.ns.path}`, "--", process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => void (out += d.toString()));
-    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as ConnectionResult[]) : reject(new Error(`client exited with ${code}`))));
-  });
-}
+/** `count` TCP connections at once to the VIP, each sending a line every `everyMs` until `messages` replies. */
+const openLive = (client: Host, count: number, messages: number, everyMs: number): Promise<ConnectionResult[]> =>
+  openConnections(client, { vip: VIP, port: SERVICE_PORT, count, messages, everyMs, slackMs: 3000 });
 
 /** Interface counters from `ip -s -j link` (in the host's namespace). */
 function linkStats(host: Host): { rx: number; tx: number } {
@@ -710,7 +680,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     const one = parseConfig({ ...lanDocument(lan), backends: [{ mac: lan.backends[0]?.mac, name: "backend-0" }] }, "e2e.yml");
     const lb = withNs(lan.balancer, () => LoadBalancer.start(one, { mode: "generic" }));
     try {
-      const live = openConnections(lan.client, 12, 12, 150);
+      const live = openLive(lan.client, 12, 12, 150);
       await new Promise((r) => setTimeout(r, 600));
       expect(lb.reload(both)).toEqual({ added: ["backend-1"], removed: [], changed: [] });
       const during = await live;
@@ -814,7 +784,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
 
       // Connections open while backend-1 is removed from the pinned balancer (20: all of them hashing
       // to one backend has odds of 2^-20, so the test never depends on luck).
-      const live = openConnections(lan.client, 20, 12, 150);
+      const live = openLive(lan.client, 20, 12, 150);
       await new Promise((r) => setTimeout(r, 600));
       writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1) }));
       const applied = await cli(["-c", file, "--pin"]);
@@ -1078,7 +1048,7 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
         expect(connect(lan.client, 8, 1).every((r) => r.error === undefined)).toBe(true);
         // Open connections while backend-1 is removed: those on backend-0 carry on untouched;
         // those on backend-1 now reach backend-0, which does not know them (reset).
-        const live = openConnections(lan.client, 20, 12, 150);
+        const live = openLive(lan.client, 20, 12, 150);
         await new Promise((r) => setTimeout(r, 600));
         const backends = doc.backends as unknown[];
         writeFileSync(file, JSON.stringify({ ...doc, backends: backends.slice(0, 1) }));
