@@ -39,10 +39,10 @@ function scrape(url: string): Promise<string> {
 class Counted implements RuleStream {
   rows = 0;
   constructor(readonly inner: RuleSnapshot) {}
-  async *stream(family: Family): AsyncGenerator<RuleState> {
-    for await (const r of this.inner.stream(family)) {
-      this.rows++;
-      yield r;
+  async *stream(family: Family): AsyncGenerator<RuleState[]> {
+    for await (const rows of this.inner.stream(family)) {
+      this.rows += rows.length;
+      yield rows;
     }
   }
   rules(family: Family): readonly RuleState[] {

@@ -30,12 +30,13 @@ export interface HistogramSample {
 }
 
 /**
- * A family's series. Counters and gauges may come from an async iterable (series read as they are
- * written, a large set across turns of the event loop): only the async writer (expositionAsync,
- * what the metrics server uses) writes those.
+ * A family's series. Counters and gauges may come from an async iterable of batches of series
+ * (read as they are written, a large set across turns of the event loop; a batch per await keeps
+ * the cost of awaiting off each series): only the async writer (expositionAsync, what the metrics
+ * server uses) writes those.
  */
 export type MetricFamily =
-  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: Iterable<Sample> | AsyncIterable<Sample> }
+  | { readonly name: string; readonly help: string; readonly type: "counter" | "gauge"; readonly samples: Iterable<Sample> | AsyncIterable<readonly Sample[]> }
   | { readonly name: string; readonly help: string; readonly type: "histogram"; readonly samples: Iterable<HistogramSample> };
 
 export class MetricsError extends TsebpfError {
@@ -100,12 +101,18 @@ export function* familyPieces(f: MetricFamily): Generator<string> {
   if (rest) yield rest;
 }
 
-/** The same, the series of an async iterable awaited as they come. */
+/** The same, the series of an async iterable awaited as they come (a batch at a time). */
 export async function* familyPiecesAsync(f: MetricFamily): AsyncGenerator<string> {
+  if (Symbol.iterator in f.samples) {
+    yield* familyPieces(f);
+    return;
+  }
   const w = new FamilyWriter(f);
-  for await (const s of f.samples) {
-    const text = w.add(s);
-    if (text !== undefined) yield text;
+  for await (const batch of f.samples) {
+    for (const s of batch) {
+      const text = w.add(s);
+      if (text !== undefined) yield text;
+    }
   }
   const rest = w.end();
   if (rest) yield rest;
@@ -200,8 +207,7 @@ export async function* expositionAsync(families: Iterable<MetricFamily>): AsyncG
   const names = new Set<string>();
   for (const f of families) {
     takeNames(names, f);
-    if (Symbol.iterator in f.samples) yield* familyPieces(f);
-    else yield* familyPiecesAsync(f);
+    yield* familyPiecesAsync(f);
   }
 }
 

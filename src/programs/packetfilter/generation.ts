@@ -489,10 +489,10 @@ export class RuleSnapshot implements Disposable {
     return out;
   }
 
-  /** A family's rules as they are read, the event loop getting a turn (setImmediate) between slices. */
-  async *stream(family: Family): AsyncGenerator<RuleState> {
+  /** A family's rules, a slice at a time as they are read, the event loop getting a turn (setImmediate) between slices. */
+  async *stream(family: Family): AsyncGenerator<RuleState[]> {
     for (const rows of this.slices(family)) {
-      yield* rows;
+      if (rows.length > 0) yield rows;
       await turn();
     }
   }

@@ -15,8 +15,8 @@ export type RulesByFamily = Readonly<Record<Family, readonly RuleState[] | (() =
 
 /** Rules read as they are written (PacketFilter.ruleSnapshot): both families from one generation. */
 export interface RuleStream {
-  /** A family's rules as they are read, the event loop running between slices. */
-  stream(family: Family): AsyncIterable<RuleState>;
+  /** A family's rules, a slice at a time as they are read, the event loop running between slices. */
+  stream(family: Family): AsyncIterable<readonly RuleState[]>;
   /** The same, read at once. */
   rules(family: Family): readonly RuleState[];
   close(): void;
@@ -50,20 +50,24 @@ export function packetfilterMetrics(c: Counters, rules: RulesByFamily | (() => R
     });
   /** Allow rules and all rules by family, as the hits were written. */
   const tally = new Map<Family, { allow: number; total: number }>();
-  let hits: Iterable<Sample> | AsyncIterable<Sample>;
+  let hits: Iterable<Sample> | AsyncIterable<readonly Sample[]>;
   let counts: Iterable<Sample>;
   if (typeof rules === "function") {
     const open = rules;
     hits = {
-      [Symbol.asyncIterator]: async function* (): AsyncGenerator<Sample> {
+      [Symbol.asyncIterator]: async function* (): AsyncGenerator<Sample[]> {
         const stream = open();
         try {
           for (const f of FAMILIES) {
             const t = { allow: 0, total: 0 };
-            for await (const r of stream.stream(f)) {
-              t.total++;
-              if (r.action === "allow") t.allow++;
-              yield hitSample(f, r);
+            for await (const rows of stream.stream(f)) {
+              const samples: Sample[] = [];
+              for (const r of rows) {
+                t.total++;
+                if (r.action === "allow") t.allow++;
+                samples.push(hitSample(f, r));
+              }
+              yield samples;
             }
             tally.set(f, t);
           }
