@@ -14,29 +14,13 @@ import { Collection } from "../../src/runtime/collection.js";
 import { Link } from "../../src/runtime/link.js";
 import { BPF_F_MMAPABLE, BpfMap } from "../../src/runtime/map.js";
 import { ReadOnlyVariableError } from "../../src/runtime/variable.js";
-import { kernel, useKernel, type Kernel } from "../../src/syscall/index.js";
+import { countingKernel } from "../helpers/counting-kernel.js";
 import { describeKernel } from "../helpers/kernel.js";
 
 /** Mappings of BPF maps in this process. */
 const bpfMappings = () => readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("bpf-map")).length;
 
 const spec = (name: string) => readCollectionSpec(readFileSync(`test/fixtures/${name}.bpfel.o`));
-
-/** The real kernel behind a seam that counts bpf(2) calls (the fast path's included). */
-function countingKernel(): { calls: () => number; restore: () => void } {
-  const real = kernel();
-  let n = 0;
-  const k: Kernel = {
-    ...real,
-    bpf: (cmd, attr, size) => (n++, real.bpf(cmd, attr, size)),
-    bpfAt: (cmd, address, size) => (n++, real.bpfAt(cmd, address, size)),
-    bpfAtFunction: () => {
-      const call = real.bpfAtFunction();
-      return (cmd, address, size) => (n++, call(cmd, address, size));
-    },
-  };
-  return { calls: () => n, restore: useKernel(k) };
-}
 
 let restore: (() => void) | undefined;
 afterEach(() => {

@@ -6,7 +6,6 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { UnresolvedSymbolError, readCollectionSpec, resolveSymbol } from "../../src/elf/index.js";
-import { kernel, useKernel, type Kernel } from "../../src/syscall/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { kernelVersionCode } from "../../src/runtime/kconfig.js";
@@ -16,6 +15,7 @@ import { NotSupportedError } from "../../src/runtime/errors.js";
 import { existsSync } from "node:fs";
 import { LD_IMM64, constant64 } from "../../src/asm/index.js";
 import { resolveProgramReferences } from "../../src/runtime/link-program.js";
+import { countingBpf } from "../helpers/counting-kernel.js";
 import { describeKernel } from "../helpers/kernel.js";
 import { libbpfLoadLog, libbpfMissing } from "../helpers/libbpf.js";
 import { itWith } from "../helpers/oracle.js";
@@ -102,29 +102,6 @@ describeKernel("libbpf's built-in kconfig externs", () => {
     expect(c.maps.has("__bpf_usdt_specs")).toBe(true);
   });
 });
-
-/** Runs `f` with every bpf(2) call counted. */
-function countingBpf<T>(f: () => T): { calls: number; result?: T; error?: unknown } {
-  const real = kernel();
-  let calls = 0;
-  const k: Kernel = {
-    ...real,
-    bpf: (cmd, attr, size) => (calls++, real.bpf(cmd, attr, size)),
-    bpfAt: (cmd, address, size) => (calls++, real.bpfAt(cmd, address, size)),
-    bpfAtFunction: () => {
-      const call = real.bpfAtFunction();
-      return (cmd, address, size) => (calls++, call(cmd, address, size));
-    },
-  };
-  const restore = useKernel(k);
-  try {
-    return { calls, result: f() };
-  } catch (error) {
-    return { calls, error };
-  } finally {
-    restore();
-  }
-}
 
 describeKernel("undefined symbols", () => {
   it("load refuses a program that still refers to one, naming it, before any bpf(2) call", () => {
