@@ -92,6 +92,12 @@ function memory(base: number, off: number, hex: boolean): string {
   return `(r${base} ${off < 0 ? "-" : "+"} ${num(Math.abs(off), hex)})`;
 }
 
+/** A jump's text with its target's annotation (`options.branchTarget`), if any. */
+function withTarget(text: string, options: FormatOptions, targetSlot: number): string {
+  const note = options.branchTarget?.(targetSlot);
+  return note === undefined ? text : `${text} ${note}`;
+}
+
 /**
  * Formats one instruction. `slot` is the instruction's slot index (8-byte units), used to compute
  * jump targets for the `branchTarget` annotation.
@@ -104,10 +110,6 @@ export function formatInstruction(ins: Instruction, options: FormatOptions = {},
   const size = sizeOf(opcode);
   const width = SIZE_NAMES[size] ?? "?";
 
-  const withTarget = (text: string, delta: number): string => {
-    const note = options.branchTarget?.(slot + 1 + delta);
-    return note === undefined ? text : `${text} ${note}`;
-  };
 
   switch (cls) {
     case Class.ALU:
@@ -130,15 +132,15 @@ export function formatInstruction(ins: Instruction, options: FormatOptions = {},
       const op = opOf(opcode);
       if (op === JmpOp.JA) {
         return cls === Class.JMP32
-          ? withTarget(`gotol ${signed(imm, hex)}`, imm)
-          : withTarget(`goto ${signed(off, hex)}`, off);
+          ? withTarget(`gotol ${signed(imm, hex)}`, options, slot + 1 + imm)
+          : withTarget(`goto ${signed(off, hex)}`, options, slot + 1 + off);
       }
       if (op === JmpOp.CALL) return sourceOf(opcode) === Source.X ? `callx r${dst}` : `call ${num(imm, hex)}`;
       if (op === JmpOp.EXIT) return "exit";
-      if (op === JmpOp.JCOND) return withTarget(`may_goto ${signed(off, hex)}`, off);
+      if (op === JmpOp.JCOND) return withTarget(`may_goto ${signed(off, hex)}`, options, slot + 1 + off);
       const r = cls === Class.JMP ? "r" : "w";
       const rhs = sourceOf(opcode) === Source.X ? `${r}${src}` : num(imm, hex);
-      return withTarget(`if ${r}${dst} ${JMP_SYMBOLS[op] ?? "?"} ${rhs} goto ${signed(off, hex)}`, off);
+      return withTarget(`if ${r}${dst} ${JMP_SYMBOLS[op] ?? "?"} ${rhs} goto ${signed(off, hex)}`, options, slot + 1 + off);
     }
     case Class.LD: {
       if (opcode === LD_IMM64) {

@@ -30,7 +30,7 @@
  * - A section without contents (SHT_NOBITS, listed only when named) shows `...` for each block.
  */
 import { classOf, Class } from "../asm/opcodes.js";
-import { formatInstruction } from "../asm/format.js";
+import { formatInstruction, type FormatOptions } from "../asm/format.js";
 import type { Instruction, Register } from "../asm/instruction.js";
 import { ET, SHF, SHN, SHT, STT } from "./constants.js";
 import { readElf, type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol } from "./reader.js";
@@ -347,6 +347,22 @@ function annotate(lists: readonly (readonly ListingSymbol[])[], target: bigint):
   return undefined;
 }
 
+/** An instruction as decodeLikeLlvm reads it, or none, and the bytes it takes. */
+export interface Decoded {
+  readonly instruction: Instruction | undefined;
+  readonly size: number;
+}
+
+const UNDECODED: Decoded = Object.freeze({ instruction: undefined, size: 8 });
+const TOO_SHORT: Decoded = Object.freeze({ instruction: undefined, size: 0 });
+
+function decoded(opcode: number, dst: number, src: number, off: number, imm: number): Decoded {
+  return { instruction: { opcode, dst: dst as Register, src, off, imm }, size: 8 };
+}
+
+/** r0 to r11: what LLVM's decoder takes for a register (the kernel stops at r10). */
+const isReg = (r: number): boolean => r <= 11;
+
 /**
  * Decodes one instruction the way LLVM 19's BPF disassembler does. Returns the instruction with
  * the fields LLVM ignores cleared (so that formatInstruction prints what LLVM prints), or none
@@ -358,18 +374,18 @@ export function decodeLikeLlvm(
   pos: number,
   littleEndian: boolean,
   alu32: boolean,
-): { instruction: Instruction | undefined; size: number } {
+): Decoded {
   const available = view.byteLength - pos;
-  if (available < 8) return { instruction: undefined, size: 0 };
+  if (available < 8) return TOO_SHORT;
   const opcode = view.getUint8(pos);
   const regs = view.getUint8(pos + 1);
   const dst = (littleEndian ? regs & 0x0f : regs >> 4) as Register;
   const src = littleEndian ? regs >> 4 : regs & 0x0f;
   const off = view.getInt16(pos + 2, littleEndian);
   const imm = view.getInt32(pos + 4, littleEndian);
-  const bad = { instruction: undefined, size: 8 };
-  const ok = (fields: Partial<Instruction>) => ({ instruction: { opcode, dst: 0 as Register, src: 0, off: 0, imm: 0, ...fields }, size: 8 });
-  const reg = (r: number) => r <= 11;
+  // No closures, spreads or shared results made per call: this runs once per instruction, mostly
+  // before V8 optimizes it, where those were most of the listing's garbage.
+  const bad = UNDECODED;
   const op = opcode & 0xf0;
   const byReg = (opcode & 0x08) !== 0;
   const mode = opcode & 0xe0;
@@ -377,52 +393,52 @@ export function decodeLikeLlvm(
   switch (classOf(opcode)) {
     case Class.LD:
       if (opcode === 0x18) {
-        if (!reg(dst) || off !== 0) return bad;
-        if (available < 16) return { instruction: undefined, size: 0 };
+        if (!isReg(dst) || off !== 0) return bad;
+        if (available < 16) return TOO_SHORT;
         // LLVM reads only the high immediate of the second slot; ld_pseudo prints the low one alone.
         const imm2 = src === 0 ? view.getInt32(pos + 12, littleEndian) : 0;
         return { instruction: { opcode, dst, src, off: 0, imm, imm2 }, size: 16 };
       }
-      if (opcode === 0x20 || opcode === 0x28 || opcode === 0x30) return ok({ imm });
-      if (opcode === 0x40 || opcode === 0x48 || opcode === 0x50) return reg(src) ? ok({ src }) : bad;
+      if (opcode === 0x20 || opcode === 0x28 || opcode === 0x30) return decoded(opcode, 0, 0, 0, imm);
+      if (opcode === 0x40 || opcode === 0x48 || opcode === 0x50) return isReg(src) ? decoded(opcode, 0, src, 0, 0) : bad;
       return bad;
     case Class.LDX:
-      if (mode === 0x60 || (mode === 0x80 && size !== 0x18)) return reg(dst) && reg(src) ? ok({ dst, src, off }) : bad;
+      if (mode === 0x60 || (mode === 0x80 && size !== 0x18)) return isReg(dst) && isReg(src) ? decoded(opcode, dst, src, off, 0) : bad;
       return bad;
     case Class.ST:
-      return mode === 0x60 && reg(dst) ? ok({ dst, off, imm }) : bad;
+      return mode === 0x60 && isReg(dst) ? decoded(opcode, dst, 0, off, imm) : bad;
     case Class.STX:
-      if (!reg(dst) || !reg(src)) return bad;
-      if (mode === 0x60) return ok({ dst, src, off });
+      if (!isReg(dst) || !isReg(src)) return bad;
+      if (mode === 0x60) return decoded(opcode, dst, src, off, 0);
       if (mode !== 0xc0 || (size !== 0x00 && size !== 0x18)) return bad;
-      return atomic(ok, dst, src, off, imm, size === 0x00 && !alu32) ?? bad;
+      return atomic(opcode, dst, src, off, imm, size === 0x00 && !alu32) ?? bad;
     case Class.ALU:
     case Class.ALU64: {
       const is64 = classOf(opcode) === Class.ALU64;
-      if (!reg(dst)) return bad;
-      if (op === 0x80) return byReg ? bad : ok({ dst }); // neg
+      if (!isReg(dst)) return bad;
+      if (op === 0x80) return byReg ? bad : decoded(opcode, dst, 0, 0, 0); // neg
       if (op === 0xd0) {
         if (is64 && byReg) return bad;
-        return imm === 16 || imm === 32 || imm === 64 ? ok({ dst, imm }) : bad;
+        return imm === 16 || imm === 32 || imm === 64 ? decoded(opcode, dst, 0, 0, imm) : bad;
       }
       if (op >= 0xe0) return bad;
       const signedDivision = (op === 0x30 || op === 0x90) && off === 1;
-      if (!byReg) return off === 0 || signedDivision ? ok({ dst, off, imm }) : bad;
-      if (!reg(src)) return bad;
-      if (op === 0xb0 && is64 && off === 1) return ok({ dst, src, off, imm }); // addr_space_cast
+      if (!byReg) return off === 0 || signedDivision ? decoded(opcode, dst, 0, off, imm) : bad;
+      if (!isReg(src)) return bad;
+      if (op === 0xb0 && is64 && off === 1) return decoded(opcode, dst, src, off, imm); // addr_space_cast
       const movsx = op === 0xb0 && (off === 8 || off === 16 || (is64 && off === 32));
-      return off === 0 || signedDivision || movsx ? ok({ dst, src, off }) : bad;
+      return off === 0 || signedDivision || movsx ? decoded(opcode, dst, src, off, 0) : bad;
     }
     case Class.JMP:
     case Class.JMP32: {
       const is32 = classOf(opcode) === Class.JMP32;
-      if (op === 0x00) return byReg ? bad : is32 ? ok({ imm }) : ok({ off }); // goto, gotol
-      if (op === 0x80) return is32 ? bad : byReg ? (reg(dst) ? ok({ dst }) : bad) : ok({ imm }); // call, callx
-      if (op === 0x90) return is32 || byReg || imm !== 0 ? bad : ok({}); // exit
-      if (op === 0xe0) return is32 || byReg ? bad : ok({ off }); // may_goto
-      if (op === 0xf0 || !reg(dst)) return bad;
-      if (!byReg) return ok({ dst, off, imm });
-      return reg(src) ? ok({ dst, src, off }) : bad;
+      if (op === 0x00) return byReg ? bad : is32 ? decoded(opcode, 0, 0, 0, imm) : decoded(opcode, 0, 0, off, 0); // goto, gotol
+      if (op === 0x80) return is32 ? bad : byReg ? (isReg(dst) ? decoded(opcode, dst, 0, 0, 0) : bad) : decoded(opcode, 0, 0, 0, imm); // call, callx
+      if (op === 0x90) return is32 || byReg || imm !== 0 ? bad : decoded(opcode, 0, 0, 0, 0); // exit
+      if (op === 0xe0) return is32 || byReg ? bad : decoded(opcode, 0, 0, off, 0); // may_goto
+      if (op === 0xf0 || !isReg(dst)) return bad;
+      if (!byReg) return decoded(opcode, dst, 0, off, imm);
+      return isReg(src) ? decoded(opcode, dst, src, off, 0) : bad;
     }
   }
   return bad;
@@ -434,24 +450,27 @@ function formatLikeLlvm(ins: Instruction, alu32: boolean): string {
     const hex = (v: number) => `0x${v.toString(16)}`;
     return `r${ins.dst} = addr_space_cast(r${ins.src}, ${hex(ins.imm >>> 16)}, ${hex(ins.imm & 0xffff)})`;
   }
-  return formatInstruction(ins, { hex: true, alu32 });
+  return formatInstruction(ins, alu32 ? HEX_ALU32 : HEX);
 }
+
+const HEX: FormatOptions = { hex: true, alu32: false };
+const HEX_ALU32: FormatOptions = { hex: true, alu32: true };
 
 /** BPF_ATOMIC: LLVM looks only at the low byte of imm; without alu32 it knows only the 32-bit add. */
 function atomic(
-  ok: (fields: Partial<Instruction>) => { instruction: Instruction; size: number },
+  opcode: number,
   dst: Register,
   src: number,
   off: number,
   imm: number,
   onlyAdd: boolean,
-): { instruction: Instruction; size: number } | undefined {
+): Decoded | undefined {
   const low = imm & 0xff;
   const operation = low >> 4;
-  if (onlyAdd) return operation === 0 ? ok({ dst, src, off, imm: 0 }) : undefined;
+  if (onlyAdd) return operation === 0 ? decoded(opcode, dst, src, off, 0) : undefined;
   const arithmetic = operation === 0x0 || operation === 0x4 || operation === 0x5 || operation === 0xa;
   // The fetch forms (xchg and cmpxchg are fetch-only) need the low nibble to be exactly 1; the
   // plain forms ignore it.
-  if ((low & 0x0f) === 1 && (arithmetic || operation === 0xe || operation === 0xf)) return ok({ dst, src, off, imm: low });
-  return arithmetic ? ok({ dst, src, off, imm: low & 0xf0 }) : undefined;
+  if ((low & 0x0f) === 1 && (arithmetic || operation === 0xe || operation === 0xf)) return decoded(opcode, dst, src, off, low);
+  return arithmetic ? decoded(opcode, dst, src, off, low & 0xf0) : undefined;
 }
