@@ -156,9 +156,13 @@ export class FakeKernel implements Kernel {
   flock = (_fd: number, _operation: number) => -38;
 }
 
-/** A new FakeKernel installed as the kernel until the running test ends (then the one before is back). */
-export function installFakeKernel(): FakeKernel {
-  const k = new FakeKernel();
-  onTestFinished(useKernel(k));
+/** `k` (a FakeKernel or any other fake) installed as the kernel until the running test ends (then the one before is back); returns it. */
+export function installKernel<K extends object>(k: K): K {
+  onTestFinished(useKernel(k as unknown as Kernel));
   return k;
+}
+
+/** A new FakeKernel installed as the kernel until the running test ends. */
+export function installFakeKernel(): FakeKernel {
+  return installKernel(new FakeKernel());
 }

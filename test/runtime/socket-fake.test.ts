@@ -1,12 +1,12 @@
 /** Socket options go through the kernel seam: a fake kernel sees every setsockopt. */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as asm from "../../src/asm/index.js";
 import { attachSocketFilter } from "../../src/runtime/attach-net.js";
 import { Program } from "../../src/runtime/program.js";
-import { SOL_SOCKET, SO_ATTACH_BPF, SO_DETACH_BPF, SyscallError, setSocketOptionInt, useKernel, type Kernel } from "../../src/syscall/index.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { SOL_SOCKET, SO_ATTACH_BPF, SO_DETACH_BPF, SyscallError, setSocketOptionInt } from "../../src/syscall/index.js";
+import { FakeKernel, installKernel } from "../helpers/fake-kernel.js";
 
 class SockoptKernel extends FakeKernel {
   readonly sockopts: [number, number, number, number][] = [];
@@ -17,16 +17,10 @@ class SockoptKernel extends FakeKernel {
   };
 }
 
-let restore: (() => void) | undefined;
-afterEach(() => {
-  restore?.();
-  restore = undefined;
-});
 
 describe("setsockopt through the seam", () => {
   it("SO_ATTACH_BPF / SO_DETACH_BPF of a socket filter reach the fake kernel", () => {
-    const k = new SockoptKernel();
-    restore = useKernel(k as unknown as Kernel);
+    const k = installKernel(new SockoptKernel());
     const prog = Program.load({ name: "filter", type: 1 /* SOCKET_FILTER */, instructions: asm.encode([asm.mov64Imm(asm.R0, 0), asm.exit()]), license: "GPL" });
     const attachment = attachSocketFilter(prog, 7);
     attachment.close();
@@ -38,9 +32,8 @@ describe("setsockopt through the seam", () => {
   });
 
   it("a failure is a SyscallError with the errno the fake returned", () => {
-    const k = new SockoptKernel();
+    const k = installKernel(new SockoptKernel());
     k.answer = -9; // EBADF
-    restore = useKernel(k as unknown as Kernel);
     let error: unknown;
     try {
       setSocketOptionInt(3, SOL_SOCKET, SO_ATTACH_BPF, 1, "SO_ATTACH_BPF on socket fd 3");

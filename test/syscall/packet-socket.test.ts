@@ -3,9 +3,9 @@
  * before any call, and (through a fake kernel) the socket's steps in order, with the fd closed
  * when a later step fails.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { AF_PACKET, AttrRangeError, SOCK_CLOEXEC, SOCK_RAW, SOL_SOCKET, SO_MARK, SyscallError, itimerspecAt, openPacketSocket, sockaddrLl, useKernel, type Kernel } from "../../src/syscall/index.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { describe, expect, it } from "vitest";
+import { AF_PACKET, AttrRangeError, SOCK_CLOEXEC, SOCK_RAW, SOL_SOCKET, SO_MARK, SyscallError, itimerspecAt, openPacketSocket, sockaddrLl } from "../../src/syscall/index.js";
+import { FakeKernel, installKernel } from "../helpers/fake-kernel.js";
 
 class SocketKernel extends FakeKernel {
   readonly steps: string[] = [];
@@ -29,11 +29,6 @@ class SocketKernel extends FakeKernel {
   };
 }
 
-let restore: (() => void) | undefined;
-afterEach(() => {
-  restore?.();
-  restore = undefined;
-});
 
 describe("AF_PACKET socket", () => {
   it("sockaddr_ll: family, big-endian EtherType, ifindex", () => {
@@ -43,15 +38,13 @@ describe("AF_PACKET socket", () => {
   });
 
   it("socket, bind to the interface (protocol 0: receives nothing), SO_MARK — in that order", () => {
-    const k = new SocketKernel();
-    restore = useKernel(k as unknown as Kernel);
+    const k = installKernel(new SocketKernel());
     expect(openPacketSocket(5, 0x6a697402, "test")).toBe(40);
     expect(k.steps).toEqual([`socket ${AF_PACKET} ${SOCK_RAW | SOCK_CLOEXEC} 0`, `bind 40 ${Buffer.from(sockaddrLl(5, 0)).toString("hex")}`, `setsockopt 40 ${SOL_SOCKET} ${SO_MARK} 6a697402`]);
   });
 
   it("a failing step is a SyscallError naming it; the socket is closed", () => {
-    const k = new SocketKernel();
-    restore = useKernel(k as unknown as Kernel);
+    const k = installKernel(new SocketKernel());
     k.markAnswer = -1; // EPERM
     expect(() => openPacketSocket(5, 1, "test")).toThrow(SyscallError);
     expect(() => openPacketSocket(5, 1, "test")).toThrow(/setsockopt SO_MARK of AF_PACKET test: EPERM: needs CAP_NET_ADMIN/);
@@ -63,8 +56,7 @@ describe("AF_PACKET socket", () => {
   });
 
   it("a mark or ifindex out of range is refused before any call", () => {
-    const k = new SocketKernel();
-    restore = useKernel(k as unknown as Kernel);
+    const k = installKernel(new SocketKernel());
     expect(() => openPacketSocket(5, 2 ** 32, "test")).toThrow(AttrRangeError);
     expect(() => openPacketSocket(1.5, 1, "test")).toThrow(AttrRangeError);
     expect(k.steps).toEqual([]);
