@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { SHF, SHT, readElf } from "../../src/elf/index.js";
 import { objdump } from "../../src/elf/objdump.js";
 import { llvmObjdump, llvmMissing } from "../helpers/llvm.js";
 import { tsebpf } from "./run.js";
@@ -124,6 +125,20 @@ describe("tsebpf disasm obj.o", () => {
       expect({ argv, code: r.code, stdout: r.stdout }).toEqual({ argv, code: 1, stdout: "" });
       expect(r.stderr).toMatch(message);
     }
+  });
+
+  it("with several objects and -r, a relocation that cannot be read stops the command with nothing listed", async () => {
+    const bytes = new Uint8Array(readFileSync(CORE));
+    const elf = readElf(bytes);
+    const rel = elf.sections.find((s) => s.type === SHT.REL && ((elf.sections[s.info]?.flags ?? 0) & SHF.EXECINSTR) !== 0);
+    if (!rel) throw new Error(`${CORE} has no relocations of code`);
+    bytes.fill(0xff, rel.offset + 12, rel.offset + 16); // entry 0's symbol index (little endian r_info's high half)
+    const broken = file("several-broken-rel.o", bytes);
+    const r = await tsebpf("disasm", "-r", CALLS, broken);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 1, stdout: "" });
+    expect(r.stderr).toMatch(/^tsebpf: .*several-broken-rel\.o: .*relocation entry 0 points at symbol 4294967295.*\n$/);
+    // Without -r the relocations are not read: both are listed.
+    expect((await tsebpf("disasm", CALLS, broken)).code).toBe(0);
   });
 
   it("still lists raw instructions and hex text", async () => {

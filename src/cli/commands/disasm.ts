@@ -43,8 +43,8 @@ block, the instructions by slot with <symbol+offset> after jumps, and with -r th
 (R_BPF_64_64 map, R_BPF_64_32 call, ...) and the CO-RE relocations from .BTF.ext, e.g.
   CO-RE <byte_off> [17] struct task_struct::pid (0:0)
 Several objects are listed one after the other, as llvm-objdump lists several files (each in its
-own byte order: llvm-objdump-19 reads every file in the first one's). All are read first: one
-that cannot be read stops the command before anything is listed.
+own byte order: llvm-objdump-19 reads every file in the first one's). All are read and listed
+before anything is written: one that cannot be read stops the command with nothing listed.
 Instructions are shown as LLVM 19 decodes them, <unknown> included (32-bit atomics other than
 add need --alu32, as with llvm-objdump --mattr=+alu32).
 
@@ -104,7 +104,8 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 
 /**
  * The llvm-objdump listing of ELF objects, one after the other. Every object is parsed (and
- * `--section` names checked) before the first is listed, so bad input prints nothing else.
+ * `--section` names checked) and listed before the first listing is written, so bad input
+ * prints nothing else.
  */
 function listObjects(inputs: readonly Input[], opts: DisasmOptions, io: Output): void {
   const objects = inputs.map(({ name, input }) => ({ name, elf: withName(name, () => readElf(new Uint8Array(input.buffer, input.byteOffset, input.byteLength))) }));
@@ -115,11 +116,15 @@ function listObjects(inputs: readonly Input[], opts: DisasmOptions, io: Output):
     const which = objects.length === 1 ? "" : ` in any of the ${objects.length} objects`;
     throw new CliError(`${where}no section named ${JSON.stringify(section)}${which}`);
   }
-  for (const { name, elf } of objects) listObject(elf, name, opts, io);
+  const listings = objects.map(({ name, elf }) => listObject(elf, name, opts));
+  for (const { name, text, warnings } of listings) {
+    for (const warning of warnings) io.err(`tsebpf: warning: ${name}: ${warning}\n`);
+    io.out(text);
+  }
 }
 
 /** One object's listing, with the warnings llvm-objdump would print (unreadable .BTF, .BTF.ext). */
-function listObject(elf: ElfFile, name: string, opts: DisasmOptions, io: Output): void {
+function listObject(elf: ElfFile, name: string, opts: DisasmOptions): { name: string; text: string; warnings: string[] } {
   const warnings: string[] = [];
   const text = withName(name, () =>
     objdump(elf, {
@@ -130,8 +135,7 @@ function listObject(elf: ElfFile, name: string, opts: DisasmOptions, io: Output)
       onWarning: (message) => warnings.push(message),
     }),
   );
-  for (const warning of warnings) io.err(`tsebpf: warning: ${name}: ${warning}\n`);
-  io.out(text);
+  return { name, text, warnings };
 }
 
 /** Runs `read`; an error it throws becomes a CliError that starts with the file's name. */
