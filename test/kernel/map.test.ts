@@ -3,7 +3,7 @@ import { expect, it } from "vitest";
 import { MapType } from "../../src/abi/index.js";
 import { BpfMap, UpdateFlags, UseAfterCloseError } from "../../src/runtime/map.js";
 import { PerfEventReader, RingBufferReader } from "../../src/runtime/ringbuf.js";
-import { deleteBatch, lookupAndDeleteBatch, lookupBatch, updateBatch } from "../../src/runtime/map-batch.js";
+import { deleteBatch, lookupAndDeleteBatch, lookupBatch, lookupBatches, updateBatch } from "../../src/runtime/map-batch.js";
 import { kernel } from "../../src/syscall/index.js";
 import { describeKernel } from "../helpers/kernel.js";
 
@@ -61,6 +61,12 @@ describeKernel("BpfMap", () => {
     const all = lookupBatch(m, 256);
     expect(all.count).toBe(n);
     for (let i = 0; i < n; i++) expect(all.values.readBigUInt64LE(i * 8)).toBe(BigInt(all.keys.readUInt32LE(i * 4) * 3));
+    // A batch per step, none above the chunk, together the same entries in the same order.
+    const steps = [...lookupBatches(m, 256)];
+    expect(steps.length).toBeGreaterThanOrEqual(Math.ceil(n / 256));
+    for (const s of steps) expect(s.count).toBeLessThanOrEqual(256);
+    expect(Buffer.concat(steps.map((s) => s.keys))).toEqual(all.keys);
+    expect(Buffer.concat(steps.map((s) => s.values))).toEqual(all.values);
     expect(deleteBatch(m, keys.subarray(0, 1000 * 4))).toBe(1000);
     expect(lookupAndDeleteBatch(m).count).toBe(2000);
     expect([...m.keys()]).toEqual([]);
