@@ -3,7 +3,8 @@
  * text format; anything else is a 404. The counters are read when a scrape comes (the same batch
  * reads as the periodic summary) and the text is written in pieces, letting the event loop run
  * between them, so a large exposition (a million rules' hits) does not hold the program's loop
- * for the whole response.
+ * for the whole response. Series given as async iterables (packetfilter's rules, read in slices)
+ * are awaited as they come; a response cut short (HEAD, the client gone) ends their readers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
