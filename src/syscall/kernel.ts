@@ -78,6 +78,10 @@ export interface Kernel {
   ifIndexToName(index: number): string | undefined;
   /** flock(2): `LOCK_EX | LOCK_NB`, `LOCK_UN` … on an open file (flock.ts). */
   flock(fd: number, operation: number): number;
+  /** timerfd_create(2). */
+  timerfdCreate(clock: number, flags: number): number;
+  /** timerfd_settime(2) with a new struct itimerspec (the old one not asked for). */
+  timerfdSettime(fd: number, flags: number, value: Uint8Array): number;
 }
 
 const fail = (r: number | bigint): number => (Number(r) < 0 ? -errno() : Number(r));
@@ -216,6 +220,14 @@ export const realKernel: Kernel = {
   flock(fd, operation) {
     args("flock", ["fd", fd, "s32"], ["operation", operation, "s32"]);
     return fail(libc().flock(fd, operation) as number);
+  },
+  timerfdCreate(clock, flags) {
+    args("timerfd_create", ["clockid", clock, "s32"], ["flags", flags, "s32"]);
+    return fail(libc().timerfdCreate(clock, flags) as number);
+  },
+  timerfdSettime(fd, flags, value) {
+    args("timerfd_settime", ["fd", fd, "s32"], ["flags", flags, "s32"]);
+    return fail(libc().timerfdSettime(fd, flags, value, null) as number);
   },
   ifIndexToName(index) {
     args("if_indextoname", ["index", index, "u32"]);

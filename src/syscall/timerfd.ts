@@ -4,8 +4,8 @@
  * nanoseconds. Range-checked before the call: nothing reaches the kernel truncated.
  */
 import { SyscallError } from "./errors.js";
-import { errno, libc } from "./ffi.js";
 import { checkInt } from "./int-range.js";
+import { kernel } from "./kernel.js";
 
 export const CLOCK_MONOTONIC = 1;
 export const TFD_NONBLOCK = 0o4000;
@@ -16,8 +16,8 @@ export const ITIMERSPEC_BYTES = 32;
 
 /** A non-blocking, close-on-exec timerfd on CLOCK_MONOTONIC; SyscallError naming `what` otherwise. */
 export function timerfdCreate(what: string): number {
-  const fd = libc().timerfdCreate(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC) as number;
-  if (fd < 0) throw new SyscallError(errno(), { syscall: "timerfd_create", object: what });
+  const fd = kernel().timerfdCreate(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) throw new SyscallError(-fd, { syscall: "timerfd_create", object: what });
   return fd;
 }
 
@@ -38,6 +38,6 @@ export function itimerspecAt(ns: bigint): Uint8Array {
  */
 export function timerfdSetAbsolute(fd: number, ns: bigint, what: string): void {
   checkInt("timerfd_settime", "fd", fd, "s32");
-  const r = libc().timerfdSettime(fd, ns === 0n ? 0 : TFD_TIMER_ABSTIME, itimerspecAt(ns), null) as number;
-  if (r < 0) throw new SyscallError(errno(), { syscall: "timerfd_settime", object: what });
+  const r = kernel().timerfdSettime(fd, ns === 0n ? 0 : TFD_TIMER_ABSTIME, itimerspecAt(ns));
+  if (r < 0) throw new SyscallError(-r, { syscall: "timerfd_settime", object: what });
 }

@@ -154,6 +154,8 @@ export class FakeKernel implements Kernel {
   ifNameToIndex = (_name: string) => -19;
   ifIndexToName = (_index: number): string | undefined => undefined;
   flock = (_fd: number, _operation: number) => -38;
+  timerfdCreate = (_clock: number, _flags: number) => -38;
+  timerfdSettime = (_fd: number, _flags: number, _value: Uint8Array) => -38;
 }
 
 /** `k` (a FakeKernel or any other fake) installed as the kernel until the running test ends (then the one before is back); returns it. */
