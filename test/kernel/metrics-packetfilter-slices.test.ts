@@ -136,4 +136,33 @@ describeKernel("packetfilter metrics: rules read in slices", () => {
       await server.close();
     }
   });
+  it("a scrape cut short by the client ends its read: the snapshot is closed before its last rule", async () => {
+    using filter = PacketFilter.load(config(0));
+    const closedAt: number[] = [];
+    const server = await MetricsServer.listen({ host: "127.0.0.1", port: 0 }, () =>
+      packetfilterMetrics(filter.counters(), () => {
+        const stream = new Counted(filter.ruleSnapshot());
+        const close = stream.close.bind(stream);
+        stream.close = () => {
+          closedAt.push(stream.rows);
+          close();
+        };
+        return stream;
+      }),
+    );
+    try {
+      await new Promise<void>((resolve) => {
+        const req = httpGet(server.url, { agent: false }, (r) => r.once("data", () => (req.destroy(), resolve())));
+        req.on("error", () => undefined);
+      });
+      for (let i = 0; i < 2000 && closedAt.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(closedAt).toHaveLength(1);
+      expect(closedAt[0]).toBeLessThan(V4 + V6.length);
+      // Nothing left held: the filter reads (and reloads) as before.
+      await filter.apply(config(1));
+      expect(filter.rules("ipv4")).toHaveLength(V4);
+    } finally {
+      await server.close();
+    }
+  });
 });
