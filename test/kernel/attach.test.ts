@@ -30,8 +30,8 @@ import { testCgroup } from "../helpers/cgroup.js";
 const spec = () => readCollectionSpec(readFileSync("test/fixtures/attach.bpfel.o"));
 const hits = (c: Collection) => (c.typedMap(".bss").get(0) as { hits: bigint[] }).hits;
 
-/** A loopback TCP connection, opened and closed: about ten socket state changes. */
-async function tcpRoundTrip(): Promise<void> {
+/** A loopback TCP connection, opened and closed (about ten socket state changes): the server's port. */
+async function tcpRoundTrip(): Promise<number> {
   const server = createServer((s) => s.end("hi"));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
@@ -42,6 +42,7 @@ async function tcpRoundTrip(): Promise<void> {
     c.on("error", reject);
   });
   await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 describeKernel("attaching programs", () => {
@@ -53,9 +54,9 @@ describeKernel("attaching programs", () => {
       using _btf = attachTracing(c.program("on_tp_btf"), AttachType.TRACE_RAW_TP, "tp_btf/inet_sock_set_state");
       await tcpRoundTrip();
       const h = hits(c);
-      expect(h[0]).toBeGreaterThanOrEqual(4n);
-      expect(h[1]).toBe(h[0]);
-      expect(h[2]).toBe(h[0]);
+      // At least the connection's own four state changes each (other tests' sockets may add to them
+      // between one attach and the next, so the three counts need not be equal).
+      for (const n of h.slice(0, 3)) expect(n).toBeGreaterThanOrEqual(4n);
     }
     // Detached: no more counting.
     const before = hits(c)[0];
@@ -257,14 +258,16 @@ describeKernel("events from an attached tracepoint", () => {
     using ring = new RingBufferReader(c.map("changes"));
     using perf = new PerfEventReader(c.map("changes_perf"));
     using _tp = attachTracepoint(c.program("state_events"), "sock", "inet_sock_set_state");
-    await tcpRoundTrip();
+    const port = await tcpRoundTrip();
     const decode = (v: DataView, o: number) => ({ oldstate: v.getUint32(o, true), newstate: v.getUint32(o + 4, true), sport: v.getUint16(o + 8, true), dport: v.getUint16(o + 10, true) });
     const collect = async (reader: { records(o: { signal: AbortSignal }): AsyncIterable<{ memoryView: DataView; offset: number }> }) => {
       const out: ReturnType<typeof decode>[] = [];
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), 1500);
       for await (const r of reader.records({ signal: stop.signal })) {
-        out.push(decode(r.memoryView, r.offset));
+        const e = decode(r.memoryView, r.offset);
+        // The tracepoint sees every TCP socket of the machine: this connection's are the ones on its port.
+        if (e.sport === port || e.dport === port) out.push(e);
         // A full connection ends with both sockets closed.
         if (out.filter((e) => e.newstate === 7 /* TCP_CLOSE */).length >= 2) break;
       }
