@@ -16,16 +16,32 @@
  * CPUs (/proc/stat) during the run over the packets delayed, and for userspace also this
  * process's CPU time (the release thread: the main thread waits in spawnSync meanwhile). Both
  * include what else runs on the machine at the time.
+ *
+ * One-way rows (12uo/12ao), beside the RTT rows: the RTT's p99 is mostly the two Node processes'
+ * own wake-ups (the baseline RTT's p99 is already +0.4–0.65 ms on an idle machine), so the same
+ * delays are also measured one way with a C peer built at bench time (bench/peers/oneway.c): a
+ * sender in A stamps each datagram with CLOCK_REALTIME right before its sendto, a receiver in B
+ * reads the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME, taken in B's receive
+ * path before the socket and the receiver's wake-up; one machine, one clock). One-way error =
+ * (rx stamp − tx stamp) − delay − the baseline's median one-way time (same peer, no jittergen),
+ * each delay in a jittergen instance of its own started after the RTT run's (whose CPU figures
+ * stay the RTT run's).
+ * It includes the sender's path from the stamp to TC egress, the hold and release, and veth; it
+ * excludes both processes' scheduling (the sender's lateness only moves its send time). The
+ * kernel's software TX stamp (SO_TIMESTAMPING TX_SOFTWARE) is not used as the send time: veth
+ * takes it in veth_xmit, after the TC egress hook where jittergen holds the packet (so it would
+ * hide the delay); the sender asks for it anyway and the note says what came back.
  */
 import { spawnSync } from "node:child_process";
 import { cpuUsage } from "node:process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { asm, runtime } from "../src/index.js";
 import { ProgramType } from "../src/abi/index.js";
 import { parseConfig } from "../src/programs/jittergen/config.js";
 import { Jittergen, loadProgram } from "../src/programs/jittergen/index.js";
 import { frame } from "../test/helpers/packets.js";
-import { interleaved, median, roundRatio, type Figure } from "./lib.js";
+import { buildPeer, interleaved, median, roundRatio, workdir, type Figure } from "./lib.js";
 
 const REPEAT = 100_000;
 const ROUNDS = 11;
@@ -70,6 +86,34 @@ function probe(nsA: string, nsB: string, address: string, port: number, count: n
   return JSON.parse(r.stdout) as number[];
 }
 
+/**
+ * One-way times (ms) of `count` datagrams `gapUs` apart from ns A to ns B through the C peer
+ * (`peer`): kernel receive stamp − the sender's CLOCK_REALTIME stamp before sendto, per datagram
+ * received; and for those the kernel also stamped at TX (software), TX stamp − sender stamp.
+ */
+function oneWay(peer: string, nsA: string, nsB: string, address: string, port: number, count: number, gapUs: number): { oneWay: number[]; txLag: number[] } {
+  const [rx, rxErr, tx] = ["rx.txt", "rx.err", "tx.txt"].map((f) => join(workdir, `oneway-${f}`)) as [string, string, string];
+  const q = (x: string) => `'${x}'`;
+  const script = `nsenter --net=/var/run/netns/${nsB} -- ${q(peer)} rx ${address} ${port} ${count} > ${q(rx)} 2> ${q(rxErr)} & pid=$!
+    n=0; until grep -q ready ${q(rxErr)} 2>/dev/null; do n=$((n+1)); [ $n -gt 500 ] && { cat ${q(rxErr)} >&2; exit 1; }; sleep 0.01; done
+    nsenter --net=/var/run/netns/${nsA} -- ${q(peer)} tx ${address} ${port} ${count} ${gapUs} txsw > ${q(tx)} || exit 1
+    wait $pid`;
+  sh("sh", ["-c", script]);
+  const sent = new Map<number, bigint>();
+  const txsw = new Map<number, bigint>(readFileSync(tx, "utf8").trim().split("\n").filter(Boolean).map((l) => { const [i = "0", t = "0"] = l.split(" "); return [Number(i), BigInt(t)] as const; }));
+  const oneWayMs: number[] = [];
+  const txLag: number[] = [];
+  for (const line of readFileSync(rx, "utf8").trim().split("\n").filter(Boolean)) {
+    const [i = "0", t = "0", r = "0"] = line.split(" ");
+    if (sent.has(Number(i)) || r === "0") continue; // duplicates; no stamp
+    sent.set(Number(i), BigInt(t));
+    oneWayMs.push(Number(BigInt(r) - BigInt(t)) / 1e6);
+    const sw = txsw.get(Number(i));
+    if (sw !== undefined) txLag.push(Number(sw - BigInt(t)) / 1e6);
+  }
+  return { oneWay: oneWayMs, txLag };
+}
+
 const quantile = (xs: readonly number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -93,6 +137,10 @@ function accuracy(): Figure[] {
     const baseRtts = probe(nsA, nsB, address, 7100, 1000, 1);
     const base = median(baseRtts);
     const baseP99 = quantile(baseRtts.map((r) => r - base), 0.99);
+    const peer = buildPeer("oneway.c", []);
+    const baseOneWay = peer.path ? oneWay(peer.path, nsA, nsB, address, 7100, 1000, 1000) : undefined;
+    const owBase = baseOneWay ? median(baseOneWay.oneWay) : NaN;
+    const owBaseP99 = baseOneWay ? quantile(baseOneWay.oneWay.map((r) => r - owBase), 0.99) : NaN;
     // userspace first: the recirculate runs leave the CPUs busy with laps (and softirq time runs before any thread).
     for (const [engine, id, delay] of [["userspace", "12u"], ["recirculate", "12a"]].flatMap(([e, i]) => [1, 5, 20].map((d) => [e as "userspace" | "recirculate", i as string, d] as const))) {
       const cfg = parseConfig({ outIf: ifA, engine, action: "jitter", match: { protocol: "udp", port: 7100 }, jitter: { minDelayMs: delay, maxDelayMs: delay } }, "bench.yml");
@@ -127,6 +175,35 @@ function accuracy(): Figure[] {
           engine === "recirculate"
             ? `${delay} ms: ${rtts.length}/1000 back; kernel release lateness mean ${s.meanLateMs.toFixed(3)} ms, p99 < ${(2 ** (lateP99Bucket + 1) / 1000).toFixed(3)} ms; ${(Number(s.laps) / Math.max(1, Number(s.released))).toFixed(0)} laps and ~${cpuUs.toFixed(0)} µs softirq CPU per delayed packet`
             : `${delay} ms: ${rtts.length}/1000 back; release thread lateness mean ${s.meanLateMs.toFixed(3)} ms, p99 < ${(2 ** (lateP99Bucket + 1) / 1000).toFixed(3)} ms (SCHED_FIFO ${jg.releaseStats?.realtimePriority ?? 0}); release thread CPU ${(((jg.releaseStats?.cpuUserUs ?? 0) + (jg.releaseStats?.cpuSystemUs ?? 0)) / Math.max(1, Number(s.released))).toFixed(1)} µs per delayed packet (user ${((jg.releaseStats?.cpuUserUs ?? 0) / Math.max(1, Number(s.released))).toFixed(1)}, system ${((jg.releaseStats?.cpuSystemUs ?? 0) / Math.max(1, Number(s.released))).toFixed(1)}: its sendto carries the packet through the veth peer's receive path), start-up ${((jg.releaseStats?.startupCpuUs ?? 0) / 1000).toFixed(0)} ms; process ~${processUs.toFixed(1)} µs, softirq (whole machine) ~${cpuUs.toFixed(1)} µs`,
+      });
+      // A fresh instance for the one-way run: the RTT row's CPU figures stay its own.
+      let ow: ReturnType<typeof oneWay> | undefined;
+      if (peer.path) {
+        const jg1 = runtime.withNetns(`/var/run/netns/${nsA}`, () => Jittergen.start(cfg));
+        try {
+          ow = oneWay(peer.path, nsA, nsB, address, 7100, 1000, 1000);
+        } finally {
+          runtime.withNetns(`/var/run/netns/${nsA}`, () => jg1.stop());
+        }
+      }
+      const owId = `${id}o`;
+      const owFigure = `jittergen ${engine} ${delay} ms one-way delay error p50/p99 (1k pkt/s, kernel RX stamp)`;
+      if (!ow || !baseOneWay) {
+        figures.push({ id: owId, figure: owFigure, tsebpf: "n/a", peer: "n/a", ratio: undefined, target: "p99 ≤ 1 ms", pass: undefined, note: peer.reason });
+        continue;
+      }
+      const owErr = ow.oneWay.map((t) => t - delay - owBase);
+      const owP99 = quantile(owErr, 0.99);
+      const lag = ow.txLag.length ? `${ow.txLag.length} software TX stamps came back, stamp − sender stamp p50 ${quantile(ow.txLag, 0.5).toFixed(3)} ms (taken after the hold)` : "no software TX stamp came back (the original is taken at TC egress; the copy sent has no socket)";
+      figures.push({
+        id: owId,
+        figure: owFigure,
+        tsebpf: `${quantile(owErr, 0.5).toFixed(3)}/${owP99.toFixed(3)} ms`,
+        peer: `baseline one-way p50 ${(owBase * 1000).toFixed(1)} µs, p99 +${(owBaseP99 * 1000).toFixed(1)} µs`,
+        ratio: undefined,
+        target: "p99 ≤ 1 ms",
+        pass: owP99 <= 1 && ow.oneWay.length > 0,
+        note: `${delay} ms: ${ow.oneWay.length}/1000 received, min error ${quantile(owErr, 0).toFixed(3)} ms, max ${quantile(owErr, 1).toFixed(3)} ms; ${lag}; baseline ${baseOneWay.oneWay.length}/1000`,
       });
     }
   } finally {
