@@ -1,6 +1,6 @@
 /**
  * A scrape of a rule set larger than one slice (SLICE_ENTRIES): the rules are read in slices
- * between which the event loop runs (a timer ticks in the middle of the read: an ordering
+ * between which the event loop runs (a callback run once per loop turn sees the middle of the read: an ordering
  * assertion, not a timed one), every rule's series comes once with its exact hits, and a scrape
  * across reloads shows the generation it started with, whole.
  */
@@ -60,6 +60,21 @@ const expected = (third: number, hits: ReadonlyMap<string, number> = new Map()) 
   return out;
 };
 
+/**
+ * Calls `fn` once in every turn of the event loop (a chain of immediates), however fast the
+ * machine: what sees the read between two slices, where a timer might not be due yet.
+ */
+function everyTurn(fn: () => void): { stop(): void } {
+  let stopped = false;
+  const next = () => {
+    if (stopped) return;
+    fn();
+    setImmediate(next);
+  };
+  setImmediate(next);
+  return { stop: () => void (stopped = true) };
+}
+
 describeKernel("packetfilter metrics: rules read in slices", () => {
   it("a scrape larger than one slice lets a timer run between slices and gives every rule's series once, with its hits", async () => {
     using filter = PacketFilter.load(config(0));
@@ -76,10 +91,10 @@ describeKernel("packetfilter metrics: rules read in slices", () => {
       }),
     );
     const seen: number[] = [];
-    const ticker = setInterval(() => seen.push(stream?.rows ?? 0), 0);
+    const ticker = everyTurn(() => seen.push(stream?.rows ?? 0));
     try {
       const body = await scrape(server.url);
-      clearInterval(ticker);
+      ticker.stop();
       const total = V4 + V6.length;
       // A tick came while the rules were being read: after some rows, before the last.
       expect(seen.some((n) => n > 0 && n < total)).toBe(true);
@@ -98,7 +113,7 @@ describeKernel("packetfilter metrics: rules read in slices", () => {
       );
       expect(seriesOf(m, "tsebpf_packetfilter_rules")).toEqual({ "action=allow,family=ipv4": 0, "action=block,family=ipv4": V4, "action=allow,family=ipv6": V6.length, "action=block,family=ipv6": 0 });
     } finally {
-      clearInterval(ticker);
+      ticker.stop();
       await server.close();
     }
   });
@@ -115,14 +130,14 @@ describeKernel("packetfilter metrics: rules read in slices", () => {
     );
     // Once the read is under way: two reloads, the second rewriting the slot the scrape reads.
     let rowsAtReload = 0;
-    const ticker = setInterval(() => {
+    const ticker = everyTurn(() => {
       if (reloads || (stream?.rows ?? 0) === 0) return;
       rowsAtReload = stream?.rows ?? 0;
       reloads = filter.apply(config(100)).then(() => filter.apply(config(200)));
-    }, 0);
+    });
     try {
       const body = await scrape(server.url);
-      clearInterval(ticker);
+      ticker.stop();
       expect(reloads).toBeDefined();
       // The reloads came in the middle of the read.
       expect(rowsAtReload).toBeLessThan(V4 + V6.length);
@@ -132,7 +147,7 @@ describeKernel("packetfilter metrics: rules read in slices", () => {
       expect(seriesOf(after, "tsebpf_packetfilter_rule_hits_total")).toEqual(expected(200));
       expect(filter.rules("ipv4").map((r) => formatPrefix(r.prefix)).sort()).toEqual(Array.from({ length: V4 }, (_, i) => v4Host(i, 200)).sort());
     } finally {
-      clearInterval(ticker);
+      ticker.stop();
       await server.close();
     }
   });
