@@ -16,7 +16,8 @@ import { describe, expect } from "vitest";
 import { LEGACY_SECTION_TABLE, SECTION_TABLE, classifySection, programKind } from "../../src/elf/index.js";
 import { assertProperty, propertyRuns } from "../helpers/property.js";
 import { itWith } from "../helpers/oracle.js";
-import { libbpfProgTypeByName, libbpfSectionsMissing } from "../helpers/libbpf-sections.js";
+import { libbpfMissing } from "../helpers/libbpf.js";
+import { libbpfProgTypeByName } from "../helpers/libbpf-sections.js";
 
 const stems = [...new Set([...SECTION_TABLE, ...LEGACY_SECTION_TABLE].map((e) => e.pattern.replace(/[+/]$/, "")))];
 const suffixes = ["", "/", "/x", "/sched/sched_switch", "_x", "1", ".s", ".s/f", ".w/t", ".multi/f*", "/ingress", "/egress", "/devmap", "/cpumap", "/1", "-demo", "foo", "/stream_verdict", "/verdict"];
@@ -46,7 +47,7 @@ const sectionName: fc.Arbitrary<string> = fc.oneof(
 );
 
 describe("section names against libbpf_prog_type_by_name", () => {
-  itWith(libbpfSectionsMissing)("type and expected attach type equal libbpf's for every name libbpf knows", () => {
+  itWith(libbpfMissing)("type and expected attach type equal libbpf's for every name libbpf knows", () => {
     // Every pattern of the table, exactly, first: each one libbpf knows must agree.
     const exact = SECTION_TABLE.map((e) => e.pattern.replace(/\+$/, ""));
     const answers = libbpfProgTypeByName(exact);
@@ -81,7 +82,7 @@ describe("section names against libbpf_prog_type_by_name", () => {
     expect(compared).toBeGreaterThan(propertyRuns(30) * 20);
   });
 
-  itWith(libbpfSectionsMissing)("a name libbpf does not know is a libbpf 0.x guess or unspecified, never a 1.x rule libbpf 1.1 would have (except newer names and forms)", () => {
+  itWith(libbpfMissing)("a name libbpf does not know is a libbpf 0.x guess or unspecified, never a 1.x rule libbpf 1.1 would have (except newer names and forms)", () => {
     const names = fc.sample(sectionName, propertyRuns(3_000));
     const libbpf = libbpfProgTypeByName(names);
     names.forEach((name, i) => {

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ProgramType } from "../../src/abi/index.js";
 import { UnspecifiedProgramTypeError, checkProgramTypes, loadProblems, readCollectionSpec, setProgramType, type ProgramTypeSource } from "../../src/elf/index.js";
-import { libbpfPrograms, libbpfSectionsMissing } from "../helpers/libbpf-sections.js";
+import { libbpfMissing } from "../helpers/libbpf.js";
+import { libbpfPrograms } from "../helpers/libbpf-sections.js";
 import { itWith } from "../helpers/oracle.js";
 
 const FILE = (order: "bpfel" | "bpfeb") => `test/fixtures/sections_wild.${order}.o`;
@@ -55,7 +56,7 @@ describe("sections_wild: every program in every executable section", () => {
     expect(strip("bpfeb")).toEqual(strip("bpfel"));
   });
 
-  itWith(libbpfSectionsMissing)("finds the programs libbpf's object open finds, with libbpf's type wherever libbpf 1.x has one", () => {
+  itWith(libbpfMissing)("finds the programs libbpf's object open finds, with libbpf's type wherever libbpf 1.x has one", () => {
     const libbpf = libbpfPrograms(FILE("bpfel"));
     const spec = read("bpfel");
     expect(libbpf.map((p) => p.name).sort()).toEqual([...spec.programs.keys()].sort());

@@ -5,12 +5,10 @@
  *     libbpf_prog_type_by_name: `ok TYPE ATTACH` or `err ERRNO`;
  *   - `open FILE`: opens an object (bpf_object__open_file, nothing loaded) and prints each program
  *     libbpf found: `NAME\tSECTION\tTYPE\tATTACH\tAUTOLOAD`.
- * `libbpfSectionsMissing` says why it cannot be built (no compiler, no libbpf headers or library).
+ * Built by libbpf.ts's `buildLibbpfHelper`; its `libbpfMissing` says why it cannot be.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { buildLibbpfHelper } from "./libbpf.js";
 
 const SOURCE = `#include <stdio.h>
 #include <string.h>
@@ -44,25 +42,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-const compiler = ["cc", "clang-19", "gcc"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
-
-export const libbpfSectionsMissing: string | undefined =
-  compiler === undefined ? "no C compiler (cc, clang-19 or gcc)" : !existsSync("/usr/include/bpf/libbpf.h") ? "libbpf's headers (/usr/include/bpf/libbpf.h, libbpf-dev) are not here" : undefined;
-
-let built: string | undefined;
-
-/** The helper's path, compiled on first use. */
-function helper(): string {
-  if (built) return built;
-  if (libbpfSectionsMissing) throw new Error(`libbpf oracle: ${libbpfSectionsMissing}`);
-  const dir = mkdtempSync(join(tmpdir(), "tsebpf-libbpf-sections-"));
-  writeFileSync(join(dir, "sections.c"), SOURCE);
-  const out = join(dir, "sections");
-  const r = spawnSync(compiler as string, ["-O1", "-o", out, join(dir, "sections.c"), "-lbpf"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`libbpf oracle: ${compiler} failed: ${r.stderr}`);
-  built = out;
-  return out;
-}
+const helper = (): string => buildLibbpfHelper("sections", SOURCE);
 
 /** libbpf's answer for a section name: its type and expected attach type, or the error it returns. */
 export type LibbpfTypeAnswer = { known: true; type: number; attach: number } | { known: false; error: number };

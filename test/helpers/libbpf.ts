@@ -32,33 +32,38 @@ int main(int argc, char **argv) {
 }
 `;
 
-const compiler = ["cc", "clang-19"].find((c) => spawnSync(c, ["--version"]).status === 0);
+const compiler = ["cc", "clang-19", "gcc"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
 
-/** Why the libbpf oracle cannot run here, or undefined. */
-export const libbpfMissing = !compiler
-  ? "no C compiler (cc or clang-19)"
+/** Why a C helper against libbpf cannot be built here (no compiler, no libbpf headers), or undefined. */
+export const libbpfMissing: string | undefined = !compiler
+  ? "no C compiler (cc, clang-19 or gcc)"
   : !existsSync("/usr/include/bpf/libbpf.h")
-    ? "libbpf's headers (/usr/include/bpf, libbpf-dev) are not installed"
+    ? "libbpf's headers (/usr/include/bpf/libbpf.h, libbpf-dev) are not installed"
     : undefined;
 
-let helper: string | undefined;
+const built = new Map<string, string>();
 
-/** The compiled helper's path (built once per process). */
-function helperPath(): string {
-  if (helper) return helper;
-  const dir = mkdtempSync(join(tmpdir(), "tsebpf-libbpf-"));
-  const src = join(dir, "relo.c");
-  const bin = join(dir, "relo");
-  writeFileSync(src, SOURCE);
-  const r = spawnSync(compiler as string, [src, "-o", bin, "-lbpf"], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`compiling the libbpf helper failed: ${r.stderr}`);
-  helper = bin;
+/**
+ * The path of `source` (a C program) compiled against -lbpf into a temporary directory as `name`,
+ * built on first use and kept for the rest of the process.
+ */
+export function buildLibbpfHelper(name: string, source: string): string {
+  const known = built.get(name);
+  if (known) return known;
+  if (libbpfMissing) throw new Error(`libbpf helper ${name}: ${libbpfMissing}`);
+  const dir = mkdtempSync(join(tmpdir(), `tsebpf-libbpf-${name}-`));
+  const src = join(dir, `${name}.c`);
+  const bin = join(dir, name);
+  writeFileSync(src, source);
+  const r = spawnSync(compiler as string, ["-O1", "-o", bin, src, "-lbpf"], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`compiling the libbpf helper ${name} with ${compiler} failed: ${r.stderr}`);
+  built.set(name, bin);
   return bin;
 }
 
 /** libbpf's debug log for opening and loading `object` (no program is left in the kernel). */
 export function libbpfLoadLog(object: string): string {
-  const r = spawnSync(helperPath(), [object], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(buildLibbpfHelper("relo", SOURCE), [object], { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`libbpf helper on ${object} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
