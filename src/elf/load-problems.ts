@@ -70,7 +70,7 @@ export function checkProgramTypes(spec: CollectionSpec, names: Iterable<string>)
   const unspecified: { name: string; section: string }[] = [];
   for (const name of names) {
     const p = spec.programs.get(name);
-    if (p && p.programType === ProgramType.UNSPEC) unspecified.push({ name: p.name, section: p.sectionName });
+    if (p && unspecifiedType(p)) unspecified.push({ name: p.name, section: p.sectionName });
   }
   if (unspecified.length > 0) throw new UnspecifiedProgramTypeError(unspecified);
 }

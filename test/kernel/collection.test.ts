@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, existsSync, mkdirSync, rmSync } from "node:f
 import { afterAll, expect, it } from "vitest";
 import * as asm from "../../src/asm/index.js";
 import { MapType, ProgramType, mapTypeName, type MapTypeName } from "../../src/abi/index.js";
-import { readCollectionSpec, type ProgramSpec } from "../../src/elf/index.js";
+import { loadProblems, readCollectionSpec, type ProgramSpec } from "../../src/elf/index.js";
 import { kernelBtf } from "../../src/runtime/kernel-btf.js";
 import { probeIterator, probeMapType, probeProgramType, probeStructOps, probeTrampoline, type ProbeAnswer, type TrampolineKind } from "../../src/runtime/probe.js";
 import { Collection } from "../../src/runtime/collection.js";
@@ -114,8 +114,8 @@ describeKernel("Collection.load", () => {
           if (named && probeStructOps().supported) loadable.push(p.name);
           continue;
         }
-        if (p.kind.typeSource === "unspecified") continue; // no type until one is set: sections-wild.test.ts
-        if (p.unresolved.length > 0) continue; // refused until resolved: wild-objects.test.ts
+        // No type until one is set (sections-wild.test.ts), or a symbol to resolve first (wild-objects.test.ts).
+        if (loadProblems(spec, p).length > 0) continue;
         const answer = programAnswer(p);
         if (answer === "needs-bpf-target") continue; // freplace / fentry on a BPF program: attach-replace.test.ts
         if (answer.supported) loadable.push(p.name);
