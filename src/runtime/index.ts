@@ -14,6 +14,7 @@ export * from "./kernel-btf.js";
 export * from "./probe.js";
 export * from "./objects.js";
 export * from "./codec.js";
+export * from "./btf-codec.js";
 export * from "./record-view.js";
 /** What modules `tsebpf gen` writes call (checks, readers and writers of fields, load/bind plumbing): see gen-support.ts. */
 export * as genSupport from "./gen-support.js";

@@ -10,7 +10,8 @@ import { skipModifiers, type Btf } from "../btf/index.js";
 import { VariableError, type VariableSpec } from "../elf/index.js";
 import { SyscallError } from "../syscall/index.js";
 import { TsebpfError, UseAfterCloseError } from "../errors.js";
-import { CodecError, btfCodec, bytes, type BtfValue, type Codec } from "./codec.js";
+import { CodecError, bytes, type Codec } from "./codec.js";
+import { btfCodec, type BtfValue } from "./btf-codec.js";
 import type { BpfMap } from "./map.js";
 
 /** A `.rodata` variable set after load: constants are fixed when the programs load. */

@@ -7,7 +7,8 @@ import { BpfMap } from "../../src/runtime/map.js";
 import { EventRecord, PerfEventReader, parseCpuList } from "../../src/runtime/ringbuf.js";
 import { describeKernel } from "../helpers/kernel.js";
 import { Btf, marshalBtf } from "../../src/btf/index.js";
-import { CodecError, btfCodec, u64 } from "../../src/runtime/codec.js";
+import { CodecError, u64 } from "../../src/runtime/codec.js";
+import { btfCodec } from "../../src/runtime/btf-codec.js";
 
 /** The first 16 bytes of the fixture's event: struct head { u64 seq; u32 len; u32 check; } (a side BTF). */
 interface Head {

@@ -7,7 +7,8 @@ import { readCollectionSpec } from "../../src/elf/index.js";
 import { Collection } from "../../src/runtime/collection.js";
 import { BpfMap } from "../../src/runtime/map.js";
 import { EventRecord, RingBufferReader } from "../../src/runtime/ringbuf.js";
-import { CodecError, btfCodec, checkedView, type Codec } from "../../src/runtime/codec.js";
+import { CodecError, checkedView, type Codec } from "../../src/runtime/codec.js";
+import { btfCodec } from "../../src/runtime/btf-codec.js";
 import { Btf, marshalBtf } from "../../src/btf/index.js";
 import { describeKernel } from "../helpers/kernel.js";
 

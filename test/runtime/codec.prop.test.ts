@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Btf, marshalBtf, type BtfMember, type BtfType } from "../../src/btf/index.js";
-import { btfCodec, type BtfValue } from "../../src/runtime/codec.js";
+import { btfCodec, type BtfValue } from "../../src/runtime/btf-codec.js";
 import { assertProperty } from "../helpers/property.js";
 
 type Leaf =

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { Btf, marshalBtf, type BtfType } from "../../src/btf/index.js";
 import { TsebpfError } from "../../src/errors.js";
 import {
-  CodecError, btfCodec, bytes, checkRoom, checkedView, codecView, i16, i32, i64, i8, readCString, u16, u32, u64, u8, writeCString, type Codec,
+  CodecError, bytes, checkRoom, checkedView, codecView, i16, i32, i64, i8, readCString, u16, u32, u64, u8, writeCString, type Codec,
 } from "../../src/runtime/codec.js";
+import { btfCodec } from "../../src/runtime/btf-codec.js";
 
 /** The same bytes as a Buffer, a plain Uint8Array (a window into a larger buffer) and a DataView. */
 function inputs(content: number[]): [string, Uint8Array | DataView][] {
