@@ -115,10 +115,11 @@ export function codecView(buf: CodecBuffer, offset: number, size: number, typeNa
  * character per byte (latin1, so that every byte round-trips through `writeCString`).
  */
 export function readCString(view: DataView, offset: number, length: number): string {
-  let end = 0;
-  while (end < length && view.getUint8(offset + end) !== 0) end++;
+  const all = new Uint8Array(view.buffer, view.byteOffset + offset, length);
+  let end = all.indexOf(0);
+  if (end < 0) end = length;
   if (end === 0) return "";
-  const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, end);
+  const bytes = all.subarray(0, end);
   if (end <= 4096) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let s = "";
   for (let i = 0; i < end; i += 4096) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);

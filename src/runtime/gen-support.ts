@@ -11,7 +11,7 @@
  */
 import type { CollectionSpec } from "../elf/index.js";
 import { Collection, type CollectionOptions } from "./collection.js";
-import { CodecError, type Codec } from "./codec.js";
+import { CodecError, readCString, type Codec } from "./codec.js";
 import type { Program } from "./program.js";
 import type { FieldLayout, RecordCodec } from "./record-view.js";
 
@@ -66,14 +66,9 @@ export function checkRecord<T>(x: T, what: string): T {
   return x;
 }
 
-/** char[n]: the bytes up to the first NUL (or all n), one character per byte (latin1: every byte round-trips). */
+/** char[n]: the bytes up to the first NUL (or all n), one character per byte (latin1: every byte round-trips). codec.ts's readCString. */
 export function readText(v: DataView, o: number, n: number): string {
-  const bytes = new Uint8Array(v.buffer, v.byteOffset + o, n);
-  let end = bytes.indexOf(0);
-  if (end < 0) end = n;
-  let s = "";
-  for (let i = 0; i < end; i += 4096) s += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 4096)));
-  return s;
+  return readCString(v, o, n);
 }
 
 /** Writes `x` into char[n] at `o`, one byte per character, NUL-padded (latin1: a CodecError for wider characters). */
