@@ -5,7 +5,8 @@
  * BTF does not tie to them is checked here: the inner maps' templates, which give sizes only.
  */
 import { describe, expect, it } from "vitest";
-import { HASHED_LENGTHS, HIT_CHUNK, HIT_CHUNKS, RULE_MAP_NAMES } from "../../src/programs/packetfilter/generation.js";
+import { HASHED_LENGTHS, HIT_CHUNK, HIT_CHUNKS } from "../../src/programs/packetfilter/rule-encoding.js";
+import { RULE_MAP_NAMES } from "../../src/programs/packetfilter/rule-maps.js";
 import { CounterCodec, DropEventCodec, GenerationCodec, HitCodec, RuleCodec, U32Codec, U64Codec, V4HostCodec, V4PrefixCodec, V6HostCodec, V6PrefixCodec } from "../../src/programs/packetfilter/packetfilter.gen.js";
 import { SUMMARY_WORDS } from "../../src/programs/packetfilter/summary.js";
 import { programObject } from "../helpers/struct-layout.js";

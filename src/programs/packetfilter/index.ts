@@ -14,12 +14,14 @@ import { pinDirectory, programObjectPath } from "../common/run.js";
 import { checkSampleEvery, readSamples } from "../common/samples.js";
 import { maskAddress, type Family, type Prefix } from "../common/net.js";
 import type { PacketFilterConfig } from "./config.js";
-import { InnerMaps, RULE_MAP_NAMES, RuleSnapshot, hitChunkEntries, installGeneration, readDefaults, readRules, type RuleMaps, type RuleState } from "./generation.js";
+import { installGeneration } from "./generation.js";
+import { InnerMaps, RULE_MAP_NAMES, hitChunkEntries, type RuleMaps } from "./rule-maps.js";
+import { RuleSnapshot, readDefaults, readRules, type RuleState } from "./rule-reads.js";
 import { CounterCodec, DropEventCodec, U32Codec, load, type Loaded, type Maps as ObjectMaps } from "./packetfilter.gen.js";
 
 export * from "./config.js";
-export type { RuleState } from "./generation.js";
-export { RuleSnapshot, SLICE_ENTRIES } from "./generation.js";
+export type { RuleState } from "./rule-reads.js";
+export { RuleSnapshot, SLICE_ENTRIES } from "./rule-reads.js";
 
 export const PROGRAM_NAME = "packetfilter";
 /** Maps pinned by `--pin`, by their names in the object. */
