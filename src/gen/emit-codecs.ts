@@ -1,21 +1,15 @@
 /**
  * TypeScript for shapes: the type of a value (interfaces for structs and unions, literal unions
  * and consts for enums) and the straight-line code that reads it from a DataView at an offset,
- * and writes it back, checking ranges with errors that name the field.
+ * and writes it back, checking ranges with errors that name the field. The view classes written
+ * with each record are emit-views.ts's.
  */
 import { GenError } from "./errors.js";
+import { at, render, shapeName, type Offset } from "./emit-common.js";
+import { ViewEmitter } from "./emit-views.js";
 import { helperImport, type HelperName } from "./helpers.js";
 import { sizeOfShape, type MemberShape, type NamedEnum, type NamedRecord, type NamedType, type RecordShape, type Shape } from "./model.js";
 import { IdentifierScope, pascalCase, propertyAccess, propertyKey, stringLiteral } from "./names.js";
-
-/** A byte offset in generated code: an expression plus a constant. */
-interface Offset {
-  readonly expr: string;
-  readonly k: number;
-}
-
-const at = (o: Offset, k: number): Offset => ({ expr: o.expr, k: o.k + k });
-const render = (o: Offset): string => (o.expr === "" ? String(o.k) : o.k === 0 ? o.expr : `${o.expr} + ${o.k}`);
 
 /** Names a named type gets in the module. */
 export interface TypeNames {
@@ -36,21 +30,17 @@ export class CodecEmitter {
   private readonly names = new Map<NamedType, TypeNames>();
   /** Codecs of unnamed shapes (map keys, variables), by the shape's signature. */
   private readonly shapeCodecs = new Map<string, { name: string; source: string }>();
-  /** The DataView expression reading code reads from (`v`; `this.$v` in view getters). */
-  private dv = "v";
-  /** View classes of inline (unnamed) records, by record. */
-  private readonly inlineViews = new Map<RecordShape, string>();
-  /** Element functions of array views (a view of an element, its decoded value), by element shape. */
-  private readonly elementFns = new Map<Shape | string, { read: string; decode: string }>();
-  /** Declarations the view being written needs (inline records' classes, element functions). */
-  private pendingViews: string[] = [];
-  /** Some view has an array member: the module declares ArrayView. */
-  private usesArrayView = false;
+  /** The DataView expression reading code reads from (`v`; `this.$v` in view getters, which the view emitter sets). */
+  dv = "v";
+  /** The view classes of the records (emit-views.ts), written with each record's declarations. */
+  private readonly views: ViewEmitter;
 
   constructor(
     private readonly scope: IdentifierScope,
     private readonly le: boolean,
-  ) {}
+  ) {
+    this.views = new ViewEmitter(this, scope);
+  }
 
   /** Gives each named type its names (in order: the first of two types wanting a name gets it). */
   name(types: readonly NamedType[]): void {
@@ -111,7 +101,7 @@ export class CodecEmitter {
   }
 
   /** The members that hold a value (zero-sized ones, like flexible arrays, only have a layout). */
-  private members(r: RecordShape): readonly MemberShape[] {
+  members(r: RecordShape): readonly MemberShape[] {
     return r.members.filter((m) => m.bitfield !== undefined || sizeOfShape(m.shape) > 0);
   }
 
@@ -180,7 +170,8 @@ export class CodecEmitter {
     return `{\n${lines.join("\n")}\n${indent}}`;
   }
 
-  private decodeMember(m: MemberShape, o: Offset, depth: number): string {
+  /** An expression reading member `m` of a record at `o` (a bitfield's bits, or the member's shape). */
+  decodeMember(m: MemberShape, o: Offset, depth: number): string {
     if (!m.bitfield) return this.decode(m.shape, at(o, m.offset), depth);
     const { first, n, shift } = bitPosition(m.bitfield.bitOffset, m.bitfield.bits, this.le);
     const off = render(at(o, first));
@@ -360,161 +351,15 @@ export class CodecEmitter {
       `  ${n.view},`,
       `);`,
     ].join("\n");
-    const view = this.viewClass(r, n.view, n.ts, t.cName, `${n.decode}(this.$v, this.$o)`, n.codec);
-    const pending = this.pendingViews;
-    this.pendingViews = [];
+    const view = this.views.viewClass(r, n.view, n.ts, t.cName, `${n.decode}(this.$v, this.$o)`, n.codec);
+    const pending = this.views.takePending();
     // The view before the codec: the codec is made at load and takes the class.
     return [iface, decodeFn, encodeFn, view, codec, ...pending].join("\n\n");
   }
 
-  // ---- views --------------------------------------------------------------------------------
-
-  /**
-   * A view class: a getter per member reading it in place from a DataView at an offset, `at()`
-   * re-pointing the instance, `toObject()` decoding a copy. The getters are the decode path's
-   * own expressions (nested records and arrays as views over the same bytes).
-   */
-  private viewClass(r: RecordShape, name: string, ts: string, cName: string, toObject: string, codec: string | undefined): string {
-    const members = this.members(r);
-    const own = new Set(["at", "toObject", "constructor", "$b", "$v", "$o", "$n", "$size", "$type"]);
-    const taken = new Set<string>(own);
-    const saved = this.dv;
-    this.dv = "this.$v";
-    const getters: string[] = [];
-    try {
-      for (const m of members) {
-        let key = m.name;
-        while (taken.has(key)) key = `${key}_`;
-        taken.add(key);
-        const where = m.bitfield ? `bit ${m.bitfield.bitOffset}` : `byte ${m.offset}`;
-        const renamed = key === m.name ? "" : ` (the member \`${m.name}\`: its name is the view's own)`;
-        const o: Offset = { expr: "this.$o", k: 0 };
-        const body = m.bitfield ? this.decodeMember(m, o, 0) : this.viewOf(m.shape, at(o, m.offset), `${name.replace(/View$/, "")}${pascalCase(m.name)}`);
-        getters.push(`  /** ${m.cType}${m.bitfield ? ` : ${m.bitfield.bits}` : ""} at ${where}${renamed} */\n  get ${propertyKey(key)}(): ${m.bitfield ? this.typeOf(m.shape) : this.viewTypeOf(m.shape)} {\n    return ${body};\n  }`);
-      }
-    } finally {
-      this.dv = saved;
-    }
-    const type = stringLiteral(cName);
-    return [
-      `/** ${cName} (${r.size} bytes) read in place: a getter per member; \`at()\` re-points it, \`toObject()\` decodes a copy${codec ? ` (as ${codec}.decode)` : ""} (see runtime.genSupport.GeneratedView). */`,
-      `export class ${name} extends runtime.genSupport.GeneratedView {`,
-      `  /** Bytes of ${cName}. */`,
-      `  static readonly size = ${r.size};`,
-      `  static readonly typeName = ${type};`,
-      ...getters.flatMap((g) => ["", g]),
-      ``,
-      `  override toObject(): ${ts} {`,
-      `    return ${toObject};`,
-      `  }`,
-      `}`,
-    ].join("\n");
-  }
-
-  /** The type a view getter returns for a member of this shape. */
-  private viewTypeOf(s: Shape): string {
-    switch (s.kind) {
-      case "named":
-        return this.namesOf(s.named).view;
-      case "inline":
-        return this.inlineView(s.record, "Inline");
-      case "array": {
-        const elem = this.viewTypeOf(s.elem);
-        const value = this.typeOf(s.elem);
-        return elem === value ? `ArrayView<${elem}>` : `ArrayView<${elem}, ${value}>`;
-      }
-      default:
-        return this.typeOf(s);
-    }
-  }
-
-  /** An expression (with `this.dv` the DataView) giving a view getter's value for this shape at `o`. */
-  private viewOf(s: Shape, o: Offset, hint: string): string {
-    const off = render(o);
-    switch (s.kind) {
-      case "named":
-        return `new ${this.namesOf(s.named).view}(${this.dv}, ${off})`;
-      case "inline":
-        return `new ${this.inlineView(s.record, hint)}(${this.dv}, ${off})`;
-      case "array": {
-        this.usesArrayView = true;
-        const fns = this.elementFns_(s.elem, hint);
-        return `new ArrayView(${this.dv}, ${off}, ${s.n}, ${sizeOfShape(s.elem)}, ${fns.read}, ${fns.decode})`;
-      }
-      default:
-        return this.decode(s, o, 0);
-    }
-  }
-
-  /** The view class of an unnamed record (declared with the view that first needs it). */
-  private inlineView(r: RecordShape, hint: string): string {
-    const known = this.inlineViews.get(r);
-    if (known) return known;
-    const name = this.scope.take(`${hint}View`);
-    this.inlineViews.set(r, name);
-    const saved = this.dv;
-    this.dv = "this.$v";
-    let toObject: string;
-    try {
-      toObject = this.decodeRecord(r, { expr: "this.$o", k: 0 }, 0, "    ");
-    } finally {
-      this.dv = saved;
-    }
-    this.pendingViews.push(this.viewClass(r, name, this.typeOf({ kind: "inline", record: r }), r.cName, toObject, undefined));
-    return name;
-  }
-
-  /** Module functions reading an array element at (v, o): as a view (`read`) and decoded (`decode`). */
-  private elementFns_(s: Shape, hint: string): { read: string; decode: string } {
-    const key: Shape | string = s.kind === "named" ? `named:${s.named.id}` : (shapeName(s) ?? s);
-    const known = this.elementFns.get(key);
-    if (known) return known;
-    const base = this.elementBase(s) ?? `${hint}Element`;
-    const saved = this.dv;
-    this.dv = "v";
-    try {
-      const o: Offset = { expr: "o", k: 0 };
-      const fn = (name: string, type: string, body: string) => `function ${name}(v: DataView, o: number): ${type} {\n  return ${body};\n}`;
-      let fns: { read: string; decode: string };
-      if (s.kind === "named") {
-        const read = this.scope.take(`element${base}View`);
-        fns = { read, decode: this.namesOf(s.named).decode };
-        this.elementFns.set(key, fns);
-        const body = this.viewOf(s, o, hint);
-        this.pendingViews.push(fn(read, this.viewTypeOf(s), body));
-      } else if (s.kind === "inline" || s.kind === "array") {
-        const read = this.scope.take(`element${base}View`);
-        const decode = this.scope.take(`element${base}`);
-        fns = { read, decode };
-        this.elementFns.set(key, fns);
-        const body = this.viewOf(s, o, hint);
-        this.pendingViews.push(fn(read, this.viewTypeOf(s), body), fn(decode, this.typeOf(s), s.kind === "inline" ? this.decodeRecord(s.record, o, 0, "  ") : this.decode(s, o, 0)));
-      } else {
-        const read = this.scope.take(`element${base}`);
-        fns = { read, decode: read };
-        this.elementFns.set(key, fns);
-        this.pendingViews.push(fn(read, this.typeOf(s), this.decode(s, o, 0)));
-      }
-      return fns;
-    } finally {
-      this.dv = saved;
-    }
-  }
-
-  /** A name for an element shape (`U32`, `Point`, `PointArray3`), or undefined (inline records, anonymous enums). */
-  private elementBase(s: Shape): string | undefined {
-    if (s.kind === "named") return this.namesOf(s.named).ts;
-    if (s.kind === "array") {
-      const elem = this.elementBase(s.elem);
-      return elem === undefined ? undefined : `${elem}Array${s.n}`;
-    }
-    return shapeName(s);
-  }
-
   /** Declarations the views share (ArrayView, when some view has an array member). */
   viewSupportSource(): string {
-    if (!this.usesArrayView) return "";
-    return ARRAY_VIEW;
+    return this.views.supportSource();
   }
 
   private enumDeclaration(t: NamedEnum): string {
@@ -581,10 +426,6 @@ export class CodecEmitter {
   }
 }
 
-const ARRAY_VIEW = `/** A C array read in place (what a view's array member returns): tsebpf's runtime.ArrayView. */
-export const ArrayView = runtime.ArrayView;
-export type ArrayView<T, D = T> = runtime.ArrayView<T, D>;`;
-
 /** Where a bitfield's bits are: the bytes holding them and how far its lowest bit is above theirs. */
 export function bitPosition(bitOffset: number, bits: number, le: boolean): { first: number; n: number; shift: number } {
   const first = Math.floor(bitOffset / 8);
@@ -615,33 +456,6 @@ function enumLiteralUnion(e: { readonly size: number; readonly values: readonly 
   const big = e.size === 8;
   if (e.values.length === 0) return big ? "bigint" : "number";
   return [...new Set(e.values.map((v) => literal(v.value, big)))].join(" | ");
-}
-
-/** A name for an unnamed shape's codec (`U32`, `Char16`, `U32Array4`), or undefined (inline records, anonymous enums). */
-function shapeName(s: Shape): string | undefined {
-  switch (s.kind) {
-    case "int":
-      return `${s.signed ? "I" : "U"}${s.size * 8}`;
-    case "bool":
-      return s.size === 1 ? "Bool" : `Bool${s.size * 8}`;
-    case "float":
-      return `F${s.size * 8}`;
-    case "ptr":
-      return "Pointer";
-    case "text":
-      return `Char${s.size}`;
-    case "bytes":
-      return `U8Array${s.size}`;
-    case "array": {
-      const elem = shapeName(s.elem);
-      return elem === undefined ? undefined : `${elem}Array${s.n}`;
-    }
-    case "named":
-      return undefined;
-    case "inline":
-    case "enum":
-      return undefined;
-  }
 }
 
 /** The C spelling of an unnamed shape, for error messages (`__u32`, `char[16]`). */
