@@ -3,57 +3,25 @@
  * or not) with `--metrics 127.0.0.1:0`, the URL it prints, and scrapes with node:http from
  * the namespace it listens in.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { request } from "node:http";
-import { afterEach } from "vitest";
+import { CliRun } from "./cli-run.js";
 import { parseExposition, type ParsedFamily } from "./exposition.js";
 
-export const CLI = "dist/cli/main.js";
+export { CLI } from "./cli-run.js";
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const c of running) c.kill("SIGKILL");
-  running.clear();
-});
-
-export class ProgramRun {
-  readonly child: ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<number | null>;
-
+export class ProgramRun extends CliRun {
   /** `tsebpf <args>`; inside the namespace at `nsPath` when given. */
   constructor(
     args: string[],
     readonly nsPath?: string,
   ) {
-    const command = nsPath ? ["nsenter", `--net=${nsPath}`, "--", process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
-    this.child = spawn(command[0] ?? "", command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    running.add(this.child);
-    this.child.stdout?.on("data", (d) => (this.stdout += d));
-    this.child.stderr?.on("data", (d) => (this.stderr += d));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    const start = Date.now();
-    for (;;) {
-      const m = pattern.exec(this.stdout + this.stderr);
-      if (m) return m;
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${pattern}: stdout ${this.stdout} stderr ${this.stderr}`);
-      if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode} before ${pattern}: ${this.stdout} ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    super(args, { nsPath });
   }
 
   /** The URL the program printed (`metrics: http://…/metrics`). */
   async metricsUrl(): Promise<string> {
     return (await this.waitFor(/metrics: (http:\/\/\S+\/metrics)\n/))[1] ?? "";
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
-    this.child.kill(signal);
-    return await this.exited;
   }
 }
 

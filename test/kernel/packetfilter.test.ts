@@ -1,20 +1,20 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { runtime } from "../../src/index.js";
 import { formatAddress, formatPrefix, maskAddress, parseAddress } from "../../src/programs/common/net.js";
 import { parseConfig } from "../../src/programs/packetfilter/config.js";
 import { PacketFilter, pinPath, type DropSample } from "../../src/programs/packetfilter/index.js";
+import { CLI, CliRun } from "../helpers/cli-run.js";
 import { describeKernel, udpReaches, useTopology, type VethPair } from "../helpers/kernel.js";
 import { frame } from "../helpers/packets.js";
 import { assertProperty } from "../helpers/property.js";
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;
-const CLI = "dist/cli/main.js";
 
 const RULES = parseConfig(`
 rules:
@@ -315,34 +315,10 @@ rules:
   });
 });
 
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const c of running) c.kill("SIGKILL");
-  running.clear();
-});
-
-/** The CLI as a child process inside a namespace; its output collected (killed after each test). */
-class Cli {
-  readonly child: ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly exited: Promise<number | null>;
-
+/** The CLI's packetfilter as a child process inside a namespace; its output collected (killed after each test). */
+class Cli extends CliRun {
   constructor(nsPath: string, args: string[], prefix: string[] = []) {
-    this.child = spawn("nsenter", [`--net=${nsPath}`, "--", ...prefix, process.execPath, CLI, "packetfilter", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    running.add(this.child);
-    this.child.stdout?.on("data", (d) => (this.stdout += d));
-    this.child.stderr?.on("data", (d) => (this.stderr += d));
-    this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
-    const start = Date.now();
-    while (!pattern.test(this.stdout)) {
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${pattern}: stdout ${this.stdout} stderr ${this.stderr}`);
-      if (this.child.exitCode !== null) throw new Error(`exited ${this.child.exitCode} before ${pattern}: ${this.stdout} ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    super(["packetfilter", ...args], { nsPath, prefix, watch: "stdout", timeoutMs: 15_000 });
   }
 }
 
