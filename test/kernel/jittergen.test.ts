@@ -20,6 +20,7 @@ import { runtime } from "../../src/index.js";
 import { encodeAttrs, nla } from "../../src/syscall/netlink.js";
 import { parseConfig, type JittergenConfig } from "../../src/programs/jittergen/config.js";
 import { Jittergen, loadProgram, recordPath, resolveEngine } from "../../src/programs/jittergen/index.js";
+import { CliRun } from "../helpers/cli-run.js";
 import { createVethPair, describeKernel, NetNs, udpReaches, type VethPair } from "../helpers/kernel.js";
 
 const TC_ACT_SHOT = 2;
@@ -698,32 +699,15 @@ describeKernel("jittergen: in network namespaces", () => {
     const before = tcState(pair);
     const file = join(dir, "flush.yml");
     writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: userspace\naction: jitter\nmatch: { protocol: udp, port: 7017 }\njitter: { minDelayMs: 4000, maxDelayMs: 4000 }\n`);
-    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0.1"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const until = (text: string | RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setInterval(() => {
-          if (typeof text === "string" ? out.includes(text) : text.test(out)) {
-            clearInterval(t);
-            resolve();
-          }
-          if (child.exitCode !== null) {
-            clearInterval(t);
-            reject(new Error(out));
-          }
-        }, 50);
-      });
-    await until("running");
+    const run = new CliRun(["jittergen", "-c", file, "--interval", "0.1"], { nsPath: pair.a.ns.path });
+    await run.waitFor(/running/);
     // 20 probes held for 4 s; SIGINT once the summary says all 20 are held; the probes wait for answers 6 s.
     const probes = probeAsync(pair, { count: 20, gapMs: 5, port: 7017, waitMs: 6000 });
-    await until(/holding 20;/);
-    child.kill("SIGINT");
-    await new Promise((r) => child.on("exit", r));
+    await run.waitFor(/holding 20;/);
+    await run.stop("SIGINT");
     const got = await probes;
-    expect(out).toContain("sent the 20 packets still held at once");
-    expect(out).toContain("detached, qdiscs restored");
+    expect(run.stdout + run.stderr).toContain("sent the 20 packets still held at once");
+    expect(run.stdout + run.stderr).toContain("detached, qdiscs restored");
     expect(got.length).toBe(20);
     expect(got.map((g) => g[0])).toEqual([...Array(20).keys()]);
     for (const g of got) expect(g[1]).toBeLessThan(4000);
@@ -735,23 +719,11 @@ describeKernel("jittergen: in network namespaces", () => {
     const before = tcState(pair);
     const file = join(dir, "int.yml");
     writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: recirculate\naction: jitter\nmatch: { protocol: udp, port: 7006 }\njitter: { minDelayMs: 1, maxDelayMs: 2 }\n`);
-    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => {
-        if (out.includes("running")) {
-          clearInterval(t);
-          resolve();
-        }
-        if (child.exitCode !== null) reject(new Error(out));
-      }, 50);
-    });
+    const run = new CliRun(["jittergen", "-c", file, "--netlink", "--interval", "0"], { nsPath: pair.a.ns.path });
+    await run.waitFor(/running/);
     expect(tcState(pair)).not.toBe(before); // clsact + filters while it runs
-    child.kill("SIGINT");
-    await new Promise((r) => child.on("exit", r));
-    expect(out).toContain("qdiscs restored");
+    await run.stop("SIGINT");
+    expect(run.stdout + run.stderr).toContain("qdiscs restored");
     expect(tcState(pair)).toBe(before);
   });
 
@@ -760,23 +732,13 @@ describeKernel("jittergen: in network namespaces", () => {
     const before = tcState(pair);
     const file = join(dir, "kill.yml");
     writeFileSync(file, `outIf: ${pair.a.ifname}\nengine: recirculate\naction: drop\nmatch: { percent: 10 }\n`);
-    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    await new Promise<void>((resolve) => {
-      const t = setInterval(() => {
-        if (out.includes("running")) {
-          clearInterval(t);
-          resolve();
-        }
-      }, 50);
-    });
+    const run = new CliRun(["jittergen", "-c", file, "--netlink", "--interval", "0"], { nsPath: pair.a.ns.path, watch: "stdout" });
+    await run.waitFor(/running/);
     const record = inA(pair, () => recordPath(pair.a.ifname));
     expect(existsSync(record)).toBe(true);
     // What a crash may also leave: a root qdisc replaced (as the edt engine does with fq).
     inA(pair, () => runtime.replaceRootQdisc(runtime.ifindex(pair.a.ifname), "pfifo"));
-    process.kill(child.pid as number, "SIGKILL");
-    await new Promise((r) => child.on("exit", r));
+    await run.stop("SIGKILL");
     // nsenter's child is the Node process: wait until it is gone too.
     await new Promise((r) => setTimeout(r, 300));
     expect(tcState(pair)).not.toBe(before);
@@ -827,40 +789,24 @@ describeKernel("jittergen: in network namespaces", () => {
   it("CLI: SIGHUP applies new rules without detaching", async () => {
     const file = join(dir, "hup.yml");
     writeFileSync(file, `outIf: ${pair.a.ifname}\naction: drop\nmatch: { percent: 0, protocol: udp, port: 7011 }\n`);
-    const child = spawn("nsenter", [`--net=${pair.a.ns.path}`, "--", process.execPath, CLI, "jittergen", "-c", file, "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const until = (text: string) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setInterval(() => {
-          if (out.includes(text)) {
-            clearInterval(t);
-            resolve();
-          } else if (child.exitCode !== null) {
-            clearInterval(t);
-            reject(new Error(out));
-          }
-        }, 50);
-      });
+    const run = new CliRun(["jittergen", "-c", file, "--interval", "0"], { nsPath: pair.a.ns.path });
     try {
-      await until("running");
+      await run.waitFor(/running/);
       expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(true);
       writeFileSync(file, `outIf: ${pair.a.ifname}\naction: drop\nmatch: { percent: 100, protocol: udp, port: 7011 }\n`);
-      child.kill("SIGHUP");
-      await until("config applied: 1 rule");
+      run.child.kill("SIGHUP");
+      await run.waitFor(/config applied: 1 rule/);
       expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(false);
       // A broken file is refused and the rules in effect stay.
       writeFileSync(file, `outIf: ${pair.a.ifname}\naction: explode\n`);
-      child.kill("SIGHUP");
-      await until("config not applied");
+      run.child.kill("SIGHUP");
+      await run.waitFor(/config not applied/);
       expect(udpReaches(pair.a.ns, pair.b.ns, pair.b.ipv4, 7011, 800)).toBe(false);
     } finally {
-      child.kill("SIGINT");
-      await new Promise((r) => child.on("exit", r));
+      await run.stop("SIGINT");
     }
-    expect(out).toContain("detached, qdiscs restored");
-    expect(out).toMatch(/action \[.*\] matched [1-9]\d* dropped [1-9]/);
+    expect(run.stdout + run.stderr).toContain("detached, qdiscs restored");
+    expect(run.stdout + run.stderr).toMatch(/action \[.*\] matched [1-9]\d* dropped [1-9]/);
   });
 
   it("an unknown interface is refused naming outIf, and nothing is touched", () => {
