@@ -3,7 +3,7 @@
  * end to end — client, balancer and two backends in namespaces on one bridge, real TCP
  * connections, in generic and native mode, and pinned.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -19,6 +19,7 @@ import { SLOT_CLEAN, encodeSlots, type MaglevSlot } from "../../src/programs/loa
 import { readStatus } from "../../src/programs/loadbalancer/status.js";
 import { u32Key } from "../../src/programs/common/maps.js";
 import { createBridgeLan, openConnections, serveVip, startLineServer, type ConnectionResult, type LanHost } from "../helpers/bridge-lan.js";
+import { CliRun } from "../helpers/cli-run.js";
 import { NetNs, describeKernel, uniqueName } from "../helpers/kernel.js";
 
 const XDP_DROP = 1;
@@ -988,22 +989,15 @@ describeKernel("loadbalancer: end to end on a bridge (client, balancer, two back
     try {
       const file = join(dir, "config.yml");
       writeFileSync(file, JSON.stringify(lanDocument(lan)));
-      const child = spawn("nsenter", [`--net=${lan.balancer.ns.path}`, "--", process.execPath, cliPath, "loadbalancer", "-c", file, "--mode", "generic", "--netlink", "--interval", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      child.stderr?.on("data", (d: Buffer) => void (stderr += d.toString()));
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout?.on("data", (d: Buffer) => d.toString().includes("load balancer running") && resolve());
-        child.once("exit", (code) => reject(new Error(`the balancer exited with ${code}: ${stderr}`)));
-      });
+      const run = new CliRun(["loadbalancer", "-c", file, "--mode", "generic", "--netlink", "--interval", "0"], { nsPath: lan.balancer.ns.path, watch: "stdout" });
+      await run.waitFor(/load balancer running/);
       const ifindex = withNs(lan.balancer, () => runtime.ifindex(lan.balancer.ifname));
       const attached = withNs(lan.balancer, () => runtime.xdpAttached(ifindex)).generic;
       expect(attached).toBeGreaterThan(0);
       expect(connect(lan.client, 2, 1).every((r) => r.error === undefined)).toBe(true);
       // Running: refused, with the pid that holds it.
-      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic" }))).toThrow(`another loadbalancer is running on ${lan.balancer.ifname} (pid ${child.pid})`);
-      child.kill("SIGKILL");
-      await exited;
+      expect(() => withNs(lan.balancer, () => LoadBalancer.start(lanConfig(lan), { mode: "generic" }))).toThrow(`another loadbalancer is running on ${lan.balancer.ifname} (pid ${run.child.pid})`);
+      await run.stop("SIGKILL");
       // Netlink attachments outlive their process: still attached, still balancing.
       expect(xdpShown(lan.balancer)).toBe("xdpgeneric");
       expect(withNs(lan.balancer, () => runtime.xdpAttached(ifindex)).generic).toBe(attached);
