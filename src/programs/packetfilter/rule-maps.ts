@@ -1,13 +1,14 @@
 /**
  * The maps that hold generations: their names, typed access to the outer arrays and the live
- * generation, the inner maps this process made (InnerMaps), and reading a map's entries.
+ * generation, the inner maps this process made (InnerMaps), and reading a map's entries whole or
+ * in batches.
  */
 import { readFileSync } from "node:fs";
 import { runtime, SyscallError } from "../../index.js";
 import { GenerationCodec, U32Codec, U64Codec, type Maps } from "./packetfilter.gen.js";
 import { HIT_CHUNK, type OuterName } from "./rule-encoding.js";
 
-/** Entries per BPF_MAP_UPDATE_BATCH call. */
+/** Entries per batch call (BPF_MAP_UPDATE_BATCH; BPF_MAP_LOOKUP_BATCH in readEntries). */
 export const BATCH = 8192;
 
 /** The maps of the program that hold generations (by their names in the object). */
@@ -25,7 +26,7 @@ export function typed(maps: RuleMaps) {
 }
 
 /** How many CPUs this machine can have (the ids bpf_get_smp_processor_id returns are below it). */
-export function possibleCpus(): number {
+function possibleCpus(): number {
   let highest = 0;
   for (const range of readFileSync("/sys/devices/system/cpu/possible", "utf8").trim().split(",")) {
     highest = Math.max(highest, Number(range.split("-").pop()));
@@ -42,7 +43,7 @@ export function liveGeneration(maps: RuleMaps): bigint {
 }
 
 /** The live slot (0 or 1). */
-export function liveSlot(maps: RuleMaps): number {
+function liveSlot(maps: RuleMaps): number {
   return Number(liveGeneration(maps) & 1n);
 }
 
@@ -51,20 +52,44 @@ export function liveFlags(maps: RuleMaps): number {
   return typed(maps).generations.get(liveSlot(maps))?.flags ?? 0;
 }
 
-/** Every entry of a map, packed: in batches where the map type has them (hash maps, arrays), else one by one (tries). */
-export function readEntries(map: runtime.BpfMap): runtime.Entries {
+/** A map's entries, a batch (one system call) of `chunk` per step; tries, which have no batch operations, one entry per call, `chunk` per step. */
+export function* entryBatches(map: runtime.BpfMap, chunk: number): Generator<runtime.Entries> {
+  const batches = runtime.lookupBatches(map, chunk);
+  let first: IteratorResult<runtime.Entries>;
   try {
-    return runtime.lookupBatch(map, BATCH);
+    first = batches.next();
   } catch (e) {
     if (!(e instanceof SyscallError) || !["EINVAL", "ENOTSUPP", "EOPNOTSUPP"].includes(e.code)) throw e;
+    let keys: Buffer[] = [];
+    let values: Buffer[] = [];
+    for (const [k, v] of map.entries()) {
+      keys.push(k);
+      values.push(v);
+      if (keys.length === chunk) {
+        yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+        keys = [];
+        values = [];
+      }
+    }
+    if (keys.length > 0) yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+    return;
   }
+  if (first.done) return;
+  yield first.value;
+  yield* batches;
+}
+
+/** Every entry of a map, packed (entryBatches' steps, BATCH entries each, at once). */
+export function readEntries(map: runtime.BpfMap): runtime.Entries {
   const keys: Buffer[] = [];
   const values: Buffer[] = [];
-  for (const [k, v] of map.entries()) {
-    keys.push(k);
-    values.push(v);
+  let count = 0;
+  for (const batch of entryBatches(map, BATCH)) {
+    keys.push(batch.keys);
+    values.push(batch.values);
+    count += batch.count;
   }
-  return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+  return { keys: Buffer.concat(keys), values: Buffer.concat(values), count };
 }
 
 /**
@@ -123,15 +148,24 @@ export class InnerMaps {
   }
 }
 
-/** Calls `use` with the inner map in an outer map's slot: one this process made, or reopened by id. */
-export function withInner<T>(maps: RuleMaps, name: OuterName | "hit_chunks", slot: number, inners: InnerMaps | undefined, use: (inner: runtime.BpfMap) => T): T | undefined {
+/**
+ * The inner map in an outer map's slot: one this process made (`owned` false: InnerMaps closes
+ * it), or reopened by id (`owned`: the caller closes it).
+ */
+export function openInner(maps: RuleMaps, name: OuterName | "hit_chunks", slot: number, inners: InnerMaps | undefined): { map: runtime.BpfMap; owned: boolean } | undefined {
   const known = inners?.get(name, slot);
-  const id = known ? undefined : typed(maps).outer(name).get(slot);
-  const inner = known ?? (id ? runtime.BpfMap.fromId(id) : undefined);
+  if (known) return { map: known, owned: false };
+  const id = typed(maps).outer(name).get(slot);
+  return id ? { map: runtime.BpfMap.fromId(id), owned: true } : undefined;
+}
+
+/** Calls `use` with the inner map in an outer map's slot (see openInner). */
+export function withInner<T>(maps: RuleMaps, name: OuterName | "hit_chunks", slot: number, inners: InnerMaps | undefined, use: (inner: runtime.BpfMap) => T): T | undefined {
+  const inner = openInner(maps, name, slot, inners);
   if (!inner) return undefined;
   try {
-    return use(inner);
+    return use(inner.map);
   } finally {
-    if (!known) inner.close();
+    if (inner.owned) inner.map.close();
   }
 }

@@ -3,12 +3,12 @@
  * a scrape, across turns of the event loop) or at once (readRules: `status --rules`), and the
  * default actions.
  */
-import { runtime, SyscallError } from "../../index.js";
+import { runtime } from "../../index.js";
 import type { Family, Prefix } from "../common/net.js";
 import type { Action } from "./config.js";
 import { U32Codec } from "./packetfilter.gen.js";
 import { ACTION_CODE, FAMILIES, GEN_DEFAULT_BLOCK, HIT, HIT_CHUNK, HIT_CHUNK_BITS, HIT_SIZE, KINDS, StoredRules, keySizeOf, outerName, readKey, u64Number, viewOf, type Kind } from "./rule-encoding.js";
-import { liveFlags, liveGeneration, readEntries, typed, withInner, type InnerMaps, type RuleMaps } from "./rule-maps.js";
+import { entryBatches, liveFlags, liveGeneration, openInner, readEntries, withInner, type InnerMaps, type RuleMaps } from "./rule-maps.js";
 
 /** A rule as the kernel holds it, with the packets it decided so far. */
 export interface RuleState {
@@ -72,33 +72,6 @@ class HitReader {
  */
 export const SLICE_ENTRIES = 4096;
 
-/** A map's entries, a batch (one system call) per step; tries, which have no batch operations, one entry per call, SLICE_ENTRIES per step. */
-function* entryBatches(map: runtime.BpfMap): Generator<runtime.Entries> {
-  const batches = runtime.lookupBatches(map, SLICE_ENTRIES);
-  let first: IteratorResult<runtime.Entries>;
-  try {
-    first = batches.next();
-  } catch (e) {
-    if (!(e instanceof SyscallError) || !["EINVAL", "ENOTSUPP", "EOPNOTSUPP"].includes(e.code)) throw e;
-    let keys: Buffer[] = [];
-    let values: Buffer[] = [];
-    for (const [k, v] of map.entries()) {
-      keys.push(k);
-      values.push(v);
-      if (keys.length === SLICE_ENTRIES) {
-        yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
-        keys = [];
-        values = [];
-      }
-    }
-    if (keys.length > 0) yield { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
-    return;
-  }
-  if (first.done) return;
-  yield first.value;
-  yield* batches;
-}
-
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -130,14 +103,8 @@ export class RuleSnapshot implements Disposable {
         const list: { kind: Kind; map: runtime.BpfMap; owned: boolean }[] = [];
         this.held.set(family, list);
         for (const kind of KINDS) {
-          const name = outerName(family, kind);
-          const known = inners?.get(name, slot);
-          if (known) {
-            list.push({ kind, map: known, owned: false });
-            continue;
-          }
-          const id = typed(maps).outer(name).get(slot);
-          if (id) list.push({ kind, map: runtime.BpfMap.fromId(id), owned: true });
+          const inner = openInner(maps, outerName(family, kind), slot, inners);
+          if (inner) list.push({ kind, ...inner });
         }
       }
     } catch (e) {
@@ -152,7 +119,7 @@ export class RuleSnapshot implements Disposable {
    */
   *slices(family: Family): Generator<RuleState[]> {
     for (const { kind, map } of this.held.get(family) ?? []) {
-      for (const batch of entryBatches(map)) {
+      for (const batch of entryBatches(map, SLICE_ENTRIES)) {
         if (this.closed) throw new Error("packetfilter: the rule snapshot was closed while it was read");
         let read = batch.count;
         let rows: RuleState[] = [];
